@@ -1,0 +1,128 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Strict settings for every target of ours: Swift 6 language mode is the default for tools 6.0.
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "TierCache",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "tiercache", targets: ["tiercache"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // System libraries (Debian: libsqlite3-dev, libhiredis-dev), found through pkg-config.
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .systemLibrary(
+            name: "CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+
+        // Pure, I/O-free parts.
+        .target(
+            name: "TierCacheProtocol",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "TierCachePolicy",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "TierCacheCache",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "TierCacheStats",
+            dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "TierCacheBackend",
+            swiftSettings: strict
+        ),
+
+        // Thin adapters over C libraries.
+        .target(
+            name: "TierCacheSQLite",
+            dependencies: ["CSQLite", "TierCacheBackend"],
+            swiftSettings: strict
+        ),
+
+        // The NIO pipeline, command dispatch, read and write paths, services.
+        .target(
+            name: "TierCacheServer",
+            dependencies: [
+                "TierCacheProtocol", "TierCachePolicy", "TierCacheCache", "TierCacheStats",
+                "TierCacheBackend", "TierCacheSQLite",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // The command-line tool: serve, stats, policy check.
+        .executableTarget(
+            name: "tiercache",
+            dependencies: [
+                "TierCacheServer", "TierCacheProtocol", "TierCachePolicy",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+
+        .testTarget(
+            name: "TierCacheProtocolTests",
+            dependencies: [
+                "TierCacheProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "TierCachePolicyTests", dependencies: ["TierCachePolicy"], swiftSettings: strict),
+        .testTarget(
+            name: "TierCacheCacheTests",
+            dependencies: ["TierCacheCache", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "TierCacheStatsTests", dependencies: ["TierCacheStats"], swiftSettings: strict),
+        .testTarget(
+            name: "TierCacheSQLiteTests",
+            dependencies: ["TierCacheSQLite", "TierCacheBackend"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "TierCacheServerTests",
+            dependencies: [
+                "TierCacheServer", "TierCacheProtocol", "TierCachePolicy", "TierCacheCache",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,4 @@
+#ifndef TIERCACHE_CHIREDIS_SHIM_H
+#define TIERCACHE_CHIREDIS_SHIM_H
+#include <hiredis/hiredis.h>
+#endif
