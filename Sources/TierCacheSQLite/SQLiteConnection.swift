@@ -1,0 +1,140 @@
+import CSQLite
+import TierCacheBackend
+
+/// One SQLite connection and its statement cache. Not thread-safe: its owner keeps it behind a lock.
+///
+/// Opened `SQLITE_OPEN_NOMUTEX` (SQLite's multi-thread mode) because the owner's `Mutex` already serializes
+/// every call, and it has to: `sqlite3_errmsg` belongs to the connection, so the failing call and the read of its
+/// message must happen under one lock. SQLite's own per-connection mutex (`FULLMUTEX`) would only be locked twice.
+final class SQLiteConnection {
+    /// What a connection is for, which decides how it is opened.
+    enum Role {
+        /// Read-write; sets WAL journal mode and `synchronous = NORMAL` on the database.
+        case writer
+        /// `SQLITE_OPEN_READONLY`: SQLite itself refuses any write that gets this far.
+        case reader
+    }
+
+    let role: Role
+    /// Nil once closed.
+    private var handle: OpaquePointer?
+    /// Internal (not private) only for `SQLiteConnection+Statements.swift`.
+    var cache: StatementCache
+    /// Statements prepared so far, cached or not; lets tests see the cache at work.
+    var prepareCount = 0
+    /// Installed on the handle for as long as it is open (see `TableAuthorizer` for why).
+    let authorizer = TableAuthorizer()
+
+    /// Opens and configures a connection to the database file at `path`.
+    ///
+    /// - Parameters:
+    ///   - path: the database file.
+    ///   - role: how to open it.
+    ///   - configuration: busy timeout, cache size, and whether a writer may create the file.
+    init(path: String, role: Role, configuration: SQLiteBackend.Configuration) throws(BackendError) {
+        var flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
+        switch role {
+        case .writer:
+            flags |= SQLITE_OPEN_READWRITE | (configuration.createIfMissing ? SQLITE_OPEN_CREATE : 0)
+        case .reader:
+            flags |= SQLITE_OPEN_READONLY
+        }
+        var opened: OpaquePointer?
+        let code = sqlite3_open_v2(path, &opened, flags, nil)
+        guard code == SQLITE_OK, let opened else {
+            // SQLite allocates a handle even when opening fails; it holds the message and must be closed.
+            let message = opened.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(code))
+            sqlite3_close_v2(opened)
+            throw BackendError(.unavailable, "cannot open database at '\(path)': \(message)")
+        }
+        self.role = role
+        self.handle = opened
+        self.cache = StatementCache(capacity: configuration.statementCacheSize)
+        authorizer.install(on: opened)
+
+        do throws(BackendError) {
+            // Before anything else: switching to WAL needs a lock another process may hold for a moment.
+            sqlite3_busy_timeout(opened, Int32(configuration.busyTimeoutMilliseconds))
+            if role == .writer {
+                // WAL: the reader never waits for the writer, nor other processes' readers for ours.
+                let mode = try pragmaValue("PRAGMA journal_mode = WAL", on: opened)
+                guard mode == "wal" else {
+                    throw BackendError(.unavailable, "cannot use WAL journal mode for '\(path)' (it stays '\(mode)')")
+                }
+                // In WAL mode, NORMAL keeps every commit across a crash of the process (not of the machine),
+                // without an fsync per commit.
+                _ = try pragmaValue("PRAGMA synchronous = NORMAL", on: opened)
+            }
+        } catch {
+            close()
+            throw BackendError(error.code, "cannot open database at '\(path)': \(error.message)")
+        }
+    }
+
+    deinit {
+        close()
+    }
+
+    /// Finalizes every cached statement and closes the connection. Later calls throw `.unavailable`.
+    func close() {
+        guard let handle else { return }
+        cache.removeAll()
+        TableAuthorizer.uninstall(from: handle)
+        sqlite3_close_v2(handle)
+        self.handle = nil
+    }
+
+    /// Statements prepared so far and statements held in the cache.
+    var cacheState: (prepared: Int, cached: Int) { (prepareCount, cache.count) }
+
+    /// The open handle, or `.unavailable` once closed.
+    func openHandle() throws(BackendError) -> OpaquePointer {
+        guard let handle else { throw BackendError.closed }
+        return handle
+    }
+
+    /// Runs a script of any number of statements in one transaction, through `sqlite3_exec`.
+    ///
+    /// The script must not hold transaction statements of its own: a BEGIN inside fails.
+    func executeScript(_ script: String) throws(BackendError) {
+        let connection = try openHandle()
+        // IMMEDIATE takes the write lock now, so a busy database fails here, before any of the script ran.
+        try exec("BEGIN IMMEDIATE", on: connection)
+        do throws(BackendError) {
+            try exec(script, on: connection)
+            if sqlite3_get_autocommit(connection) == 0 { try exec("COMMIT", on: connection) }
+        } catch {
+            if sqlite3_get_autocommit(connection) == 0 { sqlite3_exec(connection, "ROLLBACK", nil, nil, nil) }
+            throw error
+        }
+    }
+
+    private func exec(_ sql: String, on connection: OpaquePointer) throws(BackendError) {
+        var message: UnsafeMutablePointer<CChar>?
+        let code = sqlite3_exec(connection, sql, nil, nil, &message)
+        defer { sqlite3_free(message) }
+        guard code == SQLITE_OK else {
+            let text = message.map { String(cString: $0) } ?? String(cString: sqlite3_errstr(code))
+            throw BackendError(sqliteCode: code, message: text, during: .script)
+        }
+    }
+
+    /// Runs a PRAGMA and returns the text of its first cell (empty if it returns no row).
+    private func pragmaValue(_ sql: String, on connection: OpaquePointer) throws(BackendError) -> String {
+        var statement: OpaquePointer?
+        var code = sqlite3_prepare_v2(connection, sql, -1, &statement, nil)
+        defer { sqlite3_finalize(statement) }
+        guard code == SQLITE_OK, let statement else {
+            throw BackendError(sqliteCode: code, connection: connection, during: .open)
+        }
+        code = sqlite3_step(statement)
+        switch code {
+        case SQLITE_ROW:
+            return sqlite3_column_text(statement, 0).map { String(cString: $0) } ?? ""
+        case SQLITE_DONE:
+            return ""
+        default:
+            throw BackendError(sqliteCode: code, connection: connection, during: .open)
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import TierCacheCache
+import TierCachePolicy
+import TierCacheStats
+
+/// Builds the `STATS` report: server, tiers, data types, commands and backend operations.
+extension Proxy {
+    public func statsReport() -> StatsNode {
+        let l1 = self.l1.snapshot()
+        var l1Hits = 0
+        var l1Misses = 0
+        var types: [(String, StatsNode)] = []
+        for type in policy.types {
+            l1Hits += type.counters.l1.hits.current
+            l1Misses += type.counters.l1.misses.current
+            types.append((type.name, typeReport(type.counters, l1: l1.group(type.group), ttl: type.policy.ttl.seconds)))
+        }
+        let fallback = policy.defaultType
+        l1Hits += fallback.counters.l1.hits.current
+        l1Misses += fallback.counters.l1.misses.current
+        types.append(
+            ("default", typeReport(fallback.counters, l1: l1.group(fallback.group), ttl: fallback.policy.ttl?.seconds ?? 0))
+        )
+
+        let commands: [(String, StatsNode)] = CommandKind.allCases.compactMap { kind in
+            let summary = stats.recorder(for: kind).summary()
+            return summary.count == 0 ? nil : (kind.name, summary.node)
+        }
+        var backend: [(String, StatsNode)] = stats.backend.all.map { ($0.name, $0.summary().node) }
+        backend.append(("errors", .integer(Int64(stats.backend.errors.current))))
+
+        return .map([
+            (
+                "server",
+                .map([
+                    ("version", .text(TierCacheVersion.string)),
+                    ("uptime_seconds", .integer(Int64((monotonicNanoseconds() &- startedAt) / 1_000_000_000))),
+                    ("connections_open", .integer(Int64(stats.connectionsOpen.current))),
+                    ("connections_total", .integer(Int64(stats.connectionsAccepted.current))),
+                    ("commands_processed", .integer(Int64(stats.commandsProcessed.current))),
+                    ("error_replies", .integer(Int64(stats.errorReplies.current))),
+                    ("protocol_errors", .integer(Int64(stats.protocolErrors.current))),
+                    ("auth_failures", .integer(Int64(stats.rejectedAuth.current))),
+                    ("loads_in_flight", .integer(Int64(coalescer.inFlight))),
+                    ("writes", .integer(Int64(sequencer.current))),
+                ])
+            ),
+            (
+                "tiers",
+                .map([
+                    (
+                        "l1",
+                        .map([
+                            ("hits", .integer(Int64(l1Hits))),
+                            ("misses", .integer(Int64(l1Misses))),
+                            ("hit_ratio", StatsNode.ratio(l1Hits, of: l1Hits + l1Misses)),
+                            ("entries", .integer(Int64(l1.total.entries))),
+                            ("bytes", .integer(Int64(l1.bytes))),
+                            ("max_bytes", .integer(Int64(l1.maxBytes))),
+                            ("evictions", .integer(Int64(l1.total.evictions))),
+                            ("expirations", .integer(Int64(l1.total.expirations))),
+                        ])
+                    )
+                ])
+            ),
+            ("types", .map(types)),
+            ("commands", .map(commands)),
+            ("backend", .map(backend)),
+        ])
+    }
+
+    /// One type's part of the report, or nil if no such type.
+    public func statsReport(type name: String) -> StatsNode? {
+        let l1 = self.l1.snapshot()
+        if name == "default" {
+            let fallback = policy.defaultType
+            return typeReport(fallback.counters, l1: l1.group(fallback.group), ttl: fallback.policy.ttl?.seconds ?? 0)
+        }
+        guard let type = policy.types.first(where: { $0.name == name }) else { return nil }
+        return typeReport(type.counters, l1: l1.group(type.group), ttl: type.policy.ttl.seconds)
+    }
+
+    private func typeReport(_ counters: TypeCounters, l1: L1GroupCounters, ttl: Double) -> StatsNode {
+        let hits = counters.l1.hits.current
+        let misses = counters.l1.misses.current
+        return .map([
+            (
+                "l1",
+                .map([
+                    ("hits", .integer(Int64(hits))),
+                    ("misses", .integer(Int64(misses))),
+                    ("hit_ratio", StatsNode.ratio(hits, of: hits + misses)),
+                    ("entries", .integer(Int64(l1.entries))),
+                    ("bytes", .integer(Int64(l1.bytes))),
+                    ("evictions", .integer(Int64(l1.evictions))),
+                    ("expirations", .integer(Int64(l1.expirations))),
+                ])
+            ),
+            ("loads", .integer(Int64(counters.loads.current))),
+            ("loads_absent", .integer(Int64(counters.loadsAbsent.current))),
+            ("load_errors", .integer(Int64(counters.loadErrors.current))),
+            ("coalesced", .integer(Int64(counters.coalesced.current))),
+            ("invalidations", .integer(Int64(counters.invalidations.current))),
+            ("ttl_seconds", .double(ttl)),
+        ])
+    }
+}

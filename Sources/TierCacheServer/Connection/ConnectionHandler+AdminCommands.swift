@@ -1,0 +1,92 @@
+import NIOCore
+import TierCachePolicy
+import TierCacheProtocol
+import TierCacheStats
+
+/// STATS and POLICY: what operators ask the running proxy.
+extension ConnectionHandler {
+    /// `STATS` or `STATS type`.
+    func stats() -> Bool {
+        if arguments.count == 1 {
+            out.writeStats(proxy.statsReport(), session.version)
+        } else if arguments.count == 2, let name = text(arguments[1]), let report = proxy.statsReport(type: name) {
+            out.writeStats(report, session.version)
+        } else if arguments.count == 2 {
+            let names = (proxy.policy.types.map(\.name) + ["default"]).joined(separator: ", ")
+            writeError(ProxyError(.wrongArguments, "no data type '\(printable(arguments[1]))'; known: \(names)"))
+        } else {
+            writeError(ProxyError.wrongArity("stats"))
+        }
+        return true
+    }
+
+    /// `POLICY SHOW` describes the running policy; `POLICY CHECK [path]` validates the policy files on disk
+    /// (the running directory by default) without applying them.
+    func policy(started: UInt64, context: ChannelHandlerContext) -> Bool {
+        if argument(1, is: "SHOW"), arguments.count == 2 {
+            out.writeStats(proxy.policyReport(), session.version)
+            return true
+        }
+        if argument(1, is: "CHECK"), arguments.count <= 3 {
+            let path = arguments.count == 3 ? (text(arguments[2]) ?? "") : proxy.configuration.policyPath
+            let reply = proxy.onBackend(context.eventLoop) { () throws -> ByteBuffer in
+                var reply = ByteBuffer()
+                do throws(PolicyLoadError) {
+                    let policies = try PolicyLoader.load(path: path)
+                    reply.writeRESPSimpleString(
+                        "OK \(policies.types.count) types in \(policies.files.count) files under \(path)"
+                    )
+                } catch {
+                    let lines = error.errors.map(\.description)
+                    throw ProxyError(
+                        .generic,
+                        "policy at \(path) has \(lines.count) error\(lines.count == 1 ? "" : "s"): "
+                            + lines.joined(separator: "; ")
+                    )
+                }
+                return reply
+            }
+            awaitReply(reply, command: .policy, started: started, context: context)
+            return false
+        }
+        writeError(ProxyError(.wrongArguments, "unknown POLICY subcommand; use POLICY SHOW or POLICY CHECK [path]"))
+        return true
+    }
+}
+
+extension Proxy {
+    /// The running policy as operators wrote it, with where each type came from.
+    public func policyReport() -> StatsNode {
+        let types: [(String, StatsNode)] = policy.types.map { type in
+            let policy = type.policy
+            var fields: [(String, StatsNode)] = [
+                ("prefix", .text(policy.prefix)),
+                ("ttl_seconds", .double(policy.ttl.seconds)),
+                ("jitter_percent", .double(policy.jitterPercent)),
+                ("tables", .text(policy.tables.joined(separator: ","))),
+                ("l1", .integer(policy.l1 ? 1 : 0)),
+                ("l2", .integer(policy.l2 ? 1 : 0)),
+                ("cache_misses", .integer(policy.cacheMisses ? 1 : 0)),
+                ("load", .text(policy.load)),
+            ]
+            if let store = policy.store { fields.append(("store", .text(store))) }
+            if let delete = policy.delete { fields.append(("delete", .text(delete))) }
+            fields.append(("source", .text(policy.location.description)))
+            return (type.name, .map(fields))
+        }
+        let fallback = policy.policies.defaultPolicy
+        return .map([
+            ("path", .text(configuration.policyPath)),
+            ("files", .text(policy.policies.files.joined(separator: ","))),
+            ("types", .map(types)),
+            (
+                "default",
+                .map([
+                    ("cache", .integer(fallback.cache ? 1 : 0)),
+                    ("ttl_seconds", .double(fallback.ttl?.seconds ?? 0)),
+                    ("l1", .integer(fallback.l1 ? 1 : 0)),
+                ])
+            ),
+        ])
+    }
+}

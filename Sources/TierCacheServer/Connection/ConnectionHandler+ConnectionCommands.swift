@@ -1,0 +1,227 @@
+import NIOCore
+import TierCacheProtocol
+import TierCacheStats
+
+/// PING, ECHO, QUIT, HELLO, AUTH, COMMAND, CLIENT, CONFIG and SELECT: what Redis clients send besides data
+/// commands, answered as Redis does so that redis-cli, redis-py and redis-benchmark work unchanged.
+extension ConnectionHandler {
+    func ping() -> Bool {
+        if arguments.count > 2 {
+            writeError(ProxyError.wrongArity("ping"))
+        } else if arguments.count == 2 {
+            out.writeRESPBulkString(arguments[1])
+        } else {
+            out.writeRESPSimpleString(staticString: "PONG")
+        }
+        return true
+    }
+
+    func echo() -> Bool {
+        out.writeRESPBulkString(arguments[1])
+        return true
+    }
+
+    func quit(context: ChannelHandlerContext) -> Bool {
+        out.writeRESPSimpleString(staticString: "OK")
+        close(context: context)
+        return true
+    }
+
+    /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`
+    func hello() -> Bool {
+        var version = session.version
+        var index = 1
+        if arguments.count > 1 {
+            guard let text = text(arguments[1]), let requested = Int(text) else {
+                writeError(ProxyError(.generic, "Protocol version is not an integer or out of range"))
+                return true
+            }
+            switch requested {
+            case 2: version = .v2
+            case 3: version = .v3
+            default:
+                writeError(ProxyError(.noProto, "unsupported protocol version \(requested); TierCache speaks 2 and 3"))
+                return true
+            }
+            index = 2
+        }
+        var name = session.name
+        var authenticated = session.isAuthenticated
+        while index < arguments.count {
+            if argument(index, is: "AUTH"), index + 2 < arguments.count {
+                guard checkPassword(user: arguments[index + 1], password: arguments[index + 2]) else { return true }
+                authenticated = true
+                index += 3
+            } else if argument(index, is: "SETNAME"), index + 1 < arguments.count {
+                name = text(arguments[index + 1])
+                index += 2
+            } else {
+                writeError(ProxyError(.generic, "Syntax error in HELLO option '\(printable(arguments[index]))'"))
+                return true
+            }
+        }
+        guard authenticated else {
+            writeError(
+                ProxyError(
+                    .noAuth,
+                    "HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH "
+                        + "<user> <pass> option can be used to authenticate the client and select the RESP protocol "
+                        + "version at the same time"
+                )
+            )
+            return true
+        }
+        session.version = version
+        session.isAuthenticated = true
+        session.name = name
+        out.writeRESPMapHeader(count: 7, version)
+        out.writeRESPBulkString("server")
+        out.writeRESPBulkString("tiercache")
+        out.writeRESPBulkString("version")
+        out.writeRESPBulkString(TierCacheVersion.string)
+        out.writeRESPBulkString("proto")
+        out.writeRESPInteger(version == .v3 ? 3 : 2)
+        out.writeRESPBulkString("id")
+        out.writeRESPInteger(session.id)
+        out.writeRESPBulkString("mode")
+        out.writeRESPBulkString("standalone")
+        out.writeRESPBulkString("role")
+        out.writeRESPBulkString("master")
+        out.writeRESPBulkString("modules")
+        out.writeRESPArrayHeader(count: 0)
+        return true
+    }
+
+    /// `AUTH password` or `AUTH default password`.
+    func auth() -> Bool {
+        guard arguments.count <= 3 else {
+            writeError(ProxyError(.generic, "syntax error"))
+            return true
+        }
+        guard proxy.configuration.requirePassword != nil else {
+            writeError(
+                ProxyError(
+                    .generic,
+                    "AUTH <password> called without any password configured for the default user. "
+                        + "Are you sure your configuration is correct?"
+                )
+            )
+            return true
+        }
+        let user = arguments.count == 3 ? arguments[1] : ByteBuffer(string: "default")
+        if checkPassword(user: user, password: arguments[arguments.count - 1]) {
+            session.isAuthenticated = true
+            out.writeRESPSimpleString(staticString: "OK")
+        }
+        return true
+    }
+
+    /// Compares in time independent of where the bytes differ; writes WRONGPASS when they do.
+    private func checkPassword(user: ByteBuffer, password: ByteBuffer) -> Bool {
+        let expected = Array((proxy.configuration.requirePassword ?? "").utf8)
+        let given = Array(password.readableBytesView)
+        var difference = UInt8(expected.count == given.count ? 0 : 1)
+        for index in 0..<max(expected.count, given.count) {
+            let a = index < expected.count ? expected[index] : 0
+            let b = index < given.count ? given[index] : 0
+            difference |= a ^ b
+        }
+        let userIsDefault = user.readableBytesView.elementsEqual("default".utf8)
+        if difference == 0, userIsDefault, proxy.configuration.requirePassword != nil { return true }
+        proxy.stats.rejectedAuth.increment()
+        writeError(ProxyError(.wrongPass, "invalid username-password pair or user is disabled."))
+        return false
+    }
+
+    /// `COMMAND`, `COMMAND COUNT`, `COMMAND INFO name…`, `COMMAND LIST`, `COMMAND DOCS [name…]`.
+    func command() -> Bool {
+        if arguments.count == 1 {
+            out.writeRESPArrayHeader(count: CommandKind.allCases.count)
+            for kind in CommandKind.allCases { writeCommandInfo(kind) }
+        } else if argument(1, is: "COUNT") {
+            out.writeRESPInteger(CommandKind.allCases.count)
+        } else if argument(1, is: "LIST") {
+            out.writeRESPArrayHeader(count: CommandKind.allCases.count)
+            for kind in CommandKind.allCases { out.writeRESPBulkString(kind.name.lowercased()) }
+        } else if argument(1, is: "INFO") {
+            let names = arguments.dropFirst(2)
+            out.writeRESPArrayHeader(count: names.count)
+            for name in names {
+                if let kind = CommandKind.lookup(name) {
+                    writeCommandInfo(kind)
+                } else {
+                    out.writeRESPNullArray(session.version)
+                }
+            }
+        } else if argument(1, is: "DOCS") {
+            // No docs: redis-cli then simply shows no hints.
+            out.writeRESPMapHeader(count: 0, session.version)
+        } else {
+            writeError(
+                ProxyError(.generic, "unknown subcommand '\(printable(arguments[1]))'. Try COMMAND COUNT, INFO, LIST or DOCS.")
+            )
+        }
+        return true
+    }
+
+    /// The 10-element reply Redis 7 gives per command.
+    private func writeCommandInfo(_ kind: CommandKind) {
+        out.writeRESPArrayHeader(count: 10)
+        out.writeRESPBulkString(kind.name.lowercased())
+        out.writeRESPInteger(kind.arity)
+        out.writeRESPArrayHeader(count: kind.flags.count)
+        for flag in kind.flags { out.writeRESPSimpleString(flag) }
+        let span = kind.keySpan
+        out.writeRESPInteger(span.first)
+        out.writeRESPInteger(span.last)
+        out.writeRESPInteger(span.step)
+        out.writeRESPArrayHeader(count: 0)  // ACL categories
+        out.writeRESPArrayHeader(count: 0)  // tips
+        out.writeRESPArrayHeader(count: 0)  // key specs
+        out.writeRESPArrayHeader(count: 0)  // subcommands
+    }
+
+    /// `CLIENT SETINFO|SETNAME|GETNAME|ID|INFO`: clients send these on connect and expect them to work.
+    func client() -> Bool {
+        if argument(1, is: "SETINFO") || argument(1, is: "NO-EVICT") || argument(1, is: "NO-TOUCH") {
+            out.writeRESPSimpleString(staticString: "OK")
+        } else if argument(1, is: "SETNAME"), arguments.count == 3 {
+            session.name = text(arguments[2])
+            out.writeRESPSimpleString(staticString: "OK")
+        } else if argument(1, is: "GETNAME") {
+            if let name = session.name { out.writeRESPBulkString(name) } else { out.writeRESPNull(session.version) }
+        } else if argument(1, is: "ID") {
+            out.writeRESPInteger(session.id)
+        } else if argument(1, is: "INFO") {
+            out.writeRESPBulkString("id=\(session.id) name=\(session.name ?? "") resp=\(session.version == .v3 ? 3 : 2)\n")
+        } else {
+            writeError(
+                ProxyError(.generic, "unknown subcommand '\(printable(arguments[1]))'. Try CLIENT SETNAME, GETNAME, ID, INFO.")
+            )
+        }
+        return true
+    }
+
+    /// `CONFIG GET pattern` answers with no parameters (TierCache is configured by flags, not CONFIG SET);
+    /// redis-benchmark asks for `save` and `appendonly` and only needs a well-formed reply.
+    func config() -> Bool {
+        if argument(1, is: "GET") {
+            out.writeRESPMapHeader(count: 0, session.version)
+        } else {
+            writeError(
+                ProxyError(.generic, "CONFIG \(printable(arguments[1]).uppercased()) is not supported: TierCache is configured by its flags")
+            )
+        }
+        return true
+    }
+
+    /// TierCache has one keyspace: database 0.
+    func select() -> Bool {
+        if arguments[1].readableBytesView.elementsEqual("0".utf8) {
+            out.writeRESPSimpleString(staticString: "OK")
+        } else {
+            writeError(ProxyError(.generic, "DB index is out of range (TierCache has only database 0)"))
+        }
+        return true
+    }
+}

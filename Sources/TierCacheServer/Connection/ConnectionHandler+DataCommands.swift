@@ -1,0 +1,184 @@
+import NIOCore
+import TierCacheBackend
+import TierCacheCache
+import TierCacheProtocol
+
+/// GET, MGET, EXISTS, SET, DEL, QUERY and EXEC. Each returns true when its reply is already written, false
+/// when it went to the backend and the reply follows through `awaitReply`.
+extension ConnectionHandler {
+    func get(started: UInt64, context: ChannelHandlerContext) -> Bool {
+        let key = arguments[1]
+        if isQueryKey(key) { return noType(key) }
+        switch proxy.serveKeyFromL1(key, now: started, version: session.version, into: &out) {
+        case .hit:
+            return true
+        case .miss, .stale:
+            guard let (type, id) = proxy.policy.route(key) else { return noType(key) }
+            let version = session.version
+            let reply = proxy.loadKey(type: type, id: id, key: key, on: context.eventLoop).map { loaded in
+                Self.bytes(of: loaded.reply, version)
+            }
+            awaitReply(reply, command: .get, started: started, context: context)
+            return false
+        }
+    }
+
+    func mget(started: UInt64, context: ChannelHandlerContext) -> Bool {
+        let keys = arguments.dropFirst()
+        let version = session.version
+        // First pass: everything from L1 into a scratch buffer; most MGETs end here.
+        var scratch = ByteBuffer()
+        var hits: [ByteBuffer?] = []
+        hits.reserveCapacity(keys.count)
+        var missing = 0
+        for key in keys {
+            let start = scratch.writerIndex
+            if !isQueryKey(key), case .hit = proxy.serveKeyFromL1(key, now: started, version: version, into: &scratch) {
+                hits.append(scratch.getSlice(at: start, length: scratch.writerIndex - start))
+            } else {
+                hits.append(nil)
+                missing += 1
+            }
+        }
+        if missing == 0 {
+            out.writeRESPArrayHeader(count: keys.count)
+            out.writeBuffer(&scratch)
+            return true
+        }
+        // Second pass: load what L1 lacked; a key of no type reads as nil, as a missing key does in Redis.
+        var parts: [EventLoopFuture<ByteBuffer>] = []
+        parts.reserveCapacity(keys.count)
+        for (key, hit) in zip(keys, hits) {
+            if let hit {
+                parts.append(context.eventLoop.makeSucceededFuture(hit))
+            } else if !isQueryKey(key), let (type, id) = proxy.policy.route(key) {
+                parts.append(
+                    proxy.loadKey(type: type, id: id, key: key, on: context.eventLoop).map { loaded in
+                        Self.bytes(of: loaded.reply, version)
+                    }
+                )
+            } else {
+                var null = ByteBuffer()
+                null.writeRESPNull(version)
+                parts.append(context.eventLoop.makeSucceededFuture(null))
+            }
+        }
+        let reply = EventLoopFuture.whenAllSucceed(parts, on: context.eventLoop).map { parts in
+            var reply = ByteBuffer()
+            reply.writeRESPArrayHeader(count: parts.count)
+            for var part in parts { reply.writeBuffer(&part) }
+            return reply
+        }
+        awaitReply(reply, command: .mget, started: started, context: context)
+        return false
+    }
+
+    func exists(started: UInt64, context: ChannelHandlerContext) -> Bool {
+        var known = 0
+        var loads: [EventLoopFuture<Bool>] = []
+        for key in arguments.dropFirst() {
+            if isQueryKey(key) { continue }
+            if let present = proxy.existsInL1(key, now: started) {
+                if present { known += 1 }
+            } else if let (type, id) = proxy.policy.route(key) {
+                loads.append(
+                    proxy.loadKey(type: type, id: id, key: key, on: context.eventLoop).map { !$0.isAbsent }
+                )
+            }
+        }
+        if loads.isEmpty {
+            out.writeRESPInteger(known)
+            return true
+        }
+        let reply = EventLoopFuture.whenAllSucceed(loads, on: context.eventLoop).map { found in
+            var reply = ByteBuffer()
+            reply.writeRESPInteger(known + found.filter { $0 }.count)
+            return reply
+        }
+        awaitReply(reply, command: .exists, started: started, context: context)
+        return false
+    }
+
+    func set(started: UInt64, context: ChannelHandlerContext) -> Bool {
+        let key = arguments[1]
+        guard !isQueryKey(key), let (type, id) = proxy.policy.route(key) else { return noType(key) }
+        let written = proxy.set(type: type, id: id, key: key, value: arguments[2], on: context.eventLoop)
+        let reply = written.map { _ in
+            var reply = ByteBuffer()
+            reply.writeRESPSimpleString(staticString: "OK")
+            return reply
+        }
+        awaitReply(reply, command: .set, started: started, context: context)
+        return false
+    }
+
+    func del(started: UInt64, context: ChannelHandlerContext) -> Bool {
+        var targets: [(type: DataTypeState, id: ByteBuffer, key: ByteBuffer)] = []
+        for key in arguments.dropFirst() {
+            guard !isQueryKey(key), let (type, id) = proxy.policy.route(key) else { return noType(key) }
+            targets.append((type, id, key))
+        }
+        let reply = proxy.delete(targets, on: context.eventLoop).map { deleted in
+            var reply = ByteBuffer()
+            reply.writeRESPInteger(deleted)
+            return reply
+        }
+        awaitReply(reply, command: .del, started: started, context: context)
+        return false
+    }
+
+    func query(started: UInt64, context: ChannelHandlerContext) -> Bool {
+        guard let sql = text(arguments[1]) else {
+            writeError(ProxyError(.wrongArguments, "QUERY statement is not valid UTF-8"))
+            return true
+        }
+        let key = Proxy.queryKey(sql: arguments[1], parameters: arguments[2...])
+        switch proxy.serveQueryFromL1(key, now: started, version: session.version, into: &out) {
+        case .hit:
+            return true
+        case .miss, .stale:
+            let parameters = arguments[2...].map(SQLValue.init(parameter:))
+            let version = session.version
+            let reply = proxy.loadQuery(sql: sql, parameters: parameters, key: key, on: context.eventLoop).map {
+                Self.bytes(of: $0.reply, version)
+            }
+            awaitReply(reply, command: .query, started: started, context: context)
+            return false
+        }
+    }
+
+    func exec(started: UInt64, context: ChannelHandlerContext) -> Bool {
+        guard let sql = text(arguments[1]) else {
+            writeError(ProxyError(.wrongArguments, "EXEC statement is not valid UTF-8"))
+            return true
+        }
+        let parameters = arguments[2...].map(SQLValue.init(parameter:))
+        let reply = proxy.exec(sql: sql, parameters: parameters, on: context.eventLoop).map { result in
+            var reply = ByteBuffer()
+            reply.writeRESPInteger(result.changes)
+            return reply
+        }
+        awaitReply(reply, command: .exec, started: started, context: context)
+        return false
+    }
+
+    // MARK: Helpers
+
+    /// Keys starting with 0x00 are QUERY results' L1 keys; clients can't address them.
+    @inline(__always)
+    private func isQueryKey(_ key: ByteBuffer) -> Bool {
+        key.readableBytes > 0 && key.getInteger(at: key.readerIndex, as: UInt8.self) == 0
+    }
+
+    private func noType(_ key: ByteBuffer) -> Bool {
+        let prefixes = proxy.policy.types.map(\.policy.prefix).joined(separator: ", ")
+        writeError(
+            ProxyError(.noType, "no data type for key '\(printable(key))': keys are PREFIX:ID with PREFIX one of \(prefixes)")
+        )
+        return true
+    }
+
+    static func bytes(of reply: CachedReply, _ version: RESPVersion) -> ByteBuffer {
+        version == .v3 ? (reply.resp3 ?? reply.resp2) : reply.resp2
+    }
+}

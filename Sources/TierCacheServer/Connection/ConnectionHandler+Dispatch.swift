@@ -1,0 +1,94 @@
+import NIOCore
+import TierCacheProtocol
+import TierCacheStats
+
+/// Command dispatch: name → arity check → authentication → the command's handler.
+extension ConnectionHandler {
+    func execute(context: ChannelHandlerContext) {
+        proxy.stats.commandsProcessed.increment()
+        guard let kind = CommandKind.lookup(arguments[0]) else {
+            unknownCommand()
+            return
+        }
+        guard kind.accepts(argumentCount: arguments.count) else {
+            writeError(ProxyError.wrongArity(kind.name))
+            return
+        }
+        if !session.isAuthenticated, kind != .auth, kind != .hello, kind != .quit {
+            proxy.stats.rejectedAuth.increment()
+            writeError(ProxyError(.noAuth, "Authentication required."))
+            return
+        }
+        let started = monotonicNanoseconds()
+        let finished: Bool
+        switch kind {
+        case .get: finished = get(started: started, context: context)
+        case .mget: finished = mget(started: started, context: context)
+        case .exists: finished = exists(started: started, context: context)
+        case .set: finished = set(started: started, context: context)
+        case .del: finished = del(started: started, context: context)
+        case .query: finished = query(started: started, context: context)
+        case .exec: finished = exec(started: started, context: context)
+        case .ping: finished = ping()
+        case .echo: finished = echo()
+        case .quit: finished = quit(context: context)
+        case .hello: finished = hello()
+        case .auth: finished = auth()
+        case .command: finished = command()
+        case .client: finished = client()
+        case .config: finished = config()
+        case .select: finished = select()
+        case .stats: finished = stats()
+        case .policy: finished = policy(started: started, context: context)
+        }
+        // Commands that went to the backend record their latency when their reply arrives.
+        if finished {
+            proxy.stats.recorder(for: kind).record(nanoseconds: monotonicNanoseconds() &- started)
+        }
+    }
+
+    /// Redis' wording, so clients and people recognise it.
+    private func unknownCommand() {
+        var message = "unknown command '\(printable(arguments[0]))', with args beginning with:"
+        for argument in arguments.dropFirst().prefix(8) {
+            message += " '\(printable(argument))'"
+        }
+        writeError(ProxyError(.generic, message))
+    }
+
+    /// An argument for an error message: at most 64 bytes, non-printable bytes escaped.
+    func printable(_ buffer: ByteBuffer) -> String {
+        var text = ""
+        for byte in buffer.readableBytesView.prefix(64) {
+            if byte >= 0x20, byte < 0x7F, byte != UInt8(ascii: "'") {
+                text.unicodeScalars.append(UnicodeScalar(byte))
+            } else {
+                text += "\\x" + (byte < 16 ? "0" : "") + String(byte, radix: 16)
+            }
+        }
+        if buffer.readableBytes > 64 { text += "…" }
+        return text
+    }
+
+    /// An argument as text (SQL, subcommands), or nil when it is not UTF-8.
+    func text(_ buffer: ByteBuffer) -> String? {
+        String(validating: buffer.readableBytesView, as: UTF8.self)
+    }
+
+    /// Whether an argument equals an ASCII word, ignoring case.
+    func argument(_ index: Int, is word: StaticString) -> Bool {
+        guard index < arguments.count else { return false }
+        let argument = arguments[index]
+        guard argument.readableBytes == word.utf8CodeUnitCount else { return false }
+        return argument.withUnsafeReadableBytes { bytes in
+            word.withUTF8Buffer { expected in
+                zip(bytes, expected).allSatisfy { lowercase($0) == lowercase($1) }
+            }
+        }
+    }
+}
+
+@inline(__always)
+private func lowercase(_ byte: UInt8) -> UInt8 {
+    byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+}

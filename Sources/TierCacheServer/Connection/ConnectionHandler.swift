@@ -1,0 +1,171 @@
+import Logging
+import NIOCore
+import TierCacheCache
+import TierCacheProtocol
+import TierCacheStats
+
+/// One client connection: decodes requests in place from the read buffer, answers L1 hits synchronously,
+/// hands misses and writes to the backend thread pool, and writes replies in request order.
+///
+/// Pipelined requests are answered in order by processing them one at a time: while a reply is awaited
+/// (`.waiting`), further input stays buffered undecoded. Replies accumulate in one output buffer that is
+/// flushed once per read batch, and reused when the socket took it all.
+final class ConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// Transitions: `.ready` → `.waiting` (a command went to the backend) → `.ready` (its reply was written);
+    /// any → `.closing` (QUIT, protocol error, channel gone), which is final.
+    enum State {
+        case ready
+        case waiting
+        case closing
+    }
+
+    let proxy: Proxy
+    var session: ClientSession
+    var state = State.ready
+    private var parser: RESPRequestParser
+    /// Arguments of the command being executed: slices of `inbound`, valid until the next parse.
+    var arguments: [ByteBuffer] = []
+    /// Received bytes not yet decoded.
+    private var inbound = ByteBuffer()
+    /// Replies not yet written to the channel.
+    var out = ByteBuffer()
+    let logger: Logger
+
+    init(proxy: Proxy) {
+        self.proxy = proxy
+        self.parser = RESPRequestParser(limits: proxy.configuration.protocolLimits)
+        self.session = ClientSession(
+            id: proxy.connectionIDs.next(),
+            requiresPassword: proxy.configuration.requirePassword != nil
+        )
+        var logger = proxy.logger
+        logger[metadataKey: "connection"] = "\(session.id)"
+        self.logger = logger
+        arguments.reserveCapacity(8)
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        out = context.channel.allocator.buffer(capacity: 4096)
+        proxy.stats.connectionsOpen.increment()
+        proxy.stats.connectionsAccepted.increment()
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        proxy.stats.connectionsOpen.decrement()
+        state = .closing
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        if inbound.readableBytes == 0 {
+            inbound = buffer
+        } else {
+            inbound.writeBuffer(&buffer)
+        }
+        if case .ready = state { processInbound(context: context) }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushReplies(context: context)
+        context.fireChannelReadComplete()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("connection error", metadata: ["error": "\(error)"])
+        state = .closing
+        context.close(promise: nil)
+    }
+
+    /// Decodes and executes buffered commands until the buffer runs dry or a command must wait.
+    private func processInbound(context: ChannelHandlerContext) {
+        while case .ready = state {
+            let parsed: Bool
+            do {
+                parsed = try parser.parseCommand(from: &inbound, into: &arguments)
+            } catch {
+                protocolError(error, context: context)
+                return
+            }
+            guard parsed else { break }
+            if !arguments.isEmpty { execute(context: context) }
+            arguments.removeAll(keepingCapacity: true)
+        }
+        // Keep the unparsed tail small: compact once the consumed head dominates.
+        if inbound.readerIndex > 64 * 1024, inbound.readerIndex > inbound.readableBytes {
+            inbound.discardReadBytes()
+        }
+    }
+
+    func flushReplies(context: ChannelHandlerContext) {
+        guard out.readableBytes > 0 else { return }
+        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        // If the socket took everything, NIO released its reference and clearing reuses the storage.
+        out.clear()
+    }
+
+    private func protocolError(_ error: RESPProtocolError, context: ChannelHandlerContext) {
+        proxy.stats.protocolErrors.increment()
+        logger.info("closing connection after protocol error", metadata: ["error": "\(error.message)"])
+        out.writeRESPError("ERR \(error.message)")
+        state = .closing
+        flushReplies(context: context)
+        context.close(promise: nil)
+    }
+
+    // MARK: Replies from the backend
+
+    /// Parks the connection until `reply` completes, then writes it and resumes decoding.
+    func awaitReply(
+        _ reply: EventLoopFuture<ByteBuffer>,
+        command: CommandKind,
+        started: UInt64,
+        context: ChannelHandlerContext
+    ) {
+        state = .waiting
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        reply.whenComplete { result in
+            let (handler, context) = bound.value
+            handler.replyArrived(result, command: command, started: started, context: context)
+        }
+    }
+
+    private func replyArrived(
+        _ result: Result<ByteBuffer, any Error>,
+        command: CommandKind,
+        started: UInt64,
+        context: ChannelHandlerContext
+    ) {
+        guard case .waiting = state else { return }
+        switch result {
+        case .success(var bytes):
+            out.writeBuffer(&bytes)
+        case .failure(let error):
+            writeError(error)
+        }
+        proxy.stats.recorder(for: command).record(nanoseconds: monotonicNanoseconds() &- started)
+        state = .ready
+        processInbound(context: context)
+        flushReplies(context: context)
+    }
+
+    func writeError(_ error: any Error) {
+        proxy.stats.errorReplies.increment()
+        if let error = error as? ProxyError {
+            out.writeRESPError(error.replyText)
+        } else {
+            logger.error("unexpected error", metadata: ["error": "\(error)"])
+            out.writeRESPError("ERR internal error: \(error)")
+        }
+    }
+
+    func close(context: ChannelHandlerContext) {
+        state = .closing
+        flushReplies(context: context)
+        context.close(promise: nil)
+    }
+}

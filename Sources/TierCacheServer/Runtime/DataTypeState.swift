@@ -1,0 +1,59 @@
+import NIOCore
+import TierCachePolicy
+import TierCacheStats
+
+/// A data type as the running proxy uses it: its policy, its accounting group, the stamp that invalidates
+/// all of its entries at once, and its counters.
+public final class DataTypeState: Sendable {
+    public let policy: DataTypePolicy
+    /// Index into `PolicyState.groups`; also the L1 accounting group of its entries.
+    public let group: Int32
+    /// Raised by writes that may change any entry of this type: an EXEC on one of its tables, or a keyed
+    /// write of another type that touches them. Entries stamped before it are stale.
+    public let stamp = InvalidationStamp()
+    public let counters: TypeCounters
+    /// The `load` statement's text and TTL, pre-computed for the miss path.
+    public let ttlNanoseconds: UInt64
+    public let jitterFraction: Double
+
+    public init(policy: DataTypePolicy, group: Int32) {
+        self.policy = policy
+        self.group = group
+        self.counters = TypeCounters(name: policy.name)
+        self.ttlNanoseconds = UInt64(max(policy.ttl.milliseconds, 1)) * 1_000_000
+        self.jitterFraction = policy.jitterPercent / 100
+    }
+
+    public var name: String { policy.name }
+
+    /// A lifetime for a new entry: the TTL spread by ±jitter so entries loaded together don't expire together.
+    public func lifetimeNanoseconds() -> UInt64 {
+        guard jitterFraction > 0 else { return ttlNanoseconds }
+        let factor = 1 + Double.random(in: -jitterFraction...jitterFraction)
+        return UInt64(max(1, (Double(ttlNanoseconds) * factor).rounded()))
+    }
+}
+
+/// How reads that match no type are treated: QUERY results over tables no type owns.
+public final class DefaultTypeState: Sendable {
+    public let policy: DefaultPolicy
+    public let group: Int32
+    public let counters = TypeCounters(name: "default")
+    public let ttlNanoseconds: UInt64
+    public let jitterFraction: Double
+
+    init(policy: DefaultPolicy, group: Int32) {
+        self.policy = policy
+        self.group = group
+        self.ttlNanoseconds = UInt64(max(policy.ttl?.milliseconds ?? 0, 0)) * 1_000_000
+        self.jitterFraction = policy.jitterPercent / 100
+    }
+
+    public var caches: Bool { policy.cache && policy.l1 && ttlNanoseconds > 0 }
+
+    public func lifetimeNanoseconds() -> UInt64 {
+        guard jitterFraction > 0 else { return ttlNanoseconds }
+        let factor = 1 + Double.random(in: -jitterFraction...jitterFraction)
+        return UInt64(max(1, (Double(ttlNanoseconds) * factor).rounded()))
+    }
+}

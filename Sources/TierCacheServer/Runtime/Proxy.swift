@@ -1,0 +1,55 @@
+import Logging
+import NIOCore
+import NIOPosix
+import TierCacheBackend
+import TierCacheCache
+import TierCachePolicy
+
+/// Everything a connection needs to answer requests: the tiers, the policies, the backend and the stats.
+///
+/// One instance is shared by all event loops. Its parts are individually thread-safe; the request path takes
+/// no lock of its own beyond the L1 shard's.
+public final class Proxy: Sendable {
+    public let configuration: ServerConfiguration
+    public let l1: L1Cache
+    public let policy: PolicyState
+    public let backend: any Backend
+    public let sequencer = WriteSequencer()
+    public let tables = TableRegistry()
+    public let stats = ProxyStats()
+    let coalescer = LoadCoalescer()
+    /// Blocking backend calls run here, never on an event loop.
+    let threadPool: NIOThreadPool
+    let logger: Logger
+    let startedAt = monotonicNanoseconds()
+    let connectionIDs = ConnectionIDs()
+
+    public init(
+        configuration: ServerConfiguration,
+        policy: PolicySet,
+        backend: any Backend,
+        threadPool: NIOThreadPool,
+        logger: Logger
+    ) throws(L1ConfigurationError) {
+        self.configuration = configuration
+        self.l1 = try L1Cache(configuration: .init(maxBytes: configuration.l1MaxMemory))
+        self.policy = PolicyState(policy)
+        self.backend = backend
+        self.threadPool = threadPool
+        self.logger = logger
+    }
+
+    /// Runs a blocking backend call on the thread pool and completes on `eventLoop`.
+    func onBackend<T: Sendable>(
+        _ eventLoop: any EventLoop,
+        _ body: @escaping @Sendable () throws -> T
+    ) -> EventLoopFuture<T> {
+        threadPool.runIfActive(eventLoop: eventLoop, body)
+    }
+}
+
+/// Numbers connections for HELLO and CLIENT ID.
+final class ConnectionIDs: Sendable {
+    private let counter = WriteSequencer()
+    func next() -> Int64 { Int64(truncatingIfNeeded: counter.next()) }
+}

@@ -1,0 +1,37 @@
+import TierCacheStats
+
+/// Counters and latency recorders of the whole proxy, created once at start-up so the request path only
+/// increments them.
+public final class ProxyStats: Sendable {
+    /// One recorder per command kind, indexed by `CommandKind.rawValue`.
+    public let commands: [LatencyRecorder]
+    public let backend: BackendRecorders
+    public let connectionsOpen = Gauge()
+    public let connectionsAccepted = Counter()
+    public let commandsProcessed = Counter()
+    public let protocolErrors = Counter()
+    public let errorReplies = Counter()
+    public let rejectedAuth = Counter()
+
+    public init() {
+        commands = CommandKind.allCases.map { LatencyRecorder(name: $0.name) }
+        backend = BackendRecorders()
+    }
+
+    @inline(__always)
+    public func recorder(for command: CommandKind) -> LatencyRecorder {
+        commands[command.rawValue]
+    }
+}
+
+/// Latency of each kind of backend operation.
+public final class BackendRecorders: Sendable {
+    public let load = LatencyRecorder(name: "load")
+    public let query = LatencyRecorder(name: "query")
+    public let store = LatencyRecorder(name: "store")
+    public let delete = LatencyRecorder(name: "delete")
+    public let exec = LatencyRecorder(name: "exec")
+    public let errors = Counter()
+
+    public var all: [LatencyRecorder] { [load, query, store, delete, exec] }
+}

@@ -1,0 +1,55 @@
+import Synchronization
+
+/// Gives every table name a small id and keeps, per table, the stamp of the last write to it.
+///
+/// Cached QUERY results carry the ids of the tables they read; a result is stale once any of them was
+/// written after the result's load began. Tables are few, so one lock over a flat array is plenty.
+public final class TableRegistry: Sendable {
+    private struct State {
+        var ids: [String: Int32] = [:]
+        var stamps: [UInt64] = []
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// Ids for `tables`, creating ids for names not seen before.
+    public func ids(for tables: some Sequence<String>) -> [Int32] {
+        state.withLock { state in
+            tables.map { name in
+                if let id = state.ids[name] { return id }
+                let id = Int32(state.stamps.count)
+                state.ids[name] = id
+                state.stamps.append(0)
+                return id
+            }
+        }
+    }
+
+    /// Records a write to `tables` numbered `stamp`.
+    public func raise(_ tables: some Sequence<String>, to stamp: UInt64) {
+        state.withLock { state in
+            for name in tables {
+                let id: Int32
+                if let known = state.ids[name] {
+                    id = known
+                } else {
+                    id = Int32(state.stamps.count)
+                    state.ids[name] = id
+                    state.stamps.append(0)
+                }
+                state.stamps[Int(id)] = max(state.stamps[Int(id)], stamp)
+            }
+        }
+    }
+
+    /// Whether none of `tables` was written after `stamp`.
+    public func unchanged(_ tables: [Int32], since stamp: UInt64) -> Bool {
+        state.withLock { state in
+            tables.allSatisfy { id in
+                Int(id) < state.stamps.count && state.stamps[Int(id)] <= stamp
+            }
+        }
+    }
+}

@@ -1,0 +1,47 @@
+import TierCacheProtocol
+
+/// Everything `tiercache serve` is told, validated once at start-up.
+public struct ServerConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    /// Path of the SQLite database file.
+    public var databasePath: String
+    /// A policy file or directory.
+    public var policyPath: String
+    /// Bytes the L1 may hold.
+    public var l1MaxMemory: Int
+    /// When set, clients must AUTH (or HELLO … AUTH) before anything else.
+    public var requirePassword: String?
+    public var protocolLimits: RESPLimits
+    /// Event loop threads accepting and serving connections.
+    public var eventLoopThreads: Int
+    /// Threads running blocking backend calls.
+    public var backendThreads: Int
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 6380,
+        databasePath: String = "tiercache.db",
+        policyPath: String = "ttl-policies",
+        l1MaxMemory: Int = 256 * 1024 * 1024,
+        requirePassword: String? = nil,
+        protocolLimits: RESPLimits = .default,
+        eventLoopThreads: Int = 1,
+        backendThreads: Int = 4
+    ) {
+        self.host = host
+        self.port = port
+        self.databasePath = databasePath
+        self.policyPath = policyPath
+        self.l1MaxMemory = l1MaxMemory
+        self.requirePassword = requirePassword
+        self.protocolLimits = protocolLimits
+        self.eventLoopThreads = eventLoopThreads
+        self.backendThreads = backendThreads
+    }
+}
+
+/// The version TierCache reports in HELLO and STATS.
+public enum TierCacheVersion {
+    public static let string = "0.1.0"
+}

@@ -1,0 +1,25 @@
+/// Hits and misses of one cache tier for one data type.
+public final class TierCounters: Sendable {
+    public let hits = Counter()
+    public let misses = Counter()
+
+    public init() {}
+
+    public var hitRatio: StatsNode { .ratio(hits.current, of: hits.current + misses.current) }
+}
+
+/// Everything counted for one data type (or for `default`, QUERY results that belong to no type).
+public final class TypeCounters: Sendable {
+    public let name: String
+    public let l1 = TierCounters()
+    /// Loads from the backend, and the share of them that found no row.
+    public let loads = Counter()
+    public let loadsAbsent = Counter()
+    public let loadErrors = Counter()
+    /// Reads answered with a fresh load while another identical load was already running (coalesced).
+    public let coalesced = Counter()
+    /// Writes through SET/DEL/EXEC that invalidated entries of this type.
+    public let invalidations = Counter()
+
+    public init(name: String) { self.name = name }
+}

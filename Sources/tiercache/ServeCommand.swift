@@ -1,0 +1,244 @@
+import ArgumentParser
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import TierCacheBackend
+import TierCachePolicy
+import TierCacheProtocol
+import TierCacheSQLite
+import TierCacheServer
+import UnixSignals
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the proxy (the default command).",
+        discussion: """
+            Every option can also be set with its environment variable; a flag wins over the variable.
+            With no options it listens on 127.0.0.1:6380, reads ttl-policies/, and uses ./tiercache.db,
+            which it creates with demo rows for the shipped data types when the file is absent.
+            """
+    )
+
+    @Option(help: "Address to listen on, HOST:PORT (TIERCACHE_LISTEN). Loopback unless you say otherwise.")
+    var listen: String?
+
+    @Option(help: "Database URL, sqlite:PATH (TIERCACHE_DATABASE).")
+    var database: String?
+
+    @Option(help: "Policy directory or file (TIERCACHE_POLICIES).")
+    var policies: String?
+
+    @Option(help: "Redis URL for the shared L2 tier (TIERCACHE_REDIS). Not used yet by this version.")
+    var redis: String?
+
+    @Option(name: .customLong("l1-max-memory"), help: "L1 memory bound, e.g. 256mb, 1g (TIERCACHE_L1_MAX_MEMORY).")
+    var l1MaxMemory: String?
+
+    @Option(help: "Password clients must AUTH with (TIERCACHE_REQUIREPASS).")
+    var requirepass: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (TIERCACHE_LOG_LEVEL).")
+    var logLevel: String?
+
+    @Option(name: .customLong("max-inline-length"), help: "Longest inline command line in bytes (TIERCACHE_MAX_INLINE_LENGTH).")
+    var maxInlineLength: String?
+
+    @Option(name: .customLong("max-bulk-length"), help: "Largest argument, e.g. 64mb (TIERCACHE_MAX_BULK_LENGTH).")
+    var maxBulkLength: String?
+
+    @Option(name: .customLong("max-arguments"), help: "Most arguments in one command (TIERCACHE_MAX_ARGUMENTS).")
+    var maxArguments: String?
+
+    @Option(help: "Event loop threads (TIERCACHE_THREADS). One serves as well as two on 2 cores.")
+    var threads: String?
+
+    @Option(name: .customLong("backend-threads"), help: "Threads for database calls (TIERCACHE_BACKEND_THREADS).")
+    var backendThreads: String?
+
+    func run() async throws {
+        let levelText = Environment.resolve(logLevel, "TIERCACHE_LOG_LEVEL", default: "info")
+        guard let level = Logger.Level(rawValue: levelText.lowercased()) else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error; got '\(levelText)'")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "tiercache")
+        let configuration = try resolveConfiguration()
+
+        if let redis = redis ?? Environment.value("TIERCACHE_REDIS") {
+            logger.warning("L2 tier not available in this version; ignoring --redis", metadata: ["redis": "\(redis)"])
+        }
+
+        // Policies first: an invalid policy is refused before anything else happens.
+        let policySet: PolicySet
+        do {
+            policySet = try PolicyLoader.load(path: configuration.policyPath)
+        } catch {
+            printErrors(error.errors.map(\.description))
+            throw ExitCode(1)
+        }
+        logger.info(
+            "policies loaded",
+            metadata: [
+                "path": "\(configuration.policyPath)", "types": "\(policySet.types.count)",
+                "files": "\(policySet.files.count)",
+                "default": "\(policySet.defaultPolicy.cache ? "cache" : "no cache")",
+            ]
+        )
+
+        let backend = try openDatabase(configuration, logger: logger)
+        let validation = PolicyValidation.validate(policySet, against: backend)
+        for warning in validation.warnings { logger.warning("\(warning.description)") }
+        guard validation.errors.isEmpty else {
+            printErrors(validation.errors.map(\.description))
+            backend.close()
+            throw ExitCode(1)
+        }
+
+        logger.info(
+            "L1 configured",
+            metadata: ["max_bytes": "\(configuration.l1MaxMemory)", "eviction": "lru"]
+        )
+        if configuration.requirePassword != nil { logger.info("clients must authenticate (requirepass set)") }
+
+        let threadPool = NIOThreadPool(numberOfThreads: configuration.backendThreads)
+        threadPool.start()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
+        let proxy = try Proxy(
+            configuration: configuration,
+            policy: policySet,
+            backend: backend,
+            threadPool: threadPool,
+            logger: logger
+        )
+        let server = ProxyServer(proxy: proxy, group: group, logger: logger)
+        let services = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: server)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        do {
+            try await services.run()
+        } catch {
+            logger.error("stopped on error", metadata: ["error": "\(error)"])
+            try? await group.shutdownGracefully()
+            try? await threadPool.shutdownGracefully()
+            backend.close()
+            throw ExitCode(1)
+        }
+        try await group.shutdownGracefully()
+        try await threadPool.shutdownGracefully()
+        backend.close()
+        logger.notice("shut down")
+    }
+
+    private func resolveConfiguration() throws -> ServerConfiguration {
+        var configuration = ServerConfiguration()
+        let address = Environment.resolve(listen, "TIERCACHE_LISTEN", default: "127.0.0.1:6380")
+        guard let (host, port) = Self.parseListen(address) else {
+            throw ValidationError("--listen must be HOST:PORT (e.g. 127.0.0.1:6380 or [::1]:6380); got '\(address)'")
+        }
+        configuration.host = host
+        configuration.port = port
+
+        let url = Environment.resolve(database, "TIERCACHE_DATABASE", default: "sqlite:tiercache.db")
+        guard url.hasPrefix("sqlite:"), url.count > "sqlite:".count else {
+            throw ValidationError(
+                "--database must be sqlite:PATH (PostgreSQL is not supported by this version); got '\(url)'"
+            )
+        }
+        configuration.databasePath = String(url.dropFirst("sqlite:".count))
+        configuration.policyPath = Environment.resolve(policies, "TIERCACHE_POLICIES", default: "ttl-policies")
+
+        let memory = Environment.resolve(l1MaxMemory, "TIERCACHE_L1_MAX_MEMORY", default: "256mb")
+        guard let bytes = ByteSize.parse(memory) else {
+            throw ValidationError("--l1-max-memory must be a size like 268435456, 256mb or 1g; got '\(memory)'")
+        }
+        configuration.l1MaxMemory = bytes
+        configuration.requirePassword = requirepass ?? Environment.value("TIERCACHE_REQUIREPASS")
+
+        var limits = RESPLimits.default
+        if let text = maxInlineLength ?? Environment.value("TIERCACHE_MAX_INLINE_LENGTH") {
+            guard let value = ByteSize.parse(text) else { throw ValidationError("--max-inline-length: bad size '\(text)'") }
+            limits.maxInlineLength = value
+        }
+        if let text = maxBulkLength ?? Environment.value("TIERCACHE_MAX_BULK_LENGTH") {
+            guard let value = ByteSize.parse(text) else { throw ValidationError("--max-bulk-length: bad size '\(text)'") }
+            limits.maxBulkLength = value
+        }
+        if let text = maxArguments ?? Environment.value("TIERCACHE_MAX_ARGUMENTS") {
+            guard let value = Int(text), value > 0 else { throw ValidationError("--max-arguments: bad count '\(text)'") }
+            limits.maxArrayCount = value
+        }
+        configuration.protocolLimits = limits
+
+        if let text = threads ?? Environment.value("TIERCACHE_THREADS") {
+            guard let value = Int(text), (1...64).contains(value) else {
+                throw ValidationError("--threads must be 1…64; got '\(text)'")
+            }
+            configuration.eventLoopThreads = value
+        }
+        if let text = backendThreads ?? Environment.value("TIERCACHE_BACKEND_THREADS") {
+            guard let value = Int(text), (1...256).contains(value) else {
+                throw ValidationError("--backend-threads must be 1…256; got '\(text)'")
+            }
+            configuration.backendThreads = value
+        }
+        return configuration
+    }
+
+    /// `HOST:PORT`, `[IPv6]:PORT`, or `:PORT` (loopback).
+    static func parseListen(_ text: String) -> (String, Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "127.0.0.1" : host, port)
+    }
+
+    private func openDatabase(_ configuration: ServerConfiguration, logger: Logger) throws -> SQLiteBackend {
+        let path = configuration.databasePath
+        let exists = access(path, F_OK) == 0
+        do {
+            let backend = try SQLiteBackend(path: path)
+            if exists {
+                logger.info("database opened", metadata: ["sqlite": "\(path)"])
+            } else {
+                try DemoDatabase.seed(backend)
+                logger.notice(
+                    "database file was absent: created it with demo rows",
+                    metadata: [
+                        "sqlite": "\(path)", "tables": "\(DemoDatabase.tables.count)",
+                        "rows_per_table": "\(DemoDatabase.rowsPerTable)",
+                    ]
+                )
+            }
+            return backend
+        } catch {
+            printErrors(["cannot open database sqlite:\(path): \(error.message)"])
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// Writes lines to standard error, unbuffered, so they precede the exit.
+func printErrors(_ lines: [String]) {
+    for line in lines {
+        let bytes = Array((line + "\n").utf8)
+        _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    }
+}

@@ -1,0 +1,205 @@
+import TierCacheProtocol
+
+/// Renders a `STATS` reply as tables for people or as JSON for scripts.
+enum StatsRenderer {
+    // MARK: Text
+
+    static func text(_ report: RESPValue, title: String?) -> String {
+        guard report.child("server") != nil else {
+            // One type's report (or an unknown shape): indented key/value lines.
+            return (title.map { "\($0)\n" } ?? "") + outline(report, indent: title == nil ? 0 : 2)
+        }
+        var output = ""
+        if let server = report.child("server") {
+            output += "TierCache \(server.child("version")?.string ?? "?")"
+            output += ", up \(number(server.child("uptime_seconds")))s"
+            output += ", \(number(server.child("connections_open"))) connections open"
+            output += ", \(number(server.child("commands_processed"))) commands"
+            output += ", \(number(server.child("error_replies"))) errors\n\n"
+        }
+        if let tiers = report.child("tiers")?.pairs {
+            var rows = [["TIER", "HITS", "MISSES", "HIT RATIO", "ENTRIES", "BYTES", "MAX BYTES", "EVICTIONS"]]
+            for pair in tiers {
+                let tier = pair.value
+                rows.append([
+                    pair.key.string ?? "?", number(tier.child("hits")), number(tier.child("misses")),
+                    percent(tier.child("hit_ratio")), number(tier.child("entries")), number(tier.child("bytes")),
+                    number(tier.child("max_bytes")), number(tier.child("evictions")),
+                ])
+            }
+            output += table(rows) + "\n"
+        }
+        if let types = report.child("types")?.pairs {
+            var rows = [["TYPE", "L1 HITS", "L1 MISSES", "HIT RATIO", "ENTRIES", "BYTES", "EVICTIONS", "LOADS", "LOAD ERRORS", "TTL S"]]
+            for pair in types {
+                let type = pair.value
+                let l1 = type.child("l1")
+                rows.append([
+                    pair.key.string ?? "?", number(l1?.child("hits")), number(l1?.child("misses")),
+                    percent(l1?.child("hit_ratio")), number(l1?.child("entries")), number(l1?.child("bytes")),
+                    number(l1?.child("evictions")), number(type.child("loads")), number(type.child("load_errors")),
+                    number(type.child("ttl_seconds")),
+                ])
+            }
+            output += table(rows) + "\n"
+        }
+        for (section, heading) in [("commands", "COMMAND"), ("backend", "BACKEND OP")] {
+            guard let entries = report.child(section)?.pairs else { continue }
+            var rows = [[heading, "COUNT", "P50 µs", "P90 µs", "P99 µs", "P99.9 µs", "MAX µs"]]
+            for pair in entries where pair.value.pairs != nil {
+                let latency = pair.value
+                rows.append([
+                    pair.key.string ?? "?", number(latency.child("count")), number(latency.child("p50_us")),
+                    number(latency.child("p90_us")), number(latency.child("p99_us")),
+                    number(latency.child("p99.9_us")), number(latency.child("max_us")),
+                ])
+            }
+            if rows.count > 1 { output += table(rows) + "\n" }
+        }
+        return output
+    }
+
+    private static func outline(_ value: RESPValue, indent: Int) -> String {
+        guard let pairs = value.pairs else { return String(repeating: " ", count: indent) + scalar(value) + "\n" }
+        var output = ""
+        for pair in pairs {
+            let name = pair.key.string ?? "?"
+            if pair.value.pairs != nil {
+                output += String(repeating: " ", count: indent) + name + ":\n"
+                output += outline(pair.value, indent: indent + 2)
+            } else {
+                output += String(repeating: " ", count: indent) + name + ": " + scalar(pair.value) + "\n"
+            }
+        }
+        return output
+    }
+
+    private static func table(_ rows: [[String]]) -> String {
+        let columns = rows.map(\.count).max() ?? 0
+        let widths = (0..<columns).map { column in
+            rows.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0
+        }
+        return rows.map { row in
+            row.enumerated().map { column, cell in
+                let padding = String(repeating: " ", count: widths[column] - cell.count)
+                // Names left-aligned, numbers right-aligned.
+                return column == 0 ? cell + padding : padding + cell
+            }.joined(separator: "  ")
+        }.joined(separator: "\n") + "\n"
+    }
+
+    private static func number(_ value: RESPValue?) -> String {
+        guard let value else { return "-" }
+        return scalar(value)
+    }
+
+    private static func percent(_ value: RESPValue?) -> String {
+        guard let ratio = value?.doubleValue else { return "-" }
+        return formatted(ratio * 100, decimals: 1) + "%"
+    }
+
+    private static func scalar(_ value: RESPValue) -> String {
+        switch value {
+        case .integer(let number): return String(number)
+        case .double(let number): return formatted(number, decimals: number.rounded() == number ? 0 : 2)
+        case .null: return "nil"
+        default: return value.string ?? "\(value)"
+        }
+    }
+
+    private static func formatted(_ value: Double, decimals: Int) -> String {
+        guard value.isFinite else { return String(value) }
+        var scale = 1.0
+        for _ in 0..<decimals { scale *= 10 }
+        let scaled = (value * scale).rounded()
+        let whole = Int64(scaled / scale)
+        guard decimals > 0 else { return String(whole) }
+        let fraction = Int64(abs(scaled) - abs(Double(whole) * scale))
+        var fractionText = String(fraction)
+        while fractionText.count < decimals { fractionText = "0" + fractionText }
+        let sign = value < 0 && whole == 0 ? "-" : ""
+        return "\(sign)\(whole).\(fractionText)"
+    }
+
+    // MARK: JSON
+
+    static func json(_ value: RESPValue) -> String {
+        var output = ""
+        writeJSON(value, into: &output, indent: 0)
+        return output + "\n"
+    }
+
+    private static func writeJSON(_ value: RESPValue, into output: inout String, indent: Int) {
+        let pad = String(repeating: "  ", count: indent + 1)
+        let closing = String(repeating: "  ", count: indent)
+        if let pairs = value.pairs, !isPlainArray(value) {
+            guard !pairs.isEmpty else {
+                output += "{}"
+                return
+            }
+            output += "{\n"
+            for (index, pair) in pairs.enumerated() {
+                output += pad + jsonString(pair.key.string ?? "\(pair.key)") + ": "
+                writeJSON(pair.value, into: &output, indent: indent + 1)
+                output += index + 1 < pairs.count ? ",\n" : "\n"
+            }
+            output += closing + "}"
+            return
+        }
+        switch value {
+        case .integer(let number): output += String(number)
+        case .double(let number): output += number.isFinite ? String(number) : "null"
+        case .boolean(let flag): output += flag ? "true" : "false"
+        case .null: output += "null"
+        case .array(let items), .set(let items), .push(let items):
+            output += "[" + items.map { item in
+                var text = ""
+                writeJSON(item, into: &text, indent: indent + 1)
+                return text
+            }.joined(separator: ", ") + "]"
+        default: output += jsonString(value.string ?? "\(value)")
+        }
+    }
+
+    /// RESP3 replies are maps; arrays stay arrays (an even-length array is not read as pairs here).
+    private static func isPlainArray(_ value: RESPValue) -> Bool {
+        if case .array = value { return true }
+        return false
+    }
+
+    private static func jsonString(_ text: String) -> String {
+        var escaped = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": escaped += "\\\""
+            case "\\": escaped += "\\\\"
+            case "\n": escaped += "\\n"
+            case "\r": escaped += "\\r"
+            case "\t": escaped += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    escaped += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    escaped.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return escaped + "\""
+    }
+}
+
+extension RESPValue {
+    /// The value under `key` in a map (or a flat field/value array).
+    func child(_ key: String) -> RESPValue? {
+        pairs?.first { $0.key.string == key }?.value
+    }
+
+    var doubleValue: Double? {
+        switch self {
+        case .double(let value): value
+        case .integer(let value): Double(value)
+        default: string.flatMap(Double.init)
+        }
+    }
+}

@@ -1,0 +1,13 @@
+import ArgumentParser
+import TierCacheServer
+
+@main
+struct TierCacheCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tiercache",
+        abstract: "A Redis-compatible caching proxy in front of your database.",
+        version: TierCacheVersion.string,
+        subcommands: [ServeCommand.self, StatsCommand.self, PolicyCommand.self],
+        defaultSubcommand: ServeCommand.self
+    )
+}
