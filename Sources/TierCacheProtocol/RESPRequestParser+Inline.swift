@@ -31,7 +31,7 @@ extension RESPRequestParser {
             // The line is at least this long, less a `\r` that may yet turn out to precede the `\n`.
             var minimumLength = searchEnd
             if searchEnd > 0, buffer.getInteger(at: start + searchEnd - 1, as: UInt8.self) == UInt8(ascii: "\r") {
-                minimumLength -= 0
+                minimumLength -= 1
             }
             guard minimumLength <= limit else {
                 throw .inlineTooLong(limit: limit)

@@ -165,7 +165,7 @@ public struct RESPRequestParser: Sendable {
                     from: &buffer,
                     progress: progress,
                     phase: .bulk(length: length),
-                    collecting: true,
+                    collecting: false,
                     into: &arguments
                 )
             }
@@ -226,8 +226,8 @@ extension RESPRequestParser {
         let start = buffer.readerIndex + offset
         let available = buffer.readableBytes - offset
         let searchEnd = min(available, Self.maxHeaderLength + 1)
-        guard let carriageReturn = buffer.firstIndex(of: UInt8(ascii: "\r"), from: start + scanned, to: start + searchEnd)
-        else {
+        let carriageReturn = buffer.firstIndex(of: UInt8(ascii: "\r"), from: start + scanned, to: start + searchEnd)
+        guard let carriageReturn else {
             guard available <= Self.maxHeaderLength else {
                 throw kind.tooLong
             }

@@ -245,7 +245,11 @@ public struct RESPValueParser: Sendable {
     }
 
     /// Reads `count` key-value pairs one level deeper; nil if any is incomplete.
-    private func readPairs(_ reader: inout ByteBuffer, count: Int, depth: Int) throws(RESPProtocolError) -> [RESPPair]? {
+    private func readPairs(
+        _ reader: inout ByteBuffer,
+        count: Int,
+        depth: Int
+    ) throws(RESPProtocolError) -> [RESPPair]? {
         var pairs: [RESPPair] = []
         pairs.reserveCapacity(min(count, 1024))
         for _ in 0..<count {

@@ -47,10 +47,11 @@ struct RESPRequestParserFuzzTests {
     }
 
     /// Fragments that make random input look like RESP often enough to reach deep states.
-    static let fragments: [[UInt8]] = [
-        "*", "$", "\r", "\n", "\r\n", "0", "1", "2", "3", "9", "-", "-1", " ", "\t", "\"", "'", "\\", "\\x", "4f",
-        "a", "GET", "*1\r\n", "*2\r\n", "$3\r\n", "$0\r\n", "*0\r\n", "\r\n\r\n", "99999999",
-    ].map { Array($0.utf8) } + [[0x00], [0xFF]]
+    static let fragments: [[UInt8]] =
+        [
+            "*", "$", "\r", "\n", "\r\n", "0", "1", "2", "3", "9", "-", "-1", " ", "\t", "\"", "'", "\\", "\\x", "4f",
+            "a", "GET", "*1\r\n", "*2\r\n", "$3\r\n", "$0\r\n", "*0\r\n", "\r\n\r\n", "99999999",
+        ].map { Array($0.utf8) } + [[0x00], [0xFF]]
 
     static func randomInput(using generator: inout SplitMix64) -> [UInt8] {
         var input: [UInt8] = []
@@ -135,8 +136,9 @@ struct RESPRequestParserFuzzTests {
             for _ in 0..<Int.random(in: 1...10, using: &generator) {
                 let command = (0..<Int.random(in: 1...5, using: &generator)).map { _ in
                     let printable = Bool.random(using: &generator)
+                    let range: ClosedRange<UInt8> = printable ? 0x20...0x7E : 0...255
                     return (0..<Int.random(in: 0...12, using: &generator)).map { _ in
-                        printable ? UInt8.random(in: 0x20...0x7E, using: &generator) : UInt8.random(in: 0...255, using: &generator)
+                        UInt8.random(in: range, using: &generator)
                     }
                 }
                 expected.append(command)

@@ -11,7 +11,10 @@ struct RESPRequestParserIncrementalTests {
         (multibulk([Array("SET".utf8), [0x0D, 0x0A, 0x00], []]), [Array("SET".utf8), [0x0D, 0x0A, 0x00], []]),
         (Array("*0\r\n".utf8) + multibulk("PING"), [Array("PING".utf8)]),
         (Array("GET key\r\n".utf8), [Array("GET".utf8), Array("key".utf8)]),
-        (Array("\r\n  \nECHO \"a\\x41\\n\" 'b c'\n".utf8), [Array("ECHO".utf8), [0x61, 0x41, 0x0A], Array("b c".utf8)]),
+        (
+            Array("\r\n  \nECHO \"a\\x41\\n\" 'b c'\n".utf8),
+            [Array("ECHO".utf8), [0x61, 0x41, 0x0A], Array("b c".utf8)]
+        ),
     ]
 
     @Test("every split point: the prefix yields nothing and keeps the reader index, the rest yields the command")
@@ -102,15 +105,21 @@ struct RESPRequestParserIncrementalTests {
     func verifier() throws {
         let pairs: [(ByteBuffer, [[ByteBuffer]])] = [
             (ByteBuffer(bytes: multibulk("SET", "k", "v")), [["SET", "k", "v"].map { ByteBuffer(string: $0) }]),
-            (ByteBuffer(bytes: multibulk("GET", "k") + multibulk("DEL", "k")), [
-                ["GET", "k"].map { ByteBuffer(string: $0) }, ["DEL", "k"].map { ByteBuffer(string: $0) },
-            ]),
+            (
+                ByteBuffer(bytes: multibulk("GET", "k") + multibulk("DEL", "k")),
+                [
+                    ["GET", "k"].map { ByteBuffer(string: $0) }, ["DEL", "k"].map { ByteBuffer(string: $0) },
+                ]
+            ),
             (ByteBuffer(string: "*0\r\n"), []),
             (ByteBuffer(string: "PING\r\n"), [[ByteBuffer(string: "PING")]]),
             (ByteBuffer(string: "\r\n"), []),
-            (ByteBuffer(string: "SET 'a b' \"c\\td\"\n"), [
-                [ByteBuffer(string: "SET"), ByteBuffer(string: "a b"), ByteBuffer(string: "c\td")]
-            ]),
+            (
+                ByteBuffer(string: "SET 'a b' \"c\\td\"\n"),
+                [
+                    [ByteBuffer(string: "SET"), ByteBuffer(string: "a b"), ByteBuffer(string: "c\td")]
+                ]
+            ),
             (ByteBuffer(bytes: multibulk([[0x0D, 0x0A], []])), [[ByteBuffer(bytes: [0x0D, 0x0A]), ByteBuffer()]]),
         ]
         try ByteToMessageDecoderVerifier.verifyDecoder(inputOutputPairs: pairs) {

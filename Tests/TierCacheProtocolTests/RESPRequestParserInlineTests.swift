@@ -61,9 +61,10 @@ struct RESPRequestParserInlineTests {
 
     @Test(#"single quotes keep backslashes, except in \'"#)
     func singleQuotes() throws {
-        #expect(try self.split(#"SET 'it\'s' 'a\nb "c"'"#) == [
-            Array("SET".utf8), Array("it's".utf8), Array(#"a\nb "c""#.utf8),
-        ])
+        #expect(
+            try self.split(#"SET 'it\'s' 'a\nb "c"'"#) == [
+                Array("SET".utf8), Array("it's".utf8), Array(#"a\nb "c""#.utf8),
+            ])
     }
 
     @Test("a quote may follow plain bytes in the same word, and empty quotes are an empty argument")

@@ -80,7 +80,10 @@ struct RESPRequestParserLimitTests {
 
     @Test(
         "a count that is not a Redis decimal integer is an invalid multibulk length",
-        arguments: ["*abc\r\n", "*1x\r\n", "*+1\r\n", "*01\r\n", "* 1\r\n", "*\r\n", "*-0\r\n", "*1\rx", "*99999999999999999999\r\n"]
+        arguments: [
+            "*abc\r\n", "*1x\r\n", "*+1\r\n", "*01\r\n", "* 1\r\n", "*\r\n", "*-0\r\n", "*1\rx",
+            "*99999999999999999999\r\n",
+        ]
     )
     func invalidCount(input: String) {
         let error = self.error(input)

@@ -75,7 +75,8 @@ struct RESPRequestParserMultibulkTests {
         #expect(try driver.feed("*2\r\n$3\r\nGET\r\n$0\r\n\r\n") == [[Array("GET".utf8), []]])
     }
 
-    @Test("*0 and *-1 are consumed and skipped, and parsing goes on in the same call", arguments: ["*0\r\n", "*-1\r\n"])
+    @Test(
+        "*0 and *-1 are consumed and skipped, and parsing goes on in the same call", arguments: ["*0\r\n", "*-1\r\n"])
     func emptyMultibulkSkipped(empty: String) throws {
         var parser = RESPRequestParser()
         var arguments: [ByteBuffer] = []

@@ -5,7 +5,10 @@ import TierCacheProtocol
 @Suite("RESPValueParser")
 struct RESPValueParserTests {
     /// Parses exactly one value from `text`, expecting the buffer to be used up.
-    private func parse(_ text: String, parser: RESPValueParser = RESPValueParser()) throws(RESPProtocolError) -> RESPValue? {
+    private func parse(
+        _ text: String,
+        parser: RESPValueParser = RESPValueParser()
+    ) throws(RESPProtocolError) -> RESPValue? {
         var parser = parser
         var buffer = ByteBuffer(string: text)
         let value = try parser.next(from: &buffer)
@@ -76,10 +79,11 @@ struct RESPValueParserTests {
         buffer.writeRESPValue(.map(pairs), .v2)
         var parser = RESPValueParser()
         let value = try parser.next(from: &buffer)
-        #expect(value?.pairs == [
-            RESPPair(key: .bulkString(Array("hits".utf8)), value: .integer(10)),
-            RESPPair(key: .bulkString(Array("ratio".utf8)), value: .bulkString(Array("0.5".utf8))),
-        ])
+        #expect(
+            value?.pairs == [
+                RESPPair(key: .bulkString(Array("hits".utf8)), value: .integer(10)),
+                RESPPair(key: .bulkString(Array("ratio".utf8)), value: .bulkString(Array("0.5".utf8))),
+            ])
     }
 
     @Test("blob errors decode as errors; attributes are read and dropped")
