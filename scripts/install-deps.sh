@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what TierCache needs on Debian, only what is missing.
+#   scripts/install-deps.sh run    libraries to build and run the proxy
+#   scripts/install-deps.sh test   plus redis-server, redis-cli and the Python test packages
+set -euo pipefail
+
+mode=${1:-run}
+packages=(libsqlite3-dev libhiredis-dev pkg-config)
+if [ "$mode" = test ]; then
+    packages+=(redis-server redis-tools sqlite3 python3)
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ "$mode" = test ] && ! python3 -m pip --version >/dev/null 2>&1; then
+    missing+=(python3-pip)
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}" >&2
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ "$mode" = test ]; then
+    if ! python3 -c 'import redis, pytest; assert int(redis.__version__.split(".")[0]) >= 5' 2>/dev/null; then
+        echo "installing Python packages: redis pytest" >&2
+        python3 -m pip install --quiet --disable-pip-version-check 'redis>=5' pytest 2>/dev/null \
+            || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages 'redis>=5' pytest
+    fi
+fi
