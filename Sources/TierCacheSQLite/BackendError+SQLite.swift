@@ -28,6 +28,7 @@ extension BackendError {
         let mapped: Code
         switch code & 0xFF {
         case _ where stage == .open:
+            // Whatever stopped a connection from opening, the database is not there for us.
             mapped = .unavailable
         case SQLITE_CONSTRAINT:
             mapped = .constraint

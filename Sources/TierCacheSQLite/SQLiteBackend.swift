@@ -17,7 +17,8 @@ public final class SQLiteBackend: Backend {
     /// Opens the database at `path`: first the writer, which switches the file to WAL, then the reader.
     ///
     /// - Parameters:
-    ///   - path: the database file.
+    ///   - path: the database file. Not `:memory:`, which has no WAL and would give each connection a database
+    ///     of its own.
     ///   - configuration: busy timeout, statement cache size, whether to create a missing file.
     /// - Throws: `.unavailable` naming `path` if either connection cannot be opened; `.failed` for a configuration
     ///   out of range.

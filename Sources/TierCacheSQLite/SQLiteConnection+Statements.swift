@@ -117,7 +117,10 @@ extension SQLiteConnection {
 
     // MARK: - Preparing
 
-    private func cachedStatement(for sql: String, on connection: OpaquePointer) throws(BackendError) -> SQLiteStatement {
+    private func cachedStatement(
+        for sql: String,
+        on connection: OpaquePointer
+    ) throws(BackendError) -> SQLiteStatement {
         if let statement = cache.statement(for: sql) { return statement }
         let statement = try prepare(sql, on: connection, persistent: true)
         cache.insert(statement, for: sql)

@@ -59,7 +59,7 @@ final class SQLiteConnection {
                 // WAL: the reader never waits for the writer, nor other processes' readers for ours.
                 let mode = try pragmaValue("PRAGMA journal_mode = WAL", on: opened)
                 guard mode == "wal" else {
-                    throw BackendError(.unavailable, "cannot use WAL journal mode for '\(path)' (it stays '\(mode)')")
+                    throw BackendError(.unavailable, "cannot switch to WAL journal mode (it stays '\(mode)')")
                 }
                 // In WAL mode, NORMAL keeps every commit across a crash of the process (not of the machine),
                 // without an fsync per commit.

@@ -43,12 +43,14 @@ final class TableAuthorizer {
 
     /// Installs this authorizer on `connection`. The connection must keep it alive until it is closed.
     func install(on connection: OpaquePointer) {
-        sqlite3_set_authorizer(connection, { context, action, first, second, _, source in
-            guard let context else { return SQLITE_OK }
-            let authorizer = Unmanaged<TableAuthorizer>.fromOpaque(context).takeUnretainedValue()
-            authorizer.record(action: action, first: first, second: second, source: source)
-            return SQLITE_OK
-        }, Unmanaged.passUnretained(self).toOpaque())
+        sqlite3_set_authorizer(
+            connection,
+            { context, action, first, second, _, source in
+                guard let context else { return SQLITE_OK }
+                let authorizer = Unmanaged<TableAuthorizer>.fromOpaque(context).takeUnretainedValue()
+                authorizer.record(action: action, first: first, second: second, source: source)
+                return SQLITE_OK
+            }, Unmanaged.passUnretained(self).toOpaque())
     }
 
     /// Removes the authorizer from `connection`, before closing it. (Removing one expires nothing.)

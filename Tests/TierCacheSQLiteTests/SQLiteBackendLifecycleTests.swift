@@ -44,9 +44,10 @@ struct SQLiteBackendLifecycleTests {
             #expect(Array(header.suffix(2)) == [2, 2])
             #expect(FileManager.default.fileExists(atPath: path + "-wal"))
             for number in 3...5 {
-                _ = try backend.write("INSERT INTO users (id, name) VALUES (?, ?)", parameters: [
-                    .integer(Int64(number)), .text("user\(number)"),
-                ])
+                _ = try backend.write(
+                    "INSERT INTO users (id, name) VALUES (?, ?)",
+                    parameters: [.integer(Int64(number)), .text("user\(number)")]
+                )
                 #expect(try backend.integer("SELECT max(id) FROM users") == Int64(number))
             }
         }

@@ -123,12 +123,16 @@ struct SQLiteBackendReadTests {
 
     @Test(
         "transaction and attachment statements are refused by read, write and inspect",
-        arguments: ["BEGIN", "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK", "SAVEPOINT s", "RELEASE s", "ATTACH ':memory:' AS x"]
+        arguments: [
+            "BEGIN", "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK", "SAVEPOINT s", "RELEASE s", "ATTACH ':memory:' AS x",
+        ]
     )
     func connectionStatements(sql: String) throws {
         try withBackend { (backend, _) throws in
             expectBackendError(.invalidStatement, containing: "not supported") { try backend.read(sql, parameters: []) }
-            expectBackendError(.invalidStatement, containing: "not supported") { try backend.write(sql, parameters: []) }
+            expectBackendError(.invalidStatement, containing: "not supported") {
+                try backend.write(sql, parameters: [])
+            }
             expectBackendError(.invalidStatement, containing: "not supported") { try backend.inspect(sql) }
             // Still in autocommit: a write is committed and seen by the reader at once.
             _ = try backend.write("INSERT INTO users (name) VALUES ('carol')", parameters: [])

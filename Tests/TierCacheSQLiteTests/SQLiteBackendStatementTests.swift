@@ -1,5 +1,6 @@
 import Testing
 import TierCacheBackend
+
 @testable import TierCacheSQLite
 
 @Suite("SQLiteBackend statements")
@@ -7,7 +8,9 @@ struct SQLiteBackendStatementTests {
     @Test("more than one statement is refused before anything runs")
     func multipleStatements() throws {
         try withBackend { (backend, _) throws in
-            expectBackendError(.invalidStatement, containing: "only one statement per call; found more after 'SELECT 1;'") {
+            expectBackendError(
+                .invalidStatement, containing: "only one statement per call; found more after 'SELECT 1;'"
+            ) {
                 try backend.read("  SELECT 1; SELECT 2", parameters: [])
             }
             expectBackendError(.invalidStatement, containing: "only one statement per call") {

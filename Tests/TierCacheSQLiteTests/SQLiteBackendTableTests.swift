@@ -16,7 +16,10 @@ struct SQLiteBackendTableTests {
             )
             let cases: [(sql: String, tables: Set<String>)] = [
                 ("SELECT u.name, o.total FROM Users u JOIN ORDERS o ON o.user_id = u.id", ["users", "orders"]),
-                ("SELECT name FROM users WHERE id IN (SELECT user_id FROM orders WHERE total > 5)", ["users", "orders"]),
+                (
+                    "SELECT name FROM users WHERE id IN (SELECT user_id FROM orders WHERE total > 5)",
+                    ["users", "orders"]
+                ),
                 ("SELECT count(*) FROM users", ["users"]),
                 ("SELECT name FROM user_names", ["users"]),
                 ("SELECT name, spent FROM spenders", ["users", "orders"]),
@@ -95,7 +98,8 @@ struct SQLiteBackendTableTests {
     @Test("SQLite's own tables are not reported; DDL on a table reports that table")
     func internalTables() throws {
         try withBackend { (backend, _) throws in
-            let created = try backend.write("CREATE TABLE counters (id INTEGER PRIMARY KEY AUTOINCREMENT, n)", parameters: [])
+            let created = try backend.write(
+                "CREATE TABLE counters (id INTEGER PRIMARY KEY AUTOINCREMENT, n)", parameters: [])
             #expect(created.tablesWritten == [])
             let inserted = try backend.write("INSERT INTO counters (n) VALUES (1)", parameters: [])
             #expect(inserted.tablesWritten == ["counters"])
@@ -122,7 +126,10 @@ struct SQLiteBackendTableTests {
     func inspectWrite() throws {
         try withBackend { (backend, _) throws in
             let info = try backend.inspect("UPDATE users SET name = :name WHERE id = :id")
-            #expect(info == StatementInfo(isReadOnly: false, parameterCount: 2, tablesRead: ["users"], tablesWritten: ["users"]))
+            let expected = StatementInfo(
+                isReadOnly: false, parameterCount: 2, tablesRead: ["users"], tablesWritten: ["users"]
+            )
+            #expect(info == expected)
             let create = try backend.inspect("CREATE TABLE later (a)")
             #expect(!create.isReadOnly)
             #expect(try backend.integer("SELECT count(*) FROM sqlite_schema WHERE name = 'later'") == 0)
