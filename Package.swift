@@ -119,9 +119,12 @@ let package = Package(
         .testTarget(
             name: "TierCacheServerTests",
             dependencies: [
-                "TierCacheServer", "TierCacheProtocol", "TierCachePolicy", "TierCacheCache",
+                "TierCacheServer", "TierCacheProtocol", "TierCachePolicy", "TierCacheCache", "TierCacheBackend",
+                "TierCacheSQLite", "TierCacheStats",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

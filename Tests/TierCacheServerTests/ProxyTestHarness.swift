@@ -1,0 +1,132 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import TierCacheBackend
+import TierCacheCache
+import TierCachePolicy
+import TierCacheProtocol
+import TierCacheSQLite
+
+@testable import TierCacheServer
+
+/// A proxy over a fresh SQLite file with two types reading one table, for read/write path tests.
+final class ProxyTestHarness {
+    let directory: URL
+    let backend: SQLiteBackend
+    let proxy: Proxy
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let threadPool = NIOThreadPool(numberOfThreads: 2)
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("tiercache-proxy-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        backend = try SQLiteBackend(path: directory.appendingPathComponent("test.db").path)
+        try backend.executeScript(
+            """
+            CREATE TABLE items (id TEXT PRIMARY KEY, data TEXT NOT NULL, owner TEXT NOT NULL DEFAULT 'x');
+            INSERT INTO items(id, data) VALUES ('1', 'one'), ('2', 'two');
+            CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
+            INSERT INTO notes(body) VALUES ('a'), ('b');
+            """
+        )
+        let policies = try PolicyLoader.parse(
+            yaml: """
+                types:
+                  item:
+                    load: SELECT data FROM items WHERE id = ?
+                    store: INSERT INTO items(id, data) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET data = excluded.data
+                    delete: DELETE FROM items WHERE id = ?
+                    tables: [items]
+                    ttl: 1h
+                  owner:
+                    load: SELECT owner FROM items WHERE id = ?
+                    tables: [items]
+                    ttl: 1h
+                default:
+                  cache: true
+                  ttl: 1h
+                """,
+            file: "test.yaml"
+        ).get()
+        threadPool.start()
+        proxy = try Proxy(
+            configuration: ServerConfiguration(),
+            policy: PolicySet.merge([policies]),
+            backend: backend,
+            threadPool: threadPool,
+            logger: Logger(label: "test")
+        )
+    }
+
+    deinit {
+        try? group.syncShutdownGracefully()
+        try? threadPool.syncShutdownGracefully()
+        backend.close()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    var eventLoop: any EventLoop { group.next() }
+
+    func type(_ name: String) -> DataTypeState {
+        proxy.policy.types.first { $0.name == name }!
+    }
+
+    /// GET through L1, then the backend: the value as text, or nil for no row.
+    func get(_ key: String) async throws -> String? {
+        let keyBuffer = ByteBuffer(string: key)
+        var out = ByteBuffer()
+        switch proxy.serveKeyFromL1(keyBuffer, now: monotonicNanoseconds(), version: .v2, into: &out) {
+        case .hit:
+            return Self.decodeBulk(out)
+        case .miss, .stale:
+            let (type, id) = try require(proxy.policy.route(keyBuffer))
+            let loaded = try await proxy.loadKey(type: type, id: id, key: keyBuffer, on: eventLoop).get()
+            return Self.decodeBulk(loaded.reply.resp2)
+        }
+    }
+
+    func query(_ sql: String, _ parameters: [String] = []) async throws -> String {
+        let key = Proxy.queryKey(sql: ByteBuffer(string: sql), parameters: parameters.map { ByteBuffer(string: $0) }[...])
+        var out = ByteBuffer()
+        switch proxy.serveQueryFromL1(key, now: monotonicNanoseconds(), version: .v2, into: &out) {
+        case .hit:
+            return String(buffer: out)
+        case .miss, .stale:
+            let loaded = try await proxy.loadQuery(
+                sql: sql,
+                parameters: parameters.map { .text($0) },
+                key: key,
+                on: eventLoop
+            ).get()
+            return String(buffer: loaded.reply.resp2)
+        }
+    }
+
+    func set(_ key: String, _ value: String) async throws {
+        let keyBuffer = ByteBuffer(string: key)
+        let (type, id) = try require(proxy.policy.route(keyBuffer))
+        try await proxy.set(type: type, id: id, key: keyBuffer, value: ByteBuffer(string: value), on: eventLoop).get()
+    }
+
+    func exec(_ sql: String, _ parameters: [SQLValue] = []) async throws -> Int {
+        try await proxy.exec(sql: sql, parameters: parameters, on: eventLoop).get().changes
+    }
+
+    static func decodeBulk(_ buffer: ByteBuffer) -> String? {
+        // Bytes, not Characters: "\r\n" is one Character in Swift.
+        let bytes = Array(buffer.readableBytesView)
+        guard bytes.first == UInt8(ascii: "$"), bytes.dropFirst().first != UInt8(ascii: "-"),
+            let newline = bytes.firstIndex(of: UInt8(ascii: "\n")), bytes.count >= newline + 3
+        else { return nil }
+        return String(decoding: bytes[(newline + 1)..<(bytes.count - 2)], as: UTF8.self)
+    }
+}
+
+/// `#require` outside of a test function body.
+func require<T>(_ value: T?, _ message: String = "required value was nil") throws -> T {
+    guard let value else { throw HarnessError(message: message) }
+    return value
+}
+
+struct HarnessError: Error { var message: String }
