@@ -13,21 +13,13 @@ import Darwin
 /// Memory per entry is kept small on purpose (the target is ≤ 100 bytes beyond key and value): one
 /// `[UInt8]` holds key and encoded replies together, the table stores 4-byte slot numbers, and the
 /// eviction policy keeps two 4-byte links per slot.
-struct L1Shard<Policy: EvictionPolicy>: ~Copyable {
-    struct Slot {
-        /// key ++ RESP2 reply ++ RESP3 reply (empty when it equals RESP2). Empty array: free slot.
-        var bytes: [UInt8]
-        var keyLength: UInt32
-        var resp2Length: UInt32
-        var hash: UInt64
-        var info: L1EntryInfo
-        /// A tombstone marks a key written at `info.stamp`: never served, it refuses older fills.
-        var isTombstone: Bool
-        var charge: Int
-    }
+struct L1Shard<Policy: EvictionPolicy>: ~Copyable, Sendable {
+    typealias Slot = L1Slot
 
     private var slots: [Slot] = []
     private var freeSlots: [Int32] = []
+    /// Table ids of QUERY results, by slot; kept aside because few entries have any.
+    private var dependencies: [Int32: [Int32]] = [:]
     /// Open addressing with linear probing; -1 is empty. Capacity is a power of two.
     private var table: [Int32]
     private var count = 0
@@ -58,19 +50,30 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable {
         _ body: (L1EntryInfo, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool
     ) -> L1Lookup {
         guard let (position, slotIndex) = find(key, hash: hash) else { return .miss }
-        let slot = slots[Int(slotIndex)]
-        if slot.isTombstone { return .miss }
-        let group = slot.info.group
-        if slot.info.expiresAt <= now {
+        let index = Int(slotIndex)
+        let (served, group, expired) = slots.withUnsafeBufferPointer { slots -> (Bool, Int32, Bool) in
+            let slot = slots[index]
+            if slot.isTombstone { return (false, -1, false) }
+            if slot.expiresAt <= now { return (false, slot.group, true) }
+            let info = L1EntryInfo(
+                expiresAt: slot.expiresAt,
+                stamp: slot.stamp,
+                group: slot.group,
+                dependencies: slot.hasDependencies ? dependencies[slotIndex] ?? [] : []
+            )
+            let keyLength = slot.keyLength
+            let resp2End = keyLength + slot.resp2Length
+            let served = slot.storage?.withBytes { all -> Bool in
+                let resp2 = UnsafeRawBufferPointer(rebasing: all[keyLength..<resp2End])
+                let resp3 = resp2End == all.count ? resp2 : UnsafeRawBufferPointer(rebasing: all[resp2End...])
+                return body(info, resp2, resp3)
+            }
+            return (served ?? false, slot.group, false)
+        }
+        if group < 0 { return .miss }  // tombstone
+        if expired {
             removeEntry(at: position, slot: slotIndex, reason: .expired)
             return .miss
-        }
-        let served = slot.bytes.withUnsafeBytes { all -> Bool in
-            let keyLength = Int(slot.keyLength)
-            let resp2End = keyLength + Int(slot.resp2Length)
-            let resp2 = UnsafeRawBufferPointer(rebasing: all[keyLength..<resp2End])
-            let resp3 = resp2End == all.count ? resp2 : UnsafeRawBufferPointer(rebasing: all[resp2End...])
-            return body(slot.info, resp2, resp3)
         }
         if served {
             policy.accessed(slotIndex)
@@ -91,33 +94,41 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable {
         now: UInt64
     ) -> L1StoreResult {
         if info.stamp < retiredTombstoneStamp { return .refusedStale }
+        let resp2Length = reply.resp2.readableBytes
         let resp3Length = reply.resp3?.readableBytes ?? 0
-        let valueLength = reply.resp2.readableBytes + resp3Length
-        let charge = key.count + valueLength + entryOverhead
-        guard charge <= maxBytes else { return .refusedTooLarge }
+        let total = key.count + resp2Length + resp3Length
+        guard total + entryOverhead <= maxBytes, key.count < Int(Slot.flag), resp2Length < Int(Slot.flag) else {
+            return .refusedTooLarge
+        }
 
         if let (position, existing) = find(key, hash: hash) {
             // A newer load or a write after our load started wins.
-            if slots[Int(existing)].info.stamp > info.stamp { return .refusedStale }
+            if slots[Int(existing)].stamp > info.stamp { return .refusedStale }
             removeEntry(at: position, slot: existing, reason: .replaced)
         }
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(key.count + valueLength)
-        bytes.append(contentsOf: key)
-        reply.resp2.withUnsafeReadableBytes { bytes.append(contentsOf: $0) }
-        if let resp3 = reply.resp3 { resp3.withUnsafeReadableBytes { bytes.append(contentsOf: $0) } }
-        insert(
+        let storage = EntryStorage.make(count: total) { destination in
+            destination.copyMemory(from: key)
+            reply.resp2.withUnsafeReadableBytes { resp2 in
+                UnsafeMutableRawBufferPointer(rebasing: destination[key.count...]).copyMemory(from: resp2)
+            }
+            reply.resp3?.withUnsafeReadableBytes { resp3 in
+                UnsafeMutableRawBufferPointer(rebasing: destination[(key.count + resp2Length)...]).copyMemory(from: resp3)
+            }
+        }
+        let hasDependencies = !info.dependencies.isEmpty
+        let slotIndex = insert(
             Slot(
-                bytes: bytes,
-                keyLength: UInt32(key.count),
-                resp2Length: UInt32(reply.resp2.readableBytes),
-                hash: hash,
-                info: info,
-                isTombstone: false,
-                charge: charge
+                storage: storage,
+                expiresAt: info.expiresAt,
+                stamp: info.stamp,
+                hash: UInt32(truncatingIfNeeded: hash),
+                keyField: UInt32(key.count),
+                resp2Field: UInt32(resp2Length) | (hasDependencies ? Slot.flag : 0),
+                group: info.group
             ),
             now: now
         )
+        if hasDependencies { dependencies[slotIndex] = info.dependencies }
         return .stored
     }
 
@@ -133,20 +144,20 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable {
         if let (position, existing) = find(key, hash: hash) {
             removeEntry(at: position, slot: existing, reason: .invalidated)
         }
-        let charge = key.count + entryOverhead
-        guard charge <= maxBytes else {
+        guard key.count + entryOverhead <= maxBytes, key.count < Int(Slot.flag) else {
             retiredTombstoneStamp = max(retiredTombstoneStamp, stamp)
             return
         }
+        let storage = EntryStorage.make(count: key.count) { $0.copyMemory(from: key) }
         insert(
             Slot(
-                bytes: Array(key),
-                keyLength: UInt32(key.count),
-                resp2Length: 0,
-                hash: hash,
-                info: L1EntryInfo(expiresAt: tombstoneExpiresAt, stamp: stamp, group: -1),
-                isTombstone: true,
-                charge: charge
+                storage: storage,
+                expiresAt: tombstoneExpiresAt,
+                stamp: stamp,
+                hash: UInt32(truncatingIfNeeded: hash),
+                keyField: UInt32(key.count) | Slot.flag,
+                resp2Field: 0,
+                group: -1
             ),
             now: now
         )
@@ -162,14 +173,15 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable {
     /// Drops every entry. Tombstones go too, so every in-flight fill older than `stamp` is refused.
     mutating func removeAll(stamp: UInt64) {
         retiredTombstoneStamp = max(retiredTombstoneStamp, stamp)
-        for index in slots.indices where !slots[index].bytes.isEmpty {
-            retiredTombstoneStamp = max(retiredTombstoneStamp, slots[index].info.stamp)
-            if !slots[index].isTombstone {
-                account(group: slots[index].info.group, entries: -1, bytes: -slots[index].charge)
+        for slot in slots where slot.storage != nil {
+            retiredTombstoneStamp = max(retiredTombstoneStamp, slot.stamp)
+            if !slot.isTombstone {
+                account(group: slot.group, entries: -1, bytes: -charge(of: slot))
             }
         }
         slots.removeAll()
         freeSlots.removeAll()
+        dependencies.removeAll()
         table = Array(repeating: -1, count: 16)
         count = 0
         bytes = 0
@@ -178,29 +190,31 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable {
 
     /// Removes expired entries and tombstones, so memory held by entries nobody reads again is returned.
     mutating func sweep(now: UInt64) {
-        var index = 0
-        while index < slots.count {
+        for index in slots.indices {
             let slot = slots[index]
-            if !slot.bytes.isEmpty, slot.info.expiresAt <= now,
-                let (position, _) = findSlot(Int32(index), hash: slot.hash)
-            {
+            if slot.storage != nil, slot.expiresAt <= now, let (position, _) = findSlot(Int32(index), hash: slot.hash) {
                 removeEntry(at: position, slot: Int32(index), reason: .expired)
             }
-            index += 1
         }
     }
 
     // MARK: Internals
 
-    private mutating func insert(_ slot: Slot, now: UInt64) {
+    private func charge(of slot: Slot) -> Int {
+        slot.byteCount + entryOverhead
+    }
+
+    @discardableResult
+    private mutating func insert(_ slot: Slot, now: UInt64) -> Int32 {
+        let slotCharge = charge(of: slot)
         // Make room first: evict from the cold end until the new entry fits.
-        while bytes + slot.charge > maxBytes, let victim = policy.victim() {
+        while bytes + slotCharge > maxBytes, let victim = policy.victim() {
             let victimSlot = slots[Int(victim)]
             guard let (position, _) = findSlot(victim, hash: victimSlot.hash) else {
                 preconditionFailure("L1 shard: eviction victim \(victim) not in the table")
             }
             let reason: L1RemovalReason =
-                victimSlot.isTombstone ? .expired : (victimSlot.info.expiresAt <= now ? .expired : .evicted)
+                victimSlot.isTombstone || victimSlot.expiresAt <= now ? .expired : .evicted
             removeEntry(at: position, slot: victim, reason: reason)
         }
         if (count + 1) * 4 > table.count * 3 { grow() }
@@ -214,32 +228,34 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable {
             slots.append(slot)
         }
         let mask = table.count - 1
-        var position = Int(truncatingIfNeeded: slot.hash) & mask
+        var position = Int(slot.hash) & mask
         while table[position] >= 0 { position = (position + 1) & mask }
         table[position] = slotIndex
         count += 1
-        bytes += slot.charge
+        bytes += slotCharge
         policy.inserted(slotIndex)
-        if !slot.isTombstone { account(group: slot.info.group, entries: 1, bytes: slot.charge) }
+        if !slot.isTombstone { account(group: slot.group, entries: 1, bytes: slotCharge) }
+        return slotIndex
     }
 
     private mutating func removeEntry(at position: Int, slot slotIndex: Int32, reason: L1RemovalReason) {
         let slot = slots[Int(slotIndex)]
+        let slotCharge = charge(of: slot)
         if slot.isTombstone {
-            retiredTombstoneStamp = max(retiredTombstoneStamp, slot.info.stamp)
+            retiredTombstoneStamp = max(retiredTombstoneStamp, slot.stamp)
         } else {
-            account(group: slot.info.group, entries: -1, bytes: -slot.charge)
+            account(group: slot.group, entries: -1, bytes: -slotCharge)
             switch reason {
-            case .evicted: countEviction(group: slot.info.group)
-            case .expired: countExpiration(group: slot.info.group)
+            case .evicted: countEviction(group: slot.group)
+            case .expired: countExpiration(group: slot.group)
             case .invalidated, .replaced: break
             }
         }
-        bytes -= slot.charge
+        if slot.hasDependencies { dependencies[slotIndex] = nil }
+        bytes -= slotCharge
         count -= 1
         policy.removed(slotIndex)
-        slots[Int(slotIndex)].bytes = []
-        slots[Int(slotIndex)].info.dependencies = []
+        slots[Int(slotIndex)].storage = nil
         freeSlots.append(slotIndex)
         deleteFromTable(at: position)
     }
@@ -254,7 +270,7 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable {
             probe = (probe + 1) & mask
             let occupant = table[probe]
             if occupant < 0 { return }
-            let home = Int(truncatingIfNeeded: slots[Int(occupant)].hash) & mask
+            let home = Int(slots[Int(occupant)].hash) & mask
             // The occupant may move into the hole only if its home is not cyclically within (hole, probe].
             let staysPut = hole <= probe ? (hole < home && home <= probe) : (hole < home || home <= probe)
             if staysPut { continue }
@@ -264,26 +280,36 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable {
         }
     }
 
+    /// Probes for `key` reading slots in place: no slot is copied, so nothing is retained per probe.
     private func find(_ key: UnsafeRawBufferPointer, hash: UInt64) -> (Int, Int32)? {
-        let mask = table.count - 1
-        var position = Int(truncatingIfNeeded: hash) & mask
-        while true {
-            let slotIndex = table[position]
-            if slotIndex < 0 { return nil }
-            let slot = slots[Int(slotIndex)]
-            if slot.hash == hash, Int(slot.keyLength) == key.count {
-                let equal = slot.bytes.withUnsafeBytes { stored in
-                    key.count == 0 || memcmpEqual(stored.baseAddress, key.baseAddress, key.count)
+        let shortHash = UInt32(truncatingIfNeeded: hash)
+        let keyCount = key.count
+        return table.withUnsafeBufferPointer { table in
+            slots.withUnsafeBufferPointer { slots in
+                let mask = table.count - 1
+                var position = Int(shortHash) & mask
+                while true {
+                    let slotIndex = table[position]
+                    if slotIndex < 0 { return nil }
+                    if slots[Int(slotIndex)].hash == shortHash, slots[Int(slotIndex)].keyLength == keyCount,
+                        let storage = slots[Int(slotIndex)].storage,
+                        storage.withBytes({ stored in
+                            guard keyCount > 0 else { return true }
+                            guard let storedBase = stored.baseAddress, let keyBase = key.baseAddress else { return false }
+                            return memcmp(storedBase, keyBase, keyCount) == 0
+                        })
+                    {
+                        return (position, slotIndex)
+                    }
+                    position = (position + 1) & mask
                 }
-                if equal { return (position, slotIndex) }
             }
-            position = (position + 1) & mask
         }
     }
 
-    private func findSlot(_ target: Int32, hash: UInt64) -> (Int, Int32)? {
+    private func findSlot(_ target: Int32, hash: UInt32) -> (Int, Int32)? {
         let mask = table.count - 1
-        var position = Int(truncatingIfNeeded: hash) & mask
+        var position = Int(hash) & mask
         while true {
             let slotIndex = table[position]
             if slotIndex < 0 { return nil }
@@ -297,7 +323,7 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable {
         let mask = newCapacity - 1
         var newTable = [Int32](repeating: -1, count: newCapacity)
         for slotIndex in table where slotIndex >= 0 {
-            var position = Int(truncatingIfNeeded: slots[Int(slotIndex)].hash) & mask
+            var position = Int(slots[Int(slotIndex)].hash) & mask
             while newTable[position] >= 0 { position = (position + 1) & mask }
             newTable[position] = slotIndex
         }
@@ -328,6 +354,31 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable {
     }
 }
 
+/// One L1 entry's metadata: 40 bytes. Flags share the length fields' top bits so the slot stays small.
+struct L1Slot: Sendable {
+    /// nil: a free slot.
+    var storage: EntryStorage?
+    var expiresAt: UInt64
+    var stamp: UInt64
+    /// The key hash's low 32 bits: enough to place the slot in the table (at most 2^31 slots) and to skip
+    /// most non-matching keys without touching their bytes.
+    var hash: UInt32
+    /// Key length; the top bit marks a tombstone.
+    var keyField: UInt32
+    /// RESP2 reply length; the top bit marks an entry with table dependencies (in `dependencies`).
+    var resp2Field: UInt32
+    var group: Int32
+
+    static let flag: UInt32 = 1 << 31
+
+    var keyLength: Int { Int(keyField & ~Self.flag) }
+    var resp2Length: Int { Int(resp2Field & ~Self.flag) }
+    var isTombstone: Bool { keyField & Self.flag != 0 }
+    var hasDependencies: Bool { resp2Field & Self.flag != 0 }
+    var byteCount: Int { storage?.count ?? 0 }
+}
+
+
 enum L1RemovalReason {
     case evicted, expired, invalidated, replaced
 }
@@ -356,10 +407,4 @@ public struct L1GroupCounters: Sendable, Hashable {
         evictions += other.evictions
         expirations += other.expirations
     }
-}
-
-@inline(__always)
-private func memcmpEqual(_ lhs: UnsafeRawPointer?, _ rhs: UnsafeRawPointer?, _ count: Int) -> Bool {
-    guard let lhs, let rhs else { return false }
-    return memcmp(lhs, rhs, count) == 0
 }

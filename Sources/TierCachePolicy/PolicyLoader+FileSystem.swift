@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 extension PolicyLoader {
     /// One policy file's name, as error locations show it, and its text.
@@ -10,11 +14,10 @@ extension PolicyLoader {
     /// The policy files at `path` with their text, and the problems met reading them.
     static func sources(at path: String) -> (sources: [Source], errors: [PolicyError]) {
         let fileManager = FileManager.default
-        var isDirectory: ObjCBool = false
-        guard fileManager.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        guard fileManager.fileExists(atPath: path) else {
             return ([], [PolicyError(.unreadable, at: .start(of: path), "no such file or directory")])
         }
-        guard isDirectory.boolValue else {
+        guard isDirectory(path) else {
             return read(file: path)
         }
 
@@ -29,10 +32,7 @@ extension PolicyLoader {
             .filter { !$0.hasPrefix(".") && ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) }
             .sorted()
             .map { join(path, $0) }
-            .filter { file in
-                var isDirectory: ObjCBool = false
-                return fileManager.fileExists(atPath: file, isDirectory: &isDirectory) && !isDirectory.boolValue
-            }
+            .filter { file in fileManager.fileExists(atPath: file) && !isDirectory(file) }
         guard !files.isEmpty else {
             let message = "no policy files in \(path) (expected *.yaml or *.yml)"
             return ([], [PolicyError(.noPolicyFiles, at: .start(of: path), message)])
@@ -65,5 +65,10 @@ extension PolicyLoader {
     /// `dir/name`, without doubling a slash the operator typed.
     private static func join(_ directory: String, _ name: String) -> String {
         directory.hasSuffix("/") ? directory + name : directory + "/" + name
+    }
+
+    /// Whether `path` is a directory, following symlinks (a ConfigMap mount is symlinks into `..data`).
+    private static func isDirectory(_ path: String) -> Bool {
+        (try? FileManager.default.contentsOfDirectory(atPath: path)) != nil
     }
 }

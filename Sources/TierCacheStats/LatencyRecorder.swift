@@ -28,6 +28,13 @@ public final class LatencyRecorder: Sendable {
         histogram.withLock { _ = $0.record(value) }
     }
 
+    /// Records `count` operations that took `nanoseconds` each, under one lock.
+    public func record(nanoseconds: UInt64, count: Int) {
+        guard count > 0 else { return }
+        let value = min(max(nanoseconds, 1), Self.highestTrackableNanoseconds)
+        histogram.withLock { _ = $0.record(value, count: UInt64(count)) }
+    }
+
     public func summary() -> LatencySummary {
         histogram.withLock { histogram in
             LatencySummary(

@@ -202,11 +202,25 @@ extension ConnectionHandler {
         return true
     }
 
-    /// `CONFIG GET pattern` answers with no parameters (TierCache is configured by flags, not CONFIG SET);
-    /// redis-benchmark asks for `save` and `appendonly` and only needs a well-formed reply.
+    /// `CONFIG GET parameter…` answers for the few parameters clients ask about at connect (redis-benchmark asks
+    /// for `save` and `appendonly`): TierCache persists nothing itself, and is configured by flags, not CONFIG SET.
     func config() -> Bool {
         if argument(1, is: "GET") {
-            out.writeRESPMapHeader(count: 0, session.version)
+            var pairs: [(String, String)] = []
+            for index in 2..<arguments.count {
+                if argument(index, is: "save") {
+                    pairs.append(("save", ""))
+                } else if argument(index, is: "appendonly") {
+                    pairs.append(("appendonly", "no"))
+                } else if argument(index, is: "databases") {
+                    pairs.append(("databases", "1"))
+                }
+            }
+            out.writeRESPMapHeader(count: pairs.count, session.version)
+            for (name, value) in pairs {
+                out.writeRESPBulkString(name)
+                out.writeRESPBulkString(value)
+            }
         } else {
             writeError(
                 ProxyError(.generic, "CONFIG \(printable(arguments[1]).uppercased()) is not supported: TierCache is configured by its flags")

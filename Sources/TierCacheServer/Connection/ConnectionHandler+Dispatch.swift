@@ -4,22 +4,24 @@ import TierCacheStats
 
 /// Command dispatch: name → arity check → authentication → the command's handler.
 extension ConnectionHandler {
-    func execute(context: ChannelHandlerContext) {
-        proxy.stats.commandsProcessed.increment()
+    /// Executes the decoded command in `arguments`. `now` is the batch's clock reading.
+    func execute(now started: UInt64, context: ChannelHandlerContext) {
         guard let kind = CommandKind.lookup(arguments[0]) else {
+            proxy.stats.commandsProcessed.increment()
             unknownCommand()
             return
         }
         guard kind.accepts(argumentCount: arguments.count) else {
+            answered(kind)
             writeError(ProxyError.wrongArity(kind.name))
             return
         }
         if !session.isAuthenticated, kind != .auth, kind != .hello, kind != .quit {
+            answered(kind)
             proxy.stats.rejectedAuth.increment()
             writeError(ProxyError(.noAuth, "Authentication required."))
             return
         }
-        let started = monotonicNanoseconds()
         let finished: Bool
         switch kind {
         case .get: finished = get(started: started, context: context)
@@ -42,9 +44,13 @@ extension ConnectionHandler {
         case .policy: finished = policy(started: started, context: context)
         }
         // Commands that went to the backend record their latency when their reply arrives.
-        if finished {
-            proxy.stats.recorder(for: kind).record(nanoseconds: monotonicNanoseconds() &- started)
-        }
+        if finished { answered(kind) }
+    }
+
+    @inline(__always)
+    private func answered(_ kind: CommandKind) {
+        if answeredInBatch[kind.rawValue] == 0 { answeredKinds.append(kind) }
+        answeredInBatch[kind.rawValue] += 1
     }
 
     /// Redis' wording, so clients and people recognise it.
