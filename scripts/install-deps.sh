@@ -27,9 +27,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ "$mode" = test ]; then
-    if ! python3 -c 'import redis, pytest; assert int(redis.__version__.split(".")[0]) >= 5' 2>/dev/null; then
+    if ! python3 -c 'import redis, pytest; assert int(redis.__version__.split(".")[0]) == 8' 2>/dev/null; then
         echo "installing Python packages: redis pytest" >&2
-        python3 -m pip install --quiet --disable-pip-version-check 'redis>=5' pytest 2>/dev/null \
-            || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages 'redis>=5' pytest
+        python3 -m pip install --quiet --disable-pip-version-check 'redis>=8,<9' 'pytest>=8' 2>/dev/null \
+            || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages 'redis>=8,<9' 'pytest>=8'
     fi
 fi

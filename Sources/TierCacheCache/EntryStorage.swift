@@ -1,30 +1,32 @@
-/// One entry's bytes in a single heap object: key, then the RESP2 reply, then the RESP3 reply when it differs.
+/// One entry's bytes in a single malloc'd block: a 4-byte length, the key, the RESP2 reply, and the RESP3 reply
+/// when it differs.
 ///
-/// A `ManagedBuffer` has a 16-byte object header where `[UInt8]` has 32, and the byte count lives in our own
-/// 4-byte header; on a 25-byte entry that is the difference between a 64- and an 80-byte allocation.
-///
-/// `@unchecked Sendable` is safe: `make` writes the header and every byte before the value exists, and nothing
-/// writes to the buffer afterwards (there is no mutating API), so any thread may read it.
-struct EntryStorage: @unchecked Sendable {
-    private final class Buffer: ManagedBuffer<UInt32, UInt8> {}
+/// A plain allocation has no object header: a 25-byte entry takes a 48-byte malloc chunk, where a
+/// `ManagedBuffer` took 64 and an `[UInt8]` 80. The owning `L1Shard` frees it exactly once, when the entry
+/// leaves the shard (or the shard is destroyed), always under the shard's lock.
+struct EntryStorage {
+    private let base: UnsafeMutableRawPointer
 
-    private let buffer: Buffer
+    private static let headerSize = MemoryLayout<UInt32>.size
 
-    static func make(count: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void) -> EntryStorage {
-        let created = Buffer.create(minimumCapacity: count) { _ in UInt32(truncatingIfNeeded: count) }
-        let buffer = unsafeDowncast(created, to: Buffer.self)
-        buffer.withUnsafeMutablePointerToElements { elements in
-            fill(UnsafeMutableRawBufferPointer(start: elements, count: count))
-        }
-        return EntryStorage(buffer: buffer)
+    static func allocate(count: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void) -> EntryStorage {
+        let base = UnsafeMutableRawPointer.allocate(
+            byteCount: headerSize + count,
+            alignment: MemoryLayout<UInt32>.alignment
+        )
+        base.storeBytes(of: UInt32(truncatingIfNeeded: count), as: UInt32.self)
+        fill(UnsafeMutableRawBufferPointer(start: base + headerSize, count: count))
+        return EntryStorage(base: base)
     }
 
-    var count: Int { Int(buffer.header) }
+    var count: Int { Int(base.load(as: UInt32.self)) }
 
     @inline(__always)
     func withBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
-        buffer.withUnsafeMutablePointerToElements { elements in
-            body(UnsafeRawBufferPointer(start: elements, count: Int(buffer.header)))
-        }
+        body(UnsafeRawBufferPointer(start: base + Self.headerSize, count: count))
+    }
+
+    func deallocate() {
+        base.deallocate()
     }
 }

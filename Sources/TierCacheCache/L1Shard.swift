@@ -39,6 +39,10 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, Sendable {
         self.table = Array(repeating: -1, count: 16)
     }
 
+    deinit {
+        for slot in slots { slot.storage?.deallocate() }
+    }
+
     // MARK: Lookup
 
     /// Finds a live entry and lets `body` judge and serve it. Expired entries are removed and reported as misses;
@@ -106,7 +110,7 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, Sendable {
             if slots[Int(existing)].stamp > info.stamp { return .refusedStale }
             removeEntry(at: position, slot: existing, reason: .replaced)
         }
-        let storage = EntryStorage.make(count: total) { destination in
+        let storage = EntryStorage.allocate(count: total) { destination in
             destination.copyMemory(from: key)
             reply.resp2.withUnsafeReadableBytes { resp2 in
                 UnsafeMutableRawBufferPointer(rebasing: destination[key.count...]).copyMemory(from: resp2)
@@ -148,7 +152,7 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, Sendable {
             retiredTombstoneStamp = max(retiredTombstoneStamp, stamp)
             return
         }
-        let storage = EntryStorage.make(count: key.count) { $0.copyMemory(from: key) }
+        let storage = EntryStorage.allocate(count: key.count) { $0.copyMemory(from: key) }
         insert(
             Slot(
                 storage: storage,
@@ -178,6 +182,7 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, Sendable {
             if !slot.isTombstone {
                 account(group: slot.group, entries: -1, bytes: -charge(of: slot))
             }
+            slot.storage?.deallocate()
         }
         slots.removeAll()
         freeSlots.removeAll()
@@ -255,6 +260,7 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, Sendable {
         bytes -= slotCharge
         count -= 1
         policy.removed(slotIndex)
+        slot.storage?.deallocate()
         slots[Int(slotIndex)].storage = nil
         freeSlots.append(slotIndex)
         deleteFromTable(at: position)
@@ -355,7 +361,8 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, Sendable {
 }
 
 /// One L1 entry's metadata: 40 bytes. Flags share the length fields' top bits so the slot stays small.
-struct L1Slot: Sendable {
+/// `@unchecked Sendable`: the storage pointer is owned by the shard and only touched under its lock.
+struct L1Slot: @unchecked Sendable {
     /// nil: a free slot.
     var storage: EntryStorage?
     var expiresAt: UInt64

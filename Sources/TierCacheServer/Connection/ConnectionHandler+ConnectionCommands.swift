@@ -127,7 +127,9 @@ extension ConnectionHandler {
             difference |= a ^ b
         }
         let userIsDefault = user.readableBytesView.elementsEqual("default".utf8)
-        if difference == 0, userIsDefault, proxy.configuration.requirePassword != nil { return true }
+        // Without requirepass the default user has no password, and Redis accepts any (HELLO … AUTH default x).
+        if userIsDefault, proxy.configuration.requirePassword == nil { return true }
+        if difference == 0, userIsDefault { return true }
         proxy.stats.rejectedAuth.increment()
         writeError(ProxyError(.wrongPass, "invalid username-password pair or user is disabled."))
         return false

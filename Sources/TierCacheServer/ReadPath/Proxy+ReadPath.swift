@@ -56,13 +56,14 @@ extension Proxy {
         // The request's bytes are slices of the connection's read buffer; the flight outlives them.
         let ownedKey = ByteBuffer(bytes: key.readableBytesView)
         let parameter = SQLValue(parameter: id)
+        let cacheable = KeyedID.isCanonical(id)
         switch coalescer.joinOrLead(key: ownedKey, stamp: stamp, on: eventLoop) {
         case .join(let future):
             type.counters.coalesced.increment()
             return future.hop(to: eventLoop)
         case .lead(let flight, let promise):
             let work = onBackend(eventLoop) { [self] in
-                try performLoad(type: type, parameter: parameter, key: ownedKey, stamp: stamp)
+                try performLoad(type: type, parameter: parameter, key: ownedKey, stamp: stamp, cacheable: cacheable)
             }
             work.whenComplete { [coalescer] _ in coalescer.finish(key: ownedKey, id: flight) }
             promise.completeWith(work)
@@ -75,7 +76,8 @@ extension Proxy {
         type: DataTypeState,
         parameter: SQLValue,
         key: ByteBuffer,
-        stamp: UInt64
+        stamp: UInt64,
+        cacheable: Bool
     ) throws -> LoadedReply {
         let started = monotonicNanoseconds()
         let result: ReadResult
@@ -93,7 +95,7 @@ extension Proxy {
         let isAbsent = result.resultSet.rows.isEmpty
         if isAbsent { type.counters.loadsAbsent.increment() }
         let reply = isAbsent ? ResultEncoding.nullReply : ResultEncoding.keyedValue(result.resultSet)
-        if type.policy.l1, !isAbsent || type.policy.cacheMisses, type.stamp.current <= stamp {
+        if cacheable, type.policy.l1, !isAbsent || type.policy.cacheMisses, type.stamp.current <= stamp {
             l1.store(
                 key,
                 reply: reply,
@@ -105,7 +107,8 @@ extension Proxy {
                 now: finished
             )
         }
-        return LoadedReply(reply: reply, isAbsent: isAbsent)
+        // EXISTS agrees with GET: a row whose single column is NULL reads as nil, so it does not exist.
+        return LoadedReply(reply: reply, isAbsent: reply.resp2.withUnsafeReadableBytes(ResultEncoding.isNull))
     }
 
     // MARK: QUERY

@@ -18,9 +18,10 @@ extension Proxy {
         }
         let parameters = [SQLValue(parameter: id), SQLValue(parameter: value)]
         let ownedKey = ByteBuffer(bytes: key.readableBytesView)
+        let ownedID = ByteBuffer(bytes: id.readableBytesView)
         return onBackend(eventLoop) { [self] in
             let result = try runWrite(store, parameters: parameters, recorder: stats.backend.store)
-            invalidate(after: result.tablesWritten, keyed: (type, ownedKey))
+            invalidate(after: result.tablesWritten, keyed: (type, ownedID, ownedKey))
         }
     }
 
@@ -38,6 +39,7 @@ extension Proxy {
                 type: target.type,
                 statement: target.type.policy.delete ?? "",
                 parameter: SQLValue(parameter: target.id),
+                id: ByteBuffer(bytes: target.id.readableBytesView),
                 key: ByteBuffer(bytes: target.key.readableBytesView)
             )
         }
@@ -45,7 +47,7 @@ extension Proxy {
             var deleted = 0
             for item in work {
                 let result = try runWrite(item.statement, parameters: [item.parameter], recorder: stats.backend.delete)
-                invalidate(after: result.tablesWritten, keyed: (item.type, item.key))
+                invalidate(after: result.tablesWritten, keyed: (item.type, item.id, item.key))
                 deleted += result.changes
             }
             return deleted
@@ -86,12 +88,18 @@ extension Proxy {
 
     /// Numbers the committed write and makes everything it may have changed stale: the written key (with a
     /// tombstone against in-flight fills), every type reading a written table (except the keyed type itself,
-    /// whose other ids a keyed write leaves alone), and every QUERY result that read a written table.
-    func invalidate(after written: Set<String>, keyed: (type: DataTypeState, key: ByteBuffer)?) {
+    /// whose other ids a keyed write leaves alone when the id has one spelling), and every QUERY result that
+    /// read a written table.
+    func invalidate(after written: Set<String>, keyed: (type: DataTypeState, id: ByteBuffer, key: ByteBuffer)?) {
         guard !written.isEmpty || keyed != nil else { return }
         let stamp = sequencer.next()
         tables.raise(written, to: stamp)
-        for type in policy.types(readingAnyOf: written) where type !== keyed?.type {
+        // `items:01` may name the row cached as `items:1`: such a write invalidates its whole type.
+        let spared = keyed.flatMap { KeyedID.isCanonical($0.id) ? $0.type : nil }
+        if let keyed, spared == nil {
+            keyed.type.stamp.raise(to: stamp)
+        }
+        for type in policy.types(readingAnyOf: written) where type !== spared {
             type.stamp.raise(to: stamp)
             type.counters.invalidations.increment()
         }
