@@ -13,6 +13,12 @@ public protocol Backend: Sendable {
     /// Prepares a statement without running it and reports what it would do.
     func inspect(_ sql: String) throws(BackendError) -> StatementInfo
 
+    /// Whether the statement compares every parameter to data byte for byte (text or blob affinity, binary
+    /// collation), so two different parameter values never select the same row. When false (an INTEGER key, where
+    /// `1` and `01` are one row, or a NOCASE column) the proxy cannot tell which keys name a written row, and a
+    /// keyed write invalidates the whole type. Answer false when unsure.
+    func comparesParametersExactly(_ sql: String) -> Bool
+
     /// Closes connections. Calls after `close()` throw `.unavailable`.
     func close()
 }

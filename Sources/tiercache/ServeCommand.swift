@@ -122,6 +122,13 @@ struct ServeCommand: AsyncParsableCommand {
             threadPool: threadPool,
             logger: logger
         )
+        let inexact = proxy.policy.types.filter { !$0.idsAreExact }.map(\.name)
+        if !inexact.isEmpty {
+            logger.info(
+                "keyed writes invalidate the whole type: the database may match one row by several ids",
+                metadata: ["types": "\(inexact.joined(separator: ","))"]
+            )
+        }
         let server = ProxyServer(proxy: proxy, group: group, logger: logger)
         let services = ServiceGroup(
             configuration: .init(

@@ -26,6 +26,8 @@ final class ProxyTestHarness {
             """
             CREATE TABLE items (id TEXT PRIMARY KEY, data TEXT NOT NULL, owner TEXT NOT NULL DEFAULT 'x');
             INSERT INTO items(id, data) VALUES ('1', 'one'), ('2', 'two');
+            CREATE TABLE numbered (id INTEGER PRIMARY KEY, data TEXT NOT NULL);
+            INSERT INTO numbered(id, data) VALUES (1, 'one');
             CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
             INSERT INTO notes(body) VALUES ('a'), ('b');
             """
@@ -42,6 +44,11 @@ final class ProxyTestHarness {
                   owner:
                     load: SELECT owner FROM items WHERE id = ?
                     tables: [items]
+                    ttl: 1h
+                  number:
+                    load: SELECT data FROM numbered WHERE id = ?
+                    store: INSERT INTO numbered(id, data) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET data = excluded.data
+                    tables: [numbered]
                     ttl: 1h
                 default:
                   cache: true

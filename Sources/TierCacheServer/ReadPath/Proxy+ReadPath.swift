@@ -56,14 +56,13 @@ extension Proxy {
         // The request's bytes are slices of the connection's read buffer; the flight outlives them.
         let ownedKey = ByteBuffer(bytes: key.readableBytesView)
         let parameter = SQLValue(parameter: id)
-        let cacheable = KeyedID.isCanonical(id)
         switch coalescer.joinOrLead(key: ownedKey, stamp: stamp, on: eventLoop) {
         case .join(let future):
             type.counters.coalesced.increment()
             return future.hop(to: eventLoop)
         case .lead(let flight, let promise):
             let work = onBackend(eventLoop) { [self] in
-                try performLoad(type: type, parameter: parameter, key: ownedKey, stamp: stamp, cacheable: cacheable)
+                try performLoad(type: type, parameter: parameter, key: ownedKey, stamp: stamp)
             }
             work.whenComplete { [coalescer] _ in coalescer.finish(key: ownedKey, id: flight) }
             promise.completeWith(work)
@@ -76,8 +75,7 @@ extension Proxy {
         type: DataTypeState,
         parameter: SQLValue,
         key: ByteBuffer,
-        stamp: UInt64,
-        cacheable: Bool
+        stamp: UInt64
     ) throws -> LoadedReply {
         let started = monotonicNanoseconds()
         let result: ReadResult
@@ -95,7 +93,7 @@ extension Proxy {
         let isAbsent = result.resultSet.rows.isEmpty
         if isAbsent { type.counters.loadsAbsent.increment() }
         let reply = isAbsent ? ResultEncoding.nullReply : ResultEncoding.keyedValue(result.resultSet)
-        if cacheable, type.policy.l1, !isAbsent || type.policy.cacheMisses, type.stamp.current <= stamp {
+        if type.policy.l1, !isAbsent || type.policy.cacheMisses, type.stamp.current <= stamp {
             l1.store(
                 key,
                 reply: reply,

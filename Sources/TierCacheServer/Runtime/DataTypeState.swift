@@ -15,10 +15,14 @@ public final class DataTypeState: Sendable {
     /// The `load` statement's text and TTL, pre-computed for the miss path.
     public let ttlNanoseconds: UInt64
     public let jitterFraction: Double
+    /// Whether each row has exactly one key (the backend compares ids byte for byte). Then a keyed write
+    /// invalidates just its key; otherwise (`1` and `01` may be one INTEGER row) it invalidates the whole type.
+    public let idsAreExact: Bool
 
-    public init(policy: DataTypePolicy, group: Int32) {
+    public init(policy: DataTypePolicy, group: Int32, idsAreExact: Bool) {
         self.policy = policy
         self.group = group
+        self.idsAreExact = idsAreExact
         self.counters = TypeCounters(name: policy.name)
         self.ttlNanoseconds = UInt64(max(policy.ttl.milliseconds, 1)) * 1_000_000
         self.jitterFraction = policy.jitterPercent / 100

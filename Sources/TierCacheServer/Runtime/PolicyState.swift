@@ -10,10 +10,12 @@ public final class PolicyState: Sendable {
     private let prefixes: [ByteBuffer: Int32]
     private let owners: [String: [Int32]]
 
-    public init(_ policies: PolicySet) {
+    /// - Parameters:
+    ///   - exactIDs: names of the types whose ids the backend compares byte for byte.
+    public init(_ policies: PolicySet, exactIDs: Set<String>) {
         self.policies = policies
         let types = policies.types.enumerated().map { index, policy in
-            DataTypeState(policy: policy, group: Int32(index))
+            DataTypeState(policy: policy, group: Int32(index), idsAreExact: exactIDs.contains(policy.name))
         }
         self.types = types
         self.defaultType = DefaultTypeState(policy: policies.defaultPolicy, group: Int32(types.count))

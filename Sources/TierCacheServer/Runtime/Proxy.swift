@@ -33,7 +33,10 @@ public final class Proxy: Sendable {
     ) throws(L1ConfigurationError) {
         self.configuration = configuration
         self.l1 = try L1Cache(configuration: .init(maxBytes: configuration.l1MaxMemory))
-        self.policy = PolicyState(policy)
+        self.policy = PolicyState(
+            policy,
+            exactIDs: Set(policy.types.filter { backend.comparesParametersExactly($0.load) }.map(\.name))
+        )
         self.backend = backend
         self.threadPool = threadPool
         self.logger = logger

@@ -18,10 +18,9 @@ extension Proxy {
         }
         let parameters = [SQLValue(parameter: id), SQLValue(parameter: value)]
         let ownedKey = ByteBuffer(bytes: key.readableBytesView)
-        let ownedID = ByteBuffer(bytes: id.readableBytesView)
         return onBackend(eventLoop) { [self] in
             let result = try runWrite(store, parameters: parameters, recorder: stats.backend.store)
-            invalidate(after: result.tablesWritten, keyed: (type, ownedID, ownedKey))
+            invalidate(after: result.tablesWritten, keyed: (type, ownedKey))
         }
     }
 
@@ -39,7 +38,6 @@ extension Proxy {
                 type: target.type,
                 statement: target.type.policy.delete ?? "",
                 parameter: SQLValue(parameter: target.id),
-                id: ByteBuffer(bytes: target.id.readableBytesView),
                 key: ByteBuffer(bytes: target.key.readableBytesView)
             )
         }
@@ -47,7 +45,7 @@ extension Proxy {
             var deleted = 0
             for item in work {
                 let result = try runWrite(item.statement, parameters: [item.parameter], recorder: stats.backend.delete)
-                invalidate(after: result.tablesWritten, keyed: (item.type, item.id, item.key))
+                invalidate(after: result.tablesWritten, keyed: (item.type, item.key))
                 deleted += result.changes
             }
             return deleted
@@ -88,14 +86,14 @@ extension Proxy {
 
     /// Numbers the committed write and makes everything it may have changed stale: the written key (with a
     /// tombstone against in-flight fills), every type reading a written table (except the keyed type itself,
-    /// whose other ids a keyed write leaves alone when the id has one spelling), and every QUERY result that
-    /// read a written table.
-    func invalidate(after written: Set<String>, keyed: (type: DataTypeState, id: ByteBuffer, key: ByteBuffer)?) {
+    /// whose other ids a keyed write leaves alone when each row has one id), and every QUERY result that read a
+    /// written table.
+    func invalidate(after written: Set<String>, keyed: (type: DataTypeState, key: ByteBuffer)?) {
         guard !written.isEmpty || keyed != nil else { return }
         let stamp = sequencer.next()
         tables.raise(written, to: stamp)
-        // `items:01` may name the row cached as `items:1`: such a write invalidates its whole type.
-        let spared = keyed.flatMap { KeyedID.isCanonical($0.id) ? $0.type : nil }
+        // With inexact ids (`items:01` may be the row cached as `items:1`) the whole type goes.
+        let spared = keyed.flatMap { $0.type.idsAreExact ? $0.type : nil }
         if let keyed, spared == nil {
             keyed.type.stamp.raise(to: stamp)
         }
