@@ -107,7 +107,7 @@ def main():
         if not shutil.which(tool):
             raise SystemExit(f"{tool} not found: apt-get install redis-server redis-tools")
     if not os.path.exists(args.binary):
-        raise SystemExit(f"{args.binary} not found: run `swift build -c release` first")
+        raise SystemExit(f"{args.binary} not found: run `swift build -c release --static-swift-stdlib --product tiercache` first")
 
     work = tempfile.mkdtemp(prefix="tiercache-bench-")
     procs = []

@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh run
-swift build -c release --product tiercache
+swift build -c release --static-swift-stdlib --product tiercache
 exec .build/release/tiercache serve "$@"

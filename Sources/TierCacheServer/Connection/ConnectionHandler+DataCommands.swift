@@ -1,6 +1,7 @@
 import NIOCore
 import TierCacheBackend
 import TierCacheCache
+import TierCachePolicy
 import TierCacheProtocol
 
 /// GET, MGET, EXISTS, SET, DEL, QUERY and EXEC. Each returns true when its reply is already written, false
@@ -90,9 +91,10 @@ extension ConnectionHandler {
             out.writeRESPInteger(known)
             return true
         }
+        let knownPresent = known
         let reply = EventLoopFuture.whenAllSucceed(loads, on: context.eventLoop).map { found in
             var reply = ByteBuffer()
-            reply.writeRESPInteger(known + found.filter { $0 }.count)
+            reply.writeRESPInteger(knownPresent + found.filter { $0 }.count)
             return reply
         }
         awaitReply(reply, command: .exists, started: started, context: context)
