@@ -39,8 +39,8 @@ public final class L1Cache: Sendable {
 
     private final class Shard: Sendable {
         let state: Mutex<L1Shard<LRUPolicy>>
-        init(maxBytes: Int, entryOverhead: Int) {
-            state = Mutex(L1Shard(maxBytes: maxBytes, entryOverhead: entryOverhead))
+        init(maxBytes: Int, entryOverhead: Int, hasher: KeyHash) {
+            state = Mutex(L1Shard(maxBytes: maxBytes, entryOverhead: entryOverhead, hasher: hasher))
         }
     }
 
@@ -52,10 +52,11 @@ public final class L1Cache: Sendable {
     public init(configuration: Configuration) throws(L1ConfigurationError) {
         self.configuration = try configuration.validated()
         let perShard = max(1, configuration.maxBytes / configuration.shardCount)
+        let hasher = KeyHash(seed: UInt64.random(in: .min ... .max))
         self.shards = (0..<configuration.shardCount).map { _ in
-            Shard(maxBytes: perShard, entryOverhead: configuration.entryOverhead)
+            Shard(maxBytes: perShard, entryOverhead: configuration.entryOverhead, hasher: hasher)
         }
-        self.hasher = KeyHash(seed: UInt64.random(in: .min ... .max))
+        self.hasher = hasher
         self.shardMask = UInt64(configuration.shardCount - 1)
     }
 

@@ -1,29 +1,28 @@
 import NIOCore
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
-/// One lock's worth of the L1: an open-addressing hash table over slots, byte accounting, and an eviction order.
+/// One lock's worth of the L1: an open-addressing hash table, byte accounting, and an eviction order.
 ///
-/// Memory per entry is kept small on purpose (the target is ≤ 100 bytes beyond key and value): one
-/// `[UInt8]` holds key and encoded replies together, the table stores 4-byte slot numbers, and the
-/// eviction policy keeps two 4-byte links per slot.
-struct L1Shard<Policy: EvictionPolicy>: ~Copyable, Sendable {
-    typealias Slot = L1Slot
+/// Layout for few cache misses and little memory (the target is ≤ 100 bytes per entry beyond key and value):
+/// the table holds 8-byte buckets (the key hash's low 32 bits and a slot number), so probing never leaves it;
+/// `slots` maps slot numbers to each entry's single allocation (`EntryStorage`, metadata and bytes together);
+/// the eviction policy keeps its own 4-byte links per slot. A hit reads one bucket, one slot pointer and one
+/// entry block.
+struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
+    // `@unchecked Sendable`: the entry pointers are owned by the shard, which lives inside a Mutex and is only
+    // touched under it; nothing else holds them.
 
-    private var slots: [Slot] = []
+    typealias Bucket = L1Bucket
+
+    private var slots: [EntryStorage?] = []
     private var freeSlots: [Int32] = []
     /// Table ids of QUERY results, by slot; kept aside because few entries have any.
     private var dependencies: [Int32: [Int32]] = [:]
-    /// Open addressing with linear probing; -1 is empty. Capacity is a power of two.
-    private var table: [Int32]
+    /// Open addressing with linear probing. Capacity is a power of two.
+    private var table: [Bucket]
     private var count = 0
     private var policy = Policy()
+    private let hasher: KeyHash
 
     let maxBytes: Int
     let entryOverhead: Int
@@ -33,14 +32,15 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, Sendable {
     private var retiredTombstoneStamp: UInt64 = 0
     private(set) var groups: [L1GroupCounters] = []
 
-    init(maxBytes: Int, entryOverhead: Int) {
+    init(maxBytes: Int, entryOverhead: Int, hasher: KeyHash) {
         self.maxBytes = maxBytes
         self.entryOverhead = entryOverhead
-        self.table = Array(repeating: -1, count: 16)
+        self.hasher = hasher
+        self.table = Array(repeating: .empty, count: 16)
     }
 
     deinit {
-        for slot in slots { slot.storage?.deallocate() }
+        for storage in slots { storage?.deallocate() }
     }
 
     // MARK: Lookup
@@ -53,31 +53,25 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, Sendable {
         now: UInt64,
         _ body: (L1EntryInfo, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool
     ) -> L1Lookup {
-        guard let (position, slotIndex) = find(key, hash: hash) else { return .miss }
-        let index = Int(slotIndex)
-        let (served, group, expired) = slots.withUnsafeBufferPointer { slots -> (Bool, Int32, Bool) in
-            let slot = slots[index]
-            if slot.isTombstone { return (false, -1, false) }
-            if slot.expiresAt <= now { return (false, slot.group, true) }
-            let info = L1EntryInfo(
-                expiresAt: slot.expiresAt,
-                stamp: slot.stamp,
-                group: slot.group,
-                dependencies: slot.hasDependencies ? dependencies[slotIndex] ?? [] : []
-            )
-            let keyLength = slot.keyLength
-            let resp2End = keyLength + slot.resp2Length
-            let served = slot.storage?.withBytes { all -> Bool in
-                let resp2 = UnsafeRawBufferPointer(rebasing: all[keyLength..<resp2End])
-                let resp3 = resp2End == all.count ? resp2 : UnsafeRawBufferPointer(rebasing: all[resp2End...])
-                return body(info, resp2, resp3)
-            }
-            return (served ?? false, slot.group, false)
-        }
-        if group < 0 { return .miss }  // tombstone
-        if expired {
+        guard let (position, slotIndex, entry) = find(key, hash: hash) else { return .miss }
+        if entry.isTombstone { return .miss }
+        let group = entry.group
+        if entry.expiresAt <= now {
             removeEntry(at: position, slot: slotIndex, reason: .expired)
             return .miss
+        }
+        let info = L1EntryInfo(
+            expiresAt: entry.expiresAt,
+            stamp: entry.stamp,
+            group: group,
+            dependencies: entry.hasDependencies ? dependencies[slotIndex] ?? [] : []
+        )
+        let keyLength = entry.keyLength
+        let resp2End = keyLength + entry.resp2Length
+        let served = entry.withBytes { all -> Bool in
+            let resp2 = UnsafeRawBufferPointer(rebasing: all[keyLength..<resp2End])
+            let resp3 = resp2End == all.count ? resp2 : UnsafeRawBufferPointer(rebasing: all[resp2End...])
+            return body(info, resp2, resp3)
         }
         if served {
             policy.accessed(slotIndex)
@@ -89,7 +83,7 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, Sendable {
 
     // MARK: Store
 
-    /// Stores an entry unless something newer is known for the key. Returns whether it was stored.
+    /// Stores an entry unless something newer is known for the key.
     mutating func store(
         _ key: UnsafeRawBufferPointer,
         hash: UInt64,
@@ -101,16 +95,27 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, Sendable {
         let resp2Length = reply.resp2.readableBytes
         let resp3Length = reply.resp3?.readableBytes ?? 0
         let total = key.count + resp2Length + resp3Length
-        guard total + entryOverhead <= maxBytes, key.count < Int(Slot.flag), resp2Length < Int(Slot.flag) else {
+        let flag = Int(EntryStorage.flag)
+        guard total + entryOverhead <= maxBytes, key.count < flag, resp2Length < flag, total < flag,
+            info.group <= EntryStorage.maxGroup
+        else {
             return .refusedTooLarge
         }
 
-        if let (position, existing) = find(key, hash: hash) {
+        if let (position, existing, entry) = find(key, hash: hash) {
             // A newer load or a write after our load started wins.
-            if slots[Int(existing)].stamp > info.stamp { return .refusedStale }
+            if entry.stamp > info.stamp { return .refusedStale }
             removeEntry(at: position, slot: existing, reason: .replaced)
         }
-        let storage = EntryStorage.allocate(count: total) { destination in
+        let hasDependencies = !info.dependencies.isEmpty
+        let storage = EntryStorage.allocate(
+            expiresAt: info.expiresAt,
+            stamp: info.stamp,
+            group: info.group,
+            keyField: UInt32(key.count),
+            resp2Field: UInt32(resp2Length) | (hasDependencies ? EntryStorage.flag : 0),
+            count: total
+        ) { destination in
             destination.copyMemory(from: key)
             reply.resp2.withUnsafeReadableBytes { resp2 in
                 UnsafeMutableRawBufferPointer(rebasing: destination[key.count...]).copyMemory(from: resp2)
@@ -119,19 +124,7 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, Sendable {
                 UnsafeMutableRawBufferPointer(rebasing: destination[(key.count + resp2Length)...]).copyMemory(from: resp3)
             }
         }
-        let hasDependencies = !info.dependencies.isEmpty
-        let slotIndex = insert(
-            Slot(
-                storage: storage,
-                expiresAt: info.expiresAt,
-                stamp: info.stamp,
-                hash: UInt32(truncatingIfNeeded: hash),
-                keyField: UInt32(key.count),
-                resp2Field: UInt32(resp2Length) | (hasDependencies ? Slot.flag : 0),
-                group: info.group
-            ),
-            now: now
-        )
+        let slotIndex = insert(storage, hash: hash, now: now)
         if hasDependencies { dependencies[slotIndex] = info.dependencies }
         return .stored
     }
@@ -145,49 +138,44 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, Sendable {
         tombstoneExpiresAt: UInt64,
         now: UInt64
     ) {
-        if let (position, existing) = find(key, hash: hash) {
+        if let (position, existing, _) = find(key, hash: hash) {
             removeEntry(at: position, slot: existing, reason: .invalidated)
         }
-        guard key.count + entryOverhead <= maxBytes, key.count < Int(Slot.flag) else {
+        guard key.count + entryOverhead <= maxBytes, key.count < Int(EntryStorage.flag) else {
             retiredTombstoneStamp = max(retiredTombstoneStamp, stamp)
             return
         }
-        let storage = EntryStorage.allocate(count: key.count) { $0.copyMemory(from: key) }
-        insert(
-            Slot(
-                storage: storage,
-                expiresAt: tombstoneExpiresAt,
-                stamp: stamp,
-                hash: UInt32(truncatingIfNeeded: hash),
-                keyField: UInt32(key.count) | Slot.flag,
-                resp2Field: 0,
-                group: -1
-            ),
-            now: now
-        )
+        let storage = EntryStorage.allocate(
+            expiresAt: tombstoneExpiresAt,
+            stamp: stamp,
+            group: -1,
+            keyField: UInt32(key.count) | EntryStorage.flag,
+            resp2Field: 0,
+            count: key.count
+        ) { $0.copyMemory(from: key) }
+        insert(storage, hash: hash, now: now)
     }
 
     mutating func remove(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Bool {
-        guard let (position, slotIndex) = find(key, hash: hash) else { return false }
-        let wasLive = !slots[Int(slotIndex)].isTombstone
+        guard let (position, slotIndex, entry) = find(key, hash: hash) else { return false }
         removeEntry(at: position, slot: slotIndex, reason: .invalidated)
-        return wasLive
+        return !entry.isTombstone
     }
 
     /// Drops every entry. Tombstones go too, so every in-flight fill older than `stamp` is refused.
     mutating func removeAll(stamp: UInt64) {
         retiredTombstoneStamp = max(retiredTombstoneStamp, stamp)
-        for slot in slots where slot.storage != nil {
-            retiredTombstoneStamp = max(retiredTombstoneStamp, slot.stamp)
-            if !slot.isTombstone {
-                account(group: slot.group, entries: -1, bytes: -charge(of: slot))
+        for case let entry? in slots {
+            retiredTombstoneStamp = max(retiredTombstoneStamp, entry.stamp)
+            if !entry.isTombstone {
+                account(group: entry.group, entries: -1, bytes: -charge(of: entry))
             }
-            slot.storage?.deallocate()
+            entry.deallocate()
         }
         slots.removeAll()
         freeSlots.removeAll()
         dependencies.removeAll()
-        table = Array(repeating: -1, count: 16)
+        table = Array(repeating: .empty, count: 16)
         count = 0
         bytes = 0
         policy = Policy()
@@ -196,30 +184,29 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, Sendable {
     /// Removes expired entries and tombstones, so memory held by entries nobody reads again is returned.
     mutating func sweep(now: UInt64) {
         for index in slots.indices {
-            let slot = slots[index]
-            if slot.storage != nil, slot.expiresAt <= now, let (position, _) = findSlot(Int32(index), hash: slot.hash) {
-                removeEntry(at: position, slot: Int32(index), reason: .expired)
-            }
+            guard let entry = slots[index], entry.expiresAt <= now,
+                let position = bucketPosition(of: Int32(index), entry)
+            else { continue }
+            removeEntry(at: position, slot: Int32(index), reason: .expired)
         }
     }
 
     // MARK: Internals
 
-    private func charge(of slot: Slot) -> Int {
-        slot.byteCount + entryOverhead
+    private func charge(of entry: EntryStorage) -> Int {
+        entry.count + entryOverhead
     }
 
     @discardableResult
-    private mutating func insert(_ slot: Slot, now: UInt64) -> Int32 {
-        let slotCharge = charge(of: slot)
+    private mutating func insert(_ entry: EntryStorage, hash: UInt64, now: UInt64) -> Int32 {
+        let entryCharge = charge(of: entry)
         // Make room first: evict from the cold end until the new entry fits.
-        while bytes + slotCharge > maxBytes, let victim = policy.victim() {
-            let victimSlot = slots[Int(victim)]
-            guard let (position, _) = findSlot(victim, hash: victimSlot.hash) else {
+        while bytes + entryCharge > maxBytes, let victim = policy.victim() {
+            guard let victimEntry = slots[Int(victim)], let position = bucketPosition(of: victim, victimEntry) else {
                 preconditionFailure("L1 shard: eviction victim \(victim) not in the table")
             }
             let reason: L1RemovalReason =
-                victimSlot.isTombstone || victimSlot.expiresAt <= now ? .expired : .evicted
+                victimEntry.isTombstone || victimEntry.expiresAt <= now ? .expired : .evicted
             removeEntry(at: position, slot: victim, reason: reason)
         }
         if (count + 1) * 4 > table.count * 3 { grow() }
@@ -227,85 +214,78 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, Sendable {
         let slotIndex: Int32
         if let free = freeSlots.popLast() {
             slotIndex = free
-            slots[Int(free)] = slot
+            slots[Int(free)] = entry
         } else {
             slotIndex = Int32(slots.count)
-            slots.append(slot)
+            slots.append(entry)
         }
+        let shortHash = UInt32(truncatingIfNeeded: hash)
         let mask = table.count - 1
-        var position = Int(slot.hash) & mask
-        while table[position] >= 0 { position = (position + 1) & mask }
-        table[position] = slotIndex
+        var position = Int(shortHash) & mask
+        while table[position].slot >= 0 { position = (position + 1) & mask }
+        table[position] = Bucket(hash: shortHash, slot: slotIndex)
         count += 1
-        bytes += slotCharge
+        bytes += entryCharge
         policy.inserted(slotIndex)
-        if !slot.isTombstone { account(group: slot.group, entries: 1, bytes: slotCharge) }
+        if !entry.isTombstone { account(group: entry.group, entries: 1, bytes: entryCharge) }
         return slotIndex
     }
 
     private mutating func removeEntry(at position: Int, slot slotIndex: Int32, reason: L1RemovalReason) {
-        let slot = slots[Int(slotIndex)]
-        let slotCharge = charge(of: slot)
-        if slot.isTombstone {
-            retiredTombstoneStamp = max(retiredTombstoneStamp, slot.stamp)
+        guard let entry = slots[Int(slotIndex)] else { return }
+        let entryCharge = charge(of: entry)
+        if entry.isTombstone {
+            retiredTombstoneStamp = max(retiredTombstoneStamp, entry.stamp)
         } else {
-            account(group: slot.group, entries: -1, bytes: -slotCharge)
+            account(group: entry.group, entries: -1, bytes: -entryCharge)
             switch reason {
-            case .evicted: countEviction(group: slot.group)
-            case .expired: countExpiration(group: slot.group)
+            case .evicted: countEviction(group: entry.group)
+            case .expired: countExpiration(group: entry.group)
             case .invalidated, .replaced: break
             }
         }
-        if slot.hasDependencies { dependencies[slotIndex] = nil }
-        bytes -= slotCharge
+        if entry.hasDependencies { dependencies[slotIndex] = nil }
+        bytes -= entryCharge
         count -= 1
         policy.removed(slotIndex)
-        slot.storage?.deallocate()
-        slots[Int(slotIndex)].storage = nil
+        entry.deallocate()
+        slots[Int(slotIndex)] = nil
         freeSlots.append(slotIndex)
         deleteFromTable(at: position)
     }
 
-    /// Backward-shift deletion keeps linear probing correct without tombstone markers in the table.
+    /// Backward-shift deletion keeps linear probing correct without deletion markers in the table.
     private mutating func deleteFromTable(at start: Int) {
         let mask = table.count - 1
         var hole = start
         var probe = start
-        table[hole] = -1
+        table[hole] = .empty
         while true {
             probe = (probe + 1) & mask
             let occupant = table[probe]
-            if occupant < 0 { return }
-            let home = Int(slots[Int(occupant)].hash) & mask
+            if occupant.slot < 0 { return }
+            let home = Int(occupant.hash) & mask
             // The occupant may move into the hole only if its home is not cyclically within (hole, probe].
             let staysPut = hole <= probe ? (hole < home && home <= probe) : (hole < home || home <= probe)
             if staysPut { continue }
             table[hole] = occupant
-            table[probe] = -1
+            table[probe] = .empty
             hole = probe
         }
     }
 
-    /// Probes for `key` reading slots in place: no slot is copied, so nothing is retained per probe.
-    private func find(_ key: UnsafeRawBufferPointer, hash: UInt64) -> (Int, Int32)? {
+    /// Probes the table for `key`; only a bucket whose hash matches leads to the entry's bytes.
+    private func find(_ key: UnsafeRawBufferPointer, hash: UInt64) -> (Int, Int32, EntryStorage)? {
         let shortHash = UInt32(truncatingIfNeeded: hash)
-        let keyCount = key.count
         return table.withUnsafeBufferPointer { table in
             slots.withUnsafeBufferPointer { slots in
                 let mask = table.count - 1
                 var position = Int(shortHash) & mask
                 while true {
-                    let slotIndex = table[position]
-                    if slotIndex < 0 { return nil }
-                    if slots[Int(slotIndex)].hash == shortHash, slots[Int(slotIndex)].keyLength == keyCount,
-                        let storage = slots[Int(slotIndex)].storage,
-                        storage.withBytes({ stored in
-                            guard keyCount > 0 else { return true }
-                            guard let storedBase = stored.baseAddress, let keyBase = key.baseAddress else { return false }
-                            return memcmp(storedBase, keyBase, keyCount) == 0
-                        })
-                    {
-                        return (position, slotIndex)
+                    let bucket = table[position]
+                    if bucket.slot < 0 { return nil }
+                    if bucket.hash == shortHash, let entry = slots[Int(bucket.slot)], entry.keyEquals(key) {
+                        return (position, bucket.slot, entry)
                     }
                     position = (position + 1) & mask
                 }
@@ -313,13 +293,17 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, Sendable {
         }
     }
 
-    private func findSlot(_ target: Int32, hash: UInt32) -> (Int, Int32)? {
+    /// The table position of `slot`, found by re-hashing its key.
+    private func bucketPosition(of slot: Int32, _ entry: EntryStorage) -> Int? {
+        let shortHash = entry.withBytes { all in
+            UInt32(truncatingIfNeeded: hasher.hash(UnsafeRawBufferPointer(rebasing: all[..<entry.keyLength])))
+        }
         let mask = table.count - 1
-        var position = Int(hash) & mask
+        var position = Int(shortHash) & mask
         while true {
-            let slotIndex = table[position]
-            if slotIndex < 0 { return nil }
-            if slotIndex == target { return (position, slotIndex) }
+            let bucket = table[position]
+            if bucket.slot < 0 { return nil }
+            if bucket.slot == slot { return position }
             position = (position + 1) & mask
         }
     }
@@ -327,11 +311,11 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, Sendable {
     private mutating func grow() {
         let newCapacity = table.count * 2
         let mask = newCapacity - 1
-        var newTable = [Int32](repeating: -1, count: newCapacity)
-        for slotIndex in table where slotIndex >= 0 {
-            var position = Int(slots[Int(slotIndex)].hash) & mask
-            while newTable[position] >= 0 { position = (position + 1) & mask }
-            newTable[position] = slotIndex
+        var newTable = [Bucket](repeating: .empty, count: newCapacity)
+        for bucket in table where bucket.slot >= 0 {
+            var position = Int(bucket.hash) & mask
+            while newTable[position].slot >= 0 { position = (position + 1) & mask }
+            newTable[position] = bucket
         }
         table = newTable
     }
@@ -360,31 +344,13 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, Sendable {
     }
 }
 
-/// One L1 entry's metadata: 40 bytes. Flags share the length fields' top bits so the slot stays small.
-/// `@unchecked Sendable`: the storage pointer is owned by the shard and only touched under its lock.
-struct L1Slot: @unchecked Sendable {
-    /// nil: a free slot.
-    var storage: EntryStorage?
-    var expiresAt: UInt64
-    var stamp: UInt64
-    /// The key hash's low 32 bits: enough to place the slot in the table (at most 2^31 slots) and to skip
-    /// most non-matching keys without touching their bytes.
+/// A table bucket of `L1Shard`: 8 bytes, so probing stays within the table.
+struct L1Bucket {
     var hash: UInt32
-    /// Key length; the top bit marks a tombstone.
-    var keyField: UInt32
-    /// RESP2 reply length; the top bit marks an entry with table dependencies (in `dependencies`).
-    var resp2Field: UInt32
-    var group: Int32
-
-    static let flag: UInt32 = 1 << 31
-
-    var keyLength: Int { Int(keyField & ~Self.flag) }
-    var resp2Length: Int { Int(resp2Field & ~Self.flag) }
-    var isTombstone: Bool { keyField & Self.flag != 0 }
-    var hasDependencies: Bool { resp2Field & Self.flag != 0 }
-    var byteCount: Int { storage?.count ?? 0 }
+    /// -1: empty.
+    var slot: Int32
+    static let empty = L1Bucket(hash: 0, slot: -1)
 }
-
 
 enum L1RemovalReason {
     case evicted, expired, invalidated, replaced
