@@ -69,14 +69,16 @@ public enum CommandKind: Int, CaseIterable, Sendable {
 
     /// Looks a command name up without building a String: the name is compared as ASCII, case-insensitively.
     public static func lookup(_ name: ByteBuffer) -> CommandKind? {
-        name.withUnsafeReadableBytes { bytes in
-            // Fast path for the command nearly every request is.
-            if bytes.count == 3, matches(bytes, "GET") { return .get }
-            for kind in allCases where kind.name.utf8.count == bytes.count && matches(bytes, kind.name) {
-                return kind
-            }
-            return nil
+        name.withUnsafeReadableBytes(lookup(bytes:))
+    }
+
+    public static func lookup(bytes: UnsafeRawBufferPointer) -> CommandKind? {
+        // Fast path for the command nearly every request is.
+        if bytes.count == 3, matches(bytes, "GET") { return .get }
+        for kind in allCases where kind.name.utf8.count == bytes.count && matches(bytes, kind.name) {
+            return kind
         }
+        return nil
     }
 
     @inline(__always)

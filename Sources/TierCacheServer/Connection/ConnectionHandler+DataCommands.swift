@@ -8,9 +8,16 @@ import TierCacheProtocol
 /// when it went to the backend and the reply follows through `awaitReply`.
 extension ConnectionHandler {
     func get(started: UInt64, context: ChannelHandlerContext) -> Bool {
+        // The hit path works on the argument's bytes in place: no ByteBuffer copy, no reference count traffic.
+        let version = session.version
+        let lookup = arguments[1].withUnsafeReadableBytes { key -> L1Lookup? in
+            if key.first == 0 { return nil }  // a QUERY result's key: not addressable by clients
+            return proxy.serveKeyFromL1(key, now: started, version: version, into: &out)
+        }
         let key = arguments[1]
-        if isQueryKey(key) { return noType(key) }
-        switch proxy.serveKeyFromL1(key, now: started, version: session.version, into: &out) {
+        switch lookup {
+        case nil:
+            return noType(key)
         case .hit:
             return true
         case .miss, .stale:

@@ -6,7 +6,7 @@ import TierCacheStats
 extension ConnectionHandler {
     /// Executes the decoded command in `arguments`. `now` is the batch's clock reading.
     func execute(now started: UInt64, context: ChannelHandlerContext) {
-        guard let kind = CommandKind.lookup(arguments[0]) else {
+        guard let kind = arguments[0].withUnsafeReadableBytes(CommandKind.lookup(bytes:)) else {
             proxy.stats.commandsProcessed.increment()
             unknownCommand()
             return

@@ -8,10 +8,10 @@ import TierCacheStats
 /// The read path: L1, then one coalesced load from the backend that fills L1 with the type's TTL.
 extension Proxy {
     /// Serves a keyed entry from L1 into `out`. The entry must be newer than the last write that could have
-    /// changed any entry of its type.
+    /// changed any entry of its type. Takes the key as raw bytes so the hit path copies and retains nothing.
     @inline(__always)
     func serveKeyFromL1(
-        _ key: ByteBuffer,
+        _ key: UnsafeRawBufferPointer,
         now: UInt64,
         version: RESPVersion,
         into out: inout ByteBuffer
@@ -27,6 +27,15 @@ extension Proxy {
             types[Int(group)].counters.l1.hits.increment()
         }
         return result
+    }
+
+    func serveKeyFromL1(
+        _ key: ByteBuffer,
+        now: UInt64,
+        version: RESPVersion,
+        into out: inout ByteBuffer
+    ) -> L1Lookup {
+        key.withUnsafeReadableBytes { serveKeyFromL1($0, now: now, version: version, into: &out) }
     }
 
     /// Whether a keyed entry is in L1 and says "row exists" (for EXISTS); nil when L1 doesn't know.
