@@ -9,6 +9,7 @@ Then measures TierCache's idle resident memory and L1 bytes per entry.
 Usage: bench/l1_get.py [--binary PATH] [--rounds 3] [--requests 200000] [--clients 50]
 """
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -143,20 +144,35 @@ def main():
         fill_redis(redis_port, args.keys, value)
         warm(tc_port, args.keys)
 
-        print(f"redis-benchmark -t get -n {args.requests} -c {args.clients} -r {args.keys}, "
-              f"{args.rounds} rounds, medians")
-        print(f"{'mode':<14}{'redis-server':>16}{'tiercache':>16}{'ratio':>8}{'redis p99 ms':>14}{'tc p99 ms':>12}")
+        print(f"redis-benchmark -t get -c {args.clients} -r {args.keys} (-n {args.requests} unpipelined, "
+              f"{args.requests * 10} with -P 16), {args.rounds} rounds alternating the servers; medians, and the "
+              f"median of each round's ratio")
+        print(f"{'mode':<14}{'redis-server':>14}{'tiercache':>12}{'ratio':>8}{'ratio range':>14}"
+              f"{'redis p99 ms':>14}{'tc p99 ms':>11}")
         for pipeline in (1, 16):
+            requests = args.requests if pipeline == 1 else args.requests * 10
             redis_runs, tc_runs = [], []
             for _ in range(args.rounds):
-                redis_runs.append(benchmark(redis_port, args.requests, args.clients, pipeline, args.keys))
-                tc_runs.append(benchmark(tc_port, args.requests, args.clients, pipeline, args.keys))
+                redis_runs.append(benchmark(redis_port, requests, args.clients, pipeline, args.keys))
+                tc_runs.append(benchmark(tc_port, requests, args.clients, pipeline, args.keys))
+            ratios = [t[0] / r[0] for r, t in zip(redis_runs, tc_runs)]
             r = statistics.median(x[0] for x in redis_runs)
             t = statistics.median(x[0] for x in tc_runs)
             rp = statistics.median(x[1] for x in redis_runs)
             tp = statistics.median(x[1] for x in tc_runs)
             label = "unpipelined" if pipeline == 1 else f"-P {pipeline}"
-            print(f"{label:<14}{r:>16,.0f}{t:>16,.0f}{t / r:>8.2f}{rp:>14.3f}{tp:>12.3f}")
+            spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
+            print(f"{label:<14}{r:>14,.0f}{t:>12,.0f}{statistics.median(ratios):>8.2f}{spread:>14}"
+                  f"{rp:>14.3f}{tp:>11.3f}")
+
+        # Server-side latency of the GETs above (all L1 hits), from TierCache's own histogram.
+        stats = subprocess.run([args.binary, "stats", "--port", str(tc_port), "--json"], check=True,
+                               capture_output=True, text=True).stdout
+        get = json.loads(stats)["commands"]["GET"]
+        hits = json.loads(stats)["tiers"]["l1"]
+        print(f"\nTierCache STATS for GET: {get['count']:,} commands, p50 {get['p50_us']:.1f} µs, "
+              f"p99 {get['p99_us']:.1f} µs, p99.9 {get['p99.9_us']:.1f} µs, max {get['max_us']:.1f} µs; "
+              f"L1 hit ratio {hits['hit_ratio']:.4f}")
 
         # Memory: idle RSS, then the RSS growth per L1 entry over a large key set.
         before = rss_kb(tc.pid)
@@ -165,7 +181,7 @@ def main():
         after = rss_kb(tc.pid)
         per_entry = (after - before) * 1024 / max(1, args.memory_keys - args.keys)
         key_and_value = len(key(0)) + len("$3\r\nxxx\r\n")
-        print(f"\nidle RSS: {idle_rss / 1024:.1f} MB")
+        print(f"idle RSS: {idle_rss / 1024:.1f} MB")
         print(f"L1: {args.memory_keys} entries, RSS growth {per_entry:.0f} bytes/entry, "
               f"of which key+encoded value {key_and_value} bytes: overhead {per_entry - key_and_value:.0f} bytes/entry")
     finally:

@@ -78,8 +78,11 @@ public final class L1Cache: Sendable {
         _ body: (L1EntryInfo, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool
     ) -> L1Lookup {
         let hash = hasher.hash(keyBytes)
-        return shard(for: hash).state.withLock { shard in
-            shard.lookup(keyBytes, hash: hash, now: now, body)
+        // Borrow the shard in place: no reference counting on the hit path.
+        return shards.withUnsafeBufferPointer { shards in
+            shards[Int(truncatingIfNeeded: (hash >> 48) & shardMask)].state.withLock { shard in
+                shard.lookup(keyBytes, hash: hash, now: now, body)
+            }
         }
     }
 

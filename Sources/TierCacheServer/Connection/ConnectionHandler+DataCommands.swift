@@ -14,13 +14,13 @@ extension ConnectionHandler {
             if key.first == 0 { return nil }  // a QUERY result's key: not addressable by clients
             return proxy.serveKeyFromL1(key, now: started, version: version, into: &out)
         }
-        let key = arguments[1]
         switch lookup {
         case nil:
-            return noType(key)
+            return noType(arguments[1])
         case .hit:
             return true
         case .miss, .stale:
+            let key = arguments[1]
             guard let (type, id) = proxy.policy.route(key) else { return noType(key) }
             let version = session.version
             let reply = proxy.loadKey(type: type, id: id, key: key, on: context.eventLoop).map { loaded in
