@@ -65,15 +65,27 @@ extension Proxy {
         // The request's bytes are slices of the connection's read buffer; the flight outlives them.
         let ownedKey = ByteBuffer(bytes: key.readableBytesView)
         let parameter = SQLValue(parameter: id)
-        switch coalescer.joinOrLead(key: ownedKey, stamp: stamp, on: eventLoop) {
+        return coalescedLoad(key: ownedKey, stamp: stamp, counters: type.counters, on: eventLoop) { [self] in
+            try performLoad(type: type, parameter: parameter, key: ownedKey, stamp: stamp)
+        }
+    }
+
+    /// Runs `load` on the backend pool unless an identical load that began at the same write number is
+    /// running; then the request waits for that one's result instead.
+    private func coalescedLoad(
+        key: ByteBuffer,
+        stamp: UInt64,
+        counters: TypeCounters?,
+        on eventLoop: any EventLoop,
+        _ load: @escaping @Sendable () throws -> LoadedReply
+    ) -> EventLoopFuture<LoadedReply> {
+        switch coalescer.joinOrLead(key: key, stamp: stamp, on: eventLoop) {
         case .join(let future):
-            type.counters.coalesced.increment()
+            counters?.coalesced.increment()
             return future.hop(to: eventLoop)
         case .lead(let flight, let promise):
-            let work = onBackend(eventLoop) { [self] in
-                try performLoad(type: type, parameter: parameter, key: ownedKey, stamp: stamp)
-            }
-            work.whenComplete { [coalescer] _ in coalescer.finish(key: ownedKey, id: flight) }
+            let work = onBackend(eventLoop, load)
+            work.whenComplete { [coalescer] _ in coalescer.finish(key: key, id: flight) }
             promise.completeWith(work)
             return promise.futureResult
         }
@@ -107,7 +119,7 @@ extension Proxy {
                 key,
                 reply: reply,
                 info: L1EntryInfo(
-                    expiresAt: finished &+ type.lifetimeNanoseconds(),
+                    expiresAt: finished &+ type.lifetime.next(),
                     stamp: stamp,
                     group: type.group
                 ),
@@ -161,16 +173,9 @@ extension Proxy {
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<LoadedReply> {
         let stamp = sequencer.current
-        switch coalescer.joinOrLead(key: key, stamp: stamp, on: eventLoop) {
-        case .join(let future):
-            return future.hop(to: eventLoop)
-        case .lead(let flight, let promise):
-            let work = onBackend(eventLoop) { [self] in
-                try performQuery(sql: sql, parameters: parameters, key: key, stamp: stamp)
-            }
-            work.whenComplete { [coalescer] _ in coalescer.finish(key: key, id: flight) }
-            promise.completeWith(work)
-            return promise.futureResult
+        // The owning type is known only once the statement ran, so joined QUERYs are not counted per type.
+        return coalescedLoad(key: key, stamp: stamp, counters: nil, on: eventLoop) { [self] in
+            try performQuery(sql: sql, parameters: parameters, key: key, stamp: stamp)
         }
     }
 
@@ -195,10 +200,10 @@ extension Proxy {
         let lifetime: UInt64?
         let group: Int32
         if let owner {
-            lifetime = policy.allOwnersCache(result.tablesRead) ? owner.lifetimeNanoseconds() : nil
+            lifetime = policy.allOwnersCache(result.tablesRead) ? owner.lifetime.next() : nil
             group = owner.group
         } else {
-            lifetime = policy.defaultType.caches ? policy.defaultType.lifetimeNanoseconds() : nil
+            lifetime = policy.defaultType.caches ? policy.defaultType.lifetime.next() : nil
             group = policy.defaultType.group
         }
         if let lifetime {

@@ -12,9 +12,7 @@ public final class DataTypeState: Sendable {
     /// write of another type that touches them. Entries stamped before it are stale.
     public let stamp = InvalidationStamp()
     public let counters: TypeCounters
-    /// The `load` statement's text and TTL, pre-computed for the miss path.
-    public let ttlNanoseconds: UInt64
-    public let jitterFraction: Double
+    public let lifetime: EntryLifetime
     /// Whether each row has exactly one key (the backend compares ids byte for byte). Then a keyed write
     /// invalidates just its key; otherwise (`1` and `01` may be one INTEGER row) it invalidates the whole type.
     public let idsAreExact: Bool
@@ -24,14 +22,24 @@ public final class DataTypeState: Sendable {
         self.group = group
         self.idsAreExact = idsAreExact
         self.counters = TypeCounters(name: policy.name)
-        self.ttlNanoseconds = UInt64(max(policy.ttl.milliseconds, 1)) * 1_000_000
-        self.jitterFraction = policy.jitterPercent / 100
+        self.lifetime = EntryLifetime(milliseconds: policy.ttl.milliseconds, jitterPercent: policy.jitterPercent)
     }
 
     public var name: String { policy.name }
+}
+
+/// A policy's TTL and jitter, as nanoseconds for L1 expiry.
+public struct EntryLifetime: Sendable {
+    public let ttlNanoseconds: UInt64
+    public let jitterFraction: Double
+
+    init(milliseconds: Int64, jitterPercent: Double) {
+        ttlNanoseconds = UInt64(max(milliseconds, 0)) * 1_000_000
+        jitterFraction = jitterPercent / 100
+    }
 
     /// A lifetime for a new entry: the TTL spread by ±jitter so entries loaded together don't expire together.
-    public func lifetimeNanoseconds() -> UInt64 {
+    public func next() -> UInt64 {
         guard jitterFraction > 0 else { return ttlNanoseconds }
         let factor = 1 + Double.random(in: -jitterFraction...jitterFraction)
         return UInt64(max(1, (Double(ttlNanoseconds) * factor).rounded()))
@@ -43,21 +51,13 @@ public final class DefaultTypeState: Sendable {
     public let policy: DefaultPolicy
     public let group: Int32
     public let counters = TypeCounters(name: "default")
-    public let ttlNanoseconds: UInt64
-    public let jitterFraction: Double
+    public let lifetime: EntryLifetime
 
     init(policy: DefaultPolicy, group: Int32) {
         self.policy = policy
         self.group = group
-        self.ttlNanoseconds = UInt64(max(policy.ttl?.milliseconds ?? 0, 0)) * 1_000_000
-        self.jitterFraction = policy.jitterPercent / 100
+        self.lifetime = EntryLifetime(milliseconds: policy.ttl?.milliseconds ?? 0, jitterPercent: policy.jitterPercent)
     }
 
-    public var caches: Bool { policy.cache && policy.l1 && ttlNanoseconds > 0 }
-
-    public func lifetimeNanoseconds() -> UInt64 {
-        guard jitterFraction > 0 else { return ttlNanoseconds }
-        let factor = 1 + Double.random(in: -jitterFraction...jitterFraction)
-        return UInt64(max(1, (Double(ttlNanoseconds) * factor).rounded()))
-    }
+    public var caches: Bool { policy.cache && policy.l1 && lifetime.ttlNanoseconds > 0 }
 }

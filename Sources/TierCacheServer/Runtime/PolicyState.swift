@@ -56,7 +56,7 @@ public final class PolicyState: Sendable {
         for table in tables {
             for group in owners[table] ?? [] {
                 let candidate = types[Int(group)]
-                if let current = best, current.ttlNanoseconds <= candidate.ttlNanoseconds { continue }
+                if let current = best, current.lifetime.ttlNanoseconds <= candidate.lifetime.ttlNanoseconds { continue }
                 best = candidate
             }
         }
