@@ -1,9 +1,14 @@
 /// Least-recently-used order as an intrusive doubly linked list over slot numbers.
 ///
-/// Links live in two arrays indexed by slot, so an access is two array writes and no allocation.
+/// A slot's two links sit side by side in one array, so an access touches one cache line per node it relinks,
+/// and allocates nothing.
 public struct LRUPolicy: EvictionPolicy {
-    private var previous: [Int32] = []
-    private var next: [Int32] = []
+    private struct Link {
+        var previous: Int32
+        var next: Int32
+    }
+
+    private var links: [Link] = []
     /// Most recently used.
     private var head: Int32 = -1
     /// Least recently used: the victim.
@@ -13,10 +18,7 @@ public struct LRUPolicy: EvictionPolicy {
 
     public mutating func inserted(_ slot: Int32) {
         let index = Int(slot)
-        while previous.count <= index {
-            previous.append(-1)
-            next.append(-1)
-        }
+        while links.count <= index { links.append(Link(previous: -1, next: -1)) }
         pushFront(slot)
     }
 
@@ -35,21 +37,16 @@ public struct LRUPolicy: EvictionPolicy {
     }
 
     private mutating func pushFront(_ slot: Int32) {
-        let index = Int(slot)
-        previous[index] = -1
-        next[index] = head
-        if head >= 0 { previous[Int(head)] = slot }
+        links[Int(slot)] = Link(previous: -1, next: head)
+        if head >= 0 { links[Int(head)].previous = slot }
         head = slot
         if tail < 0 { tail = slot }
     }
 
     private mutating func unlink(_ slot: Int32) {
-        let index = Int(slot)
-        let before = previous[index]
-        let after = next[index]
-        if before >= 0 { next[Int(before)] = after } else { head = after }
-        if after >= 0 { previous[Int(after)] = before } else { tail = before }
-        previous[index] = -1
-        next[index] = -1
+        let link = links[Int(slot)]
+        if link.previous >= 0 { links[Int(link.previous)].next = link.next } else { head = link.next }
+        if link.next >= 0 { links[Int(link.next)].previous = link.previous } else { tail = link.previous }
+        links[Int(slot)] = Link(previous: -1, next: -1)
     }
 }

@@ -28,8 +28,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var parser: RESPRequestParser
     /// Arguments of the command being executed: slices of `inbound`, valid until the next parse.
     var arguments: [ByteBuffer] = []
-    /// Received bytes not yet decoded.
-    private var inbound = ByteBuffer()
+    /// Received bytes not yet decoded; nil once all were, so NIO's receive-buffer pool can reuse the buffer
+    /// for the next read instead of allocating one (it reuses only buffers nobody else holds).
+    private var inbound: ByteBuffer?
     /// Replies not yet written to the channel.
     var out = ByteBuffer()
     /// Commands answered synchronously in the current batch, by kind: their latency is recorded once per batch
@@ -66,10 +67,10 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
-        if inbound.readableBytes == 0 {
+        if inbound == nil {
             inbound = buffer
         } else {
-            inbound.writeBuffer(&buffer)
+            inbound?.writeBuffer(&buffer)
         }
         if case .ready = state { processInbound(context: context) }
     }
@@ -90,10 +91,12 @@ final class ConnectionHandler: ChannelInboundHandler {
         // One clock read per batch: it is every command's "now" for expiry and the start of its latency.
         let batchStarted = monotonicNanoseconds()
         defer { recordBatch(started: batchStarted) }
+        guard var buffer = inbound else { return }
+        inbound = nil
         while case .ready = state {
             let parsed: Bool
             do {
-                parsed = try parser.parseCommand(from: &inbound, into: &arguments)
+                parsed = try parser.parseCommand(from: &buffer, into: &arguments)
             } catch {
                 protocolError(error, context: context)
                 return
@@ -102,10 +105,17 @@ final class ConnectionHandler: ChannelInboundHandler {
             if !arguments.isEmpty { execute(now: batchStarted, context: context) }
             arguments.removeAll(keepingCapacity: true)
         }
-        // Keep the unparsed tail small: compact once the consumed head dominates.
-        if inbound.readerIndex > 64 * 1024, inbound.readerIndex > inbound.readableBytes {
-            inbound.discardReadBytes()
+        // Bytes delivered while we were decoding (only if a callee re-entered channelRead) go after ours.
+        if var arrived = inbound { buffer.writeBuffer(&arrived) }
+        guard buffer.readableBytes > 0 else {
+            inbound = nil
+            return
         }
+        // Keep the unparsed tail small: compact once the consumed head dominates.
+        if buffer.readerIndex > 64 * 1024, buffer.readerIndex > buffer.readableBytes {
+            buffer.discardReadBytes()
+        }
+        inbound = buffer
     }
 
     /// Records the latency of the commands this batch answered: from the batch's start to now, which is when
