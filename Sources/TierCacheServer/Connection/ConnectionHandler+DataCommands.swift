@@ -12,12 +12,13 @@ extension ConnectionHandler {
         let version = session.version
         let lookup = arguments[1].withUnsafeReadableBytes { key -> L1Lookup? in
             if key.first == 0 { return nil }  // a QUERY result's key: not addressable by clients
-            return proxy.serveKeyFromL1(key, now: started, version: version, into: &out)
+            return proxy.serveKeyFromL1Uncounted(key, now: started, version: version, into: &out)
         }
         switch lookup {
         case nil:
             return noType(arguments[1])
-        case .hit:
+        case .hit(let group):
+            tallyHit(group)
             return true
         case .miss, .stale:
             let key = arguments[1]

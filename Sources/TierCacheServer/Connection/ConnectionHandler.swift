@@ -37,6 +37,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// (one clock read and one histogram lock for a whole pipeline instead of per command).
     var answeredInBatch: [Int] = Array(repeating: 0, count: CommandKind.allCases.count)
     var answeredKinds: [CommandKind] = []
+    /// L1 hits of GETs in the current batch, by group, added to the shared counters once per batch.
+    private var hitsInBatch: [Int] = []
+    private var hitGroups: [Int32] = []
     let logger: Logger
 
     init(proxy: Proxy) {
@@ -118,9 +121,22 @@ final class ConnectionHandler: ChannelInboundHandler {
         inbound = buffer
     }
 
+    @inline(__always)
+    func tallyHit(_ group: Int32) {
+        let index = Int(group)
+        if index >= hitsInBatch.count { hitsInBatch += Array(repeating: 0, count: index + 1 - hitsInBatch.count) }
+        if hitsInBatch[index] == 0 { hitGroups.append(group) }
+        hitsInBatch[index] += 1
+    }
+
     /// Records the latency of the commands this batch answered: from the batch's start to now, which is when
     /// their replies are complete in the output buffer.
     private func recordBatch(started: UInt64) {
+        for group in hitGroups {
+            proxy.counters(ofGroup: group).l1.hits.increment(by: hitsInBatch[Int(group)])
+            hitsInBatch[Int(group)] = 0
+        }
+        hitGroups.removeAll(keepingCapacity: true)
         guard !answeredKinds.isEmpty else { return }
         let elapsed = monotonicNanoseconds() &- started
         var total = 0

@@ -8,34 +8,36 @@ import TierCacheStats
 /// The read path: L1, then one coalesced load from the backend that fills L1 with the type's TTL.
 extension Proxy {
     /// Serves a keyed entry from L1 into `out`. The entry must be newer than the last write that could have
-    /// changed any entry of its type. Takes the key as raw bytes so the hit path copies and retains nothing.
+    /// changed any entry of its type. Takes the key as raw bytes so the hit path copies nothing, and leaves
+    /// counting the hit to the caller (a connection tallies its hits and adds them up once per batch).
     @inline(__always)
-    func serveKeyFromL1(
+    func serveKeyFromL1Uncounted(
         _ key: UnsafeRawBufferPointer,
         now: UInt64,
         version: RESPVersion,
         into out: inout ByteBuffer
     ) -> L1Lookup {
         let types = policy.types
-        let result = l1.lookup(key, now: now) { info, resp2, resp3 in
+        return l1.lookup(key, now: now) { info, resp2, resp3 in
             let group = Int(info.group)
             guard group < types.count, types[group].stamp.current <= info.stamp else { return false }
             out.writeBytes(version == .v3 ? resp3 : resp2)
             return true
         }
-        if case .hit(let group) = result, Int(group) < types.count {
-            types[Int(group)].counters.l1.hits.increment()
-        }
-        return result
     }
 
+    /// `serveKeyFromL1Uncounted` that counts its hit.
     func serveKeyFromL1(
         _ key: ByteBuffer,
         now: UInt64,
         version: RESPVersion,
         into out: inout ByteBuffer
     ) -> L1Lookup {
-        key.withUnsafeReadableBytes { serveKeyFromL1($0, now: now, version: version, into: &out) }
+        let result = key.withUnsafeReadableBytes {
+            serveKeyFromL1Uncounted($0, now: now, version: version, into: &out)
+        }
+        if case .hit(let group) = result { counters(ofGroup: group).l1.hits.increment() }
+        return result
     }
 
     /// Whether a keyed entry is in L1 and says "row exists" (for EXISTS); nil when L1 doesn't know.
