@@ -253,6 +253,24 @@ def test_large_pipeline_while_reading(px):
         sender.join(30)
 
 
+def test_pipeline_far_ahead_of_backend_writes(px):
+    """4 MB of pipelined SETs: each waits for the database, so the proxy buffers the rest, pauses reading past
+    its limit, and resumes; every reply arrives, in order, and every value is written."""
+    count = 2000
+    value = "v" * 2048
+    with px.raw(timeout=60) as conn:
+        request = b"".join(encode_command("SET", f"api_responses:pipe{n}", f"{n}:{value}") for n in range(count))
+        assert len(request) > 4 * (1 << 20)
+        sender = threading.Thread(target=conn.send, args=(request,))
+        sender.start()
+        for n in range(count):
+            assert conn.read_reply() == "OK", f"reply {n}"
+        sender.join(60)
+        assert not sender.is_alive()
+        assert conn.command("GET", "api_responses:pipe0") == f"0:{value}".encode()
+        assert conn.command("GET", f"api_responses:pipe{count - 1}") == f"{count - 1}:{value}".encode()
+
+
 def test_quit_in_the_middle_of_a_pipeline(px):
     conn = px.raw()
     conn.send(b"PING\r\n" + encode_command("GET", "user_sessions:5") + b"QUIT\r\nPING\r\n")

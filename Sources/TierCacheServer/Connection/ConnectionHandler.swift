@@ -41,6 +41,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var hitsInBatch: [Int] = []
     private var hitGroups: [Int32] = []
     let logger: Logger
+    private var readingPaused = false
 
     init(proxy: Proxy) {
         self.proxy = proxy
@@ -75,8 +76,23 @@ final class ConnectionHandler: ChannelInboundHandler {
         } else {
             inbound?.writeBuffer(&buffer)
         }
-        if case .ready = state { processInbound(context: context) }
+        switch state {
+        case .ready:
+            processInbound(context: context)
+        case .waiting:
+            // A client pipelining far ahead of a slow backend reply: stop reading until the reply is out, so
+            // its input can't grow without bound.
+            if (inbound?.readableBytes ?? 0) > Self.maxBufferedWhileWaiting, !readingPaused {
+                readingPaused = true
+                context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+            }
+        case .closing:
+            break
+        }
     }
+
+    /// Input buffered while a command waits for the backend, beyond which the connection stops reading.
+    static let maxBufferedWhileWaiting = 1 << 20
 
     func channelReadComplete(context: ChannelHandlerContext) {
         flushReplies(context: context)
@@ -201,6 +217,10 @@ final class ConnectionHandler: ChannelInboundHandler {
         state = .ready
         processInbound(context: context)
         flushReplies(context: context)
+        if readingPaused, case .ready = state {
+            readingPaused = false
+            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        }
     }
 
     func writeError(_ error: any Error) {
