@@ -10,9 +10,10 @@ let strict: [SwiftSetting] = [
 // The request path (parse → L1 → reply) in release builds skips dynamic exclusivity checks: at redis-benchmark
 // -P 16 they took ~15 % of the event loop's CPU (swift_beginAccess on ByteBuffer and handler state; see the
 // README's benchmark section). Debug builds, and so every test run, keep them, so a violation still fails tests.
-let hotPath: [SwiftSetting] = strict + [
-    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
-]
+let hotPath: [SwiftSetting] =
+    strict + [
+        .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
+    ]
 
 let package = Package(
     name: "TierCache",

@@ -1,6 +1,5 @@
 import NIOCore
 
-
 /// One lock's worth of the L1: an open-addressing hash table, byte accounting, and an eviction order.
 ///
 /// Layout for few cache misses and little memory (the target is ≤ 100 bytes per entry beyond key and value):
@@ -121,7 +120,8 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
                 UnsafeMutableRawBufferPointer(rebasing: destination[key.count...]).copyMemory(from: resp2)
             }
             reply.resp3?.withUnsafeReadableBytes { resp3 in
-                UnsafeMutableRawBufferPointer(rebasing: destination[(key.count + resp2Length)...]).copyMemory(from: resp3)
+                UnsafeMutableRawBufferPointer(rebasing: destination[(key.count + resp2Length)...]).copyMemory(
+                    from: resp3)
             }
         }
         let slotIndex = insert(storage, hash: hash, now: now)

@@ -2,9 +2,9 @@ import NIOCore
 import TierCacheProtocol
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A minimal blocking RESP client for the CLI: one TCP connection, one request at a time.

@@ -11,9 +11,9 @@ import TierCacheServer
 import UnixSignals
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 struct ServeCommand: AsyncParsableCommand {
@@ -48,7 +48,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (TIERCACHE_LOG_LEVEL).")
     var logLevel: String?
 
-    @Option(name: .customLong("max-inline-length"), help: "Longest inline command line in bytes (TIERCACHE_MAX_INLINE_LENGTH).")
+    @Option(
+        name: .customLong("max-inline-length"),
+        help: "Longest inline command line in bytes (TIERCACHE_MAX_INLINE_LENGTH).")
     var maxInlineLength: String?
 
     @Option(name: .customLong("max-bulk-length"), help: "Largest argument, e.g. 64mb (TIERCACHE_MAX_BULK_LENGTH).")
@@ -66,7 +68,8 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let levelText = Environment.resolve(logLevel, "TIERCACHE_LOG_LEVEL", default: "info")
         guard let level = Logger.Level(rawValue: levelText.lowercased()) else {
-            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error; got '\(levelText)'")
+            throw ValidationError(
+                "--log-level must be one of trace, debug, info, notice, warning, error; got '\(levelText)'")
         }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -179,15 +182,21 @@ struct ServeCommand: AsyncParsableCommand {
 
         var limits = RESPLimits.default
         if let text = maxInlineLength ?? Environment.value("TIERCACHE_MAX_INLINE_LENGTH") {
-            guard let value = ByteSize.parse(text) else { throw ValidationError("--max-inline-length: bad size '\(text)'") }
+            guard let value = ByteSize.parse(text) else {
+                throw ValidationError("--max-inline-length: bad size '\(text)'")
+            }
             limits.maxInlineLength = value
         }
         if let text = maxBulkLength ?? Environment.value("TIERCACHE_MAX_BULK_LENGTH") {
-            guard let value = ByteSize.parse(text) else { throw ValidationError("--max-bulk-length: bad size '\(text)'") }
+            guard let value = ByteSize.parse(text) else {
+                throw ValidationError("--max-bulk-length: bad size '\(text)'")
+            }
             limits.maxBulkLength = value
         }
         if let text = maxArguments ?? Environment.value("TIERCACHE_MAX_ARGUMENTS") {
-            guard let value = Int(text), value > 0 else { throw ValidationError("--max-arguments: bad count '\(text)'") }
+            guard let value = Int(text), value > 0 else {
+                throw ValidationError("--max-arguments: bad count '\(text)'")
+            }
             limits.maxArrayCount = value
         }
         configuration.protocolLimits = limits

@@ -30,7 +30,12 @@ enum StatsRenderer {
             output += table(rows) + "\n"
         }
         if let types = report.child("types")?.pairs {
-            var rows = [["TYPE", "L1 HITS", "L1 MISSES", "HIT RATIO", "ENTRIES", "BYTES", "EVICTIONS", "LOADS", "LOAD ERRORS", "TTL S"]]
+            var rows = [
+                [
+                    "TYPE", "L1 HITS", "L1 MISSES", "HIT RATIO", "ENTRIES", "BYTES", "EVICTIONS", "LOADS",
+                    "LOAD ERRORS", "TTL S",
+                ]
+            ]
             for pair in types {
                 let type = pair.value
                 let l1 = type.child("l1")
@@ -152,11 +157,13 @@ enum StatsRenderer {
         case .boolean(let flag): output += flag ? "true" : "false"
         case .null: output += "null"
         case .array(let items), .set(let items), .push(let items):
-            output += "[" + items.map { item in
-                var text = ""
-                writeJSON(item, into: &text, indent: indent + 1)
-                return text
-            }.joined(separator: ", ") + "]"
+            output +=
+                "["
+                + items.map { item in
+                    var text = ""
+                    writeJSON(item, into: &text, indent: indent + 1)
+                    return text
+                }.joined(separator: ", ") + "]"
         default: output += jsonString(value.string ?? "\(value)")
         }
     }

@@ -94,7 +94,8 @@ final class ProxyTestHarness {
     }
 
     func query(_ sql: String, _ parameters: [String] = []) async throws -> String {
-        let key = Proxy.queryKey(sql: ByteBuffer(string: sql), parameters: parameters.map { ByteBuffer(string: $0) }[...])
+        let key = Proxy.queryKey(
+            sql: ByteBuffer(string: sql), parameters: parameters.map { ByteBuffer(string: $0) }[...])
         var out = ByteBuffer()
         switch proxy.serveQueryFromL1(key, now: monotonicNanoseconds(), version: .v2, into: &out) {
         case .hit:

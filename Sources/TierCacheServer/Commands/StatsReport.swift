@@ -18,7 +18,10 @@ extension Proxy {
         l1Hits += fallback.counters.l1.hits.current
         l1Misses += fallback.counters.l1.misses.current
         types.append(
-            ("default", typeReport(fallback.counters, l1: l1.group(fallback.group), ttl: fallback.policy.ttl?.seconds ?? 0))
+            (
+                "default",
+                typeReport(fallback.counters, l1: l1.group(fallback.group), ttl: fallback.policy.ttl?.seconds ?? 0)
+            )
         )
 
         let commands: [(String, StatsNode)] = CommandKind.allCases.compactMap { kind in

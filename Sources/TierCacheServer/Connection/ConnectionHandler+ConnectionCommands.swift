@@ -160,7 +160,8 @@ extension ConnectionHandler {
             out.writeRESPMapHeader(count: 0, session.version)
         } else {
             writeError(
-                ProxyError(.generic, "unknown subcommand '\(printable(arguments[1]))'. Try COMMAND COUNT, INFO, LIST or DOCS.")
+                ProxyError(
+                    .generic, "unknown subcommand '\(printable(arguments[1]))'. Try COMMAND COUNT, INFO, LIST or DOCS.")
             )
         }
         return true
@@ -195,10 +196,12 @@ extension ConnectionHandler {
         } else if argument(1, is: "ID") {
             out.writeRESPInteger(session.id)
         } else if argument(1, is: "INFO") {
-            out.writeRESPBulkString("id=\(session.id) name=\(session.name ?? "") resp=\(session.version == .v3 ? 3 : 2)\n")
+            out.writeRESPBulkString(
+                "id=\(session.id) name=\(session.name ?? "") resp=\(session.version == .v3 ? 3 : 2)\n")
         } else {
             writeError(
-                ProxyError(.generic, "unknown subcommand '\(printable(arguments[1]))'. Try CLIENT SETNAME, GETNAME, ID, INFO.")
+                ProxyError(
+                    .generic, "unknown subcommand '\(printable(arguments[1]))'. Try CLIENT SETNAME, GETNAME, ID, INFO.")
             )
         }
         return true
@@ -225,7 +228,10 @@ extension ConnectionHandler {
             }
         } else {
             writeError(
-                ProxyError(.generic, "CONFIG \(printable(arguments[1]).uppercased()) is not supported: TierCache is configured by its flags")
+                ProxyError(
+                    .generic,
+                    "CONFIG \(printable(arguments[1]).uppercased()) is not supported: TierCache is configured by its flags"
+                )
             )
         }
         return true

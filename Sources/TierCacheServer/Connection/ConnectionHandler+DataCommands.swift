@@ -23,7 +23,6 @@ extension ConnectionHandler {
         case .miss, .stale:
             let key = arguments[1]
             guard let (type, id) = proxy.policy.route(key) else { return noType(key) }
-            let version = session.version
             let reply = proxy.loadKey(type: type, id: id, key: key, on: context.eventLoop).map { loaded in
                 Self.bytes(of: loaded.reply, version)
             }
@@ -183,7 +182,8 @@ extension ConnectionHandler {
     private func noType(_ key: ByteBuffer) -> Bool {
         let prefixes = proxy.policy.types.map(\.policy.prefix).joined(separator: ", ")
         writeError(
-            ProxyError(.noType, "no data type for key '\(printable(key))': keys are PREFIX:ID with PREFIX one of \(prefixes)")
+            ProxyError(
+                .noType, "no data type for key '\(printable(key))': keys are PREFIX:ID with PREFIX one of \(prefixes)")
         )
         return true
     }

@@ -181,7 +181,8 @@ extension Proxy {
         }
     }
 
-    private func performQuery(sql: String, parameters: [SQLValue], key: ByteBuffer, stamp: UInt64) throws -> LoadedReply {
+    private func performQuery(sql: String, parameters: [SQLValue], key: ByteBuffer, stamp: UInt64) throws -> LoadedReply
+    {
         let started = monotonicNanoseconds()
         let result: ReadResult
         do {

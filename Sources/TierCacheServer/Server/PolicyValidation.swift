@@ -27,7 +27,9 @@ public enum PolicyValidation {
                 do {
                     let info = try backend.inspect(sql)
                     if info.parameterCount != parameters {
-                        report(field, "\(field) statement has \(info.parameterCount) parameters; it must have \(parameters)")
+                        report(
+                            field,
+                            "\(field) statement has \(info.parameterCount) parameters; it must have \(parameters)")
                     }
                     if readOnly, !info.isReadOnly {
                         report(field, "load statement must be read-only")

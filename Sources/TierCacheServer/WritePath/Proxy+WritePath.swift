@@ -30,7 +30,8 @@ extension Proxy {
     {
         for target in targets where target.type.policy.delete == nil {
             return eventLoop.makeFailedFuture(
-                ProxyError(.readOnlyType, "type '\(target.type.name)' has no delete statement; DEL is not available for it")
+                ProxyError(
+                    .readOnlyType, "type '\(target.type.name)' has no delete statement; DEL is not available for it")
             )
         }
         let work = targets.map { target in
