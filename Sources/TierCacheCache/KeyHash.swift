@@ -5,7 +5,6 @@
 struct KeyHash: Sendable {
     let seed: UInt64
 
-
     func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
         var state = seed ^ (UInt64(truncatingIfNeeded: bytes.count) &* 0x9E37_79B9_7F4A_7C15)
         var offset = 0
