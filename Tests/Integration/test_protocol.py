@@ -345,7 +345,7 @@ def test_command_info(px):
         reply = conn.command("COMMAND", "INFO", "MGET", "nosuchcommand", "set")
         assert reply[0][:6] == [b"mget", -2, [Simple("readonly"), Simple("fast")], 1, -1, 1]
         assert reply[1] is None
-        assert reply[2][:6] == [b"set", 3, [Simple("write")], 1, 1, 1]
+        assert reply[2][:6] == [b"set", -3, [Simple("write")], 1, 1, 1]
     with px.raw() as conn:
         hello(conn, 3)
         conn.send(encode_command("COMMAND", "INFO", "nosuchcommand"))
@@ -384,13 +384,21 @@ def test_unknown_command_redis_py(r3, r2):
         assert client.get("user_sessions:4") == demo_value("user_sessions", 4)
 
 
+def test_set_options_are_refused_with_the_reason(px):
+    with px.raw() as conn:
+        for args in (["SET", "user_sessions:1", "a", "EX", "10"], ["SET", "user_sessions:1", "a", "NX"]):
+            reply = conn.command(*args)
+            assert isinstance(reply, Err) and reply.startswith("ERR SET options (EX, PX, NX, XX, KEEPTTL, GET) are "
+                                                              "not supported: the TTL comes from the type's policy")
+        assert conn.command("GET", "user_sessions:1") == demo_value("user_sessions", 1)
+
+
 @pytest.mark.parametrize(
     "args,name",
     [
         (["GET"], "get"),
         (["GET", "a", "b"], "get"),
         (["SET", "user_sessions:1"], "set"),
-        (["SET", "user_sessions:1", "a", "EX"], "set"),
         (["MGET"], "mget"),
         (["EXISTS"], "exists"),
         (["DEL"], "del"),

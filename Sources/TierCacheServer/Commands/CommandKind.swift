@@ -35,7 +35,7 @@ public enum CommandKind: Int, CaseIterable, Sendable {
         switch self {
         case .get: 2
         case .mget, .exists, .del, .query, .exec: -2
-        case .set: 3
+        case .set: -3
         case .ping, .quit, .hello, .command, .stats: -1
         case .echo, .select: 2
         case .auth, .client, .config, .policy: -2

@@ -109,6 +109,16 @@ extension ConnectionHandler {
     }
 
     func set(started: UInt64, context: ChannelHandlerContext) -> Bool {
+        guard arguments.count == 3 else {
+            writeError(
+                ProxyError(
+                    .wrongArguments,
+                    "SET options (EX, PX, NX, XX, KEEPTTL, GET) are not supported: the TTL comes from the type's "
+                        + "policy; use SET key value"
+                )
+            )
+            return true
+        }
         let key = arguments[1]
         guard !isQueryKey(key), let (type, id) = proxy.policy.route(key) else { return noType(key) }
         let written = proxy.set(type: type, id: id, key: key, value: arguments[2], on: context.eventLoop)

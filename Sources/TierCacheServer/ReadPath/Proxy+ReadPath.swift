@@ -134,19 +134,22 @@ extension Proxy {
 
     // MARK: QUERY
 
-    /// The L1 key of a QUERY: a 0x00 byte (no client key routes to it: typed keys are `prefix:id`, and
-    /// GET refuses keys starting with 0x00), then each part length-prefixed so parts can't run together.
-    /// Exact rather than a digest: an L1 collision would serve one statement's rows for another.
+    /// The L1 key of a QUERY: a 0x00 byte (no client key routes to it: typed keys are `prefix:id`, and GET
+    /// refuses keys starting with 0x00), then the SHA-256 digest of the statement and its parameters, each
+    /// length-prefixed so parts can't run together. A fixed 33 bytes however long the statement is.
     static func queryKey(sql: ByteBuffer, parameters: ArraySlice<ByteBuffer>) -> ByteBuffer {
-        var key = ByteBuffer()
-        key.reserveCapacity(1 + 4 + sql.readableBytes + parameters.reduce(0) { $0 + 4 + $1.readableBytes })
-        key.writeInteger(UInt8(0))
-        key.writeInteger(UInt32(truncatingIfNeeded: sql.readableBytes))
-        key.writeImmutableBuffer(sql)
-        for parameter in parameters {
-            key.writeInteger(UInt32(truncatingIfNeeded: parameter.readableBytes))
-            key.writeImmutableBuffer(parameter)
+        var hasher = SHA256()
+        func add(_ part: ByteBuffer) {
+            var length = UInt32(truncatingIfNeeded: part.readableBytes).bigEndian
+            withUnsafeBytes(of: &length) { hasher.update($0) }
+            part.withUnsafeReadableBytes { hasher.update($0) }
         }
+        add(sql)
+        for parameter in parameters { add(parameter) }
+        var key = ByteBuffer()
+        key.reserveCapacity(33)
+        key.writeInteger(UInt8(0))
+        key.writeBytes(hasher.finalize())
         return key
     }
 
