@@ -46,6 +46,9 @@ public final class L1Cache: Sendable {
 
     public let configuration: Configuration
     private let shards: [Shard]
+    /// The same shards, unretained: `shards` keeps them alive for the cache's lifetime, so the hit path can call
+    /// them without reference counting.
+    private let unretainedShards: [Unmanaged<Shard>]
     private let hasher: KeyHash
     private let shardMask: UInt64
 
@@ -56,6 +59,7 @@ public final class L1Cache: Sendable {
         self.shards = (0..<configuration.shardCount).map { _ in
             Shard(maxBytes: perShard, entryOverhead: configuration.entryOverhead, hasher: hasher)
         }
+        self.unretainedShards = shards.map { Unmanaged.passUnretained($0) }
         self.hasher = hasher
         self.shardMask = UInt64(configuration.shardCount - 1)
     }
@@ -78,11 +82,8 @@ public final class L1Cache: Sendable {
         _ body: (L1EntryInfo, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool
     ) -> L1Lookup {
         let hash = hasher.hash(keyBytes)
-        // Borrow the shard in place: no reference counting on the hit path.
-        return shards.withUnsafeBufferPointer { shards in
-            shards[Int(truncatingIfNeeded: (hash >> 48) & shardMask)].state.withLock { shard in
-                shard.lookup(keyBytes, hash: hash, now: now, body)
-            }
+        return unretainedShards[Int(truncatingIfNeeded: (hash >> 48) & shardMask)]._withUnsafeGuaranteedRef {
+            $0.state.withLock { shard in shard.lookup(keyBytes, hash: hash, now: now, body) }
         }
     }
 
