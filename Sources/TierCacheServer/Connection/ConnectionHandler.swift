@@ -93,6 +93,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     /// Input buffered while a command waits for the backend, beyond which the connection stops reading.
     static let maxBufferedWhileWaiting = 1 << 20
+    static let commandsPerClockRead = 32
 
     func channelReadComplete(context: ChannelHandlerContext) {
         flushReplies(context: context)
@@ -107,11 +108,15 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     /// Decodes and executes buffered commands until the buffer runs dry or a command must wait.
     private func processInbound(context: ChannelHandlerContext) {
-        // One clock read per batch: it is every command's "now" for expiry and the start of its latency.
+        // One clock read per batch start: the latency of the batch's commands is measured from it. For expiry,
+        // "now" is re-read every `commandsPerClockRead` commands, so a long pipeline can't serve an entry more
+        // than a few microseconds past its expiry.
         let batchStarted = monotonicNanoseconds()
         defer { recordBatch(started: batchStarted) }
         guard var buffer = inbound else { return }
         inbound = nil
+        var now = batchStarted
+        var sinceClockRead = 0
         while case .ready = state {
             let parsed: Bool
             do {
@@ -121,7 +126,12 @@ final class ConnectionHandler: ChannelInboundHandler {
                 return
             }
             guard parsed else { break }
-            if !arguments.isEmpty { execute(now: batchStarted, context: context) }
+            sinceClockRead += 1
+            if sinceClockRead == Self.commandsPerClockRead {
+                now = monotonicNanoseconds()
+                sinceClockRead = 0
+            }
+            if !arguments.isEmpty { execute(now: now, context: context) }
             arguments.removeAll(keepingCapacity: true)
         }
         // Bytes delivered while we were decoding (only if a callee re-entered channelRead) go after ours.
