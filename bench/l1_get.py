@@ -103,6 +103,7 @@ def main():
     parser.add_argument("--keys", type=int, default=10000)
     parser.add_argument("--memory-keys", type=int, default=200000)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--l1-shards", type=int, default=16)
     args = parser.parse_args()
     for tool in ("redis-server", "redis-cli", "redis-benchmark"):
         if not shutil.which(tool):
@@ -134,7 +135,8 @@ def main():
         tc_log = open(os.path.join(work, "tiercache.log"), "w")
         tc = subprocess.Popen([args.binary, "serve", "--listen", f"127.0.0.1:{tc_port}",
                                "--database", f"sqlite:{db}", "--policies", policies,
-                               "--threads", str(args.threads), "--log-level", "warning"],
+                               "--threads", str(args.threads), "--l1-shards", str(args.l1_shards),
+                               "--log-level", "warning"],
                               stdout=tc_log, stderr=tc_log)
         procs.append(tc)
         wait_for(redis_port)

@@ -42,6 +42,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("l1-max-memory"), help: "L1 memory bound, e.g. 256mb, 1g (TIERCACHE_L1_MAX_MEMORY).")
     var l1MaxMemory: String?
 
+    @Option(
+        name: .customLong("l1-shards"), help: "Independently locked L1 shards, a power of two (TIERCACHE_L1_SHARDS).")
+    var l1Shards: String?
+
     @Option(help: "Password clients must AUTH with (TIERCACHE_REQUIREPASS).")
     var requirepass: String?
 
@@ -111,7 +115,9 @@ struct ServeCommand: AsyncParsableCommand {
 
         logger.info(
             "L1 configured",
-            metadata: ["max_bytes": "\(configuration.l1MaxMemory)", "eviction": "lru"]
+            metadata: [
+                "max_bytes": "\(configuration.l1MaxMemory)", "shards": "\(configuration.l1Shards)", "eviction": "lru",
+            ]
         )
         if configuration.requirePassword != nil { logger.info("clients must authenticate (requirepass set)") }
 
@@ -178,6 +184,12 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--l1-max-memory must be a size like 268435456, 256mb or 1g; got '\(memory)'")
         }
         configuration.l1MaxMemory = bytes
+        if let text = l1Shards ?? Environment.value("TIERCACHE_L1_SHARDS") {
+            guard let value = Int(text), value > 0, value & (value - 1) == 0, value <= 1024 else {
+                throw ValidationError("--l1-shards must be a power of two from 1 to 1024; got '\(text)'")
+            }
+            configuration.l1Shards = value
+        }
         configuration.requirePassword = requirepass ?? Environment.value("TIERCACHE_REQUIREPASS")
 
         var limits = RESPLimits.default

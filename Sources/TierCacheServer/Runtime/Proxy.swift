@@ -32,7 +32,9 @@ public final class Proxy: Sendable {
         logger: Logger
     ) throws(L1ConfigurationError) {
         self.configuration = configuration
-        self.l1 = try L1Cache(configuration: .init(maxBytes: configuration.l1MaxMemory))
+        self.l1 = try L1Cache(
+            configuration: .init(maxBytes: configuration.l1MaxMemory, shardCount: configuration.l1Shards)
+        )
         self.policy = PolicyState(
             policy,
             exactIDs: Set(policy.types.filter { backend.comparesParametersExactly($0.load) }.map(\.name))

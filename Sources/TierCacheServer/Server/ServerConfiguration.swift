@@ -10,6 +10,8 @@ public struct ServerConfiguration: Sendable {
     public var policyPath: String
     /// Bytes the L1 may hold.
     public var l1MaxMemory: Int
+    /// Independently locked L1 shards (a power of two).
+    public var l1Shards: Int
     /// When set, clients must AUTH (or HELLO … AUTH) before anything else.
     public var requirePassword: String?
     public var protocolLimits: RESPLimits
@@ -24,6 +26,7 @@ public struct ServerConfiguration: Sendable {
         databasePath: String = "tiercache.db",
         policyPath: String = "ttl-policies",
         l1MaxMemory: Int = 256 * 1024 * 1024,
+        l1Shards: Int = 16,
         requirePassword: String? = nil,
         protocolLimits: RESPLimits = .default,
         eventLoopThreads: Int = 1,
@@ -34,6 +37,7 @@ public struct ServerConfiguration: Sendable {
         self.databasePath = databasePath
         self.policyPath = policyPath
         self.l1MaxMemory = l1MaxMemory
+        self.l1Shards = l1Shards
         self.requirePassword = requirePassword
         self.protocolLimits = protocolLimits
         self.eventLoopThreads = eventLoopThreads
