@@ -222,16 +222,31 @@ types:
     assert list(p.stats()["types"]) == ["sess", "default"]
 
 
+def test_policy_check_reports_a_broken_edit_of_the_running_directory(proxy, tmp_path):
+    import shutil
+    policies = tmp_path / "policies"
+    shutil.copytree(SHIPPED_POLICIES, policies)
+    p = proxy(policies=policies)
+    write_policy(policies, "bad.yaml", BAD_TTL)
+    with p.raw() as conn:
+        reply = conn.command("POLICY", "CHECK")
+        assert reply == Err(f"ERR policy at {policies} has 1 error: {policies}/bad.yaml:5:10: type 'widgets': invalid "
+                            "ttl '30x' (expected seconds or a number with unit ms, s, m, h, d, e.g. 30s, 10m)")
+        # The running policy is untouched.
+        assert conn.command("GET", "user_sessions:1") is not None
+
+
 def test_policy_commands_over_resp(px, tmp_path):
     bad = tmp_path / "bad"
     write_policy(bad, "bad.yaml", BAD_TTL)
     with px.raw() as conn:
         assert conn.command("POLICY", "CHECK") == Simple(f"OK 8 types in 3 files under {SHIPPED_POLICIES}")
+        # Clients may not make the proxy read other paths; operators have `tiercache policy check PATH`.
         reply = conn.command("POLICY", "CHECK", str(bad))
-        assert reply == Err(f"ERR policy at {bad} has 1 error: {bad}/bad.yaml:5:10: type 'widgets': invalid ttl "
-                            "'30x' (expected seconds or a number with unit ms, s, m, h, d, e.g. 30s, 10m)")
+        assert reply == Err("ERR POLICY CHECK validates the running policy directory only; "
+                            "use `tiercache policy check PATH` for other paths")
         reply = conn.command("POLICY", "FROB")
-        assert reply == Err("ERR unknown POLICY subcommand; use POLICY SHOW or POLICY CHECK [path]")
+        assert reply == Err("ERR unknown POLICY subcommand; use POLICY SHOW or POLICY CHECK")
         conn.command("HELLO", "3")
         show = decode_tree(conn.command("POLICY", "SHOW"))
     assert show["path"] == str(SHIPPED_POLICIES)

@@ -20,15 +20,26 @@ extension ConnectionHandler {
         return true
     }
 
-    /// `POLICY SHOW` describes the running policy; `POLICY CHECK [path]` validates the policy files on disk
-    /// (the running directory by default) without applying them.
+    /// `POLICY SHOW` describes the running policy; `POLICY CHECK` validates the running policy directory's files
+    /// as they are on disk now, without applying them. It takes no path: clients must not make the proxy read
+    /// arbitrary files (operators have `tiercache policy check PATH`).
     func policy(started: UInt64, context: ChannelHandlerContext) -> Bool {
         if argument(1, is: "SHOW"), arguments.count == 2 {
             out.writeStats(proxy.policyReport(), session.version)
             return true
         }
-        if argument(1, is: "CHECK"), arguments.count <= 3 {
-            let path = arguments.count == 3 ? (text(arguments[2]) ?? "") : proxy.configuration.policyPath
+        if argument(1, is: "CHECK"), arguments.count == 3 {
+            writeError(
+                ProxyError(
+                    .wrongArguments,
+                    "POLICY CHECK validates the running policy directory only; use `tiercache policy check PATH` "
+                        + "for other paths"
+                )
+            )
+            return true
+        }
+        if argument(1, is: "CHECK"), arguments.count == 2 {
+            let path = proxy.configuration.policyPath
             let reply = proxy.onBackend(context.eventLoop) { () throws -> ByteBuffer in
                 var reply = ByteBuffer()
                 do throws(PolicyLoadError) {
@@ -49,7 +60,7 @@ extension ConnectionHandler {
             awaitReply(reply, command: .policy, started: started, context: context)
             return false
         }
-        writeError(ProxyError(.wrongArguments, "unknown POLICY subcommand; use POLICY SHOW or POLICY CHECK [path]"))
+        writeError(ProxyError(.wrongArguments, "unknown POLICY subcommand; use POLICY SHOW or POLICY CHECK"))
         return true
     }
 }
