@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what TierCache needs on Debian, only what is missing.
-#   scripts/install-deps.sh run    libraries to build and run the proxy
+#   scripts/install-deps.sh run    libraries to build and run the proxy, and redis-cli to talk to it
 #   scripts/install-deps.sh test   plus redis-server, redis-cli and the Python test packages
 set -euo pipefail
 
 mode=${1:-run}
-packages=(libsqlite3-dev libhiredis-dev pkg-config)
+packages=(libsqlite3-dev libhiredis-dev pkg-config redis-tools)
 if [ "$mode" = test ]; then
-    packages+=(redis-server redis-tools sqlite3 python3)
+    packages+=(redis-server sqlite3 python3)
 fi
 
 missing=()
