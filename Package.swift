@@ -75,6 +75,12 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        .target(
+            name: "TierCacheRedis",
+            dependencies: ["CHiredis"],
+            swiftSettings: strict
+        ),
+
         // The NIO pipeline, command dispatch, read and write paths, services.
         .target(
             name: "TierCacheServer",
@@ -124,6 +130,7 @@ let package = Package(
             dependencies: ["TierCacheSQLite", "TierCacheBackend"],
             swiftSettings: strict
         ),
+        .testTarget(name: "TierCacheRedisTests", dependencies: ["TierCacheRedis"], swiftSettings: strict),
         .testTarget(
             name: "TierCacheServerTests",
             dependencies: [

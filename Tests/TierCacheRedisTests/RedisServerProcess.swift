@@ -1,0 +1,134 @@
+import Glibc
+import Testing
+import TierCacheRedis
+
+/// A real `redis-server` on a free loopback port, started by a test and stopped by pid.
+///
+/// Spawned with `posix_spawn` rather than Foundation's `Process`: the test runner's threads block SIGTERM, a child
+/// inherits that mask through `Process`, and redis-server then ignores SIGTERM. Here the child gets an empty mask and
+/// default dispositions, and we reap it ourselves with `waitpid`.
+final class RedisServerProcess {
+    /// The `redis-server` binary on `PATH`, or `nil`.
+    static let executable: String? = {
+        let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin"
+        for directory in path.split(separator: ":") {
+            let candidate = "\(directory)/redis-server"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }()
+
+    static let isCI = getenv("CI").map { String(cString: $0) } == "true"
+
+    /// Tests run when `redis-server` exists; under `CI=true` they run anyway, so a missing binary fails them.
+    static let enabled = executable != nil || isCI
+
+    let port: Int
+    let extraArguments: [String]
+    private var pid: pid_t?
+
+    var url: RedisURL { try! RedisURL(parsing: "redis://127.0.0.1:\(port)") }
+
+    /// Starts a server and waits until it answers PING.
+    init(port: Int? = nil, arguments: [String] = []) throws {
+        self.port = try port ?? Self.freePort()
+        self.extraArguments = arguments
+        try start()
+    }
+
+    deinit { stop() }
+
+    func start() throws {
+        guard let executable = Self.executable else {
+            throw TestFailure("redis-server is not installed (CI=true requires it)")
+        }
+        let arguments =
+            [executable, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+            + extraArguments
+        pid = try Self.spawn(arguments)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if let connection = try? RedisConnection(
+                url: url, connectTimeout: .milliseconds(200), commandTimeout: .milliseconds(500)),
+                let reply = try? connection.command("PING")
+            {
+                // With --requirepass, PING answers NOAUTH: the server is up all the same.
+                if case .status = reply { return }
+                if case .error = reply { return }
+            }
+            if let pid, waitpid(pid, nil, WNOHANG) == pid {
+                self.pid = nil
+                break
+            }
+            usleep(10_000)
+        }
+        stop()
+        throw TestFailure("redis-server on port \(port) did not answer PING")
+    }
+
+    /// SIGTERM, then SIGKILL if it has not exited within 3 s; reaps the child either way.
+    func stop() {
+        guard let pid else { return }
+        self.pid = nil
+        kill(pid, SIGTERM)
+        let deadline = ContinuousClock.now + .seconds(3)
+        while ContinuousClock.now < deadline {
+            if waitpid(pid, nil, WNOHANG) != 0 { return }
+            usleep(5_000)
+        }
+        kill(pid, SIGKILL)
+        waitpid(pid, nil, 0)
+    }
+
+    private static func spawn(_ arguments: [String]) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        var allSignals = sigset_t()
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { for argument in argv { free(argument) } }
+        var pid: pid_t = 0
+        let status = posix_spawn(&pid, arguments[0], &actions, &attributes, argv, environ)
+        guard status == 0 else { throw TestFailure("posix_spawn redis-server: \(String(cString: strerror(status)))") }
+        return pid
+    }
+
+    /// A port nothing listens on right now: bind a socket to port 0 and read what the kernel chose.
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket() failed") }
+        defer { Glibc.close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
+                bind(fd, socketAddress, length) == 0 && getsockname(fd, socketAddress, &length) == 0
+            }
+        }
+        guard bound else { throw TestFailure("cannot bind a loopback socket") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension Array where Element == UInt8 {
+    init(_ string: String) { self = Array(string.utf8) }
+}
