@@ -286,6 +286,21 @@ def test_serve_refuses_unopenable_database(tmp_path):
     assert_not_listening(port)
 
 
+def test_serve_on_a_taken_port_says_so_and_exits_1(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [str(tiercache_binary()), "serve", "--listen", f"127.0.0.1:{port}", "--database",
+             f"sqlite:{tmp_path / 'db.db'}", "--policies", str(SHIPPED_POLICIES)],
+            cwd=tmp_path, env=clean_environment(None), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            timeout=10)
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}: " in result.stderr
+    assert "Address already in use" in result.stderr
+
+
 def test_environment_variables_configure_serve_and_flags_win(proxy):
     p = proxy(env={"TIERCACHE_L1_MAX_MEMORY": "64kb", "TIERCACHE_MAX_INLINE_LENGTH": "100"})
     assert p.stats()["tiers"]["l1"]["max_bytes"] == 64 * 1024

@@ -24,18 +24,15 @@ public final class ProxyServer: Service {
 
     public func run() async throws {
         let proxy = self.proxy
-        let channel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ConnectionHandler(proxy: proxy))
-                }
-            }
-            .bind(host: proxy.configuration.host, port: proxy.configuration.port)
-            .get()
+        let host = proxy.configuration.host
+        let port = proxy.configuration.port
+        let channel: any Channel
+        do {
+            channel = try await bind(host: host, port: port)
+        } catch {
+            logger.error("cannot listen on \(host):\(port): \(error)")
+            throw ListenError(host: host, port: port, underlying: "\(error)")
+        }
         if let address = channel.localAddress {
             logger.notice("listening", metadata: ["address": "\(address)"])
             onListening(address)
@@ -49,4 +46,28 @@ public final class ProxyServer: Service {
         }
         logger.notice("stopped accepting connections")
     }
+
+    private func bind(host: String, port: Int) async throws -> any Channel {
+        let proxy = self.proxy
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ConnectionHandler(proxy: proxy))
+                }
+            }
+            .bind(host: host, port: port)
+            .get()
+    }
+}
+
+/// The listening socket could not be opened (port taken, address not local, permission).
+public struct ListenError: Error, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public var underlying: String
+    public var description: String { "cannot listen on \(host):\(port): \(underlying)" }
 }
