@@ -81,9 +81,4 @@ public final class PolicyState: Sendable {
         }
         return result
     }
-
-    /// The accounting name of a group, for stats.
-    public func name(ofGroup group: Int32) -> String {
-        group >= 0 && Int(group) < types.count ? types[Int(group)].name : "default"
-    }
 }
