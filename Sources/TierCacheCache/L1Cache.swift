@@ -127,9 +127,13 @@ public final class L1Cache: Sendable {
     }
 
     /// Removes expired entries from every shard, one shard lock at a time.
-    public func sweep(now: UInt64) {
+    ///
+    /// - Parameters:
+    ///   - slotsPerShard: how many slots each shard examines this time (continuing where it stopped), which
+    ///     bounds how long each lock is held. The default examines everything.
+    public func sweep(now: UInt64, slotsPerShard: Int = .max) {
         for shard in shards {
-            shard.state.withLock { $0.sweep(now: now) }
+            shard.state.withLock { $0.sweep(now: now, limit: slotsPerShard) }
         }
     }
 

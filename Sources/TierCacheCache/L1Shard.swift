@@ -30,6 +30,7 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
     /// be older than a write we no longer remember, so it is refused.
     private var retiredTombstoneStamp: UInt64 = 0
     private(set) var groups: [L1GroupCounters] = []
+    private var sweepCursor = 0
 
     init(maxBytes: Int, entryOverhead: Int, hasher: KeyHash) {
         self.maxBytes = maxBytes
@@ -182,8 +183,14 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
     }
 
     /// Removes expired entries and tombstones, so memory held by entries nobody reads again is returned.
-    mutating func sweep(now: UInt64) {
-        for index in slots.indices {
+    /// Looks at up to `limit` slots from where the previous sweep stopped, so a periodic sweeper holds the lock
+    /// for a bounded time however large the shard is.
+    mutating func sweep(now: UInt64, limit: Int = .max) {
+        let count = min(limit, slots.count)
+        for _ in 0..<count {
+            if sweepCursor >= slots.count { sweepCursor = 0 }
+            let index = sweepCursor
+            sweepCursor += 1
             guard let entry = slots[index], entry.expiresAt <= now,
                 let position = bucketPosition(of: Int32(index), entry)
             else { continue }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import time
+
 import pytest
 import redis
 
@@ -229,6 +231,27 @@ def counters_proxy(proxy, tmp_path, policy_text):
     db = make_sqlite_db(tmp_path / "c.db", COUNTERS_DB)
     policies = write_policy(tmp_path / "policies", "p.yaml", policy_text)
     return proxy(policies=policies.parent, database=db)
+
+
+def test_expired_entries_nobody_reads_are_swept(proxy, tmp_path):
+    p = counters_proxy(proxy, tmp_path, """
+types:
+  counter:
+    load: SELECT n FROM counters WHERE id = ?
+    tables: [counters]
+    ttl: 500ms
+""")
+    r = p.client(protocol=3)
+    for n in range(200):
+        assert r.get(f"counter:absent{n}") is None
+    assert p.type_stats("counter")["l1"]["entries"] == 200
+    deadline = time.time() + 10
+    while time.time() < deadline and p.type_stats("counter")["l1"]["entries"] > 0:
+        time.sleep(0.2)
+    stats = p.type_stats("counter")
+    assert stats["l1"]["entries"] == 0 and stats["l1"]["bytes"] == 0
+    assert stats["l1"]["expirations"] == 200
+    assert stats["loads"] == 200  # nothing was read again: the sweeper, not a lookup, removed them
 
 
 def test_ttl_expiry_reloads(proxy, tmp_path):

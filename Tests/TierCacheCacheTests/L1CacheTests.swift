@@ -164,3 +164,25 @@ struct L1CacheTests {
         #expect(throws: L1ConfigurationError.self) { try L1Cache(configuration: .init(maxBytes: 10, shardCount: 3)) }
     }
 }
+
+@Suite("L1 sweeping")
+struct L1SweepTests {
+    @Test("an incremental sweep removes expired entries a bounded number of slots at a time")
+    func incremental() throws {
+        let cache = try L1Cache(configuration: .init(maxBytes: 1 << 20, shardCount: 1))
+        for index in 0..<100 {
+            cache.store(
+                ByteBuffer(string: "k:\(index)"),
+                reply: CachedReply(resp2: ByteBuffer(string: "v")),
+                info: L1EntryInfo(expiresAt: index % 2 == 0 ? 10 : .max, stamp: 0, group: 0),
+                now: 0
+            )
+        }
+        cache.sweep(now: 20, slotsPerShard: 10)
+        #expect(cache.snapshot().total.entries == 95, "10 slots examined, 5 of them expired")
+        for _ in 0..<9 { cache.sweep(now: 20, slotsPerShard: 10) }
+        let snapshot = cache.snapshot()
+        #expect(snapshot.total.entries == 50)
+        #expect(snapshot.total.expirations == 50)
+    }
+}
