@@ -27,10 +27,14 @@ public struct WriteResult: Sendable, Hashable {
     public var changes: Int
     /// Lower-cased names of every table the statement may write, triggers included.
     public var tablesWritten: Set<String>
+    /// Whether the database judged the statement unable to write. A statement that may write but names no
+    /// table (DROP, ALTER, CREATE) changed the schema: the proxy then drops every cached entry.
+    public var isReadOnly: Bool
 
-    public init(changes: Int, tablesWritten: Set<String>) {
+    public init(changes: Int, tablesWritten: Set<String>, isReadOnly: Bool) {
         self.changes = changes
         self.tablesWritten = tablesWritten
+        self.isReadOnly = isReadOnly
     }
 }
 

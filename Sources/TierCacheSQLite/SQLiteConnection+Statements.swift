@@ -44,7 +44,7 @@ extension SQLiteConnection {
         // of those; the total moves only when this statement changed rows.
         let changes = sqlite3_total_changes64(connection) == totalBefore ? 0 : Int(sqlite3_changes64(connection))
         let current = try refreshed(statement, sql: sql, on: connection)
-        return WriteResult(changes: changes, tablesWritten: current.tablesWritten)
+        return WriteResult(changes: changes, tablesWritten: current.tablesWritten, isReadOnly: current.isReadOnly)
     }
 
     /// Prepares a statement without running or caching it, and reports what SQLite said about it.

@@ -184,48 +184,60 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--l1-max-memory must be a size like 268435456, 256mb or 1g; got '\(memory)'")
         }
         configuration.l1MaxMemory = bytes
-        if let text = l1Shards ?? Environment.value("TIERCACHE_L1_SHARDS") {
-            guard let value = Int(text), value > 0, value & (value - 1) == 0, value <= 1024 else {
-                throw ValidationError("--l1-shards must be a power of two from 1 to 1024; got '\(text)'")
-            }
-            configuration.l1Shards = value
+        if let shards = try Self.option(
+            l1Shards, "TIERCACHE_L1_SHARDS", flag: "--l1-shards", expected: "a power of two from 1 to 1024",
+            { Int($0).flatMap { $0 > 0 && $0 & ($0 - 1) == 0 && $0 <= 1024 ? $0 : nil } }
+        ) {
+            configuration.l1Shards = shards
         }
         configuration.requirePassword = requirepass ?? Environment.value("TIERCACHE_REQUIREPASS")
 
         var limits = RESPLimits.default
-        if let text = maxInlineLength ?? Environment.value("TIERCACHE_MAX_INLINE_LENGTH") {
-            guard let value = ByteSize.parse(text) else {
-                throw ValidationError("--max-inline-length: bad size '\(text)'")
-            }
+        let size = "a size like 65536, 64kb or 1mb"
+        if let value = try Self.option(
+            maxInlineLength, "TIERCACHE_MAX_INLINE_LENGTH", flag: "--max-inline-length", expected: size, ByteSize.parse)
+        {
             limits.maxInlineLength = value
         }
-        if let text = maxBulkLength ?? Environment.value("TIERCACHE_MAX_BULK_LENGTH") {
-            guard let value = ByteSize.parse(text) else {
-                throw ValidationError("--max-bulk-length: bad size '\(text)'")
-            }
+        if let value = try Self.option(
+            maxBulkLength, "TIERCACHE_MAX_BULK_LENGTH", flag: "--max-bulk-length", expected: size, ByteSize.parse)
+        {
             limits.maxBulkLength = value
         }
-        if let text = maxArguments ?? Environment.value("TIERCACHE_MAX_ARGUMENTS") {
-            guard let value = Int(text), value > 0 else {
-                throw ValidationError("--max-arguments: bad count '\(text)'")
-            }
+        if let value = try Self.option(
+            maxArguments, "TIERCACHE_MAX_ARGUMENTS", flag: "--max-arguments", expected: "a positive count",
+            { Int($0).flatMap { $0 > 0 ? $0 : nil } }
+        ) {
             limits.maxArrayCount = value
         }
         configuration.protocolLimits = limits
 
-        if let text = threads ?? Environment.value("TIERCACHE_THREADS") {
-            guard let value = Int(text), (1...64).contains(value) else {
-                throw ValidationError("--threads must be 1…64; got '\(text)'")
-            }
+        if let value = try Self.option(
+            threads, "TIERCACHE_THREADS", flag: "--threads", expected: "1…64",
+            { Int($0).flatMap { (1...64).contains($0) ? $0 : nil } }
+        ) {
             configuration.eventLoopThreads = value
         }
-        if let text = backendThreads ?? Environment.value("TIERCACHE_BACKEND_THREADS") {
-            guard let value = Int(text), (1...256).contains(value) else {
-                throw ValidationError("--backend-threads must be 1…256; got '\(text)'")
-            }
+        if let value = try Self.option(
+            backendThreads, "TIERCACHE_BACKEND_THREADS", flag: "--backend-threads", expected: "1…256",
+            { Int($0).flatMap { (1...256).contains($0) ? $0 : nil } }
+        ) {
             configuration.backendThreads = value
         }
         return configuration
+    }
+
+    /// An optional setting from its flag or, failing that, its environment variable; nil when neither is set.
+    private static func option<T>(
+        _ flagValue: String?,
+        _ variable: String,
+        flag: String,
+        expected: String,
+        _ parse: (String) -> T?
+    ) throws -> T? {
+        guard let text = flagValue ?? Environment.value(variable) else { return nil }
+        guard let value = parse(text) else { throw ValidationError("\(flag) must be \(expected); got '\(text)'") }
+        return value
     }
 
     /// `HOST:PORT`, `[IPv6]:PORT`, or `:PORT` (loopback).

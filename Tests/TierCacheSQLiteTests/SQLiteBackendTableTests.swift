@@ -41,16 +41,16 @@ struct SQLiteBackendTableTests {
     func tablesWritten() throws {
         try withBackend { (backend, _) throws in
             let inserted = try backend.write("INSERT INTO users (name) VALUES (?)", parameters: [.text("carol")])
-            #expect(inserted == WriteResult(changes: 1, tablesWritten: ["users"]))
+            #expect(inserted == WriteResult(changes: 1, tablesWritten: ["users"], isReadOnly: false))
             let updated = try backend.write("UPDATE Orders SET total = total + 1 WHERE user_id = 1", parameters: [])
-            #expect(updated == WriteResult(changes: 2, tablesWritten: ["orders"]))
+            #expect(updated == WriteResult(changes: 2, tablesWritten: ["orders"], isReadOnly: false))
             let deleted = try backend.write(
                 "DELETE FROM orders WHERE user_id IN (SELECT id FROM users WHERE name = ?)",
                 parameters: [.text("bob")]
             )
-            #expect(deleted == WriteResult(changes: 1, tablesWritten: ["orders"]))
+            #expect(deleted == WriteResult(changes: 1, tablesWritten: ["orders"], isReadOnly: false))
             let none = try backend.write("DELETE FROM orders WHERE id < 0", parameters: [])
-            #expect(none == WriteResult(changes: 0, tablesWritten: ["orders"]))
+            #expect(none == WriteResult(changes: 0, tablesWritten: ["orders"], isReadOnly: false))
         }
     }
 
@@ -71,7 +71,7 @@ struct SQLiteBackendTableTests {
             #expect(!info.isReadOnly)
             #expect(info.parameterCount == 2)
             let result = try backend.write(sql, parameters: [.integer(2), .real(4)])
-            #expect(result == WriteResult(changes: 1, tablesWritten: ["orders", "audit"]))
+            #expect(result == WriteResult(changes: 1, tablesWritten: ["orders", "audit"], isReadOnly: false))
             #expect(try backend.integer("SELECT count(*) FROM audit") == 1)
         }
     }
@@ -90,7 +90,7 @@ struct SQLiteBackendTableTests {
                 """
             )
             let result = try backend.write(sql, parameters: [.text("ally"), .integer(1)])
-            #expect(result == WriteResult(changes: 1, tablesWritten: ["users", "renames"]))
+            #expect(result == WriteResult(changes: 1, tablesWritten: ["users", "renames"], isReadOnly: false))
             #expect(try backend.integer("SELECT count(*) FROM renames") == 1)
         }
     }
@@ -116,7 +116,7 @@ struct SQLiteBackendTableTests {
             #expect(try backend.write("INSERT INTO users (name) VALUES ('carol')", parameters: []).changes == 1)
             // sqlite3_changes() would still say 1 here: the count belongs to the last INSERT, UPDATE or DELETE.
             let read = try backend.write("SELECT * FROM users", parameters: [])
-            #expect(read == WriteResult(changes: 0, tablesWritten: []))
+            #expect(read == WriteResult(changes: 0, tablesWritten: [], isReadOnly: true))
             let created = try backend.write("CREATE INDEX users_by_name ON users (name)", parameters: [])
             #expect(created.changes == 0)
         }

@@ -17,10 +17,9 @@ extension Proxy {
         version: RESPVersion,
         into out: inout ByteBuffer
     ) -> L1Lookup {
-        let types = policy.types
+        let policy = self.policy
         return l1.lookup(key, now: now) { info, resp2, resp3 in
-            let group = Int(info.group)
-            guard group < types.count, types[group].stamp.current <= info.stamp else { return false }
+            guard policy.keyedEntryIsFresh(info) else { return false }
             out.writeBytes(version == .v3 ? resp3 : resp2)
             return true
         }
@@ -42,16 +41,15 @@ extension Proxy {
 
     /// Whether a keyed entry is in L1 and says "row exists" (for EXISTS); nil when L1 doesn't know.
     func existsInL1(_ key: ByteBuffer, now: UInt64) -> Bool? {
-        let types = policy.types
+        let policy = self.policy
         var present = false
         let result = l1.lookup(key, now: now) { info, resp2, _ in
-            let group = Int(info.group)
-            guard group < types.count, types[group].stamp.current <= info.stamp else { return false }
+            guard policy.keyedEntryIsFresh(info) else { return false }
             present = !ResultEncoding.isNull(resp2)
             return true
         }
         guard case .hit(let group) = result else { return nil }
-        if Int(group) < types.count { types[Int(group)].counters.l1.hits.increment() }
+        counters(ofGroup: group).l1.hits.increment()
         return present
     }
 

@@ -1,4 +1,5 @@
 import NIOCore
+import TierCacheCache
 import TierCachePolicy
 
 /// The policy set compiled for the request path: types by accounting group, key routing on bytes, and
@@ -29,6 +30,14 @@ public final class PolicyState: Sendable {
         }
         self.prefixes = prefixes
         self.owners = owners
+    }
+
+    /// Whether a keyed entry is still valid: no write that could change entries of its type committed after the
+    /// load that produced it began.
+    @inline(__always)
+    public func keyedEntryIsFresh(_ info: L1EntryInfo) -> Bool {
+        let group = Int(info.group)
+        return group >= 0 && group < types.count && types[group].stamp.current <= info.stamp
     }
 
     /// The type a key belongs to and the id within it: the longest prefix `P` such that the key is `P:id`.

@@ -56,18 +56,12 @@ extension Proxy {
     /// `EXEC sql params…`: runs any one statement and invalidates what it may have changed.
     func exec(sql: String, parameters: [SQLValue], on eventLoop: any EventLoop) -> EventLoopFuture<WriteResult> {
         onBackend(eventLoop) { [self] in
-            let info: StatementInfo
-            do {
-                info = try backend.inspect(sql)
-            } catch let error as BackendError {
-                throw ProxyError(error)
-            }
             let result = try runWrite(sql, parameters: parameters, recorder: stats.backend.exec)
-            if !info.isReadOnly, info.tablesWritten.isEmpty {
-                // Schema changes (DROP, ALTER, CREATE … AS) write no row the authorizer reports: drop everything.
+            if !result.isReadOnly, result.tablesWritten.isEmpty {
+                // Schema changes (CREATE, and DDL the authorizer reports no row write for): drop everything.
                 invalidateEverything()
             } else {
-                invalidate(after: result.tablesWritten.union(info.tablesWritten), keyed: nil)
+                invalidate(after: result.tablesWritten, keyed: nil)
             }
             return result
         }
