@@ -86,7 +86,7 @@ let package = Package(
             name: "TierCacheServer",
             dependencies: [
                 "TierCacheProtocol", "TierCachePolicy", "TierCacheCache", "TierCacheStats",
-                "TierCacheBackend", "TierCacheSQLite",
+                "TierCacheBackend", "TierCacheSQLite", "TierCacheRedis",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -99,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "tiercache",
             dependencies: [
-                "TierCacheServer", "TierCacheProtocol", "TierCachePolicy",
+                "TierCacheServer", "TierCacheProtocol", "TierCachePolicy", "TierCacheRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -5,19 +5,27 @@ import NIOCore
 ///
 /// Layout (big-endian), version 1:
 ///
-///     "TC" | version: u8 = 1 | flags: u8 | createdAt: u64 | expiresAt: u64 | resp2Length: u32 | resp2
-///          [ | resp3Length: u32 | resp3 ]            (present when flags has `hasRESP3`)
+///     "TC" | version: u8 = 1 | flags: u8 | createdAt: u64 | expiresAt: u64 | sequence: u64
+///          | tableCount: u16 | (nameLength: u16 | name)…
+///          | resp2Length: u32 | resp2 [ | resp3Length: u32 | resp3 ]   (resp3 present when flags has `hasRESP3`)
 ///
 /// Times are Unix milliseconds (wall clock: the entry is shared between processes). `expiresAt` is the logical
 /// expiry the policy gave the entry; Redis' own `PX` may outlive it, and readers compare against it, so a
-/// lowered TTL can take effect on entries already stored. A future format bumps `version`; a reader that meets
-/// a version it doesn't know treats the entry as a miss instead of misreading it.
+/// lowered TTL can take effect on entries already stored. `sequence` is the shared write number the loading
+/// sidecar had seen when the load began: every write numbered up to it had committed, so a reader treats the
+/// entry as stale once it knows of a later write that affects it. `tables` are the tables a QUERY result read
+/// (empty for keyed entries, whose type says what affects them). A future format bumps `version`; a reader that
+/// meets a version it doesn't know treats the entry as a miss instead of misreading it.
 public struct L2Entry: Sendable, Hashable {
     public var reply: CachedReply
     /// The load found no row (a cached miss).
     public var isAbsent: Bool
     public var createdAtMilliseconds: UInt64
     public var expiresAtMilliseconds: UInt64
+    /// The shared write number seen when the load began.
+    public var sequence: UInt64
+    /// Tables a QUERY result read; empty for keyed entries.
+    public var tables: [String]
 
     public static let currentVersion: UInt8 = 1
     private static let magic: (UInt8, UInt8) = (UInt8(ascii: "T"), UInt8(ascii: "C"))
@@ -25,11 +33,20 @@ public struct L2Entry: Sendable, Hashable {
     private static let resp3Flag: UInt8 = 1 << 1
     private static let knownFlags: UInt8 = absentFlag | resp3Flag
 
-    public init(reply: CachedReply, isAbsent: Bool, createdAtMilliseconds: UInt64, expiresAtMilliseconds: UInt64) {
+    public init(
+        reply: CachedReply,
+        isAbsent: Bool,
+        createdAtMilliseconds: UInt64,
+        expiresAtMilliseconds: UInt64,
+        sequence: UInt64 = 0,
+        tables: [String] = []
+    ) {
         self.reply = reply
         self.isAbsent = isAbsent
         self.createdAtMilliseconds = createdAtMilliseconds
         self.expiresAtMilliseconds = expiresAtMilliseconds
+        self.sequence = sequence
+        self.tables = tables
     }
 
     /// Why bytes from Redis could not be read as an entry.
@@ -43,13 +60,17 @@ public struct L2Entry: Sendable, Hashable {
     public func encoded() -> ByteBuffer {
         var buffer = ByteBuffer()
         let resp3 = reply.resp3
-        buffer.reserveCapacity(24 + 4 + reply.resp2.readableBytes + (resp3.map { 4 + $0.readableBytes } ?? 0))
+        let tableBytes = tables.reduce(2) { $0 + 2 + min($1.utf8.count, Int(UInt16.max)) }
+        buffer.reserveCapacity(
+            28 + tableBytes + 4 + reply.resp2.readableBytes + (resp3.map { 4 + $0.readableBytes } ?? 0))
         buffer.writeInteger(Self.magic.0)
         buffer.writeInteger(Self.magic.1)
         buffer.writeInteger(Self.currentVersion)
         buffer.writeInteger((isAbsent ? Self.absentFlag : 0) | (resp3 != nil ? Self.resp3Flag : 0))
         buffer.writeInteger(createdAtMilliseconds)
         buffer.writeInteger(expiresAtMilliseconds)
+        buffer.writeInteger(sequence)
+        buffer.writeNameList(tables)
         buffer.writeInteger(UInt32(truncatingIfNeeded: reply.resp2.readableBytes))
         buffer.writeImmutableBuffer(reply.resp2)
         if let resp3 {
@@ -71,8 +92,10 @@ public struct L2Entry: Sendable, Hashable {
             throw .corrupt("unknown flags")
         }
         guard let createdAt = buffer.readInteger(as: UInt64.self),
-            let expiresAt = buffer.readInteger(as: UInt64.self)
+            let expiresAt = buffer.readInteger(as: UInt64.self),
+            let sequence = buffer.readInteger(as: UInt64.self)
         else { throw .corrupt("header cut short") }
+        guard let tables = buffer.readNameList() else { throw .corrupt("table names cut short") }
         guard let resp2 = readPart(&buffer) else { throw .corrupt("RESP2 reply cut short") }
         var resp3: ByteBuffer?
         if flags & resp3Flag != 0 {
@@ -84,7 +107,9 @@ public struct L2Entry: Sendable, Hashable {
             reply: CachedReply(resp2: resp2, resp3: resp3),
             isAbsent: flags & absentFlag != 0,
             createdAtMilliseconds: createdAt,
-            expiresAtMilliseconds: expiresAt
+            expiresAtMilliseconds: expiresAt,
+            sequence: sequence,
+            tables: tables
         )
     }
 

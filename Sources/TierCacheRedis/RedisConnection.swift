@@ -14,7 +14,8 @@ public final class RedisConnection {
     /// The server this connection talks to.
     public let url: RedisURL
     private let commandTimeout: Duration
-    private var context: UnsafeMutablePointer<redisContext>?
+    /// Internal so the streaming extension (subscriptions) can drive hiredis' reader directly.
+    var context: UnsafeMutablePointer<redisContext>?
     private var brokenReason: String?
 
     /// Connects, applies the command timeout, then authenticates (`AUTH [user] password`) and selects the database
@@ -139,7 +140,7 @@ public final class RedisConnection {
         return replies
     }
 
-    private func usableContext() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
+    func usableContext() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
         guard let context else {
             throw RedisError(.closed, "the connection to \(url) cannot be used: \(brokenReason ?? "it was closed")")
         }
@@ -150,7 +151,7 @@ public final class RedisConnection {
     ///
     /// hiredis 0.14.1 has no `REDIS_ERR_TIMEOUT`: a send or receive that outlives `SO_RCVTIMEO`/`SO_SNDTIMEO`
     /// fails as `REDIS_ERR_IO` with `errno` `EAGAIN`, whose `strerror` text hiredis copies into `errstr`.
-    private func failed(_ context: UnsafeMutablePointer<redisContext>) -> RedisError {
+    func failed(_ context: UnsafeMutablePointer<redisContext>) -> RedisError {
         let savedErrno = errno
         let reason = Self.errorString(context)
         let error: RedisError
@@ -183,7 +184,7 @@ public final class RedisConnection {
 
     /// Calls `body` with hiredis' `argc`, `argv` and `argvlen` for `arguments`, all valid only during the call.
     /// Copies the arguments into one buffer, so there is one allocation for the bytes and two for the arrays.
-    private static func withArgv<R>(
+    static func withArgv<R>(
         _ arguments: [[UInt8]],
         _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R
     ) -> R {
@@ -223,6 +224,13 @@ extension Duration {
             microseconds -= 1_000_000
         }
         return Glibc.timeval(tv_sec: wholeSeconds, tv_usec: microseconds)
+    }
+
+    /// This duration in nanoseconds, saturating.
+    var wholeNanoseconds: Int {
+        let (seconds, attoseconds) = components
+        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? (seconds < 0 ? .min : .max) : Int(clamping: scaled + attoseconds / 1_000_000_000)
     }
 
     /// "200 ms", "1500 ms": milliseconds, the unit our timeouts are configured in.

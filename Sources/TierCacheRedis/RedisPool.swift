@@ -117,10 +117,7 @@ public final class RedisPool: Sendable {
     }
 
     private func acquire() throws(RedisError) -> Slot {
-        let nanoseconds =
-            acquireTimeout.components.seconds * 1_000_000_000
-            + acquireTimeout.components.attoseconds / 1_000_000_000
-        if free.wait(timeout: .now() + .nanoseconds(Int(clamping: max(0, nanoseconds)))) == .timedOut {
+        if free.wait(timeout: .now() + .nanoseconds(max(0, acquireTimeout.wholeNanoseconds))) == .timedOut {
             throw RedisError(.timeout, "no Redis connection to \(url) free within \(acquireTimeout.shortDescription)")
         }
         let slot: Slot? = state.withLock { state in

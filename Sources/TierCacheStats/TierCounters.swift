@@ -12,6 +12,8 @@ public final class TierCounters: Sendable {
 public final class TypeCounters: Sendable {
     public let name: String
     public let l1 = TierCounters()
+    /// Looked up in the shared Redis tier after an L1 miss.
+    public let l2 = TierCounters()
     /// Loads from the backend, and the share of them that found no row.
     public let loads = Counter()
     public let loadsAbsent = Counter()

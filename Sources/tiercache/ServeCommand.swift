@@ -6,6 +6,7 @@ import ServiceLifecycle
 import TierCacheBackend
 import TierCachePolicy
 import TierCacheProtocol
+import TierCacheRedis
 import TierCacheSQLite
 import TierCacheServer
 import UnixSignals
@@ -36,8 +37,29 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Policy directory or file (TIERCACHE_POLICIES).")
     var policies: String?
 
-    @Option(help: "Redis URL for the shared L2 tier (TIERCACHE_REDIS). Not used yet by this version.")
+    @Option(
+        help: """
+            Redis for the shared L2 tier and cross-sidecar invalidation: redis://[[user]:password@]host[:port][/db] \
+            or unix:///path[?db=N&password=P] (TIERCACHE_REDIS). Without it, L1 only.
+            """)
     var redis: String?
+
+    @Option(name: .customLong("redis-prefix"), help: "Prefix of every Redis key and the channel (TIERCACHE_REDIS_PREFIX); default tiercache:")
+    var redisPrefix: String?
+
+    @Option(name: .customLong("redis-connections"), help: "Redis data connections, 1…64 (TIERCACHE_REDIS_CONNECTIONS); default 2.")
+    var redisConnections: String?
+
+    @Option(name: .customLong("redis-connect-timeout"), help: "e.g. 1s, 500ms (TIERCACHE_REDIS_CONNECT_TIMEOUT); default 1s.")
+    var redisConnectTimeout: String?
+
+    @Option(name: .customLong("redis-timeout"), help: "Per Redis round trip, e.g. 500ms (TIERCACHE_REDIS_TIMEOUT); default 500ms.")
+    var redisTimeout: String?
+
+    @Option(
+        name: .customLong("degraded-l1-ttl"),
+        help: "Longest L1 life while the invalidation channel is down, e.g. 1s (TIERCACHE_DEGRADED_L1_TTL); default 1s.")
+    var degradedL1TTL: String?
 
     @Option(name: .customLong("l1-max-memory"), help: "L1 memory bound, e.g. 256mb, 1g (TIERCACHE_L1_MAX_MEMORY).")
     var l1MaxMemory: String?
@@ -83,10 +105,6 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = Logger(label: "tiercache")
         let configuration = try resolveConfiguration()
 
-        if let redis = redis ?? Environment.value("TIERCACHE_REDIS") {
-            logger.warning("L2 tier not available in this version; ignoring --redis", metadata: ["redis": "\(redis)"])
-        }
-
         // Policies first: an invalid policy is refused before anything else happens.
         let policySet: PolicySet
         do {
@@ -119,6 +137,17 @@ struct ServeCommand: AsyncParsableCommand {
                 "max_bytes": "\(configuration.l1MaxMemory)", "shards": "\(configuration.l1Shards)", "eviction": "lru",
             ]
         )
+        if let l2 = configuration.l2 {
+            logger.info(
+                "L2 configured",
+                metadata: [
+                    "redis": "\(l2.url)", "prefix": "\(l2.prefix)", "connections": "\(l2.connections)",
+                    "timeout": "\(l2.commandTimeout)", "degraded_l1_ttl": "\(l2.degradedL1Lifetime)",
+                ]
+            )
+        } else {
+            logger.info("L2 not configured (no --redis): L1 only, no cross-sidecar invalidation")
+        }
         if configuration.requirePassword != nil { logger.info("clients must authenticate (requirepass set)") }
 
         let threadPool = NIOThreadPool(numberOfThreads: configuration.backendThreads)
@@ -224,7 +253,51 @@ struct ServeCommand: AsyncParsableCommand {
         ) {
             configuration.backendThreads = value
         }
+        configuration.l2 = try resolveL2()
         return configuration
+    }
+
+    private func resolveL2() throws -> L2Configuration? {
+        guard let text = redis ?? Environment.value("TIERCACHE_REDIS") else { return nil }
+        let url: RedisURL
+        do {
+            url = try RedisURL(parsing: text)
+        } catch {
+            throw ValidationError("--redis: \(error.message)")
+        }
+        var l2 = L2Configuration(url: url)
+        if let prefix = redisPrefix ?? Environment.value("TIERCACHE_REDIS_PREFIX") { l2.prefix = prefix }
+        if let value = try Self.option(
+            redisConnections, "TIERCACHE_REDIS_CONNECTIONS", flag: "--redis-connections", expected: "1…64",
+            { Int($0).flatMap { (1...64).contains($0) ? $0 : nil } }
+        ) {
+            l2.connections = value
+        }
+        let duration = "a positive duration like 500ms or 2s"
+        if let value = try Self.option(
+            redisConnectTimeout, "TIERCACHE_REDIS_CONNECT_TIMEOUT", flag: "--redis-connect-timeout",
+            expected: duration, Self.parseDuration)
+        {
+            l2.connectTimeout = value
+        }
+        if let value = try Self.option(
+            redisTimeout, "TIERCACHE_REDIS_TIMEOUT", flag: "--redis-timeout", expected: duration, Self.parseDuration)
+        {
+            l2.commandTimeout = value
+        }
+        if let value = try Self.option(
+            degradedL1TTL, "TIERCACHE_DEGRADED_L1_TTL", flag: "--degraded-l1-ttl", expected: duration,
+            Self.parseDuration)
+        {
+            l2.degradedL1Lifetime = value
+        }
+        return l2
+    }
+
+    /// A duration as policy files write one (`500ms`, `2s`, `1m`; a bare number is seconds); must be positive.
+    static func parseDuration(_ text: String) -> Duration? {
+        guard let ttl = try? TTL(parsing: text), ttl.milliseconds > 0 else { return nil }
+        return .milliseconds(ttl.milliseconds)
     }
 
     /// An optional setting from its flag or, failing that, its environment variable; nil when neither is set.

@@ -10,7 +10,9 @@ struct L2EntryTests {
             resp2: ByteBuffer(string: "*2\r\n$1\r\na\r\n:1\r\n"), resp3: ByteBuffer(string: "%1\r\n$1\r\na\r\n:1\r\n")),
         isAbsent: false,
         createdAtMilliseconds: 1_767_225_600_000,
-        expiresAtMilliseconds: 1_767_227_400_000
+        expiresAtMilliseconds: 1_767_227_400_000,
+        sequence: 42,
+        tables: ["items", "owners"]
     )
 
     @Test("round trips with and without a RESP3 form, and for a cached miss")
@@ -37,12 +39,17 @@ struct L2EntryTests {
         var bytes = ByteBuffer(bytes: [0x54, 0x43, 1, 0])
         bytes.writeInteger(UInt64(10))
         bytes.writeInteger(UInt64(20))
+        bytes.writeInteger(UInt64(7))
+        bytes.writeInteger(UInt16(1))
+        bytes.writeInteger(UInt16(5))
+        bytes.writeString("items")
         bytes.writeInteger(UInt32(5))
         bytes.writeString("+OK\r\n")
         let entry = try L2Entry.decode(bytes)
         #expect(entry.reply.resp2 == ByteBuffer(string: "+OK\r\n"))
         #expect(entry.reply.resp3 == nil)
-        #expect((entry.createdAtMilliseconds, entry.expiresAtMilliseconds) == (10, 20))
+        #expect((entry.createdAtMilliseconds, entry.expiresAtMilliseconds, entry.sequence) == (10, 20, 7))
+        #expect(entry.tables == ["items"])
         #expect(!entry.isAbsent)
     }
 

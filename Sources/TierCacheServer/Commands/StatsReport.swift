@@ -8,15 +8,21 @@ extension Proxy {
         let l1 = self.l1.snapshot()
         var l1Hits = 0
         var l1Misses = 0
+        var l2Hits = 0
+        var l2Misses = 0
         var types: [(String, StatsNode)] = []
         for type in policy.types {
             l1Hits += type.counters.l1.hits.current
             l1Misses += type.counters.l1.misses.current
+            l2Hits += type.counters.l2.hits.current
+            l2Misses += type.counters.l2.misses.current
             types.append((type.name, typeReport(type.counters, l1: l1.group(type.group), ttl: type.policy.ttl.seconds)))
         }
         let fallback = policy.defaultType
         l1Hits += fallback.counters.l1.hits.current
         l1Misses += fallback.counters.l1.misses.current
+        l2Hits += fallback.counters.l2.hits.current
+        l2Misses += fallback.counters.l2.misses.current
         types.append(
             (
                 "default",
@@ -62,7 +68,8 @@ extension Proxy {
                             ("evictions", .integer(Int64(l1.total.evictions))),
                             ("expirations", .integer(Int64(l1.total.expirations))),
                         ])
-                    )
+                    ),
+                    ("l2", l2Report(hits: l2Hits, misses: l2Misses)),
                 ])
             ),
             ("types", .map(types)),
@@ -98,6 +105,14 @@ extension Proxy {
                     ("expirations", .integer(Int64(l1.expirations))),
                 ])
             ),
+            (
+                "l2",
+                .map([
+                    ("hits", .integer(Int64(counters.l2.hits.current))),
+                    ("misses", .integer(Int64(counters.l2.misses.current))),
+                    ("hit_ratio", counters.l2.hitRatio),
+                ])
+            ),
             ("loads", .integer(Int64(counters.loads.current))),
             ("loads_absent", .integer(Int64(counters.loadsAbsent.current))),
             ("load_errors", .integer(Int64(counters.loadErrors.current))),
@@ -105,5 +120,49 @@ extension Proxy {
             ("invalidations", .integer(Int64(counters.invalidations.current))),
             ("ttl_seconds", .double(ttl)),
         ])
+    }
+
+    /// The shared tier: its link, its traffic and the invalidations through it.
+    private func l2Report(hits: Int, misses: Int) -> StatsNode {
+        guard let l2 else { return .map([("status", .text("off"))]) }
+        let now = wallClockMicroseconds()
+        func seconds(since micros: UInt64) -> StatsNode { .double(Double(now > micros ? now - micros : 0) / 1e6) }
+        var link: [(String, StatsNode)]
+        switch l2.consistency.link {
+        case .up(let since): link = [("status", .text("up")), ("since_seconds", seconds(since: since))]
+        case .syncing(let since): link = [("status", .text("syncing")), ("since_seconds", seconds(since: since))]
+        case .down(let since, let reason):
+            link = [("status", .text("down")), ("since_seconds", seconds(since: since)), ("last_error", .text(reason))]
+        }
+        let stats = l2.stats
+        return .map(
+            link + [
+                ("redis", .text("\(l2.configuration.url)")),
+                ("prefix", .text(l2.configuration.prefix)),
+                ("connections_up", .integer(Int64(l2.connectedConnections))),
+                ("connections", .integer(Int64(l2.configuration.connections))),
+                ("hits", .integer(Int64(hits))),
+                ("misses", .integer(Int64(misses))),
+                ("hit_ratio", StatsNode.ratio(hits, of: hits + misses)),
+                ("stale", .integer(Int64(stats.stale.current))),
+                ("undecodable", .integer(Int64(stats.undecodable.current))),
+                ("errors", .integer(Int64(stats.errors.current))),
+                ("fills", .integer(Int64(stats.fills.current))),
+                ("fills_refused", .integer(Int64(stats.fillsRefused.current))),
+                ("round_trip", stats.roundTrip.summary().node),
+                (
+                    "invalidations",
+                    .map([
+                        ("sent", .integer(Int64(stats.invalidationsSent.current))),
+                        ("deferred", .integer(Int64(stats.invalidationsDeferred.current))),
+                        ("replayed", .integer(Int64(stats.invalidationsReplayed.current))),
+                        ("pending", .integer(Int64(l2.consistency.pendingCount))),
+                        ("received", .integer(Int64(stats.invalidationsReceived.current))),
+                        ("lag", stats.invalidationLag.summary().node),
+                    ])
+                ),
+                ("channel_losses", .integer(Int64(stats.channelLosses.current))),
+            ]
+        )
     }
 }

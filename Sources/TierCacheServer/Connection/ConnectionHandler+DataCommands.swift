@@ -53,28 +53,32 @@ extension ConnectionHandler {
             out.writeBuffer(&scratch)
             return true
         }
-        // Second pass: load what L1 lacked; a key of no type reads as nil, as a missing key does in Redis.
-        var parts: [EventLoopFuture<ByteBuffer>] = []
-        parts.reserveCapacity(keys.count)
+        // Second pass: load what L1 lacked (L2 look-ups batched into one round trip); a key of no type reads as
+        // nil, as a missing key does in Redis.
+        var targets: [(type: DataTypeState, id: ByteBuffer, key: ByteBuffer)] = []
+        var targetOf: [Int?] = []
+        targetOf.reserveCapacity(keys.count)
         for (key, hit) in zip(keys, hits) {
-            if let hit {
-                parts.append(context.eventLoop.makeSucceededFuture(hit))
-            } else if !isQueryKey(key), let (type, id) = proxy.policy.route(key) {
-                parts.append(
-                    proxy.loadKey(type: type, id: id, key: key, on: context.eventLoop).map { loaded in
-                        Self.bytes(of: loaded.reply, version)
-                    }
-                )
+            if hit == nil, !isQueryKey(key), let (type, id) = proxy.policy.route(key) {
+                targetOf.append(targets.count)
+                targets.append((type, id, key))
             } else {
-                var null = ByteBuffer()
-                null.writeRESPNull(version)
-                parts.append(context.eventLoop.makeSucceededFuture(null))
+                targetOf.append(nil)
             }
         }
-        let reply = EventLoopFuture.whenAllSucceed(parts, on: context.eventLoop).map { parts in
+        let reply = proxy.loadKeys(targets, on: context.eventLoop).map { loaded in
             var reply = ByteBuffer()
-            reply.writeRESPArrayHeader(count: parts.count)
-            for var part in parts { reply.writeBuffer(&part) }
+            reply.writeRESPArrayHeader(count: hits.count)
+            for (hit, target) in zip(hits, targetOf) {
+                if var hit {
+                    reply.writeBuffer(&hit)
+                } else if let target {
+                    var bytes = Self.bytes(of: loaded[target].reply, version)
+                    reply.writeBuffer(&bytes)
+                } else {
+                    reply.writeRESPNull(version)
+                }
+            }
             return reply
         }
         awaitReply(reply, command: .mget, started: started, context: context)

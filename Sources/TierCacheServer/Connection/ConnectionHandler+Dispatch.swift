@@ -64,16 +64,7 @@ extension ConnectionHandler {
 
     /// An argument for an error message: at most 64 bytes, non-printable bytes escaped.
     func printable(_ buffer: ByteBuffer) -> String {
-        var text = ""
-        for byte in buffer.readableBytesView.prefix(64) {
-            if byte >= 0x20, byte < 0x7F, byte != UInt8(ascii: "'") {
-                text.unicodeScalars.append(UnicodeScalar(byte))
-            } else {
-                text += "\\x" + (byte < 16 ? "0" : "") + String(byte, radix: 16)
-            }
-        }
-        if buffer.readableBytes > 64 { text += "…" }
-        return text
+        TierCacheServer.printable(buffer.readableBytesView)
     }
 
     /// An argument as text (SQL, subcommands), or nil when it is not UTF-8.

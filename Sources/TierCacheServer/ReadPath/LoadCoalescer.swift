@@ -56,4 +56,8 @@ final class LoadCoalescer: Sendable {
 struct LoadedReply: Sendable {
     var reply: CachedReply
     var isAbsent: Bool
+    /// The life (nanoseconds) the load chose for an L2 copy; nil when the result must not go to L2.
+    var lifetime: UInt64? = nil
+    /// Tables a QUERY read (for its L2 entry); empty for keyed loads.
+    var tables: [String] = []
 }

@@ -53,11 +53,13 @@ extension Proxy {
         return present
     }
 
-    /// Loads `id` of `type` from the backend (joining an identical load already running) and fills L1.
+    /// Loads one key after an L1 miss: from L2 when its type uses it, else (or on an L2 miss) from the backend,
+    /// joining an identical load already running. Fills the tiers the type uses.
     func loadKey(
         type: DataTypeState,
         id: ByteBuffer,
         key: ByteBuffer,
+        consultL2: Bool = true,
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<LoadedReply> {
         type.counters.l1.misses.increment()
@@ -66,8 +68,81 @@ extension Proxy {
         let ownedKey = ByteBuffer(bytes: key.readableBytesView)
         let parameter = SQLValue(parameter: id)
         return coalescedLoad(key: ownedKey, stamp: stamp, counters: type.counters, on: eventLoop) { [self] in
-            try performLoad(type: type, parameter: parameter, key: ownedKey, stamp: stamp)
+            let started = monotonicNanoseconds()
+            let ticket = type.policy.l2 ? l2?.consistency.ticket() : nil
+            guard consultL2, let l2, let ticket else {
+                return loadKeyFromBackend(type, parameter, ownedKey, stamp: stamp, ticket: ticket, started: started, on: eventLoop)
+            }
+            return l2.get(l2.namespace.entryKey(ownedKey), on: eventLoop).flatMap { [self] lookup in
+                if let reply = acceptL2(lookup, type: type, key: ownedKey, stamp: stamp) {
+                    return eventLoop.makeSucceededFuture(reply)
+                }
+                return loadKeyFromBackend(type, parameter, ownedKey, stamp: stamp, ticket: ticket, started: started, on: eventLoop)
+            }
         }
+    }
+
+    /// Loads several keys that missed L1 (MGET): the ones whose types use L2 in one MGET round trip, then each
+    /// L2 miss from the backend. Results are in the order of `targets`.
+    func loadKeys(
+        _ targets: [(type: DataTypeState, id: ByteBuffer, key: ByteBuffer)],
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<[LoadedReply]> {
+        let candidates = targets.indices.filter { targets[$0].type.policy.l2 }
+        guard let l2, candidates.count > 1, l2.consistency.ticket() != nil else {
+            // One key gains nothing from batching: its flight may join an identical one.
+            let loads = targets.map { loadKey(type: $0.type, id: $0.id, key: $0.key, on: eventLoop) }
+            return EventLoopFuture.whenAllSucceed(loads, on: eventLoop)
+        }
+        let stamp = sequencer.current
+        let ownedKeys = candidates.map { ByteBuffer(bytes: targets[$0].key.readableBytesView) }
+        return l2.get(many: ownedKeys.map(l2.namespace.entryKey), on: eventLoop).flatMap { [self] lookups in
+            var fromL2: [Int: LoadedReply] = [:]
+            for (position, index) in candidates.enumerated() {
+                let type = targets[index].type
+                if let reply = acceptL2(lookups[position], type: type, key: ownedKeys[position], stamp: stamp) {
+                    type.counters.l1.misses.increment()
+                    fromL2[index] = reply
+                }
+            }
+            let loads = targets.indices.map { index -> EventLoopFuture<LoadedReply> in
+                if let reply = fromL2[index] { return eventLoop.makeSucceededFuture(reply) }
+                let target = targets[index]
+                // The L2 look-up above just missed: straight to the backend (which then fills L2).
+                let consulted = candidates.contains(index)
+                return loadKey(type: target.type, id: target.id, key: target.key, consultL2: !consulted, on: eventLoop)
+            }
+            return EventLoopFuture.whenAllSucceed(loads, on: eventLoop)
+        }
+    }
+
+    /// An L2 look-up's entry as a reply, when it is fresh; fills L1 with the entry's remaining life. Nil (counted
+    /// as an L2 miss) when absent, unreadable, failed, expired, or older than a write this sidecar knows of.
+    private func acceptL2(_ lookup: L2Tier.Lookup, type: DataTypeState, key: ByteBuffer, stamp: UInt64) -> LoadedReply? {
+        guard let l2, case .hit(let entry) = lookup else {
+            type.counters.l2.misses.increment()
+            return nil
+        }
+        let nowMilliseconds = wallClockMicroseconds() / 1000
+        guard entry.expiresAtMilliseconds > nowMilliseconds,
+            l2.consistency.keyedEntryIsFresh(type: type.name, sequence: entry.sequence)
+        else {
+            l2.stats.stale.increment()
+            type.counters.l2.misses.increment()
+            return nil
+        }
+        type.counters.l2.hits.increment()
+        if type.policy.l1, !entry.isAbsent || type.policy.cacheMisses, type.stamp.current <= stamp {
+            let now = monotonicNanoseconds()
+            let remaining = (entry.expiresAtMilliseconds - nowMilliseconds) * 1_000_000
+            l1.store(
+                key,
+                reply: entry.reply,
+                info: L1EntryInfo(expiresAt: now &+ l1Lifetime(remaining), stamp: stamp, group: type.group),
+                now: now
+            )
+        }
+        return LoadedReply(reply: entry.reply, isAbsent: entry.isAbsent)
     }
 
     /// Runs `load` on the backend pool unless an identical load that began at the same write number is
@@ -77,17 +152,40 @@ extension Proxy {
         stamp: UInt64,
         counters: TypeCounters?,
         on eventLoop: any EventLoop,
-        _ load: @escaping @Sendable () throws -> LoadedReply
+        _ load: @escaping @Sendable () -> EventLoopFuture<LoadedReply>
     ) -> EventLoopFuture<LoadedReply> {
         switch coalescer.joinOrLead(key: key, stamp: stamp, on: eventLoop) {
         case .join(let future):
             counters?.coalesced.increment()
             return future.hop(to: eventLoop)
         case .lead(let flight, let promise):
-            let work = onBackend(eventLoop, load)
+            let work = load()
             work.whenComplete { [coalescer] _ in coalescer.finish(key: key, id: flight) }
             promise.completeWith(work)
             return promise.futureResult
+        }
+    }
+
+    private func loadKeyFromBackend(
+        _ type: DataTypeState,
+        _ parameter: SQLValue,
+        _ key: ByteBuffer,
+        stamp: UInt64,
+        ticket: L2Consistency.Ticket?,
+        started: UInt64,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<LoadedReply> {
+        onBackend(eventLoop) { [self] in
+            try performLoad(type: type, parameter: parameter, key: key, stamp: stamp)
+        }.map { [self] loaded in
+            if let l2, let ticket, let lifetime = loaded.lifetime, mayFillL2(ticket, started: started) {
+                l2.fillKeyed(
+                    key,
+                    entry: l2Entry(loaded, lifetime: lifetime, sequence: ticket.sequence, tables: []),
+                    lifetimeMilliseconds: lifetime.milliseconds
+                )
+            }
+            return loaded
         }
     }
 
@@ -111,23 +209,52 @@ extension Proxy {
         stats.backend.load.record(nanoseconds: finished &- started)
         type.counters.loads.increment()
 
-        let isAbsent = result.resultSet.rows.isEmpty
-        if isAbsent { type.counters.loadsAbsent.increment() }
-        let reply = isAbsent ? ResultEncoding.nullReply : ResultEncoding.keyedValue(result.resultSet)
-        if type.policy.l1, !isAbsent || type.policy.cacheMisses, type.stamp.current <= stamp {
+        let noRow = result.resultSet.rows.isEmpty
+        if noRow { type.counters.loadsAbsent.increment() }
+        let reply = noRow ? ResultEncoding.nullReply : ResultEncoding.keyedValue(result.resultSet)
+        let cacheable = !noRow || type.policy.cacheMisses
+        let lifetime = cacheable ? type.lifetime.next() : 0
+        if type.policy.l1, cacheable, type.stamp.current <= stamp {
             l1.store(
                 key,
                 reply: reply,
-                info: L1EntryInfo(
-                    expiresAt: finished &+ type.lifetime.next(),
-                    stamp: stamp,
-                    group: type.group
-                ),
+                info: L1EntryInfo(expiresAt: finished &+ l1Lifetime(lifetime), stamp: stamp, group: type.group),
                 now: finished
             )
         }
         // EXISTS agrees with GET: a row whose single column is NULL reads as nil, so it does not exist.
-        return LoadedReply(reply: reply, isAbsent: reply.resp2.withUnsafeReadableBytes(ResultEncoding.isNull))
+        return LoadedReply(
+            reply: reply,
+            isAbsent: reply.resp2.withUnsafeReadableBytes(ResultEncoding.isNull),
+            lifetime: cacheable && type.policy.l2 ? lifetime : nil
+        )
+    }
+
+    /// How long a new L1 entry may live: its lifetime, cut to the degraded bound while this sidecar cannot hear
+    /// other sidecars' invalidations.
+    func l1Lifetime(_ lifetime: UInt64) -> UInt64 {
+        guard let l2, !l2.consistency.isListening else { return lifetime }
+        return min(lifetime, l2.configuration.degradedL1Lifetime.nanoseconds)
+    }
+
+    /// Whether a load may fill L2: its link is still the current one (nothing was missed since it began), and it
+    /// did not take so long that the tombstone of a write during it may have expired.
+    private func mayFillL2(_ ticket: L2Consistency.Ticket, started: UInt64) -> Bool {
+        guard let l2 else { return false }
+        let limit = l2.configuration.tombstoneLifetime.nanoseconds / 2
+        return monotonicNanoseconds() &- started < limit && l2.consistency.isCurrent(ticket)
+    }
+
+    private func l2Entry(_ loaded: LoadedReply, lifetime: UInt64, sequence: UInt64, tables: [String]) -> L2Entry {
+        let now = wallClockMicroseconds() / 1000
+        return L2Entry(
+            reply: loaded.reply,
+            isAbsent: loaded.isAbsent,
+            createdAtMilliseconds: now,
+            expiresAtMilliseconds: now + lifetime.milliseconds,
+            sequence: sequence,
+            tables: tables
+        )
     }
 
     // MARK: QUERY
@@ -167,8 +294,9 @@ extension Proxy {
         return result
     }
 
-    /// Runs a read-only statement (joining an identical one already running) and caches its rows under the
-    /// policy of the type that owns the tables it read.
+    /// Runs a read-only statement after an L1 miss: from L2 when QUERY results may live there, else (or on an L2
+    /// miss) on the backend, joining an identical statement already running. Caches the rows under the policy of
+    /// the type that owns the tables it read.
     func loadQuery(
         sql: String,
         parameters: [SQLValue],
@@ -178,12 +306,83 @@ extension Proxy {
         let stamp = sequencer.current
         // The owning type is known only once the statement ran, so joined QUERYs are not counted per type.
         return coalescedLoad(key: key, stamp: stamp, counters: nil, on: eventLoop) { [self] in
-            try performQuery(sql: sql, parameters: parameters, key: key, stamp: stamp)
+            let started = monotonicNanoseconds()
+            let ticket = policy.anyQueryUsesL2 ? l2?.consistency.ticket() : nil
+            guard let l2, let ticket else {
+                return queryFromBackend(sql, parameters, key, stamp: stamp, ticket: nil, started: started, on: eventLoop)
+            }
+            return l2.get(l2.namespace.queryKey(key), on: eventLoop).flatMap { [self] lookup in
+                if let reply = acceptL2Query(lookup, key: key, stamp: stamp) {
+                    return eventLoop.makeSucceededFuture(reply)
+                }
+                return queryFromBackend(sql, parameters, key, stamp: stamp, ticket: ticket, started: started, on: eventLoop)
+            }
         }
     }
 
-    private func performQuery(sql: String, parameters: [SQLValue], key: ByteBuffer, stamp: UInt64) throws -> LoadedReply
-    {
+    /// A QUERY result from L2 when it is fresh and its tables' policies still allow L2; fills L1 like a load.
+    private func acceptL2Query(_ lookup: L2Tier.Lookup, key: ByteBuffer, stamp: UInt64) -> LoadedReply? {
+        guard let l2, case .hit(let entry) = lookup, policy.resultUsesL2(entry.tables) else { return nil }
+        let counters = policy.owner(ofTables: Set(entry.tables))?.counters ?? policy.defaultType.counters
+        let nowMilliseconds = wallClockMicroseconds() / 1000
+        guard entry.expiresAtMilliseconds > nowMilliseconds,
+            l2.consistency.queryEntryIsFresh(tables: entry.tables, sequence: entry.sequence)
+        else {
+            l2.stats.stale.increment()
+            return nil
+        }
+        counters.l1.misses.increment()
+        counters.l2.hits.increment()
+        let dependencies = tables.ids(for: entry.tables)
+        if policy.resultUsesL1(entry.tables), tables.unchanged(dependencies, since: stamp) {
+            let now = monotonicNanoseconds()
+            let remaining = (entry.expiresAtMilliseconds - nowMilliseconds) * 1_000_000
+            l1.store(
+                key,
+                reply: entry.reply,
+                info: L1EntryInfo(
+                    expiresAt: now &+ l1Lifetime(remaining),
+                    stamp: stamp,
+                    group: policy.owner(ofTables: Set(entry.tables))?.group ?? policy.defaultType.group,
+                    dependencies: dependencies
+                ),
+                now: now
+            )
+        }
+        return LoadedReply(reply: entry.reply, isAbsent: false)
+    }
+
+    private func queryFromBackend(
+        _ sql: String,
+        _ parameters: [SQLValue],
+        _ key: ByteBuffer,
+        stamp: UInt64,
+        ticket: L2Consistency.Ticket?,
+        started: UInt64,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<LoadedReply> {
+        onBackend(eventLoop) { [self] in
+            try performQuery(sql: sql, parameters: parameters, key: key, stamp: stamp, consultedL2: ticket != nil)
+        }.map { [self] loaded in
+            if let l2, let ticket, let lifetime = loaded.lifetime, mayFillL2(ticket, started: started) {
+                l2.fillQuery(
+                    key,
+                    entry: l2Entry(loaded, lifetime: lifetime, sequence: ticket.sequence, tables: loaded.tables),
+                    lifetimeMilliseconds: lifetime.milliseconds
+                )
+            }
+            return loaded
+        }
+    }
+
+    /// Runs on the thread pool.
+    private func performQuery(
+        sql: String,
+        parameters: [SQLValue],
+        key: ByteBuffer,
+        stamp: UInt64,
+        consultedL2: Bool
+    ) throws -> LoadedReply {
         let started = monotonicNanoseconds()
         let result: ReadResult
         do {
@@ -199,34 +398,32 @@ extension Proxy {
         let owner = policy.owner(ofTables: result.tablesRead)
         let counters = owner?.counters ?? policy.defaultType.counters
         counters.l1.misses.increment()
+        if consultedL2 { counters.l2.misses.increment() }
         counters.loads.increment()
 
-        let lifetime: UInt64?
-        let group: Int32
-        if let owner {
-            lifetime = policy.allOwnersCache(result.tablesRead) ? owner.lifetime.next() : nil
-            group = owner.group
-        } else {
-            lifetime = policy.defaultType.caches ? policy.defaultType.lifetime.next() : nil
-            group = policy.defaultType.group
-        }
-        if let lifetime {
+        let lifetime = (owner?.lifetime ?? policy.defaultType.lifetime).next()
+        if policy.resultUsesL1(result.tablesRead) {
             let dependencies = tables.ids(for: result.tablesRead)
             if tables.unchanged(dependencies, since: stamp) {
                 l1.store(
                     key,
                     reply: reply,
                     info: L1EntryInfo(
-                        expiresAt: finished &+ lifetime,
+                        expiresAt: finished &+ l1Lifetime(lifetime),
                         stamp: stamp,
-                        group: group,
+                        group: owner?.group ?? policy.defaultType.group,
                         dependencies: dependencies
                     ),
                     now: finished
                 )
             }
         }
-        return LoadedReply(reply: reply, isAbsent: false)
+        return LoadedReply(
+            reply: reply,
+            isAbsent: false,
+            lifetime: policy.resultUsesL2(result.tablesRead) ? lifetime : nil,
+            tables: result.tablesRead.sorted()
+        )
     }
 
     func counters(ofGroup group: Int32) -> TypeCounters {
@@ -246,4 +443,9 @@ extension SQLValue {
             self = .blob(array)
         }
     }
+}
+
+extension UInt64 {
+    /// Nanoseconds as whole milliseconds, rounded up so a short life never becomes 0 (Redis refuses PX 0).
+    fileprivate var milliseconds: UInt64 { (self + 999_999) / 1_000_000 }
 }

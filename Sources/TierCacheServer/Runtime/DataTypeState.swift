@@ -59,5 +59,7 @@ public final class DefaultTypeState: Sendable {
         self.lifetime = EntryLifetime(milliseconds: policy.ttl?.milliseconds ?? 0, jitterPercent: policy.jitterPercent)
     }
 
-    public var caches: Bool { policy.cache && policy.l1 && lifetime.ttlNanoseconds > 0 }
+    /// Whether results of no type are cached in L1, and in L2.
+    public var cachesInL1: Bool { policy.cache && policy.l1 && lifetime.ttlNanoseconds > 0 }
+    public var cachesInL2: Bool { policy.cache && policy.l2 && lifetime.ttlNanoseconds > 0 }
 }

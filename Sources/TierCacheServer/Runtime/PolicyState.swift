@@ -8,8 +8,11 @@ public final class PolicyState: Sendable {
     public let policies: PolicySet
     public let types: [DataTypeState]
     public let defaultType: DefaultTypeState
+    /// Whether any QUERY result may live in L2: some type, or the default, uses it.
+    public let anyQueryUsesL2: Bool
     private let prefixes: [ByteBuffer: Int32]
     private let owners: [String: [Int32]]
+    private let byName: [String: Int32]
 
     /// - Parameters:
     ///   - exactIDs: names of the types whose ids the backend compares byte for byte.
@@ -30,6 +33,12 @@ public final class PolicyState: Sendable {
         }
         self.prefixes = prefixes
         self.owners = owners
+        self.byName = Dictionary(uniqueKeysWithValues: types.map { ($0.name, $0.group) })
+        self.anyQueryUsesL2 = defaultType.cachesInL2 || types.contains { $0.policy.l2 }
+    }
+
+    public func type(named name: String) -> DataTypeState? {
+        byName[name].map { types[Int($0)] }
     }
 
     /// Whether a keyed entry is still valid: no write that could change entries of its type committed after the
@@ -72,11 +81,29 @@ public final class PolicyState: Sendable {
         return best
     }
 
-    /// Whether a result reading `tables` may be cached at all: every owning type must allow L1.
-    public func allOwnersCache(_ tables: Set<String>) -> Bool {
-        tables.allSatisfy { table in
-            (owners[table] ?? []).allSatisfy { types[Int($0)].policy.l1 }
+    /// Whether a result reading `tables` may be cached in L1 (or L2): every owning type must allow that tier; a
+    /// result no type owns follows the default policy.
+    public func resultUsesL1(_ tables: some Collection<String>) -> Bool {
+        resultUses(tables, default: defaultType.cachesInL1) { $0.l1 }
+    }
+
+    public func resultUsesL2(_ tables: some Collection<String>) -> Bool {
+        resultUses(tables, default: defaultType.cachesInL2) { $0.l2 }
+    }
+
+    private func resultUses(
+        _ tables: some Collection<String>,
+        default: Bool,
+        _ tier: (DataTypePolicy) -> Bool
+    ) -> Bool {
+        var owned = false
+        for table in tables {
+            for group in owners[table] ?? [] {
+                owned = true
+                if !tier(types[Int(group)].policy) { return false }
+            }
         }
+        return owned || `default`
     }
 
     /// Types that read any of `tables`.

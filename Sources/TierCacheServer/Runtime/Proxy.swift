@@ -17,6 +17,8 @@ public final class Proxy: Sendable {
     public let sequencer = WriteSequencer()
     public let tables = TableRegistry()
     public let stats = ProxyStats()
+    /// The shared Redis tier, when configured.
+    let l2: L2Tier?
     let coalescer = LoadCoalescer()
     /// Blocking backend calls run here, never on an event loop.
     let threadPool: NIOThreadPool
@@ -42,6 +44,30 @@ public final class Proxy: Sendable {
         self.backend = backend
         self.threadPool = threadPool
         self.logger = logger
+        self.l2 = configuration.l2.map { L2Tier(configuration: $0, logger: logger) }
+    }
+
+    /// Starts background work: the L2 tier's connections and subscription.
+    public func start() {
+        l2?.start { [weak self] event in
+            guard let self else { return }
+            switch event {
+            case .remoteInvalidation(let message): applyRemote(message)
+            case .channelLost: invalidateEverything()
+            case .subscribed: l2?.maintain()
+            }
+        }
+    }
+
+    /// Periodic upkeep off the request path (the server runs it every 250 ms).
+    public func maintain() {
+        l1.sweep(now: monotonicNanoseconds(), slotsPerShard: 512)
+        l2?.maintain()
+    }
+
+    /// Stops background work; waits for the L2 threads.
+    public func shutdown() {
+        l2?.shutdown()
     }
 
     /// Runs a blocking backend call on the thread pool and completes on `eventLoop`.

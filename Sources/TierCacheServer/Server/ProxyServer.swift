@@ -38,13 +38,15 @@ public final class ProxyServer: Service {
             logger.notice("listening", metadata: ["address": "\(address)"])
             onListening(address)
         }
+        proxy.start()
+        defer { proxy.shutdown() }
         // Expired entries nobody reads again are reclaimed a little at a time: 512 slots per shard every 250 ms
-        // keeps each lock hold to microseconds and still passes over a full 256 MB L1 within a minute.
-        let sweeper = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .milliseconds(250)) {
-            [l1 = proxy.l1] _ in
-            l1.sweep(now: monotonicNanoseconds(), slotsPerShard: 512)
+        // keeps each lock hold to microseconds and still passes over a full 256 MB L1 within a minute. The same
+        // pass lets the L2 tier finish a sync and replay deferred invalidations.
+        let upkeep = group.next().scheduleRepeatedTask(initialDelay: .milliseconds(50), delay: .milliseconds(250)) {
+            _ in proxy.maintain()
         }
-        defer { sweeper.cancel() }
+        defer { upkeep.cancel() }
         // Serve until the service group asks us to stop; then stop accepting. Draining in-flight requests
         // is the event loop group's shutdown, which closes the connections.
         await withGracefulShutdownHandler {

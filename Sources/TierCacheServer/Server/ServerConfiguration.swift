@@ -19,6 +19,8 @@ public struct ServerConfiguration: Sendable {
     public var eventLoopThreads: Int
     /// Threads running blocking backend calls.
     public var backendThreads: Int
+    /// The shared Redis tier; nil runs L1 only.
+    public var l2: L2Configuration?
 
     public init(
         host: String = "127.0.0.1",
@@ -30,7 +32,8 @@ public struct ServerConfiguration: Sendable {
         requirePassword: String? = nil,
         protocolLimits: RESPLimits = .default,
         eventLoopThreads: Int = 1,
-        backendThreads: Int = 4
+        backendThreads: Int = 4,
+        l2: L2Configuration? = nil
     ) {
         self.host = host
         self.port = port
@@ -42,6 +45,7 @@ public struct ServerConfiguration: Sendable {
         self.protocolLimits = protocolLimits
         self.eventLoopThreads = eventLoopThreads
         self.backendThreads = backendThreads
+        self.l2 = l2
     }
 }
 

@@ -4,8 +4,9 @@ import TierCacheCache
 import TierCachePolicy
 import TierCacheStats
 
-/// The write path: the backend commits first, then every L1 entry the write made stale is dropped before the
-/// client hears OK, so a read after an acknowledged write never returns the old value.
+/// The write path: the backend commits first; then every L1 entry the write made stale is dropped, and (with L2)
+/// the write is numbered, its L2 entries dropped and the other sidecars told, all before the client hears OK. So a
+/// read after an acknowledged write never returns the old value here, and not in another sidecar once it heard.
 extension Proxy {
     /// `SET type:id value`: runs the type's `store` statement with (id, value).
     func set(type: DataTypeState, id: ByteBuffer, key: ByteBuffer, value: ByteBuffer, on eventLoop: any EventLoop)
@@ -20,7 +21,9 @@ extension Proxy {
         let ownedKey = ByteBuffer(bytes: key.readableBytesView)
         return onBackend(eventLoop) { [self] in
             let result = try runWrite(store, parameters: parameters, recorder: stats.backend.store)
-            invalidate(after: result.tablesWritten, keyed: (type, ownedKey))
+            return invalidate(after: result.tablesWritten, keyed: (type, ownedKey))
+        }.flatMap { [self] invalidation in
+            publish(invalidation, on: eventLoop)
         }
     }
 
@@ -44,12 +47,24 @@ extension Proxy {
         }
         return onBackend(eventLoop) { [self] in
             var deleted = 0
+            var invalidation = Invalidation()
             for item in work {
-                let result = try runWrite(item.statement, parameters: [item.parameter], recorder: stats.backend.delete)
-                invalidate(after: result.tablesWritten, keyed: (item.type, item.key))
+                let result: WriteResult
+                do {
+                    result = try runWrite(item.statement, parameters: [item.parameter], recorder: stats.backend.delete)
+                } catch {
+                    // Keys deleted before the failure stay deleted: tell the other sidecars before failing.
+                    return (deleted, invalidation, error)
+                }
+                invalidation.merge(invalidate(after: result.tablesWritten, keyed: (item.type, item.key)))
                 deleted += result.changes
             }
-            return deleted
+            return (deleted, invalidation, nil)
+        }.flatMap { [self] (deleted: Int, invalidation: Invalidation, error: (any Error)?) in
+            publish(invalidation, on: eventLoop).flatMapThrowing {
+                if let error { throw error }
+                return deleted
+            }
         }
     }
 
@@ -59,11 +74,11 @@ extension Proxy {
             let result = try runWrite(sql, parameters: parameters, recorder: stats.backend.exec)
             if !result.isReadOnly, result.tablesWritten.isEmpty {
                 // Schema changes (CREATE, and DDL the authorizer reports no row write for): drop everything.
-                invalidateEverything()
-            } else {
-                invalidate(after: result.tablesWritten, keyed: nil)
+                return (result, invalidateEverything())
             }
-            return result
+            return (result, invalidate(after: result.tablesWritten, keyed: nil))
+        }.flatMap { [self] (result: WriteResult, invalidation: Invalidation) in
+            publish(invalidation, on: eventLoop).map { result }
         }
     }
 
@@ -79,35 +94,94 @@ extension Proxy {
         }
     }
 
-    /// Numbers the committed write and makes everything it may have changed stale: the written key (with a
+    /// Decides what a committed write made stale and drops it from this sidecar's L1: the written key (with a
     /// tombstone against in-flight fills), every type reading a written table (except the keyed type itself,
     /// whose other ids a keyed write leaves alone when each row has one id), and every QUERY result that read a
-    /// written table.
-    func invalidate(after written: Set<String>, keyed: (type: DataTypeState, key: ByteBuffer)?) {
-        guard !written.isEmpty || keyed != nil else { return }
-        let stamp = sequencer.next()
-        tables.raise(written, to: stamp)
+    /// written table. Returns the same for the other sidecars.
+    func invalidate(after written: Set<String>, keyed: (type: DataTypeState, key: ByteBuffer)?) -> Invalidation {
+        var invalidation = Invalidation(tables: written)
         // With inexact ids (`items:01` may be the row cached as `items:1`) the whole type goes.
         let spared = keyed.flatMap { $0.type.idsAreExact ? $0.type : nil }
-        if let keyed, spared == nil {
-            keyed.type.stamp.raise(to: stamp)
+        if let keyed {
+            invalidation.keys.append(keyed.key)
+            if spared == nil { invalidation.types.append(keyed.type) }
         }
-        for type in policy.types(readingAnyOf: written) where type !== spared {
+        for type in policy.types(readingAnyOf: written) where type !== spared && !invalidation.types.contains(where: { $0 === type }) {
+            invalidation.types.append(type)
+        }
+        apply(invalidation)
+        return invalidation
+    }
+
+    /// Drops every L1 entry (schema changes, a lost invalidation channel).
+    @discardableResult
+    func invalidateEverything() -> Invalidation {
+        let invalidation = Invalidation(everything: true)
+        apply(invalidation)
+        return invalidation
+    }
+
+    /// Another sidecar's write, as its message names it. The writer decided which types it affects; both run the
+    /// same policies.
+    func applyRemote(_ message: InvalidationMessage) {
+        var invalidation = Invalidation(everything: message.everything, tables: Set(message.tables))
+        invalidation.types = message.types.compactMap(policy.type(named:))
+        invalidation.keys = message.keys
+        apply(invalidation)
+    }
+
+    /// Makes `invalidation` take effect on this sidecar's L1 under a new local write number.
+    private func apply(_ invalidation: Invalidation) {
+        guard !invalidation.isEmpty else { return }
+        let stamp = sequencer.next()
+        if invalidation.everything {
+            for type in policy.types {
+                type.stamp.raise(to: stamp)
+                type.counters.invalidations.increment()
+            }
+            l1.removeAll(stamp: stamp)
+            return
+        }
+        tables.raise(invalidation.tables, to: stamp)
+        for type in invalidation.types {
             type.stamp.raise(to: stamp)
             type.counters.invalidations.increment()
         }
-        if let keyed {
-            l1.invalidate(keyed.key, stamp: stamp, now: monotonicNanoseconds())
-            keyed.type.counters.invalidations.increment()
+        let now = monotonicNanoseconds()
+        for key in invalidation.keys {
+            l1.invalidate(key, stamp: stamp, now: now)
+            if let (type, _) = policy.route(key), !invalidation.types.contains(where: { $0 === type }) {
+                type.counters.invalidations.increment()
+            }
         }
     }
 
-    func invalidateEverything() {
-        let stamp = sequencer.next()
-        for type in policy.types {
-            type.stamp.raise(to: stamp)
-            type.counters.invalidations.increment()
-        }
-        l1.removeAll(stamp: stamp)
+    /// Tells the other sidecars (through L2) what a write made stale; completes when they can hear it.
+    private func publish(_ invalidation: Invalidation, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        guard let l2, !invalidation.isEmpty else { return eventLoop.makeSucceededVoidFuture() }
+        let message = l2.message(
+            everything: invalidation.everything,
+            types: invalidation.types.map(\.name),
+            tables: invalidation.tables.sorted(),
+            keys: invalidation.keys
+        )
+        return l2.publish(message, on: eventLoop)
+    }
+}
+
+/// What one write made stale: everything, or whole types, tables (QUERY results), and single keys.
+struct Invalidation: Sendable {
+    var everything = false
+    var types: [DataTypeState] = []
+    var tables: Set<String> = []
+    var keys: [ByteBuffer] = []
+
+    var isEmpty: Bool { !everything && types.isEmpty && tables.isEmpty && keys.isEmpty }
+
+    mutating func merge(_ other: Invalidation) {
+        everything = everything || other.everything
+        for type in other.types where !types.contains(where: { $0 === type }) { types.append(type) }
+        tables.formUnion(other.tables)
+        keys += other.keys
     }
 }

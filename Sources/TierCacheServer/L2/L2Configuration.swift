@@ -1,0 +1,41 @@
+import TierCacheRedis
+
+/// How the shared Redis tier is reached and how its consistency machinery behaves.
+public struct L2Configuration: Sendable {
+    public var url: RedisURL
+    /// Every key, the write counter and the channel live under this prefix, so deployments can share a Redis.
+    public var prefix: String
+    /// Data connections, each with its own I/O thread (the subscription has one more).
+    public var connections: Int
+    public var connectTimeout: Duration
+    public var commandTimeout: Duration
+    /// The subscription sends PING after this long without traffic and counts itself lost when that PING is not
+    /// answered within as long again.
+    public var heartbeat: Duration
+    /// While the invalidation channel is down, new L1 entries live at most this long: the bound on serving a
+    /// value another sidecar's write replaced, while this sidecar cannot hear about it.
+    public var degradedL1Lifetime: Duration
+    /// How long a written key refuses fills from loads that began before the write. A load that takes longer
+    /// than half of this does not fill L2 at all.
+    public var tombstoneLifetime: Duration
+
+    public init(
+        url: RedisURL,
+        prefix: String = "tiercache:",
+        connections: Int = 2,
+        connectTimeout: Duration = .seconds(1),
+        commandTimeout: Duration = .milliseconds(500),
+        heartbeat: Duration = .milliseconds(250),
+        degradedL1Lifetime: Duration = .seconds(1),
+        tombstoneLifetime: Duration = .seconds(60)
+    ) {
+        self.url = url
+        self.prefix = prefix
+        self.connections = connections
+        self.connectTimeout = connectTimeout
+        self.commandTimeout = commandTimeout
+        self.heartbeat = heartbeat
+        self.degradedL1Lifetime = degradedL1Lifetime
+        self.tombstoneLifetime = tombstoneLifetime
+    }
+}

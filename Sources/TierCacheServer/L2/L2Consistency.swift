@@ -1,0 +1,226 @@
+import Synchronization
+import TierCacheCache
+
+/// What this sidecar knows of the writes all sidecars made through the shared tier, and whether it may use that
+/// tier right now.
+///
+/// Every write gets a number from Redis' `<prefix>seq` after it committed, inside the script that publishes it;
+/// messages reach a subscriber in that order. So once this sidecar has heard of write `n` (from its own script's
+/// reply, a message, or the counter read when it subscribed), every write numbered up to `n` had committed, and a
+/// load beginning now sees them all: its entry is stamped `n`. An entry is stale when this sidecar knows of a later
+/// write affecting it: of its type (`type:<name>`), of a table it read (QUERY results), or of everything.
+final class L2Consistency: Sendable {
+    /// The invalidation channel, as a state machine: only `up` lets reads and fills use the shared tier.
+    enum Link: Sendable, Equatable {
+        /// Not subscribed: messages published now are missed. L1 entries live at most the degraded lifetime.
+        case down(sinceMicroseconds: UInt64, reason: String)
+        /// Subscribed, reading the counter and the write records; messages are heard and kept.
+        case syncing(sinceMicroseconds: UInt64)
+        /// Subscribed and in sync.
+        case up(sinceMicroseconds: UInt64)
+    }
+
+    /// Permission for one load to use the shared tier: the link epoch it began in and its write number.
+    struct Ticket: Sendable, Equatable {
+        let epoch: UInt64
+        let sequence: UInt64
+    }
+
+    enum SyncOutcome: Equatable {
+        case synced
+        /// The counter went backwards: Redis lost its data (restart without persistence, FLUSHALL).
+        case syncedAfterReset(previous: UInt64, now: UInt64)
+        /// The link changed while the sync was out; its result was dropped.
+        case superseded
+    }
+
+    private struct State {
+        var link: Link = .down(sinceMicroseconds: wallClockMicroseconds(), reason: "not connected yet")
+        /// Raised on every link change, so a fill or sync that began under an older link is dropped.
+        var epoch: UInt64 = 0
+        var knownSequence: UInt64 = 0
+        var typeWrites: [String: UInt64] = [:]
+        var tableWrites: [String: UInt64] = [:]
+        var allWrite: UInt64 = 0
+        /// Messages heard since subscribing, merged into the records the sync reads.
+        var heardWhileSyncing: [InvalidationMessage] = []
+        /// Writes whose invalidation did not reach Redis, merged, to be replayed.
+        var pending: InvalidationMessage?
+        var replaying = false
+        var syncing = false
+    }
+
+    private let state: Mutex<State>
+    /// A keyed write naming more keys than this while Redis is unreachable is replayed as "everything".
+    static let pendingKeyLimit = 10_000
+
+    init() {
+        state = Mutex(State())
+    }
+
+    var link: Link { state.withLock { $0.link } }
+
+    /// A ticket when the shared tier may be used: link up and no write of ours waiting to be replayed (until then
+    /// the tier may hold entries our own writes replaced).
+    func ticket() -> Ticket? {
+        state.withLock { state in
+            guard case .up = state.link, state.pending == nil, !state.replaying else { return nil }
+            return Ticket(epoch: state.epoch, sequence: state.knownSequence)
+        }
+    }
+
+    /// Whether a ticket's link is still the current one.
+    func isCurrent(_ ticket: Ticket) -> Bool {
+        state.withLock { state in
+            if case .up = state.link { return state.epoch == ticket.epoch && state.pending == nil }
+            return false
+        }
+    }
+
+    /// Whether messages are being heard (the L1 may keep entries for their full life).
+    var isListening: Bool {
+        state.withLock { state in
+            if case .down = state.link { return false }
+            return true
+        }
+    }
+
+    func keyedEntryIsFresh(type: String, sequence: UInt64) -> Bool {
+        state.withLock { state in
+            state.allWrite <= sequence && state.typeWrites[type, default: 0] <= sequence
+        }
+    }
+
+    func queryEntryIsFresh(tables: [String], sequence: UInt64) -> Bool {
+        state.withLock { state in
+            state.allWrite <= sequence && tables.allSatisfy { state.tableWrites[$0, default: 0] <= sequence }
+        }
+    }
+
+    // MARK: Link changes
+
+    /// The subscription is confirmed; returns the epoch the sync must present.
+    func subscribed() -> UInt64 {
+        state.withLock { state in
+            state.epoch += 1
+            state.link = .syncing(sinceMicroseconds: wallClockMicroseconds())
+            state.heardWhileSyncing = []
+            state.syncing = false
+            return state.epoch
+        }
+    }
+
+    /// The channel is lost. Returns false when it already was down.
+    @discardableResult
+    func lost(reason: String) -> Bool {
+        state.withLock { state in
+            if case .down = state.link { return false }
+            state.epoch += 1
+            state.link = .down(sinceMicroseconds: wallClockMicroseconds(), reason: reason)
+            state.heardWhileSyncing = []
+            return true
+        }
+    }
+
+    /// Claims the sync for the current epoch: nil when not syncing or a sync is already out.
+    func beginSync() -> UInt64? {
+        state.withLock { state in
+            guard case .syncing = state.link, !state.syncing else { return nil }
+            state.syncing = true
+            return state.epoch
+        }
+    }
+
+    /// The sync for `epoch` failed; a later maintenance pass tries again.
+    func syncFailed(epoch: UInt64) {
+        state.withLock { state in
+            if state.epoch == epoch { state.syncing = false }
+        }
+    }
+
+    /// The counter and records read from Redis after subscribing: they replace what was known (Redis may have
+    /// restarted empty), merged with messages heard since subscribing.
+    func synced(epoch: UInt64, sequence: UInt64, writes: [String: UInt64]) -> SyncOutcome {
+        state.withLock { state in
+            guard state.epoch == epoch, case .syncing = state.link else { return .superseded }
+            let previous = state.knownSequence
+            state.knownSequence = sequence
+            state.typeWrites = [:]
+            state.tableWrites = [:]
+            state.allWrite = 0
+            for (field, number) in writes {
+                if field == L2WriteField.all {
+                    state.allWrite = number
+                } else if field.hasPrefix("type:") {
+                    state.typeWrites[String(field.dropFirst(5))] = number
+                } else if field.hasPrefix("table:") {
+                    state.tableWrites[String(field.dropFirst(6))] = number
+                }
+            }
+            for message in state.heardWhileSyncing { Self.apply(message, to: &state) }
+            state.heardWhileSyncing = []
+            state.syncing = false
+            state.link = .up(sinceMicroseconds: wallClockMicroseconds())
+            return sequence < previous ? .syncedAfterReset(previous: previous, now: sequence) : .synced
+        }
+    }
+
+    // MARK: Writes
+
+    /// Records a numbered write: our own (from the script's reply) or another sidecar's (from a message).
+    func record(_ message: InvalidationMessage) {
+        state.withLock { state in
+            Self.apply(message, to: &state)
+            if case .syncing = state.link { state.heardWhileSyncing.append(message) }
+        }
+    }
+
+    private static func apply(_ message: InvalidationMessage, to state: inout State) {
+        let number = message.sequence
+        state.knownSequence = max(state.knownSequence, number)
+        if message.everything { state.allWrite = max(state.allWrite, number) }
+        for type in message.types { state.typeWrites[type] = max(state.typeWrites[type, default: 0], number) }
+        for table in message.tables { state.tableWrites[table] = max(state.tableWrites[table, default: 0], number) }
+    }
+
+    /// Keeps a write whose invalidation did not reach Redis, merged with others waiting.
+    func postpone(_ message: InvalidationMessage) {
+        state.withLock { state in
+            guard var pending = state.pending else {
+                state.pending = message
+                return
+            }
+            pending.everything = pending.everything || message.everything
+            pending.types = Array(Set(pending.types).union(message.types)).sorted()
+            pending.tables = Array(Set(pending.tables).union(message.tables)).sorted()
+            pending.keys = Array(Set(pending.keys).union(message.keys))
+            if pending.keys.count > Self.pendingKeyLimit {
+                pending.everything = true
+                pending.keys = []
+            }
+            state.pending = pending
+        }
+    }
+
+    var pendingCount: Int {
+        state.withLock { state in
+            guard let pending = state.pending else { return 0 }
+            return pending.everything ? 1 : pending.keys.count + pending.types.count + pending.tables.count
+        }
+    }
+
+    /// Takes the deferred invalidations to replay; nil when none, or a replay is already out.
+    func beginReplay() -> InvalidationMessage? {
+        state.withLock { state in
+            guard !state.replaying, let pending = state.pending else { return nil }
+            state.pending = nil
+            state.replaying = true
+            return pending
+        }
+    }
+
+    func replayFinished(failed message: InvalidationMessage?) {
+        state.withLock { $0.replaying = false }
+        if let message { postpone(message) }
+    }
+}
