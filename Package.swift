@@ -130,12 +130,20 @@ let package = Package(
             dependencies: ["TierCacheSQLite", "TierCacheBackend"],
             swiftSettings: strict
         ),
-        .testTarget(name: "TierCacheRedisTests", dependencies: ["TierCacheRedis"], swiftSettings: strict),
+        // Starts and stops real redis-server processes for the Redis and server tests.
+        .target(
+            name: "RedisTestSupport",
+            dependencies: ["TierCacheRedis"],
+            path: "Tests/RedisTestSupport",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "TierCacheRedisTests", dependencies: ["TierCacheRedis", "RedisTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "TierCacheServerTests",
             dependencies: [
                 "TierCacheServer", "TierCacheProtocol", "TierCachePolicy", "TierCacheCache", "TierCacheBackend",
-                "TierCacheSQLite", "TierCacheStats",
+                "TierCacheSQLite", "TierCacheStats", "TierCacheRedis", "RedisTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

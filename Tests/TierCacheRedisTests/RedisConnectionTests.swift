@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import RedisTestSupport
 import TierCacheRedis
 
 @Suite(.enabled(if: RedisServerProcess.enabled, "redis-server not found on PATH; set CI=true to fail instead"))

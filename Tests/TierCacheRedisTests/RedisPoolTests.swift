@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import RedisTestSupport
 import TierCacheRedis
 
 @Suite(.enabled(if: RedisServerProcess.enabled, "redis-server not found on PATH; set CI=true to fail instead"))

@@ -11,17 +11,46 @@ import TierCacheSQLite
 @testable import TierCacheServer
 
 /// A proxy over a fresh SQLite file with two types reading one table, for read/write path tests.
+///
+/// With `sharing` it opens another harness' database instead (two sidecars on one file); with `l2` its proxy
+/// uses that Redis tier, started at once and stopped on deinit.
 final class ProxyTestHarness {
     let directory: URL
     let backend: SQLiteBackend
+    /// The backend the proxy calls: the SQLite file behind a gate tests can close around one read.
+    let gate: GatedBackend
     let proxy: Proxy
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let threadPool = NIOThreadPool(numberOfThreads: 2)
+    private let ownsDirectory: Bool
+    private var upkeep: RepeatedTask?
 
-    init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("tiercache-proxy-\(UUID())")
+    init(sharing other: ProxyTestHarness? = nil, l2: L2Configuration? = nil) throws {
+        ownsDirectory = other == nil
+        directory =
+            other?.directory
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("tiercache-proxy-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         backend = try SQLiteBackend(path: directory.appendingPathComponent("test.db").path)
+        gate = GatedBackend(backend)
+        if other == nil { try Self.createSchema(backend) }
+        let policies = try PolicyLoader.parse(yaml: Self.policyYAML, file: "test.yaml").get()
+        threadPool.start()
+        proxy = try Proxy(
+            configuration: ServerConfiguration(l2: l2),
+            policy: PolicySet.merge([policies]),
+            backend: gate,
+            threadPool: threadPool,
+            logger: Logger(label: "test")
+        )
+        proxy.start()
+        // What the server's upkeep task does every 250 ms.
+        upkeep = group.next().scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) {
+            [proxy] _ in proxy.maintain()
+        }
+    }
+
+    private static func createSchema(_ backend: SQLiteBackend) throws {
         try backend.executeScript(
             """
             CREATE TABLE items (id TEXT PRIMARY KEY, data TEXT NOT NULL, owner TEXT NOT NULL DEFAULT 'x');
@@ -32,8 +61,9 @@ final class ProxyTestHarness {
             INSERT INTO notes(body) VALUES ('a'), ('b');
             """
         )
-        let policies = try PolicyLoader.parse(
-            yaml: """
+    }
+
+    static let policyYAML = """
                 types:
                   item:
                     load: SELECT data FROM items WHERE id = ?
@@ -53,24 +83,15 @@ final class ProxyTestHarness {
                 default:
                   cache: true
                   ttl: 1h
-                """,
-            file: "test.yaml"
-        ).get()
-        threadPool.start()
-        proxy = try Proxy(
-            configuration: ServerConfiguration(),
-            policy: PolicySet.merge([policies]),
-            backend: backend,
-            threadPool: threadPool,
-            logger: Logger(label: "test")
-        )
-    }
+                """
 
     deinit {
+        upkeep?.cancel()
+        proxy.shutdown()
         try? group.syncShutdownGracefully()
         try? threadPool.syncShutdownGracefully()
         backend.close()
-        try? FileManager.default.removeItem(at: directory)
+        if ownsDirectory { try? FileManager.default.removeItem(at: directory) }
     }
 
     var eventLoop: any EventLoop { group.next() }
@@ -115,6 +136,36 @@ final class ProxyTestHarness {
         let keyBuffer = ByteBuffer(string: key)
         let (type, id) = try require(proxy.policy.route(keyBuffer))
         try await proxy.set(type: type, id: id, key: keyBuffer, value: ByteBuffer(string: value), on: eventLoop).get()
+    }
+
+    func mget(_ keys: [String]) async throws -> [String?] {
+        let targets = try keys.map { key in
+            let buffer = ByteBuffer(string: key)
+            let (type, id) = try require(proxy.policy.route(buffer))
+            return (type: type, id: id, key: buffer)
+        }
+        var values: [String?] = Array(repeating: nil, count: keys.count)
+        var missing: [Int] = []
+        for (index, target) in targets.enumerated() {
+            var out = ByteBuffer()
+            if case .hit = proxy.serveKeyFromL1(target.key, now: monotonicNanoseconds(), version: .v2, into: &out) {
+                values[index] = Self.decodeBulk(out)
+            } else {
+                missing.append(index)
+            }
+        }
+        let loaded = try await proxy.loadKeys(missing.map { targets[$0] }, on: eventLoop).get()
+        for (index, reply) in zip(missing, loaded) { values[index] = Self.decodeBulk(reply.reply.resp2) }
+        return values
+    }
+
+    func delete(_ keys: [String]) async throws -> Int {
+        let targets = try keys.map { key in
+            let buffer = ByteBuffer(string: key)
+            let (type, id) = try require(proxy.policy.route(buffer))
+            return (type: type, id: id, key: buffer)
+        }
+        return try await proxy.delete(targets, on: eventLoop).get()
     }
 
     func exec(_ sql: String, _ parameters: [SQLValue] = []) async throws -> Int {

@@ -25,4 +25,4 @@ done
 "$probe" fill --port "$port"
 echo "redis-server $(redis-server --version | grep -o 'v=[0-9.]*') pid $redis_pid port $port, keys: $(redis-cli -p "$port" dbsize)"
 "$probe" bench --port "$port" --redis-pid "$redis_pid" \
-    --rounds 3 --warmup 0.5 --seconds 2 --concurrency 50,800 --producers 1,2 --impls A1,A2,B1,B1f,B2f "$@"
+    --rounds 5 --warmup 0.3 --seconds 1.5 --concurrency 50,800 --producers 1,2 --impls A1,A2,B1,B1f "$@"

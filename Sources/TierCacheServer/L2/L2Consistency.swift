@@ -110,11 +110,14 @@ final class L2Consistency: Sendable {
         }
     }
 
-    /// The channel is lost. Returns false when it already was down.
+    /// The channel is lost. Returns false when it already was down (then only the reason is updated).
     @discardableResult
     func lost(reason: String) -> Bool {
         state.withLock { state in
-            if case .down = state.link { return false }
+            if case .down(let since, _) = state.link {
+                state.link = .down(sinceMicroseconds: since, reason: reason)
+                return false
+            }
             state.epoch += 1
             state.link = .down(sinceMicroseconds: wallClockMicroseconds(), reason: reason)
             state.heardWhileSyncing = []

@@ -17,8 +17,9 @@ final class L2Tier: Sendable {
         case remoteInvalidation(InvalidationMessage)
         /// Messages may have been missed: drop what L1 holds.
         case channelLost
-        /// Subscribed again: time to sync (`maintain()`), without waiting for the next periodic pass.
-        case subscribed
+        /// Subscribed, or a connection came up: time to sync or replay (`maintain()`) without waiting for the next
+        /// periodic pass.
+        case maintenanceDue
     }
 
     /// An L2 read's outcome for one key.
@@ -51,6 +52,7 @@ final class L2Tier: Sendable {
         let consistency = self.consistency
         let stats = self.stats
         let url = configuration.url
+        let relay = self.relay
         client = RedisPipelineClient(
             configuration: .init(
                 url: configuration.url,
@@ -62,6 +64,7 @@ final class L2Tier: Sendable {
                 switch event {
                 case .connected(let index):
                     logger.info("Redis connection up", metadata: ["redis": "\(url)", "connection": "\(index)"])
+                    relay.send(.maintenanceDue)
                 case .disconnected(let index, let error):
                     logger.warning(
                         "Redis connection down; retrying in the background",
@@ -71,7 +74,6 @@ final class L2Tier: Sendable {
             }
         )
         let origin = self.origin
-        let relay = self.relay
         subscriber = RedisSubscriber(
             configuration: .init(
                 url: configuration.url,
@@ -84,7 +86,7 @@ final class L2Tier: Sendable {
                 case .subscribed:
                     _ = consistency.subscribed()
                     logger.info("invalidation channel subscribed; syncing write numbers", metadata: ["redis": "\(url)"])
-                    relay.send(.subscribed)
+                    relay.send(.maintenanceDue)
                 case .message(let payload):
                     let message: InvalidationMessage
                     do {
@@ -95,22 +97,25 @@ final class L2Tier: Sendable {
                     }
                     consistency.record(message)
                     guard message.origin != origin else { return }
-                    stats.invalidationsReceived.increment()
+                    relay.send(.remoteInvalidation(message))
+                    // Counted once applied, so whoever reads the count sees its effect.
                     let now = wallClockMicroseconds()
                     stats.invalidationLag.record(
                         nanoseconds: now > message.sentAtMicroseconds ? (now - message.sentAtMicroseconds) * 1000 : 0
                     )
-                    relay.send(.remoteInvalidation(message))
+                    stats.invalidationsReceived.increment()
                 case .lost(let error):
-                    // Lost before anything is flushed: a fill racing with the flush finds the link down.
-                    if consistency.lost(reason: error.message) {
+                    // Marked down first, so a fill racing with the flush already gets the degraded lifetime; then
+                    // L1 is flushed; then the loss is counted (tests wait on the count).
+                    let changed = consistency.lost(reason: error.message)
+                    relay.send(.channelLost)
+                    if changed {
                         stats.channelLosses.increment()
                         logger.warning(
                             "invalidation channel lost: L1 flushed, L2 bypassed, new L1 entries live at most \(configuration.degradedL1Lifetime.shortMilliseconds) until it is back",
                             metadata: ["redis": "\(url)", "error": "\(error.message)"]
                         )
                     }
-                    relay.send(.channelLost)
                 }
             }
         )

@@ -54,7 +54,7 @@ public final class Proxy: Sendable {
             switch event {
             case .remoteInvalidation(let message): applyRemote(message)
             case .channelLost: invalidateEverything()
-            case .subscribed: l2?.maintain()
+            case .maintenanceDue: l2?.maintain()
             }
         }
     }

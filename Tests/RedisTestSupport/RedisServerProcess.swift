@@ -1,5 +1,4 @@
 import Glibc
-import Testing
 import TierCacheRedis
 
 /// A real `redis-server` on a free loopback port, started by a test and stopped by pid.
@@ -7,9 +6,9 @@ import TierCacheRedis
 /// Spawned with `posix_spawn` rather than Foundation's `Process`: the test runner's threads block SIGTERM, a child
 /// inherits that mask through `Process`, and redis-server then ignores SIGTERM. Here the child gets an empty mask and
 /// default dispositions, and we reap it ourselves with `waitpid`.
-final class RedisServerProcess {
+public final class RedisServerProcess {
     /// The `redis-server` binary on `PATH`, or `nil`.
-    static let executable: String? = {
+    public static let executable: String? = {
         let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin"
         for directory in path.split(separator: ":") {
             let candidate = "\(directory)/redis-server"
@@ -18,19 +17,19 @@ final class RedisServerProcess {
         return nil
     }()
 
-    static let isCI = getenv("CI").map { String(cString: $0) } == "true"
+    public static let isCI = getenv("CI").map { String(cString: $0) } == "true"
 
     /// Tests run when `redis-server` exists; under `CI=true` they run anyway, so a missing binary fails them.
-    static let enabled = executable != nil || isCI
+    public static let enabled = executable != nil || isCI
 
-    let port: Int
-    let extraArguments: [String]
+    public let port: Int
+    public let extraArguments: [String]
     private var pid: pid_t?
 
-    var url: RedisURL { try! RedisURL(parsing: "redis://127.0.0.1:\(port)") }
+    public var url: RedisURL { try! RedisURL(parsing: "redis://127.0.0.1:\(port)") }
 
     /// Starts a server and waits until it answers PING.
-    init(port: Int? = nil, arguments: [String] = []) throws {
+    public init(port: Int? = nil, arguments: [String] = []) throws {
         self.port = try port ?? Self.freePort()
         self.extraArguments = arguments
         try start()
@@ -38,7 +37,7 @@ final class RedisServerProcess {
 
     deinit { stop() }
 
-    func start() throws {
+    public func start() throws {
         guard let executable = Self.executable else {
             throw TestFailure("redis-server is not installed (CI=true requires it)")
         }
@@ -66,8 +65,21 @@ final class RedisServerProcess {
         throw TestFailure("redis-server on port \(port) did not answer PING")
     }
 
+    /// SIGKILL, no goodbye to clients; reaps the child.
+    public func kill9() {
+        guard let pid else { return }
+        self.pid = nil
+        kill(pid, SIGKILL)
+        waitpid(pid, nil, 0)
+    }
+
+    /// SIGSTOP or SIGCONT: a server that hangs with its connections open.
+    public func send(signal: Int32) {
+        if let pid { kill(pid, signal) }
+    }
+
     /// SIGTERM, then SIGKILL if it has not exited within 3 s; reaps the child either way.
-    func stop() {
+    public func stop() {
         guard let pid else { return }
         self.pid = nil
         kill(pid, SIGTERM)
@@ -105,7 +117,7 @@ final class RedisServerProcess {
     }
 
     /// A port nothing listens on right now: bind a socket to port 0 and read what the kernel chose.
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket() failed") }
         defer { Glibc.close(fd) }
@@ -124,11 +136,7 @@ final class RedisServerProcess {
     }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
-extension Array where Element == UInt8 {
-    init(_ string: String) { self = Array(string.utf8) }
+public struct TestFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }

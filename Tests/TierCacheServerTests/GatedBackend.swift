@@ -1,0 +1,46 @@
+import Dispatch
+import Synchronization
+import TierCacheBackend
+
+/// A real backend with a gate tests can close around one read, to force an interleaving: the read runs, then waits
+/// at the gate (holding the data it read) until the test opens it.
+final class GatedBackend: Backend {
+    private let backend: any Backend
+    private let armed = Atomic<Bool>(false)
+    private let readHeld = DispatchSemaphore(value: 0)
+    private let released = DispatchSemaphore(value: 0)
+
+    init(_ backend: any Backend) { self.backend = backend }
+
+    /// The next read waits at the gate after reading.
+    func closeAfterNextRead() { armed.store(true, ordering: .sequentiallyConsistent) }
+
+    /// Waits until a read is held at the gate.
+    func waitForHeldRead() async {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                self.readHeld.wait()
+                continuation.resume()
+            }
+        }
+    }
+
+    func open() { released.signal() }
+
+    func read(_ sql: String, parameters: [SQLValue]) throws(BackendError) -> ReadResult {
+        let result = try backend.read(sql, parameters: parameters)
+        if armed.exchange(false, ordering: .sequentiallyConsistent) {
+            readHeld.signal()
+            released.wait()
+        }
+        return result
+    }
+
+    func write(_ sql: String, parameters: [SQLValue]) throws(BackendError) -> WriteResult {
+        try backend.write(sql, parameters: parameters)
+    }
+
+    func inspect(_ sql: String) throws(BackendError) -> StatementInfo { try backend.inspect(sql) }
+    func comparesParametersExactly(_ sql: String) -> Bool { backend.comparesParametersExactly(sql) }
+    func close() { backend.close() }
+}
