@@ -41,7 +41,7 @@ final class ProxyTestHarness {
             policy: PolicySet.merge([policies]),
             backend: gate,
             threadPool: threadPool,
-            logger: Logger(label: "test")
+            logger: Self.quietLogger
         )
         proxy.start()
         // What the server's upkeep task does every 250 ms.
@@ -49,6 +49,13 @@ final class ProxyTestHarness {
             [proxy] _ in proxy.maintain()
         }
     }
+
+    /// Expected Redis outages log warnings; tests read counters instead.
+    static let quietLogger: Logger = {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return logger
+    }()
 
     private static func createSchema(_ backend: SQLiteBackend) throws {
         try backend.executeScript(
