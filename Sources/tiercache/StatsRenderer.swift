@@ -28,12 +28,13 @@ enum StatsRenderer {
                 ])
             }
             output += table(rows) + "\n"
+            if let l2 = report.child("tiers")?.child("l2") { output += l2Summary(l2) }
         }
         if let types = report.child("types")?.pairs {
             var rows = [
                 [
-                    "TYPE", "L1 HITS", "L1 MISSES", "HIT RATIO", "ENTRIES", "BYTES", "EVICTIONS", "LOADS",
-                    "LOAD ERRORS", "TTL S",
+                    "TYPE", "L1 HITS", "L1 MISSES", "HIT RATIO", "ENTRIES", "BYTES", "EVICTIONS", "L2 HITS",
+                    "L2 MISSES", "LOADS", "LOAD ERRORS", "TTL S",
                 ]
             ]
             for pair in types {
@@ -42,7 +43,9 @@ enum StatsRenderer {
                 rows.append([
                     pair.key.string ?? "?", number(l1?.child("hits")), number(l1?.child("misses")),
                     percent(l1?.child("hit_ratio")), number(l1?.child("entries")), number(l1?.child("bytes")),
-                    number(l1?.child("evictions")), number(type.child("loads")), number(type.child("load_errors")),
+                    number(l1?.child("evictions")), number(type.child("l2")?.child("hits")),
+                    number(type.child("l2")?.child("misses")), number(type.child("loads")),
+                    number(type.child("load_errors")),
                     number(type.child("ttl_seconds")),
                 ])
             }
@@ -62,6 +65,30 @@ enum StatsRenderer {
             if rows.count > 1 { output += table(rows) + "\n" }
         }
         return output
+    }
+
+    /// The shared tier's link and traffic in a few lines.
+    private static func l2Summary(_ l2: RESPValue) -> String {
+        let status = l2.child("status")?.string ?? "?"
+        guard status != "off" else { return "L2 off (no --redis)\n\n" }
+        var output = "L2 \(status) for \(number(l2.child("since_seconds")))s"
+        output += ", \(l2.child("redis")?.string ?? "?") prefix \(l2.child("prefix")?.string ?? "?")"
+        output += ", \(number(l2.child("connections_up")))/\(number(l2.child("connections"))) connections up\n"
+        if let error = l2.child("last_error")?.string { output += "  last error: \(error)\n" }
+        output += "  stale \(number(l2.child("stale"))), undecodable \(number(l2.child("undecodable")))"
+        output += ", errors \(number(l2.child("errors"))), fills \(number(l2.child("fills")))"
+        output += " (\(number(l2.child("fills_refused"))) refused)"
+        output += ", round trip p99 \(number(l2.child("round_trip")?.child("p99_us"))) µs\n"
+        if let invalidations = l2.child("invalidations") {
+            output += "  invalidations sent \(number(invalidations.child("sent")))"
+            output += ", received \(number(invalidations.child("received")))"
+            output += " (lag p99 \(number(invalidations.child("lag")?.child("p99_us"))) µs)"
+            output += ", deferred \(number(invalidations.child("deferred")))"
+            output += ", replayed \(number(invalidations.child("replayed")))"
+            output += ", pending \(number(invalidations.child("pending")))"
+            output += ", channel losses \(number(l2.child("channel_losses")))\n"
+        }
+        return output + "\n"
     }
 
     private static func outline(_ value: RESPValue, indent: Int) -> String {
