@@ -233,6 +233,37 @@ def test_inline_unbalanced_quotes_is_protocol_error(px):
 # Pipelining
 
 
+def test_pipelined_reads_overlap_but_writes_are_barriers(px):
+    """Misses in one pipeline are loaded concurrently, yet replies keep request order, and a write in the middle
+    is seen by the reads after it and not by the reads before it."""
+    # synthesis_results 971-973: rows no other test on the shared proxy touches.
+    k1, k2, k3 = "synthesis_results:971", "synthesis_results:972", "synthesis_results:973"
+    with px.raw() as conn:
+        conn.send(b"".join([
+            encode_command("GET", k1), encode_command("GET", k2), encode_command("GET", k3),
+            encode_command("SET", k1, "written"), encode_command("GET", k1), encode_command("ECHO", "after"),
+            encode_command("GET", k2), encode_command("DEL", k2), encode_command("GET", k2),
+            encode_command("GET", k3),
+        ]))
+        replies = [conn.read_reply() for _ in range(10)]
+    assert replies == [
+        demo_value("synthesis_results", 971), demo_value("synthesis_results", 972),
+        demo_value("synthesis_results", 973), Simple("OK"), b"written", b"after",
+        demo_value("synthesis_results", 972), 1, None,
+        demo_value("synthesis_results", 973),
+    ]
+
+
+def test_deep_pipeline_of_misses_beyond_the_outstanding_limit(px):
+    """More misses than a connection may await at once (64): the rest wait their turn, in order."""
+    keys = [f"policy_decisions:{i}" for i in range(500, 700)]
+    with px.raw() as conn:
+        conn.send(b"".join(encode_command("GET", key) for key in keys) + encode_command("PING"))
+        replies = [conn.read_reply() for _ in range(len(keys) + 1)]
+    assert replies[:-1] == [demo_value("policy_decisions", i) for i in range(500, 700)]
+    assert replies[-1] == Simple("PONG")
+
+
 def test_1000_pipelined_gets_in_one_send(px):
     keys = []
     expected = []

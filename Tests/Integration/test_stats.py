@@ -11,7 +11,7 @@ from conftest import SHIPPED_TYPES, Err, RawConnection, decode_tree, run_tiercac
 
 L1_KEYS = ["hits", "misses", "hit_ratio", "entries", "bytes", "max_bytes", "evictions", "expirations"]
 TYPE_L1_KEYS = ["hits", "misses", "hit_ratio", "entries", "bytes", "evictions", "expirations"]
-TYPE_KEYS = ["l1", "loads", "loads_absent", "load_errors", "coalesced", "invalidations", "ttl_seconds"]
+TYPE_KEYS = ["l1", "l2", "loads", "loads_absent", "load_errors", "coalesced", "invalidations", "ttl_seconds"]
 LATENCY_KEYS = ["count", "p50_us", "p90_us", "p99_us", "p99.9_us", "max_us"]
 SHIPPED_TTLS = {
     "user_sessions": 1800.0, "auth_tokens": 3600.0, "policy_decisions": 300.0, "governance_rules": 3600.0,
@@ -37,7 +37,8 @@ def test_stats_resp3_is_nested_map_with_documented_keys(px, r3):
     assert isinstance(raw, dict)
     stats = decode_tree(raw)
     assert list(stats) == ["server", "tiers", "types", "commands", "backend"]
-    assert list(stats["tiers"]) == ["l1"]
+    assert list(stats["tiers"]) == ["l1", "l2"]
+    assert stats["tiers"]["l2"] == {"status": "off"}, "no --redis: the L2 tier is off"
     assert list(stats["tiers"]["l1"]) == L1_KEYS
     assert sorted(stats["types"]) == sorted(SHIPPED_TYPES + ["default"])
     for name, type_stats in stats["types"].items():

@@ -5,22 +5,36 @@ import TierCacheProtocol
 import TierCacheStats
 
 /// One client connection: decodes requests in place from the read buffer, answers L1 hits synchronously,
-/// hands misses and writes to the backend thread pool, and writes replies in request order.
+/// hands misses to L2 and the backend and writes to the backend, and writes replies in request order.
 ///
-/// Pipelined requests are answered in order by processing them one at a time: while a reply is awaited
-/// (`.waiting`), further input stays buffered undecoded. Replies accumulate in one output buffer that is
-/// flushed once per read batch, and reused when the socket took it all.
+/// Pipelined reads overlap: a read that must wait (L2 round trip, database load) leaves a placeholder in the
+/// reply queue and decoding goes on, so sixteen pipelined misses cost about one round trip, not sixteen. Any
+/// other command (writes above all) is a barrier: it runs only once every earlier reply is in, and nothing after
+/// it runs before its own reply — so a pipelined `SET k v; GET k` reads what it wrote, as in Redis. Replies
+/// accumulate in one output buffer that is flushed once per read batch, and reused when the socket took it all.
 final class ConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    /// Transitions: `.ready` → `.waiting` (a command went to the backend) → `.ready` (its reply was written);
-    /// any → `.closing` (QUIT, protocol error, channel gone), which is final.
+    /// Transitions: `.ready` (decoding; reads may be outstanding) → `.waiting` (a barrier command's reply is
+    /// outstanding) → `.ready`; `.ready` → `.holding` (the decoded command must wait for the outstanding reads,
+    /// or too many are outstanding) → `.ready` once they are in; any → `.closing` (QUIT, protocol error, channel
+    /// gone), which is final.
     enum State {
         case ready
         case waiting
+        case holding
         case closing
     }
+
+    /// A reply's place in the output order: still awaited, or bytes ready to go.
+    private enum ReplySlot {
+        case awaited(id: UInt64)
+        case ready(ByteBuffer)
+    }
+
+    /// Replies awaited at once by one connection; a deeper pipeline waits (bounds Redis and backend queues).
+    static let maxOutstanding = 64
 
     let proxy: Proxy
     var session: ClientSession
@@ -42,6 +56,15 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var hitGroups: [Int32] = []
     let logger: Logger
     private var readingPaused = false
+    /// Replies that precede `out`'s contents, from the first awaited one on. Empty when nothing is awaited: then
+    /// `out` follows everything already written.
+    private var slots: [ReplySlot] = []
+    private var outstanding = 0
+    private var nextReplyID: UInt64 = 0
+    /// Written to the channel but not yet flushed.
+    private var unflushed = false
+    /// A protocol error arrived while replies were awaited: close once they are written.
+    private var closeWhenDrained = false
 
     init(proxy: Proxy) {
         self.proxy = proxy
@@ -79,7 +102,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         switch state {
         case .ready:
             processInbound(context: context)
-        case .waiting:
+        case .waiting, .holding:
             // A client pipelining far ahead of a slow backend reply: stop reading until the reply is out, so
             // its input can't grow without bound.
             if (inbound?.readableBytes ?? 0) > Self.maxBufferedWhileWaiting, !readingPaused {
@@ -113,6 +136,13 @@ final class ConnectionHandler: ChannelInboundHandler {
         // than a few microseconds past its expiry.
         let batchStarted = monotonicNanoseconds()
         defer { recordBatch(started: batchStarted) }
+        if case .holding = state {
+            // The held command's arguments are still in `arguments` (slices that keep their bytes alive): run it
+            // first, even when no undecoded input is left.
+            state = .ready
+            execute(now: batchStarted, context: context)
+            arguments.removeAll(keepingCapacity: true)
+        }
         guard var buffer = inbound else { return }
         inbound = nil
         var now = batchStarted
@@ -130,6 +160,12 @@ final class ConnectionHandler: ChannelInboundHandler {
             if sinceClockRead == Self.commandsPerClockRead {
                 now = monotonicNanoseconds()
                 sinceClockRead = 0
+            }
+            if outstanding > 0, !arguments.isEmpty, outstanding >= Self.maxOutstanding || !mayOverlap(arguments[0]) {
+                // Keep the command (its arguments are slices of `buffer`, kept alive below) until the awaited
+                // replies are in.
+                state = .holding
+                break
             }
             if !arguments.isEmpty { execute(now: now, context: context) }
             arguments.removeAll(keepingCapacity: true)
@@ -176,11 +212,26 @@ final class ConnectionHandler: ChannelInboundHandler {
         proxy.stats.commandsProcessed.increment(by: total)
     }
 
+    /// Reads may overlap each other; anything else is a barrier (see the type's comment).
+    private func mayOverlap(_ name: ByteBuffer) -> Bool {
+        switch CommandKind.lookup(name) {
+        case .get, .mget, .exists, .query: true
+        default: false
+        }
+    }
+
+    /// Writes what is in order and ready, and flushes.
     func flushReplies(context: ChannelHandlerContext) {
-        guard out.readableBytes > 0 else { return }
-        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
-        // If the socket took everything, NIO released its reference and clearing reuses the storage.
-        out.clear()
+        if slots.isEmpty, out.readableBytes > 0 {
+            context.write(wrapOutboundOut(out), promise: nil)
+            // If the socket takes everything, NIO releases its reference and clearing reuses the storage.
+            out.clear()
+            unflushed = true
+        }
+        if unflushed {
+            unflushed = false
+            context.flush()
+        }
     }
 
     private func protocolError(_ error: RESPProtocolError, context: ChannelHandlerContext) {
@@ -188,49 +239,109 @@ final class ConnectionHandler: ChannelInboundHandler {
         logger.info("closing connection after protocol error", metadata: ["error": "\(error.message)"])
         out.writeRESPError("ERR \(error.message)")
         state = .closing
+        if outstanding > 0 {
+            // Earlier commands' replies are still awaited: they go out first, then the error, then the close.
+            closeWhenDrained = true
+            return
+        }
         flushReplies(context: context)
         context.close(promise: nil)
     }
 
     // MARK: Replies from the backend
 
-    /// Parks the connection until `reply` completes, then writes it and resumes decoding.
+    /// Queues `reply` in the output order. A barrier command parks decoding until it completes; a read lets
+    /// decoding go on.
     func awaitReply(
         _ reply: EventLoopFuture<ByteBuffer>,
         command: CommandKind,
         started: UInt64,
         context: ChannelHandlerContext
     ) {
-        state = .waiting
+        if slots.isEmpty {
+            // `out` holds replies that precede this one and nothing is awaited before them: they can go now.
+            if out.readableBytes > 0 {
+                context.write(wrapOutboundOut(out), promise: nil)
+                out.clear()
+                unflushed = true
+            }
+        } else if out.readableBytes > 0 {
+            slots.append(.ready(out))
+            out = context.channel.allocator.buffer(capacity: 256)
+        }
+        nextReplyID &+= 1
+        let id = nextReplyID
+        slots.append(.awaited(id: id))
+        outstanding += 1
+        switch command {
+        case .get, .mget, .exists, .query: break
+        default: state = .waiting
+        }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         reply.whenComplete { result in
             let (handler, context) = bound.value
-            handler.replyArrived(result, command: command, started: started, context: context)
+            handler.replyArrived(result, id: id, command: command, started: started, context: context)
         }
     }
 
     private func replyArrived(
         _ result: Result<ByteBuffer, any Error>,
+        id: UInt64,
         command: CommandKind,
         started: UInt64,
         context: ChannelHandlerContext
     ) {
-        guard case .waiting = state else { return }
+        guard let index = slots.firstIndex(where: { if case .awaited(id) = $0 { true } else { false } }) else {
+            return  // the connection closed meanwhile
+        }
         switch result {
-        case .success(var bytes):
-            out.writeBuffer(&bytes)
+        case .success(let bytes):
+            slots[index] = .ready(bytes)
         case .failure(let error):
+            var reply = ByteBuffer()
+            swap(&reply, &out)
             writeError(error)
+            swap(&reply, &out)
+            slots[index] = .ready(reply)
         }
         proxy.stats.recorder(for: command).record(nanoseconds: monotonicNanoseconds() &- started)
         proxy.stats.commandsProcessed.increment()
-        state = .ready
+        outstanding -= 1
+        writeReadySlots(context: context)
+
+        switch state {
+        case .waiting:
+            state = .ready
+        case .holding where outstanding == 0 || (outstanding < Self.maxOutstanding && mayOverlap(arguments[0])):
+            break  // processInbound runs the held command
+        case .closing where closeWhenDrained && outstanding == 0:
+            closeWhenDrained = false
+            flushReplies(context: context)
+            context.close(promise: nil)
+            return
+        default:
+            flushReplies(context: context)
+            return
+        }
         processInbound(context: context)
         flushReplies(context: context)
         if readingPaused, case .ready = state {
             readingPaused = false
             context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
         }
+    }
+
+    /// Writes the replies at the head of the order that are ready, up to the first one still awaited.
+    private func writeReadySlots(context: ChannelHandlerContext) {
+        var written = 0
+        for slot in slots {
+            guard case .ready(let bytes) = slot else { break }
+            context.write(wrapOutboundOut(bytes), promise: nil)
+            written += 1
+        }
+        guard written > 0 else { return }
+        unflushed = true
+        slots.removeFirst(written)
     }
 
     func writeError(_ error: any Error) {
@@ -243,6 +354,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    /// Closes after the replies written so far (QUIT runs only when nothing is awaited).
     func close(context: ChannelHandlerContext) {
         state = .closing
         flushReplies(context: context)
