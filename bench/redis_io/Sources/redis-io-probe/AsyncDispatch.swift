@@ -148,12 +148,12 @@ private final class AsyncConnection: @unchecked Sendable {
     private func cleanup() {
         guard let context else { return }
         self.context = nil  // handlers still queued must not touch the freed context
-        // redisFree would close the fd right after this hook, while Dispatch's epoll thread may still have it
-        // registered; libdispatch treats that as "Do not close random Unix descriptors" (crash) and a reused fd
-        // number would alias the next connection. We close it in the last cancel handler instead.
+        // redisFree would close the fd right after this hook, but Dispatch wants it open until the sources' cancel
+        // handlers ran: its Linux epoll backend keys registrations by fd number, so a number reused early by the
+        // next connection could alias the old registration. So hiredis gets -1 and the last cancel handler closes.
         context.pointee.c.fd = -1
-        // A cancelled source must still be resumed to balance its suspend count: releasing a suspended or never
-        // activated Dispatch object crashes, and the cancel handler only runs once it is resumed.
+        // A cancelled source must still be resumed to balance its suspend count: libdispatch crashes on "Release
+        // of a suspended object" / "Release of an inactive object", and the cancel handler only runs once resumed.
         if let readSource {
             readSource.cancel()
             if !reading { readSource.resume() }
