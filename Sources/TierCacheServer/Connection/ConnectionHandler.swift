@@ -65,6 +65,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var unflushed = false
     /// A protocol error arrived while replies were awaited: close once they are written.
     private var closeWhenDrained = false
+    /// A flush is scheduled for the end of this event loop tick.
+    private var flushScheduled = false
 
     init(proxy: Proxy) {
         self.proxy = proxy
@@ -320,14 +322,27 @@ final class ConnectionHandler: ChannelInboundHandler {
             context.close(promise: nil)
             return
         default:
-            flushReplies(context: context)
+            scheduleFlush(context: context)
             return
         }
         processInbound(context: context)
-        flushReplies(context: context)
+        scheduleFlush(context: context)
         if readingPaused, case .ready = state {
             readingPaused = false
             context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        }
+    }
+
+    /// Flushes once the replies completing in this event loop tick are all written: pipelined reads complete
+    /// together (one Redis or database batch), and one flush for all of them is one `writev` instead of many.
+    private func scheduleFlush(context: ChannelHandlerContext) {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let (handler, context) = bound.value
+            handler.flushScheduled = false
+            handler.flushReplies(context: context)
         }
     }
 

@@ -42,6 +42,8 @@ final class L2Tier: Sendable {
     private let logger: Logger
     private let invalidateScript = Array(L2Scripts.invalidate.utf8)
     private let fillKeyedScript = Array(L2Scripts.fillKeyed.utf8)
+    private static let getCommand = Array("GET".utf8)
+    private static let mgetCommand = Array("MGET".utf8)
 
     private let relay = EventRelay()
 
@@ -207,7 +209,7 @@ final class L2Tier: Sendable {
     func get(_ key: [UInt8], on eventLoop: any EventLoop) -> EventLoopFuture<Lookup> {
         let promise = eventLoop.makePromise(of: Lookup.self)
         let started = monotonicNanoseconds()
-        client.submit([[Array("GET".utf8), key]]) { [self] result in
+        client.submit([[Self.getCommand, key]]) { [self] result in
             stats.roundTrip.record(nanoseconds: monotonicNanoseconds() &- started)
             switch result {
             case .success(let replies):
@@ -224,7 +226,7 @@ final class L2Tier: Sendable {
     func get(many keys: [[UInt8]], on eventLoop: any EventLoop) -> EventLoopFuture<[Lookup]> {
         let promise = eventLoop.makePromise(of: [Lookup].self)
         let started = monotonicNanoseconds()
-        client.submit([[Array("MGET".utf8)] + keys]) { [self] result in
+        client.submit([[Self.mgetCommand] + keys]) { [self] result in
             stats.roundTrip.record(nanoseconds: monotonicNanoseconds() &- started)
             switch result {
             case .success(let replies):

@@ -66,18 +66,21 @@ extension Proxy {
         let stamp = sequencer.current
         // The request's bytes are slices of the connection's read buffer; the flight outlives them.
         let ownedKey = ByteBuffer(bytes: key.readableBytesView)
-        let parameter = SQLValue(parameter: id)
+        // The id is the key's tail (`prefix:id`): slice it from the owned copy.
+        let ownedID =
+            ownedKey.getSlice(at: ownedKey.readerIndex + key.readableBytes - id.readableBytes, length: id.readableBytes)
+            ?? ByteBuffer(bytes: id.readableBytesView)
         return coalescedLoad(key: ownedKey, stamp: stamp, counters: type.counters, on: eventLoop) { [self] in
             let started = monotonicNanoseconds()
             let ticket = type.policy.l2 ? l2?.consistency.ticket() : nil
             guard consultL2, let l2, let ticket else {
-                return loadKeyFromBackend(type, parameter, ownedKey, stamp: stamp, ticket: ticket, started: started, on: eventLoop)
+                return loadKeyFromBackend(type, ownedID, ownedKey, stamp: stamp, ticket: ticket, started: started, on: eventLoop)
             }
             return l2.get(l2.namespace.entryKey(ownedKey), on: eventLoop).flatMap { [self] lookup in
                 if let reply = acceptL2(lookup, type: type, key: ownedKey, stamp: stamp) {
                     return eventLoop.makeSucceededFuture(reply)
                 }
-                return loadKeyFromBackend(type, parameter, ownedKey, stamp: stamp, ticket: ticket, started: started, on: eventLoop)
+                return loadKeyFromBackend(type, ownedID, ownedKey, stamp: stamp, ticket: ticket, started: started, on: eventLoop)
             }
         }
     }
@@ -159,16 +162,17 @@ extension Proxy {
             counters?.coalesced.increment()
             return future.hop(to: eventLoop)
         case .lead(let flight, let promise):
-            let work = load()
-            work.whenComplete { [coalescer] _ in coalescer.finish(key: key, id: flight) }
-            promise.completeWith(work)
+            load().whenComplete { [coalescer] result in
+                coalescer.finish(key: key, id: flight)
+                promise.completeWith(result)
+            }
             return promise.futureResult
         }
     }
 
     private func loadKeyFromBackend(
         _ type: DataTypeState,
-        _ parameter: SQLValue,
+        _ id: ByteBuffer,
         _ key: ByteBuffer,
         stamp: UInt64,
         ticket: L2Consistency.Ticket?,
@@ -176,7 +180,7 @@ extension Proxy {
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<LoadedReply> {
         onBackend(eventLoop) { [self] in
-            try performLoad(type: type, parameter: parameter, key: key, stamp: stamp)
+            try performLoad(type: type, parameter: SQLValue(parameter: id), key: key, stamp: stamp)
         }.map { [self] loaded in
             if let l2, let ticket, let lifetime = loaded.lifetime, mayFillL2(ticket, started: started) {
                 l2.fillKeyed(
