@@ -23,11 +23,49 @@ extension ConnectionHandler {
         case .miss, .stale:
             let key = arguments[1]
             guard let (type, id) = proxy.policy.route(key) else { return noType(key) }
+            if let l2 = proxy.l2, type.policy.l2, l2.consistency.ticket() != nil {
+                getThroughL2(type: type, id: id, key: key, started: started, context: context)
+                return false
+            }
             let reply = proxy.loadKey(type: type, id: id, key: key, on: context.eventLoop).map { loaded in
                 Self.bytes(of: loaded.reply, version)
             }
             awaitReply(reply, command: .get, started: started, context: context)
             return false
+        }
+    }
+
+    /// The L2-hit path without futures: the Redis thread decodes and checks the entry, fills L1 and encodes the
+    /// reply; the event loop only puts the bytes in their place. An L2 miss goes on to the coalesced backend load.
+    private func getThroughL2(
+        type: DataTypeState,
+        id: ByteBuffer,
+        key: ByteBuffer,
+        started: UInt64,
+        context: ChannelHandlerContext
+    ) {
+        let version = session.version
+        let reply = reserveReply(command: .get, context: context)
+        let ownedKey = ByteBuffer(bytes: key.readableBytesView)
+        let idOffset = key.readableBytes - id.readableBytes
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        proxy.lookupKeyInL2(type: type, key: ownedKey, version: version) { [proxy] bytes in
+            eventLoop.execute {
+                let (handler, context) = bound.value
+                if let bytes {
+                    handler.replyArrived(.success(bytes), id: reply, command: .get, started: started, context: context)
+                    return
+                }
+                let ownedID = ownedKey.getSlice(at: ownedKey.readerIndex + idOffset, length: ownedKey.readableBytes - idOffset) ?? ownedKey
+                proxy.loadKey(type: type, id: ownedID, key: ownedKey, consultL2: false, countMiss: false, on: eventLoop)
+                    .whenComplete { result in
+                        let (handler, context) = bound.value
+                        handler.replyArrived(
+                            result.map { Self.bytes(of: $0.reply, version) }, id: reply, command: .get,
+                            started: started, context: context)
+                    }
+            }
         }
     }
 

@@ -260,6 +260,17 @@ final class ConnectionHandler: ChannelInboundHandler {
         started: UInt64,
         context: ChannelHandlerContext
     ) {
+        let id = reserveReply(command: command, context: context)
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        reply.whenComplete { result in
+            let (handler, context) = bound.value
+            handler.replyArrived(result, id: id, command: command, started: started, context: context)
+        }
+    }
+
+    /// Takes the next place in the reply order for a reply that will come through `replyArrived(_:id:…)`; a
+    /// barrier command parks decoding until it does.
+    func reserveReply(command: CommandKind, context: ChannelHandlerContext) -> UInt64 {
         if slots.isEmpty {
             // `out` holds replies that precede this one and nothing is awaited before them: they can go now.
             if out.readableBytes > 0 {
@@ -279,14 +290,11 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .get, .mget, .exists, .query: break
         default: state = .waiting
         }
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        reply.whenComplete { result in
-            let (handler, context) = bound.value
-            handler.replyArrived(result, id: id, command: command, started: started, context: context)
-        }
+        return id
     }
 
-    private func replyArrived(
+    /// A reserved reply is here: written in its place, then decoding resumes if it was parked.
+    func replyArrived(
         _ result: Result<ByteBuffer, any Error>,
         id: UInt64,
         command: CommandKind,

@@ -208,18 +208,23 @@ final class L2Tier: Sendable {
     /// Looks one key up (an entry key or a query key).
     func get(_ key: [UInt8], on eventLoop: any EventLoop) -> EventLoopFuture<Lookup> {
         let promise = eventLoop.makePromise(of: Lookup.self)
+        get(key) { promise.succeed($0) }
+        return promise.futureResult
+    }
+
+    /// Looks one key up; `completion` runs on the Redis thread.
+    func get(_ key: [UInt8], completion: @escaping @Sendable (Lookup) -> Void) {
         let started = monotonicNanoseconds()
         client.submit([[Self.getCommand, key]]) { [self] result in
             stats.roundTrip.record(nanoseconds: monotonicNanoseconds() &- started)
             switch result {
             case .success(let replies):
-                promise.succeed(lookup(replies.first ?? .null, key: key))
+                completion(lookup(replies.first ?? .null, key: key))
             case .failure(let error):
                 stats.errors.increment()
-                promise.succeed(.failed(error))
+                completion(.failed(error))
             }
         }
-        return promise.futureResult
     }
 
     /// Looks several keys up in one MGET.

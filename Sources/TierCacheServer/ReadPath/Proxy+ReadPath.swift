@@ -60,9 +60,10 @@ extension Proxy {
         id: ByteBuffer,
         key: ByteBuffer,
         consultL2: Bool = true,
+        countMiss: Bool = true,
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<LoadedReply> {
-        type.counters.l1.misses.increment()
+        if countMiss { type.counters.l1.misses.increment() }
         let stamp = sequencer.current
         // The request's bytes are slices of the connection's read buffer; the flight outlives them.
         let ownedKey = ByteBuffer(bytes: key.readableBytesView)
@@ -82,6 +83,24 @@ extension Proxy {
                 }
                 return loadKeyFromBackend(type, ownedID, ownedKey, stamp: stamp, ticket: ticket, started: started, on: eventLoop)
             }
+        }
+    }
+
+    /// Looks a key that missed L1 up in L2 and calls `completion` on the Redis thread with the reply bytes for
+    /// `version` when the entry is fresh (L1 is filled then), or nil on an L2 miss of any kind (then the caller
+    /// loads from the backend). Counts the L1 miss.
+    func lookupKeyInL2(
+        type: DataTypeState,
+        key: ByteBuffer,
+        version: RESPVersion,
+        completion: @escaping @Sendable (ByteBuffer?) -> Void
+    ) {
+        type.counters.l1.misses.increment()
+        let stamp = sequencer.current
+        guard let l2 else { return completion(nil) }
+        l2.get(l2.namespace.entryKey(key)) { [self] lookup in
+            guard let loaded = acceptL2(lookup, type: type, key: key, stamp: stamp) else { return completion(nil) }
+            completion(version == .v3 ? (loaded.reply.resp3 ?? loaded.reply.resp2) : loaded.reply.resp2)
         }
     }
 
