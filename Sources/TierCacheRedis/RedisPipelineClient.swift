@@ -177,12 +177,19 @@ final class RedisPipelineWorker: Sendable {
         var delay = configuration.reconnectDelay
         while true {
             if connection == nil {
-                do {
-                    connection = try RedisConnection(
+                do throws(RedisError) {
+                    let opened = try RedisConnection(
                         url: configuration.url,
                         connectTimeout: configuration.connectTimeout,
                         commandTimeout: configuration.commandTimeout
                     )
+                    // The kernel accepts connections for a server that hangs (SIGSTOP, overload): only an answer
+                    // says Redis is there.
+                    if case .error(let message) = try opened.command([Array("PING".utf8)]) {
+                        opened.close()
+                        throw RedisError(.server, "PING to \(configuration.url) answered: \(message)")
+                    }
+                    connection = opened
                     delay = configuration.reconnectDelay
                     queue.withLock { $0.lastError = nil }
                     connected.store(true, ordering: .relaxed)

@@ -5,18 +5,28 @@ enum L2Scripts {
     /// entries and leave tombstones, and publish what changed. One atomic step, so the number, the records and the
     /// message can't disagree, and messages are published in number order.
     ///
+    /// A missing counter (a new deployment, or Redis lost its data: restart, FLUSHALL, eviction) starts at Redis'
+    /// clock in microseconds, not 0, so numbers never go backwards: entries stamped before the loss stay older
+    /// than every later write.
+    ///
     /// KEYS: seq, writes, then (entry key, tombstone key) per written key.
     /// ARGV: channel, tombstone PX, message body, field count N, N fields of `writes`.
     /// Returns the write number.
     static let invalidate = """
+        if redis.call('EXISTS', KEYS[1]) == 0 then
+          local t = redis.call('TIME')
+          redis.call('SET', KEYS[1], string.format('%.0f', tonumber(t[1]) * 1000000 + tonumber(t[2])))
+        end
         local w = redis.call('INCR', KEYS[1])
+        -- As text: Lua would print a number this large as 1.79e+15.
+        local ws = string.format('%.0f', w)
         local n = tonumber(ARGV[4])
-        for i = 1, n do redis.call('HSET', KEYS[2], ARGV[4 + i], w) end
+        for i = 1, n do redis.call('HSET', KEYS[2], ARGV[4 + i], ws) end
         for i = 3, #KEYS, 2 do
           redis.call('DEL', KEYS[i])
-          redis.call('SET', KEYS[i + 1], w, 'PX', ARGV[2])
+          redis.call('SET', KEYS[i + 1], ws, 'PX', ARGV[2])
         end
-        redis.call('PUBLISH', ARGV[1], w .. ':' .. ARGV[3])
+        redis.call('PUBLISH', ARGV[1], ws .. ':' .. ARGV[3])
         return w
         """
 

@@ -179,7 +179,7 @@ final class L2Tier: Sendable {
                 logger.info("L2 tier up: invalidation channel in sync", metadata: ["write_number": "\(sequence)"])
             case .syncedAfterReset(let previous, let now):
                 logger.warning(
-                    "Redis lost its data (the write counter went from \(previous) to \(now)); shared write numbers restart",
+                    "Redis lost its data (the write counter was \(previous), now \(now)); the next write restarts the numbering from Redis' clock",
                     metadata: ["write_number": "\(now)"]
                 )
             case .superseded:
