@@ -158,6 +158,7 @@ struct ServeCommand: AsyncParsableCommand {
             policy: policySet,
             backend: backend,
             threadPool: threadPool,
+            eventLoopGroup: group,
             logger: logger
         )
         let inexact = proxy.policy.types.filter { !$0.idsAreExact }.map(\.name)

@@ -41,6 +41,7 @@ final class ProxyTestHarness {
             policy: PolicySet.merge([policies]),
             backend: gate,
             threadPool: threadPool,
+            eventLoopGroup: group,
             logger: Self.quietLogger
         )
         proxy.start()

@@ -35,8 +35,9 @@ extension ConnectionHandler {
         }
     }
 
-    /// The L2-hit path without futures: the Redis thread decodes and checks the entry, fills L1 and encodes the
-    /// reply; the event loop only puts the bytes in their place. An L2 miss goes on to the coalesced backend load.
+    /// The L2-hit path without futures or thread hops: the GET goes out on this event loop's Redis connection, and
+    /// its reply is checked, filled into L1 and placed in order when it comes back. An L2 miss goes on to the
+    /// coalesced backend load.
     private func getThroughL2(
         type: DataTypeState,
         id: ByteBuffer,
@@ -51,7 +52,9 @@ extension ConnectionHandler {
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
         proxy.lookupKeyInL2(type: type, key: ownedKey, version: version) { [proxy] bytes in
-            eventLoop.execute {
+            // The reply comes on this connection's event loop (its Redis connection lives there).
+            eventLoop.assertInEventLoop()
+            do {
                 let (handler, context) = bound.value
                 if let bytes {
                     handler.replyArrived(.success(bytes), id: reply, command: .get, started: started, context: context)

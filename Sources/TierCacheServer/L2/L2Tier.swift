@@ -2,6 +2,7 @@ import Logging
 import Synchronization
 import NIOCore
 import TierCacheCache
+import TierCacheProtocol
 import TierCacheRedis
 import TierCacheStats
 
@@ -37,7 +38,7 @@ final class L2Tier: Sendable {
     let stats = L2Stats()
     /// Tells this process' own messages apart from the others'.
     let origin = UInt64.random(in: 1...UInt64.max)
-    private let client: RedisPipelineClient
+    private let client: L2Connections
     private let subscriber: RedisSubscriber
     private let logger: Logger
     private let invalidateScript = Array(L2Scripts.invalidate.utf8)
@@ -47,7 +48,8 @@ final class L2Tier: Sendable {
 
     private let relay = EventRelay()
 
-    init(configuration: L2Configuration, logger: Logger) {
+    /// - Parameter group: the server's event loops; each gets its own Redis connection.
+    init(configuration: L2Configuration, group: any EventLoopGroup, logger: Logger) {
         self.configuration = configuration
         self.namespace = L2Namespace(prefix: configuration.prefix)
         self.logger = logger
@@ -55,13 +57,9 @@ final class L2Tier: Sendable {
         let stats = self.stats
         let url = configuration.url
         let relay = self.relay
-        client = RedisPipelineClient(
-            configuration: .init(
-                url: configuration.url,
-                connections: configuration.connections,
-                connectTimeout: configuration.connectTimeout,
-                commandTimeout: configuration.commandTimeout
-            ),
+        client = L2Connections(
+            group: group,
+            configuration: configuration,
             onEvent: { event in
                 switch event {
                 case .connected(let index):
@@ -212,7 +210,7 @@ final class L2Tier: Sendable {
         return promise.futureResult
     }
 
-    /// Looks one key up; `completion` runs on the Redis thread.
+    /// Looks one key up; `completion` runs on an event loop (the caller's, when called on one).
     func get(_ key: [UInt8], completion: @escaping @Sendable (Lookup) -> Void) {
         let started = monotonicNanoseconds()
         client.submit([[Self.getCommand, key]]) { [self] result in
@@ -224,6 +222,35 @@ final class L2Tier: Sendable {
                 stats.errors.increment()
                 completion(.failed(error))
             }
+        }
+    }
+
+    /// Looks a client key's entry up without building the Redis key or the command as arrays: written straight
+    /// into the connection's output. `completion` runs on an event loop (the caller's, when called on one).
+    func getEntry(_ clientKey: ByteBuffer, completion: @escaping @Sendable (Lookup) -> Void) {
+        let started = monotonicNanoseconds()
+        let prefix = namespace.prefix
+        client.withConnection { [self] connection in
+            connection.send(
+                { buffer in
+                    buffer.writeRESPArrayHeader(count: 2)
+                    buffer.writeRESPBulkString(Self.getCommand)
+                    buffer.writeRESPBulkStringHeader(length: prefix.count + 2 + clientKey.readableBytes)
+                    buffer.writeBytes(prefix)
+                    buffer.writeStaticString("k:")
+                    buffer.writeImmutableBuffer(clientKey)
+                    buffer.writeStaticString("\r\n")
+                },
+                completion: { [self] result in
+                    stats.roundTrip.record(nanoseconds: monotonicNanoseconds() &- started)
+                    switch result {
+                    case .success(let reply):
+                        completion(lookup(reply, key: namespace.entryKey(clientKey)))
+                    case .failure(let error):
+                        stats.errors.increment()
+                        completion(.failed(error))
+                    }
+                })
         }
     }
 

@@ -86,7 +86,7 @@ extension Proxy {
         }
     }
 
-    /// Looks a key that missed L1 up in L2 and calls `completion` on the Redis thread with the reply bytes for
+    /// Looks a key that missed L1 up in L2 and calls `completion` (on an event loop) with the reply bytes for
     /// `version` when the entry is fresh (L1 is filled then), or nil on an L2 miss of any kind (then the caller
     /// loads from the backend). Counts the L1 miss.
     func lookupKeyInL2(
@@ -98,7 +98,7 @@ extension Proxy {
         type.counters.l1.misses.increment()
         let stamp = sequencer.current
         guard let l2 else { return completion(nil) }
-        l2.get(l2.namespace.entryKey(key)) { [self] lookup in
+        l2.getEntry(key) { [self] lookup in
             guard let loaded = acceptL2(lookup, type: type, key: key, stamp: stamp) else { return completion(nil) }
             completion(version == .v3 ? (loaded.reply.resp3 ?? loaded.reply.resp2) : loaded.reply.resp2)
         }

@@ -31,6 +31,7 @@ public final class Proxy: Sendable {
         policy: PolicySet,
         backend: any Backend,
         threadPool: NIOThreadPool,
+        eventLoopGroup: any EventLoopGroup,
         logger: Logger
     ) throws(L1ConfigurationError) {
         self.configuration = configuration
@@ -44,7 +45,7 @@ public final class Proxy: Sendable {
         self.backend = backend
         self.threadPool = threadPool
         self.logger = logger
-        self.l2 = configuration.l2.map { L2Tier(configuration: $0, logger: logger) }
+        self.l2 = configuration.l2.map { L2Tier(configuration: $0, group: eventLoopGroup, logger: logger) }
     }
 
     /// Starts background work: the L2 tier's connections and subscription.

@@ -1,0 +1,317 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+import TierCacheProtocol
+import TierCacheRedis
+
+/// One Redis connection owned by one event loop: NIO does the socket I/O, hiredis' reader parses the replies, and
+/// requests and replies never leave the loop — the L2 hit path takes no lock and no thread hop for Redis.
+///
+/// Requests made on the loop during one tick are written together and flushed once at its end (automatic
+/// pipelining). Replies come back in order and complete the oldest waiting request. A connection that fails (or
+/// whose oldest request outlives the command timeout) is closed, every waiting request fails, and it reconnects in
+/// the background with a doubling delay; while it is down, requests fail at once.
+///
+/// Loop-confined: every method runs on `eventLoop` (``L2Connections`` hops there).
+final class L2Connection {
+    typealias Completion = (Result<RedisReply, RedisError>) -> Void
+
+    /// Transitions: `.disconnected` → `.connecting` → `.open` (handshake out) → `.ready`; any → `.disconnected`
+    /// on a failure (then a reconnect is scheduled); any → `.shutDown`, final.
+    private enum State {
+        case disconnected
+        case connecting
+        case open(any Channel)
+        case ready(any Channel)
+        case shutDown
+    }
+
+    let eventLoop: any EventLoop
+    let index: Int
+    private let configuration: L2Configuration
+    private let onEvent: @Sendable (RedisPipelineClient.Event) -> Void
+    /// Whether it is ready, for other threads (`L2Connections.isConnected`).
+    private let flag: L2ConnectionFlag
+    private var state = State.disconnected
+    private var waiting = CircularBuffer<(completion: Completion, since: UInt64)>(initialCapacity: 64)
+    private var outbound: ByteBuffer?
+    private var flushScheduled = false
+    private var delay: Duration
+    private var lastError: RedisError?
+    private var closingReason: RedisError?
+    private var timeoutCheck: RepeatedTask?
+
+    init(
+        eventLoop: any EventLoop,
+        index: Int,
+        configuration: L2Configuration,
+        flag: L2ConnectionFlag,
+        onEvent: @escaping @Sendable (RedisPipelineClient.Event) -> Void
+    ) {
+        self.eventLoop = eventLoop
+        self.index = index
+        self.configuration = configuration
+        self.onEvent = onEvent
+        self.flag = flag
+        self.delay = Self.firstDelay
+    }
+
+    static let firstDelay = Duration.milliseconds(100)
+    static let maxDelay = Duration.seconds(2)
+
+    var error: RedisError? { lastError }
+
+    func start() {
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        let period = TimeAmount.milliseconds(max(10, min(100, configuration.commandTimeout.wholeMilliseconds / 4)))
+        timeoutCheck = eventLoop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
+            bound.value.checkTimeout()
+        }
+        connect()
+    }
+
+    func shutdown() {
+        timeoutCheck?.cancel()
+        let channel: (any Channel)?
+        switch state {
+        case .open(let open), .ready(let open): channel = open
+        default: channel = nil
+        }
+        state = .shutDown
+        flag.set(false)
+        failWaiting(RedisError(.closed, "the Redis connection to \(configuration.url) was shut down"))
+        channel?.close(promise: nil)
+    }
+
+    // MARK: Requests
+
+    /// Queues one command, written by `encode` as RESP, and calls `completion` (on this loop) with its reply.
+    func send(_ encode: (inout ByteBuffer) -> Void, completion: @escaping Completion) {
+        let channel: any Channel
+        switch state {
+        case .ready(let ready): channel = ready
+        case .open(let open): channel = open  // only the handshake sends now
+        default:
+            completion(.failure(unavailable()))
+            return
+        }
+        var buffer = outbound ?? channel.allocator.buffer(capacity: 1024)
+        encode(&buffer)
+        outbound = buffer
+        waiting.append((completion, monotonicNanoseconds()))
+        if !flushScheduled {
+            flushScheduled = true
+            let bound = NIOLoopBound(self, eventLoop: eventLoop)
+            eventLoop.execute { bound.value.flush() }
+        }
+    }
+
+    /// Queues one command given as arguments.
+    func send(_ arguments: [[UInt8]], completion: @escaping Completion) {
+        send(
+            { buffer in
+                buffer.writeRESPArrayHeader(count: arguments.count)
+                for argument in arguments { buffer.writeRESPBulkString(argument) }
+            }, completion: completion)
+    }
+
+    private func flush() {
+        flushScheduled = false
+        guard let bytes = outbound else { return }
+        outbound = nil
+        switch state {
+        case .ready(let channel), .open(let channel): channel.writeAndFlush(bytes, promise: nil)
+        default: break
+        }
+    }
+
+    // MARK: From the channel
+
+    func received(_ reply: RedisReply) {
+        guard let request = waiting.popFirst() else {
+            fail(RedisError(.protocolError, "Redis sent a reply nobody asked for"))
+            return
+        }
+        request.completion(.success(reply))
+    }
+
+    /// The channel failed or closed.
+    func closed(_ error: RedisError) {
+        switch state {
+        case .shutDown, .disconnected: return
+        default: break
+        }
+        let reason = closingReason ?? error
+        closingReason = nil
+        state = .disconnected
+        outbound = nil
+        let wasConnected = flag.set(false)
+        failWaiting(reason)
+        if wasConnected || lastError == nil { onEvent(.disconnected(connection: index, reason)) }
+        lastError = reason
+        scheduleReconnect()
+    }
+
+    /// Closes the channel for `error` (a protocol error, a timeout); `closed` follows.
+    func fail(_ error: RedisError) {
+        switch state {
+        case .open(let channel), .ready(let channel):
+            closingReason = closingReason ?? error
+            channel.close(promise: nil)
+        default:
+            break
+        }
+    }
+
+    // MARK: Connecting
+
+    private func connect() {
+        guard case .disconnected = state else { return }
+        state = .connecting
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(.nanoseconds(Int64(configuration.connectTimeout.nanoseconds)))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(L2ConnectionHandler(bound.value))
+                }
+            }
+        let url = configuration.url
+        let connecting: EventLoopFuture<any Channel> =
+            if let path = url.unixPath {
+                bootstrap.connect(unixDomainSocketPath: path)
+            } else {
+                bootstrap.connect(host: url.host ?? "127.0.0.1", port: url.port)
+            }
+        connecting.whenComplete { result in
+            let connection = bound.value
+            switch result {
+            case .success(let channel): connection.handshake(channel)
+            case .failure(let error):
+                connection.connectFailed(RedisError(.connect, "cannot connect to \(url): \(error)"))
+            }
+        }
+    }
+
+    /// AUTH and SELECT when the URL asks for them, then PING: the kernel accepts connections for a server that
+    /// hangs, so only an answer says Redis is there.
+    private func handshake(_ channel: any Channel) {
+        guard case .connecting = state else {
+            channel.close(promise: nil)
+            return
+        }
+        state = .open(channel)
+        let url = configuration.url
+        var steps: [([[UInt8]], String)] = []
+        if let password = url.password {
+            var auth = [Array("AUTH".utf8)]
+            if let username = url.username { auth.append(Array(username.utf8)) }
+            auth.append(Array(password.utf8))
+            steps.append((auth, "authentication to \(url) failed"))
+        }
+        if url.database != 0 {
+            steps.append(([Array("SELECT".utf8), Array(String(url.database).utf8)], "cannot select database \(url.database) on \(url)"))
+        }
+        steps.append(([Array("PING".utf8)], "PING to \(url) failed"))
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        for (index, (command, failure)) in steps.enumerated() {
+            let last = index == steps.count - 1
+            send(command) { result in
+                let connection = bound.value
+                switch result {
+                case .success(.error(let message)):
+                    connection.fail(RedisError(.server, "\(failure): \(message)"))
+                case .success:
+                    if last { connection.ready(channel) }
+                case .failure:
+                    break  // `closed` reports it
+                }
+            }
+        }
+    }
+
+    private func ready(_ channel: any Channel) {
+        guard case .open = state else { return }
+        state = .ready(channel)
+        delay = Self.firstDelay
+        lastError = nil
+        flag.set(true)
+        onEvent(.connected(connection: index))
+    }
+
+    private func connectFailed(_ error: RedisError) {
+        guard case .connecting = state else { return }
+        state = .disconnected
+        if lastError == nil { onEvent(.disconnected(connection: index, error)) }
+        lastError = error
+        scheduleReconnect()
+    }
+
+    private func scheduleReconnect() {
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        eventLoop.scheduleTask(in: .nanoseconds(Int64(delay.nanoseconds))) { bound.value.connect() }
+        delay = min(delay * 2, Self.maxDelay)
+    }
+
+    private func checkTimeout() {
+        guard let oldest = waiting.first else { return }
+        if monotonicNanoseconds() &- oldest.since > configuration.commandTimeout.nanoseconds {
+            fail(RedisError(.timeout, "\(configuration.url) did not answer within \(configuration.commandTimeout.shortMilliseconds)"))
+        }
+    }
+
+    private func failWaiting(_ error: RedisError) {
+        while let request = waiting.popFirst() { request.completion(.failure(error)) }
+    }
+
+    private func unavailable() -> RedisError {
+        RedisError(.connect, "Redis unavailable: \(lastError?.message ?? "not connected to \(configuration.url) yet")")
+    }
+}
+
+/// Reads replies with hiredis' parser and hands them to the connection in order.
+final class L2ConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let connection: L2Connection
+    private let reader = RedisReplyReader()
+
+    init(_ connection: L2Connection) { self.connection = connection }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        do {
+            try buffer.withUnsafeReadableBytes { bytes throws(RedisError) in try reader.feed(bytes) }
+            while let reply = try reader.next() { connection.received(reply) }
+        } catch {
+            connection.fail(error)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        connection.closed(RedisError(.io, "connection to \(context.channel.remoteAddress.map { "\($0)" } ?? "Redis") was closed"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        connection.fail(RedisError(.io, "connection to Redis failed: \(error)"))
+    }
+}
+
+/// A connection's readiness, readable from any thread.
+final class L2ConnectionFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+
+    var isUp: Bool { value.load(ordering: .relaxed) }
+
+    /// Returns the previous value.
+    @discardableResult
+    func set(_ up: Bool) -> Bool { value.exchange(up, ordering: .relaxed) }
+}
+
+/// Spreads requests from threads that are not event loops over the connections.
+final class L2RoundRobin: Sendable {
+    private let counter = Atomic<Int>(0)
+    func take() -> Int { counter.wrappingAdd(1, ordering: .relaxed).oldValue & Int.max }
+}
