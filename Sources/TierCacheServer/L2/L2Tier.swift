@@ -245,7 +245,7 @@ final class L2Tier: Sendable {
                     stats.roundTrip.record(nanoseconds: monotonicNanoseconds() &- started)
                     switch result {
                     case .success(let reply):
-                        completion(lookup(reply, key: namespace.entryKey(clientKey)))
+                        completion(lookup(reply, key: self.namespace.entryKey(clientKey)))
                     case .failure(let error):
                         stats.errors.increment()
                         completion(.failed(error))
@@ -277,7 +277,7 @@ final class L2Tier: Sendable {
         return promise.futureResult
     }
 
-    private func lookup(_ reply: RedisReply, key: [UInt8]) -> Lookup {
+    private func lookup(_ reply: RedisReply, key: @autoclosure () -> [UInt8]) -> Lookup {
         switch reply {
         case .null:
             return .miss
@@ -289,7 +289,7 @@ final class L2Tier: Sendable {
                 let reason = "\(error)"
                 logger.warning(
                     "unreadable L2 entry treated as a miss",
-                    metadata: ["key": "\(printable(key))", "reason": "\(reason)"]
+                    metadata: ["key": "\(printable(key()))", "reason": "\(reason)"]
                 )
                 return .undecodable(reason)
             }
