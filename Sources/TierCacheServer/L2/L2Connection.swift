@@ -34,7 +34,8 @@ final class L2Connection {
     private let flag: L2ConnectionFlag
     private var state = State.disconnected
     private var waiting = CircularBuffer<(completion: Completion, since: UInt64)>(initialCapacity: 64)
-    private var outbound: ByteBuffer?
+    /// Commands written this tick, flushed at its end. Mutated in place: a copy would make every append copy all.
+    private var outbound = ByteBuffer()
     private var flushScheduled = false
     private var delay: Duration
     private var lastError: RedisError?
@@ -95,9 +96,8 @@ final class L2Connection {
             completion(.failure(unavailable()))
             return
         }
-        var buffer = outbound ?? channel.allocator.buffer(capacity: 1024)
-        encode(&buffer)
-        outbound = buffer
+        if outbound.capacity == 0 { outbound = channel.allocator.buffer(capacity: 4096) }
+        encode(&outbound)
         waiting.append((completion, monotonicNanoseconds()))
         if !flushScheduled {
             flushScheduled = true
@@ -117,12 +117,13 @@ final class L2Connection {
 
     private func flush() {
         flushScheduled = false
-        guard let bytes = outbound else { return }
-        outbound = nil
+        guard outbound.readableBytes > 0 else { return }
         switch state {
-        case .ready(let channel), .open(let channel): channel.writeAndFlush(bytes, promise: nil)
+        case .ready(let channel), .open(let channel): channel.writeAndFlush(outbound, promise: nil)
         default: break
         }
+        // Once the socket took the bytes NIO lets go of them, and the next tick writes into the same storage.
+        outbound.clear()
     }
 
     // MARK: From the channel
@@ -144,7 +145,7 @@ final class L2Connection {
         let reason = closingReason ?? error
         closingReason = nil
         state = .disconnected
-        outbound = nil
+        outbound = ByteBuffer()
         let wasConnected = flag.set(false)
         failWaiting(reason)
         if wasConnected || lastError == nil { onEvent(.disconnected(connection: index, reason)) }
