@@ -269,7 +269,7 @@ def write_policy(directory, l1, l2, ttl="1d"):
 
 
 def start_tiercache(run, binary, database, policies, name="tiercache", redis_url=None, redis_prefix=None,
-                    redis_connections=None, threads=None):
+                    threads=None):
     """Starts `tiercache serve`; the L2 flags are passed only when given, so a binary without them still runs
     the parts that need none. A refused flag ends the script with TierCache's own message."""
     port = free_port()
@@ -281,15 +281,13 @@ def start_tiercache(run, binary, database, policies, name="tiercache", redis_url
         argv += ["--redis", redis_url]
     if redis_prefix is not None:
         argv += ["--redis-prefix", redis_prefix]
-    if redis_connections is not None:
-        argv += ["--redis-connections", str(redis_connections)]
     try:
         proc = run.start(name, argv, port)
     except SystemExit as e:
         message = str(e)
         if "Unknown option" in message or "unknown option" in message.lower():
-            message += ("\n(this TierCache binary does not accept one of the flags above; the L2 flags --redis, "
-                        "--redis-prefix and --redis-connections need a build with the L2 tier)")
+            message += ("\n(this TierCache binary does not accept one of the flags above; the L2 flags --redis and "
+                        "--redis-prefix need a build with the L2 tier)")
         raise SystemExit(message)
     return port, proc, run.path(name + ".log")
 

@@ -130,9 +130,6 @@ def main():
     parser.add_argument("--threads", type=int, default=1, help="TierCache --threads (default: 1)")
     parser.add_argument("--redis-prefix", default=None,
                         help="passed to TierCache as --redis-prefix when given (its default: tiercache:)")
-    parser.add_argument("--redis-connections", type=int, default=None,
-                        help="passed to TierCache as --redis-connections when given (its default: 2); "
-                             "nutcracker's server_connections is set to the same number")
     parser.add_argument("--no-l2-check", action="store_true",
                         help="measure even if the second pass is not served from L2 (for testing a build "
                              "without the L2 tier; the TierCache numbers then are not the L2 path)")
@@ -143,7 +140,8 @@ def main():
                      ("nutcracker", "nutcracker"))
     bl.require_binary(args.binary)
     prefix = args.redis_prefix if args.redis_prefix is not None else "tiercache:"
-    upstream = args.redis_connections if args.redis_connections is not None else 2
+    # TierCache keeps one Redis connection per event loop; nutcracker gets as many server connections.
+    upstream = args.threads
 
     run = bl.Run("tiercache-l2-bench-")
     try:
@@ -157,14 +155,13 @@ def main():
         policies = bl.write_policy(run.path("policies"), l1=False, l2=True)
         tc_port, tc, tc_log = bl.start_tiercache(
             run, args.binary, db, policies, redis_url=f"redis://127.0.0.1:{redis_port}",
-            redis_prefix=args.redis_prefix, redis_connections=args.redis_connections, threads=args.threads)
+            redis_prefix=args.redis_prefix, threads=args.threads)
         verdict = check_l2(args, tc_port, tc_log, redis_port, prefix)
         print(verdict)
         start_stats = bl.stats(args.binary, tc_port)
 
         print(f"twemproxy: nutcracker {nutcracker_version()}, one pool, server_connections {upstream}; "
-              f"TierCache: type key l1: false, l2: true, --redis-connections "
-              f"{args.redis_connections if args.redis_connections is not None else '(default)'}")
+              f"TierCache: type key l1: false, l2: true, --threads {args.threads} (one Redis connection each)")
         print(f"redis-benchmark -t get -c {args.clients} -r {args.keys} (-n {args.requests} unpipelined, "
               f"{args.requests * PIPELINED_FACTOR} with -P {PIPELINE}), {args.rounds} rounds alternating the "
               f"servers; medians, and the median of each round's TierCache/twemproxy ratio")

@@ -85,8 +85,6 @@ def main():
     parser.add_argument("--threads", type=int, default=1, help="TierCache --threads (default: 1)")
     parser.add_argument("--redis-prefix", default=None,
                         help="passed to TierCache as --redis-prefix when given (its default: tiercache:)")
-    parser.add_argument("--redis-connections", type=int, default=None,
-                        help="passed to TierCache as --redis-connections when given (its default: 2)")
     parser.add_argument("--no-l2-check", action="store_true",
                         help="measure even if TierCache with --redis sends nothing to Redis (for testing a "
                              "build without the L2 tier)")
@@ -108,7 +106,7 @@ def main():
         redis_tc_port, _, redis_tc_log = bl.start_tiercache(
             run, args.binary, db_redis, policies, name="tiercache-redis",
             redis_url=f"redis://127.0.0.1:{redis_port}", redis_prefix=args.redis_prefix,
-            redis_connections=args.redis_connections, threads=args.threads)
+            threads=args.threads)
         check_set(local_port, LOCAL)
         check_set(redis_tc_port, WITH_REDIS)
         verdict = check_redis_used(args, redis_tc_port, redis_tc_log, redis_port)

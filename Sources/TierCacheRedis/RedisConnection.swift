@@ -9,7 +9,7 @@ import Glibc
 ///
 /// Once a call fails at the connection level (`.io`, `.timeout`, `.protocolError`) the context is freed and the
 /// connection is broken for good: a late reply would otherwise be read as the answer to the next command.
-/// Replace it (``RedisPipelineClient`` does). Error replies (`.error` values) leave the connection usable.
+/// Replace it. Error replies (`.error` values) leave the connection usable.
 public final class RedisConnection {
     /// The server this connection talks to.
     public let url: RedisURL

@@ -47,9 +47,6 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("redis-prefix"), help: "Prefix of every Redis key and the channel (TIERCACHE_REDIS_PREFIX); default tiercache:")
     var redisPrefix: String?
 
-    @Option(name: .customLong("redis-connections"), help: "Redis data connections, 1…64 (TIERCACHE_REDIS_CONNECTIONS); default 2.")
-    var redisConnections: String?
-
     @Option(name: .customLong("redis-connect-timeout"), help: "e.g. 1s, 500ms (TIERCACHE_REDIS_CONNECT_TIMEOUT); default 1s.")
     var redisConnectTimeout: String?
 
@@ -141,7 +138,7 @@ struct ServeCommand: AsyncParsableCommand {
             logger.info(
                 "L2 configured",
                 metadata: [
-                    "redis": "\(l2.url)", "prefix": "\(l2.prefix)", "connections": "\(l2.connections)",
+                    "redis": "\(l2.url)", "prefix": "\(l2.prefix)", "connections": "one per event loop",
                     "timeout": "\(l2.commandTimeout)", "degraded_l1_ttl": "\(l2.degradedL1Lifetime)",
                 ]
             )
@@ -268,12 +265,6 @@ struct ServeCommand: AsyncParsableCommand {
         }
         var l2 = L2Configuration(url: url)
         if let prefix = redisPrefix ?? Environment.value("TIERCACHE_REDIS_PREFIX") { l2.prefix = prefix }
-        if let value = try Self.option(
-            redisConnections, "TIERCACHE_REDIS_CONNECTIONS", flag: "--redis-connections", expected: "1…64",
-            { Int($0).flatMap { (1...64).contains($0) ? $0 : nil } }
-        ) {
-            l2.connections = value
-        }
         let duration = "a positive duration like 500ms or 2s"
         if let value = try Self.option(
             redisConnectTimeout, "TIERCACHE_REDIS_CONNECT_TIMEOUT", flag: "--redis-connect-timeout",

@@ -140,7 +140,7 @@ extension Proxy {
                 ("redis", .text("\(l2.configuration.url)")),
                 ("prefix", .text(l2.configuration.prefix)),
                 ("connections_up", .integer(Int64(l2.connectedConnections))),
-                ("connections", .integer(Int64(l2.configuration.connections))),
+                ("connections", .integer(Int64(l2.connectionCount))),
                 ("hits", .integer(Int64(hits))),
                 ("misses", .integer(Int64(misses))),
                 ("hit_ratio", StatsNode.ratio(hits, of: hits + misses)),

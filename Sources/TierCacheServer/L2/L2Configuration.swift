@@ -5,8 +5,6 @@ public struct L2Configuration: Sendable {
     public var url: RedisURL
     /// Every key, the write counter and the channel live under this prefix, so deployments can share a Redis.
     public var prefix: String
-    /// Data connections, each with its own I/O thread (the subscription has one more).
-    public var connections: Int
     public var connectTimeout: Duration
     public var commandTimeout: Duration
     /// The subscription sends PING after this long without traffic and counts itself lost when that PING is not
@@ -22,7 +20,6 @@ public struct L2Configuration: Sendable {
     public init(
         url: RedisURL,
         prefix: String = "tiercache:",
-        connections: Int = 2,
         connectTimeout: Duration = .seconds(1),
         commandTimeout: Duration = .milliseconds(500),
         heartbeat: Duration = .milliseconds(250),
@@ -31,7 +28,6 @@ public struct L2Configuration: Sendable {
     ) {
         self.url = url
         self.prefix = prefix
-        self.connections = connections
         self.connectTimeout = connectTimeout
         self.commandTimeout = commandTimeout
         self.heartbeat = heartbeat

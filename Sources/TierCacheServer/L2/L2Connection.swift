@@ -16,6 +16,12 @@ import TierCacheRedis
 final class L2Connection {
     typealias Completion = (Result<RedisReply, RedisError>) -> Void
 
+    /// The connection came up or went down; sent once per change, on its loop.
+    enum Event: Sendable {
+        case connected(connection: Int)
+        case disconnected(connection: Int, RedisError)
+    }
+
     /// Transitions: `.disconnected` → `.connecting` → `.open` (handshake out) → `.ready`; any → `.disconnected`
     /// on a failure (then a reconnect is scheduled); any → `.shutDown`, final.
     private enum State {
@@ -29,7 +35,7 @@ final class L2Connection {
     let eventLoop: any EventLoop
     let index: Int
     private let configuration: L2Configuration
-    private let onEvent: @Sendable (RedisPipelineClient.Event) -> Void
+    private let onEvent: @Sendable (Event) -> Void
     /// Whether it is ready, for other threads (`L2Connections.isConnected`).
     private let flag: L2ConnectionFlag
     private var state = State.disconnected
@@ -47,7 +53,7 @@ final class L2Connection {
         index: Int,
         configuration: L2Configuration,
         flag: L2ConnectionFlag,
-        onEvent: @escaping @Sendable (RedisPipelineClient.Event) -> Void
+        onEvent: @escaping @Sendable (Event) -> Void
     ) {
         self.eventLoop = eventLoop
         self.index = index

@@ -12,7 +12,7 @@ final class L2Connections: Sendable {
     init(
         group: any EventLoopGroup,
         configuration: L2Configuration,
-        onEvent: @escaping @Sendable (RedisPipelineClient.Event) -> Void
+        onEvent: @escaping @Sendable (L2Connection.Event) -> Void
     ) {
         var connections: [NIOLoopBound<L2Connection>] = []
         var loops: [any EventLoop] = []

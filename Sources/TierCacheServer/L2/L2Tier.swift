@@ -134,6 +134,8 @@ final class L2Tier: Sendable {
     }
 
     var connectedConnections: Int { client.connectedCount }
+    /// One per event loop.
+    var connectionCount: Int { client.count }
 
     // MARK: Maintenance
 
