@@ -55,6 +55,12 @@ final class L2Connections: Sendable {
     var connectedCount: Int { flags.reduce(0) { $0 + ($1.isUp ? 1 : 0) } }
     var count: Int { connections.count }
 
+    /// The connection of the event loop the caller runs on, if it runs on one of the group's.
+    func local() -> L2Connection? {
+        for (index, loop) in loops.enumerated() where loop.inEventLoop { return connections[index].value }
+        return nil
+    }
+
     /// Runs `body` with a connection: this loop's when called on one, else another's on its loop.
     func withConnection(_ body: @escaping @Sendable (L2Connection) -> Void) {
         for (index, loop) in loops.enumerated() where loop.inEventLoop {

@@ -232,7 +232,7 @@ final class L2Tier: Sendable {
     func getEntry(_ clientKey: ByteBuffer, completion: @escaping @Sendable (Lookup) -> Void) {
         let started = monotonicNanoseconds()
         let prefix = namespace.prefix
-        client.withConnection { [self] connection in
+        @Sendable func send(_ connection: L2Connection) {
             connection.send(
                 { buffer in
                     buffer.writeRESPArrayHeader(count: 2)
@@ -253,6 +253,12 @@ final class L2Tier: Sendable {
                         completion(.failed(error))
                     }
                 })
+        }
+        // On an event loop (the GET path) its own connection, without a closure for the hop.
+        if let connection = client.local() {
+            send(connection)
+        } else {
+            client.withConnection(send)
         }
     }
 
