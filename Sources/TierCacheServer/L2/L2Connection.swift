@@ -176,15 +176,15 @@ final class L2Connection {
         guard case .disconnected = state else { return }
         state = .connecting
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        let url = configuration.url
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.nanoseconds(Int64(configuration.connectTimeout.nanoseconds)))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(L2ConnectionHandler(bound.value))
+                    try channel.pipeline.syncOperations.addHandler(L2ConnectionHandler(bound.value, url: url))
                 }
             }
-        let url = configuration.url
         let connecting: EventLoopFuture<any Channel> =
             if let path = url.unixPath {
                 bootstrap.connect(unixDomainSocketPath: path)
@@ -282,9 +282,13 @@ final class L2ConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
     private let connection: L2Connection
+    private let url: RedisURL
     private let reader = RedisReplyReader()
 
-    init(_ connection: L2Connection) { self.connection = connection }
+    init(_ connection: L2Connection, url: RedisURL) {
+        self.connection = connection
+        self.url = url
+    }
 
     /// hiredis' reader moves its unread bytes to the front each time it has consumed 1 KiB, so a large read fed at
     /// once costs a move of the rest per KiB (quadratic; it was 18 % of the loop's CPU under `-P 16`). Fed in
@@ -309,12 +313,12 @@ final class L2ConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        connection.closed(RedisError(.io, "connection to \(context.channel.remoteAddress.map { "\($0)" } ?? "Redis") was closed"))
+        connection.closed(RedisError(.io, "connection to \(url) was closed"))
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        connection.fail(RedisError(.io, "connection to Redis failed: \(error)"))
+        connection.fail(RedisError(.io, "connection to \(url) failed: \(error)"))
     }
 }
 
