@@ -35,6 +35,14 @@ public final class LatencyRecorder: Sendable {
         histogram.withLock { _ = $0.record(value, count: UInt64(count)) }
     }
 
+    /// Records several operations under one lock.
+    public func record(all nanoseconds: [UInt64]) {
+        guard !nanoseconds.isEmpty else { return }
+        histogram.withLock { histogram in
+            for value in nanoseconds { _ = histogram.record(min(max(value, 1), Self.highestTrackableNanoseconds)) }
+        }
+    }
+
     public func summary() -> LatencySummary {
         histogram.withLock { histogram in
             LatencySummary(

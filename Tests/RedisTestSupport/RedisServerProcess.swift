@@ -22,17 +22,30 @@ public final class RedisServerProcess {
     /// Tests run when `redis-server` exists; under `CI=true` they run anyway, so a missing binary fails them.
     public static let enabled = executable != nil || isCI
 
-    public let port: Int
+    public private(set) var port: Int
     public let extraArguments: [String]
     private var pid: pid_t?
 
     public var url: RedisURL { try! RedisURL(parsing: "redis://127.0.0.1:\(port)") }
 
     /// Starts a server and waits until it answers PING.
+    ///
+    /// Without a `port`, a free one is chosen; if the server does not come up there (another test's server took
+    /// the port between our probe and its bind), another port is tried, three in all.
     public init(port: Int? = nil, arguments: [String] = []) throws {
-        self.port = try port ?? Self.freePort()
         self.extraArguments = arguments
-        try start()
+        self.port = try port ?? Self.freePort()
+        var attemptsLeft = port == nil ? 3 : 1
+        while true {
+            do {
+                try start()
+                return
+            } catch {
+                attemptsLeft -= 1
+                if attemptsLeft == 0 { throw error }
+                self.port = try Self.freePort()
+            }
+        }
     }
 
     deinit { stop() }

@@ -67,6 +67,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var closeWhenDrained = false
     /// A flush is scheduled for the end of this event loop tick.
     private var flushScheduled = false
+    /// Latencies of replies that arrived this tick, by command kind: recorded with one lock per kind at the flush.
+    private var arrivedLatencies: [[UInt64]] = Array(repeating: [], count: CommandKind.allCases.count)
+    private var arrivedKinds: [CommandKind] = []
 
     init(proxy: Proxy) {
         self.proxy = proxy
@@ -214,6 +217,18 @@ final class ConnectionHandler: ChannelInboundHandler {
         proxy.stats.commandsProcessed.increment(by: total)
     }
 
+    private func recordArrived() {
+        guard !arrivedKinds.isEmpty else { return }
+        var total = 0
+        for kind in arrivedKinds {
+            total += arrivedLatencies[kind.rawValue].count
+            proxy.stats.recorder(for: kind).record(all: arrivedLatencies[kind.rawValue])
+            arrivedLatencies[kind.rawValue].removeAll(keepingCapacity: true)
+        }
+        arrivedKinds.removeAll(keepingCapacity: true)
+        proxy.stats.commandsProcessed.increment(by: total)
+    }
+
     /// Reads may overlap each other; anything else is a barrier (see the type's comment).
     private func mayOverlap(_ name: ByteBuffer) -> Bool {
         switch CommandKind.lookup(name) {
@@ -224,6 +239,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     /// Writes what is in order and ready, and flushes.
     func flushReplies(context: ChannelHandlerContext) {
+        recordArrived()
         if slots.isEmpty, out.readableBytes > 0 {
             context.write(wrapOutboundOut(out), promise: nil)
             // If the socket takes everything, NIO releases its reference and clearing reuses the storage.
@@ -314,8 +330,8 @@ final class ConnectionHandler: ChannelInboundHandler {
             swap(&reply, &out)
             slots[index] = .ready(reply)
         }
-        proxy.stats.recorder(for: command).record(nanoseconds: monotonicNanoseconds() &- started)
-        proxy.stats.commandsProcessed.increment()
+        if arrivedLatencies[command.rawValue].isEmpty { arrivedKinds.append(command) }
+        arrivedLatencies[command.rawValue].append(monotonicNanoseconds() &- started)
         outstanding -= 1
         writeReadySlots(context: context)
 

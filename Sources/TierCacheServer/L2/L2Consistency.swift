@@ -39,9 +39,7 @@ final class L2Consistency: Sendable {
         /// Raised on every link change, so a fill or sync that began under an older link is dropped.
         var epoch: UInt64 = 0
         var knownSequence: UInt64 = 0
-        var typeWrites: [String: UInt64] = [:]
         var tableWrites: [String: UInt64] = [:]
-        var allWrite: UInt64 = 0
         /// Messages heard since subscribing, merged into the records the sync reads.
         var heardWhileSyncing: [InvalidationMessage] = []
         /// Writes whose invalidation did not reach Redis, merged, to be replayed.
@@ -51,11 +49,19 @@ final class L2Consistency: Sendable {
     }
 
     private let state: Mutex<State>
+    /// Last write numbers per data type (by accounting group) and of "everything": written under `state`'s lock,
+    /// read without it on every L2 hit.
+    private let typeIndex: [String: Int]
+    private let typeWrites: [InvalidationStamp]
+    private let allWrite = InvalidationStamp()
     /// A keyed write naming more keys than this while Redis is unreachable is replayed as "everything".
     static let pendingKeyLimit = 10_000
 
-    init() {
+    /// - Parameter typeNames: the data types in accounting-group order.
+    init(typeNames: [String] = []) {
         state = Mutex(State())
+        typeIndex = Dictionary(typeNames.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        typeWrites = typeNames.map { _ in InvalidationStamp() }
     }
 
     var link: Link { state.withLock { $0.link } }
@@ -85,16 +91,16 @@ final class L2Consistency: Sendable {
         }
     }
 
-    func keyedEntryIsFresh(type: String, sequence: UInt64) -> Bool {
-        state.withLock { state in
-            state.allWrite <= sequence && state.typeWrites[type, default: 0] <= sequence
-        }
+    /// Lock-free: two atomic loads per L2 hit.
+    func keyedEntryIsFresh(group: Int32, sequence: UInt64) -> Bool {
+        guard allWrite.current <= sequence else { return false }
+        let index = Int(group)
+        return index < 0 || index >= typeWrites.count || typeWrites[index].current <= sequence
     }
 
     func queryEntryIsFresh(tables: [String], sequence: UInt64) -> Bool {
-        state.withLock { state in
-            state.allWrite <= sequence && tables.allSatisfy { state.tableWrites[$0, default: 0] <= sequence }
-        }
+        allWrite.current <= sequence
+            && state.withLock { state in tables.allSatisfy { state.tableWrites[$0, default: 0] <= sequence } }
     }
 
     // MARK: Link changes
@@ -148,19 +154,19 @@ final class L2Consistency: Sendable {
             guard state.epoch == epoch, case .syncing = state.link else { return .superseded }
             let previous = state.knownSequence
             state.knownSequence = sequence
-            state.typeWrites = [:]
             state.tableWrites = [:]
-            state.allWrite = 0
+            allWrite.reset(to: 0)
+            for stamp in typeWrites { stamp.reset(to: 0) }
             for (field, number) in writes {
                 if field == L2WriteField.all {
-                    state.allWrite = number
+                    allWrite.reset(to: number)
                 } else if field.hasPrefix("type:") {
-                    state.typeWrites[String(field.dropFirst(5))] = number
+                    if let index = typeIndex[String(field.dropFirst(5))] { typeWrites[index].reset(to: number) }
                 } else if field.hasPrefix("table:") {
                     state.tableWrites[String(field.dropFirst(6))] = number
                 }
             }
-            for message in state.heardWhileSyncing { Self.apply(message, to: &state) }
+            for message in state.heardWhileSyncing { apply(message, to: &state) }
             state.heardWhileSyncing = []
             state.syncing = false
             state.link = .up(sinceMicroseconds: wallClockMicroseconds())
@@ -173,16 +179,18 @@ final class L2Consistency: Sendable {
     /// Records a numbered write: our own (from the script's reply) or another sidecar's (from a message).
     func record(_ message: InvalidationMessage) {
         state.withLock { state in
-            Self.apply(message, to: &state)
+            apply(message, to: &state)
             if case .syncing = state.link { state.heardWhileSyncing.append(message) }
         }
     }
 
-    private static func apply(_ message: InvalidationMessage, to state: inout State) {
+    private func apply(_ message: InvalidationMessage, to state: inout State) {
         let number = message.sequence
         state.knownSequence = max(state.knownSequence, number)
-        if message.everything { state.allWrite = max(state.allWrite, number) }
-        for type in message.types { state.typeWrites[type] = max(state.typeWrites[type, default: 0], number) }
+        if message.everything { allWrite.raise(to: number) }
+        for type in message.types {
+            if let index = typeIndex[type] { typeWrites[index].raise(to: number) }
+        }
         for table in message.tables { state.tableWrites[table] = max(state.tableWrites[table, default: 0], number) }
     }
 

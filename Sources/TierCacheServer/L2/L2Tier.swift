@@ -34,7 +34,7 @@ final class L2Tier: Sendable {
 
     let configuration: L2Configuration
     let namespace: L2Namespace
-    let consistency = L2Consistency()
+    let consistency: L2Consistency
     let stats = L2Stats()
     /// Tells this process' own messages apart from the others'.
     let origin = UInt64.random(in: 1...UInt64.max)
@@ -48,9 +48,12 @@ final class L2Tier: Sendable {
 
     private let relay = EventRelay()
 
-    /// - Parameter group: the server's event loops; each gets its own Redis connection.
-    init(configuration: L2Configuration, group: any EventLoopGroup, logger: Logger) {
+    /// - Parameters:
+    ///   - group: the server's event loops; each gets its own Redis connection.
+    ///   - typeNames: the data types in accounting-group order.
+    init(configuration: L2Configuration, group: any EventLoopGroup, typeNames: [String], logger: Logger) {
         self.configuration = configuration
+        self.consistency = L2Consistency(typeNames: typeNames)
         self.namespace = L2Namespace(prefix: configuration.prefix)
         self.logger = logger
         let consistency = self.consistency

@@ -147,7 +147,7 @@ extension Proxy {
         }
         let nowMilliseconds = wallClockMicroseconds() / 1000
         guard entry.expiresAtMilliseconds > nowMilliseconds,
-            l2.consistency.keyedEntryIsFresh(type: type.name, sequence: entry.sequence)
+            l2.consistency.keyedEntryIsFresh(group: type.group, sequence: entry.sequence)
         else {
             l2.stats.stale.increment()
             type.counters.l2.misses.increment()

@@ -45,7 +45,10 @@ public final class Proxy: Sendable {
         self.backend = backend
         self.threadPool = threadPool
         self.logger = logger
-        self.l2 = configuration.l2.map { L2Tier(configuration: $0, group: eventLoopGroup, logger: logger) }
+        let typeNames = self.policy.types.map(\.name)
+        self.l2 = configuration.l2.map {
+            L2Tier(configuration: $0, group: eventLoopGroup, typeNames: typeNames, logger: logger)
+        }
     }
 
     /// Starts background work: the L2 tier's connections and subscription.

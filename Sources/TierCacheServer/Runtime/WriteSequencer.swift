@@ -29,6 +29,11 @@ public final class InvalidationStamp: Sendable {
     @inline(__always)
     public var current: UInt64 { value.load(ordering: .acquiring) }
 
+    /// Sets the stamp, also downwards: only for a reset that replaces everything known (an L2 sync).
+    public func reset(to stamp: UInt64) {
+        value.store(stamp, ordering: .releasing)
+    }
+
     public func raise(to stamp: UInt64) {
         var observed = value.load(ordering: .relaxed)
         while observed < stamp {
