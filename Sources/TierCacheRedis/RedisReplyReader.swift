@@ -23,17 +23,40 @@ public final class RedisReplyReader {
         }
     }
 
+    /// A reply whose bulk-string payload the caller materialized itself (into its own buffer type, with one copy).
+    public enum Raw<Bulk> {
+        case bulk(Bulk)
+        case other(RedisReply)
+    }
+
+    /// The next complete reply, with a top-level bulk string handed to `makeBulk` straight from hiredis' memory;
+    /// nil until more bytes arrive.
+    public func next<Bulk>(bulk makeBulk: (UnsafeRawBufferPointer) -> Bulk) throws(RedisError) -> Raw<Bulk>? {
+        var raw: UnsafeMutableRawPointer?
+        guard redisReaderGetReply(reader, &raw) == REDIS_OK else { throw parseError() }
+        guard let raw else { return nil }
+        defer { freeReplyObject(raw) }
+        let reply = raw.assumingMemoryBound(to: redisReply.self)
+        if reply.pointee.type == REDIS_REPLY_STRING {
+            let count = reply.pointee.len
+            return .bulk(makeBulk(UnsafeRawBufferPointer(start: count > 0 ? reply.pointee.str : nil, count: count)))
+        }
+        return .other(try RedisReply(copying: reply))
+    }
+
+    private func parseError() -> RedisError {
+        let reason = withUnsafeBytes(of: reader.pointee.errstr) { bytes in
+            String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        return RedisError(.protocolError, "protocol error from Redis: \(reason)")
+    }
+
     /// The next complete reply, or nil until more bytes arrive.
     ///
     /// - Throws: `.protocolError` when the bytes are not RESP; the connection must then be closed.
     public func next() throws(RedisError) -> RedisReply? {
         var raw: UnsafeMutableRawPointer?
-        guard redisReaderGetReply(reader, &raw) == REDIS_OK else {
-            let reason = withUnsafeBytes(of: reader.pointee.errstr) { bytes in
-                String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            throw RedisError(.protocolError, "protocol error from Redis: \(reason)")
-        }
+        guard redisReaderGetReply(reader, &raw) == REDIS_OK else { throw parseError() }
         guard let raw else { return nil }
         defer { freeReplyObject(raw) }
         return try RedisReply(copying: raw.assumingMemoryBound(to: redisReply.self))

@@ -5,6 +5,7 @@ import RedisTestSupport
 import Synchronization
 import Testing
 import TierCacheRedis
+import TierCacheStats
 
 @testable import TierCacheServer
 
@@ -32,12 +33,14 @@ struct L2ConnectionTests {
         let group: MultiThreadedEventLoopGroup
         let connections: L2Connections
         let events = Events()
+        let roundTrip = LatencyRecorder(name: "round_trip")
 
         init(_ url: RedisURL, loops: Int = 2, timeout: Duration = .seconds(1)) {
             group = MultiThreadedEventLoopGroup(numberOfThreads: loops)
             connections = L2Connections(
                 group: group,
                 configuration: L2Configuration(url: url, connectTimeout: .milliseconds(500), commandTimeout: timeout),
+                roundTrip: roundTrip,
                 onEvent: events.record
             )
             connections.start()
@@ -105,6 +108,8 @@ struct L2ConnectionTests {
             return promise.futureResult
         }.get().get()
         #expect(replies == Array(1...500))
+        // Every reply's round trip was recorded: the 500 INCRs and the connection's PING.
+        #expect(fixture.roundTrip.summary().count == 501)
     }
 
     @Test("error replies are answers; binary arguments survive")

@@ -3,6 +3,7 @@ import NIOPosix
 import Synchronization
 import TierCacheProtocol
 import TierCacheRedis
+import TierCacheStats
 
 /// One Redis connection owned by one event loop: NIO does the socket I/O, hiredis' reader parses the replies, and
 /// requests and replies never leave the loop — the L2 hit path takes no lock and no thread hop for Redis.
@@ -14,6 +15,10 @@ import TierCacheRedis
 ///
 /// Loop-confined: every method runs on `eventLoop` (``L2Connections`` hops there).
 final class L2Connection {
+    /// A reply as the connection delivers it: a bulk string already in a `ByteBuffer` (an L2 entry, copied once
+    /// out of hiredis), anything else as a `RedisReply`.
+    typealias Reply = RedisReplyReader.Raw<ByteBuffer>
+    typealias RawCompletion = (Result<Reply, RedisError>) -> Void
     typealias Completion = (Result<RedisReply, RedisError>) -> Void
 
     /// The connection came up or went down; sent once per change, on its loop.
@@ -39,7 +44,7 @@ final class L2Connection {
     /// Whether it is ready, for other threads (`L2Connections.isConnected`).
     private let flag: L2ConnectionFlag
     private var state = State.disconnected
-    private var waiting = CircularBuffer<(completion: Completion, since: UInt64)>(initialCapacity: 64)
+    private var waiting = CircularBuffer<(completion: RawCompletion, since: UInt64)>(initialCapacity: 64)
     /// Commands written this tick, flushed at its end. Mutated in place: a copy would make every append copy all.
     private var outbound = ByteBuffer()
     private var flushScheduled = false
@@ -47,14 +52,19 @@ final class L2Connection {
     private var lastError: RedisError?
     private var closingReason: RedisError?
     private var timeoutCheck: RepeatedTask?
+    /// Round trips of the replies read in this batch, recorded under one lock when the read completes.
+    private let roundTrip: LatencyRecorder
+    private var roundTrips: [UInt64] = []
 
     init(
         eventLoop: any EventLoop,
         index: Int,
         configuration: L2Configuration,
         flag: L2ConnectionFlag,
+        roundTrip: LatencyRecorder,
         onEvent: @escaping @Sendable (Event) -> Void
     ) {
+        self.roundTrip = roundTrip
         self.eventLoop = eventLoop
         self.index = index
         self.configuration = configuration
@@ -93,7 +103,7 @@ final class L2Connection {
     // MARK: Requests
 
     /// Queues one command, written by `encode` as RESP, and calls `completion` (on this loop) with its reply.
-    func send(_ encode: (inout ByteBuffer) -> Void, completion: @escaping Completion) {
+    func send(_ encode: (inout ByteBuffer) -> Void, completion: @escaping RawCompletion) {
         let channel: any Channel
         switch state {
         case .ready(let ready): channel = ready
@@ -112,13 +122,22 @@ final class L2Connection {
         }
     }
 
-    /// Queues one command given as arguments.
+    /// Queues one command given as arguments; the reply comes as a `RedisReply`.
     func send(_ arguments: [[UInt8]], completion: @escaping Completion) {
         send(
             { buffer in
                 buffer.writeRESPArrayHeader(count: arguments.count)
                 for argument in arguments { buffer.writeRESPBulkString(argument) }
-            }, completion: completion)
+            },
+            completion: { result in
+                completion(
+                    result.map { reply in
+                        switch reply {
+                        case .bulk(let bytes): .bulk(Array(bytes.readableBytesView))
+                        case .other(let reply): reply
+                        }
+                    })
+            })
     }
 
     private func flush() {
@@ -134,12 +153,19 @@ final class L2Connection {
 
     // MARK: From the channel
 
-    func received(_ reply: RedisReply) {
+    func received(_ reply: Reply) {
         guard let request = waiting.popFirst() else {
             fail(RedisError(.protocolError, "Redis sent a reply nobody asked for"))
             return
         }
+        roundTrips.append(monotonicNanoseconds() &- request.since)
         request.completion(.success(reply))
+    }
+
+    /// The end of a read: the batch's round trips go into the histogram together.
+    func readComplete() {
+        roundTrip.record(all: roundTrips)
+        roundTrips.removeAll(keepingCapacity: true)
     }
 
     /// The channel failed or closed.
@@ -303,13 +329,18 @@ final class L2ConnectionHandler: ChannelInboundHandler {
                 while offset < bytes.count {
                     let end = min(bytes.count, offset + Self.feedSlice)
                     try reader.feed(UnsafeRawBufferPointer(rebasing: bytes[offset..<end]))
-                    while let reply = try reader.next() { connection.received(reply) }
+                    while let reply = try reader.next(bulk: { ByteBuffer(bytes: $0) }) { connection.received(reply) }
                     offset = end
                 }
             }
         } catch {
             connection.fail(error)
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        connection.readComplete()
+        context.fireChannelReadComplete()
     }
 
     func channelInactive(context: ChannelHandlerContext) {

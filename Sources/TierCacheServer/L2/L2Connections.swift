@@ -1,5 +1,6 @@
 import NIOCore
 import TierCacheRedis
+import TierCacheStats
 
 /// One ``L2Connection`` per event loop of the server's group, usable from any thread: a caller on an event loop
 /// uses that loop's connection directly; any other caller hops to one.
@@ -12,6 +13,7 @@ final class L2Connections: Sendable {
     init(
         group: any EventLoopGroup,
         configuration: L2Configuration,
+        roundTrip: LatencyRecorder,
         onEvent: @escaping @Sendable (L2Connection.Event) -> Void
     ) {
         var connections: [NIOLoopBound<L2Connection>] = []
@@ -23,7 +25,9 @@ final class L2Connections: Sendable {
             // made), so the task runs.
             let made = loop.submit {
                 NIOLoopBound(
-                    L2Connection(eventLoop: loop, index: index, configuration: configuration, flag: flag, onEvent: onEvent),
+                    L2Connection(
+                        eventLoop: loop, index: index, configuration: configuration, flag: flag,
+                        roundTrip: roundTrip, onEvent: onEvent),
                     eventLoop: loop)
             }
             guard let connection = try? made.wait() else {

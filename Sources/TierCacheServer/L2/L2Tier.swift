@@ -63,6 +63,7 @@ final class L2Tier: Sendable {
         client = L2Connections(
             group: group,
             configuration: configuration,
+            roundTrip: stats.roundTrip,
             onEvent: { event in
                 switch event {
                 case .connected(let index):
@@ -217,9 +218,7 @@ final class L2Tier: Sendable {
 
     /// Looks one key up; `completion` runs on an event loop (the caller's, when called on one).
     func get(_ key: [UInt8], completion: @escaping @Sendable (Lookup) -> Void) {
-        let started = monotonicNanoseconds()
         client.submit([[Self.getCommand, key]]) { [self] result in
-            stats.roundTrip.record(nanoseconds: monotonicNanoseconds() &- started)
             switch result {
             case .success(let replies):
                 completion(lookup(replies.first ?? .null, key: key))
@@ -233,7 +232,6 @@ final class L2Tier: Sendable {
     /// Looks a client key's entry up without building the Redis key or the command as arrays: written straight
     /// into the connection's output. `completion` runs on an event loop (the caller's, when called on one).
     func getEntry(_ clientKey: ByteBuffer, completion: @escaping @Sendable (Lookup) -> Void) {
-        let started = monotonicNanoseconds()
         let prefix = namespace.prefix
         @Sendable func send(_ connection: L2Connection) {
             connection.send(
@@ -247,9 +245,10 @@ final class L2Tier: Sendable {
                     buffer.writeStaticString("\r\n")
                 },
                 completion: { [self] result in
-                    stats.roundTrip.record(nanoseconds: monotonicNanoseconds() &- started)
                     switch result {
-                    case .success(let reply):
+                    case .success(.bulk(let bytes)):
+                        completion(decode(bytes, key: self.namespace.entryKey(clientKey)))
+                    case .success(.other(let reply)):
                         completion(lookup(reply, key: self.namespace.entryKey(clientKey)))
                     case .failure(let error):
                         stats.errors.increment()
@@ -268,9 +267,7 @@ final class L2Tier: Sendable {
     /// Looks several keys up in one MGET.
     func get(many keys: [[UInt8]], on eventLoop: any EventLoop) -> EventLoopFuture<[Lookup]> {
         let promise = eventLoop.makePromise(of: [Lookup].self)
-        let started = monotonicNanoseconds()
         client.submit([[Self.mgetCommand] + keys]) { [self] result in
-            stats.roundTrip.record(nanoseconds: monotonicNanoseconds() &- started)
             switch result {
             case .success(let replies):
                 guard case .array(let values)? = replies.first, values.count == keys.count else {
@@ -288,22 +285,24 @@ final class L2Tier: Sendable {
         return promise.futureResult
     }
 
+    private func decode(_ bytes: ByteBuffer, key: @autoclosure () -> [UInt8]) -> Lookup {
+        do {
+            return .hit(try L2Entry.decode(bytes))
+        } catch {
+            stats.undecodable.increment()
+            let reason = "\(error)"
+            logger.warning(
+                "unreadable L2 entry treated as a miss", metadata: ["key": "\(printable(key()))", "reason": "\(reason)"])
+            return .undecodable(reason)
+        }
+    }
+
     private func lookup(_ reply: RedisReply, key: @autoclosure () -> [UInt8]) -> Lookup {
         switch reply {
         case .null:
             return .miss
         case .bulk(let bytes):
-            do {
-                return .hit(try L2Entry.decode(ByteBuffer(bytes: bytes)))
-            } catch {
-                stats.undecodable.increment()
-                let reason = "\(error)"
-                logger.warning(
-                    "unreadable L2 entry treated as a miss",
-                    metadata: ["key": "\(printable(key()))", "reason": "\(reason)"]
-                )
-                return .undecodable(reason)
-            }
+            return decode(ByteBuffer(bytes: bytes), key: key())
         case .error(let message):
             stats.errors.increment()
             return .failed(RedisError(.server, message))
@@ -336,9 +335,7 @@ final class L2Tier: Sendable {
     }
 
     private func submitFill(_ command: [[UInt8]]) {
-        let started = monotonicNanoseconds()
         client.submit([command]) { [stats] result in
-            stats.roundTrip.record(nanoseconds: monotonicNanoseconds() &- started)
             switch result {
             case .success(let replies):
                 switch replies.first {
@@ -364,9 +361,7 @@ final class L2Tier: Sendable {
             return eventLoop.makeSucceededVoidFuture()
         }
         let promise = eventLoop.makePromise(of: Void.self)
-        let started = monotonicNanoseconds()
         client.submit([invalidateCommand(message)]) { [consistency, stats, logger] result in
-            stats.roundTrip.record(nanoseconds: monotonicNanoseconds() &- started)
             if case .success(let replies) = result, case .integer(let number)? = replies.first {
                 var numbered = message
                 numbered.sequence = UInt64(number)

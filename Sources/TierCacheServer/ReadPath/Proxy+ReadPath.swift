@@ -99,8 +99,9 @@ extension Proxy {
         let stamp = sequencer.current
         guard let l2 else { return completion(nil) }
         l2.getEntry(key) { [self] lookup in
-            guard let loaded = acceptL2(lookup, type: type, key: key, stamp: stamp) else { return completion(nil) }
-            completion(version == .v3 ? (loaded.reply.resp3 ?? loaded.reply.resp2) : loaded.reply.resp2)
+            completion(acceptL2(lookup, type: type, key: key, stamp: stamp).map { loaded in
+                version == .v3 ? (loaded.reply.resp3 ?? loaded.reply.resp2) : loaded.reply.resp2
+            })
         }
     }
 
