@@ -76,8 +76,6 @@ final class L2Connection {
     static let firstDelay = Duration.milliseconds(100)
     static let maxDelay = Duration.seconds(2)
 
-    var error: RedisError? { lastError }
-
     func start() {
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
         let period = TimeAmount.milliseconds(max(10, min(100, configuration.commandTimeout.wholeMilliseconds / 4)))
