@@ -47,30 +47,25 @@ extension ConnectionHandler {
     ) {
         let version = session.version
         let reply = reserveReply(command: .get, context: context)
-        // A slice of the read buffer, kept until the reply: under pipelining that costs NIO a fresh receive
-        // buffer per read, cheaper than a copy of every key.
-        let ownedKey = key
-        let idOffset = key.readableBytes - id.readableBytes
+        // `key` and `id` are slices of the read buffer, kept until the reply: under pipelining that costs NIO a
+        // fresh receive buffer per read, cheaper than a copy of every key.
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
-        proxy.lookupKeyInL2(type: type, key: ownedKey, version: version) { [proxy] bytes in
+        proxy.lookupKeyInL2(type: type, key: key, version: version) { [proxy] bytes in
             // The reply comes on this connection's event loop (its Redis connection lives there).
             eventLoop.assertInEventLoop()
-            do {
-                let (handler, context) = bound.value
-                if let bytes {
-                    handler.replyArrived(.success(bytes), id: reply, command: .get, started: started, context: context)
-                    return
-                }
-                let ownedID = ownedKey.getSlice(at: ownedKey.readerIndex + idOffset, length: ownedKey.readableBytes - idOffset) ?? ownedKey
-                proxy.loadKey(type: type, id: ownedID, key: ownedKey, consultL2: false, countMiss: false, on: eventLoop)
-                    .whenComplete { result in
-                        let (handler, context) = bound.value
-                        handler.replyArrived(
-                            result.map { Self.bytes(of: $0.reply, version) }, id: reply, command: .get,
-                            started: started, context: context)
-                    }
+            let (handler, context) = bound.value
+            if let bytes {
+                handler.replyArrived(.success(bytes), id: reply, command: .get, started: started, context: context)
+                return
             }
+            proxy.loadKey(type: type, id: id, key: key, consultL2: false, countMiss: false, on: eventLoop)
+                .whenComplete { result in
+                    let (handler, context) = bound.value
+                    handler.replyArrived(
+                        result.map { Self.bytes(of: $0.reply, version) }, id: reply, command: .get, started: started,
+                        context: context)
+                }
         }
     }
 
