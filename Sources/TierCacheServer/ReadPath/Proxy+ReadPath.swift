@@ -128,12 +128,14 @@ extension Proxy {
                     fromL2[index] = reply
                 }
             }
+            var consulted = [Bool](repeating: false, count: targets.count)
+            for index in candidates { consulted[index] = true }
             let loads = targets.indices.map { index -> EventLoopFuture<LoadedReply> in
                 if let reply = fromL2[index] { return eventLoop.makeSucceededFuture(reply) }
                 let target = targets[index]
-                // The L2 look-up above just missed: straight to the backend (which then fills L2).
-                let consulted = candidates.contains(index)
-                return loadKey(type: target.type, id: target.id, key: target.key, consultL2: !consulted, on: eventLoop)
+                // A key the L2 look-up above just missed goes straight to the backend (which then fills L2).
+                return loadKey(
+                    type: target.type, id: target.id, key: target.key, consultL2: !consulted[index], on: eventLoop)
             }
             return EventLoopFuture.whenAllSucceed(loads, on: eventLoop)
         }
