@@ -1,4 +1,5 @@
-"""Helpers shared by bench/l2_get.py and bench/write_path.py (bench/l1_get.py keeps its own copies).
+"""Helpers shared by bench/l2_get.py, bench/write_path.py and bench/invalidation_lag.py (bench/l1_get.py keeps
+its own copies).
 
 Starting and stopping servers, a small pipelined RESP client, the SQLite table and policy file the benchmarks
 use, running redis-benchmark, and reading TierCache's STATS. Not a script: import it from a script in bench/.
