@@ -227,14 +227,14 @@ extension Duration {
     }
 
     /// This duration in nanoseconds, saturating.
-    var wholeNanoseconds: Int {
+    public var wholeNanoseconds: Int {
         let (seconds, attoseconds) = components
         let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         return overflow ? (seconds < 0 ? .min : .max) : Int(clamping: scaled + attoseconds / 1_000_000_000)
     }
 
     /// "200 ms", "1500 ms": milliseconds, the unit our timeouts are configured in.
-    var shortDescription: String {
+    public var shortDescription: String {
         let (seconds, attoseconds) = components
         let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
         return "\(milliseconds) ms"

@@ -78,7 +78,7 @@ final class L2Connection {
 
     func start() {
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
-        let period = TimeAmount.milliseconds(max(10, min(100, configuration.commandTimeout.wholeMilliseconds / 4)))
+        let period = TimeAmount.milliseconds(max(10, min(100, Int64(configuration.commandTimeout.wholeNanoseconds / 4_000_000))))
         timeoutCheck = eventLoop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
             bound.value.checkTimeout()
         }
@@ -202,7 +202,7 @@ final class L2Connection {
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
         let url = configuration.url
         let bootstrap = ClientBootstrap(group: eventLoop)
-            .connectTimeout(.nanoseconds(Int64(configuration.connectTimeout.nanoseconds)))
+            .connectTimeout(.nanoseconds(Int64(configuration.connectTimeout.wholeNanoseconds)))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -281,14 +281,14 @@ final class L2Connection {
 
     private func scheduleReconnect() {
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
-        eventLoop.scheduleTask(in: .nanoseconds(Int64(delay.nanoseconds))) { bound.value.connect() }
+        eventLoop.scheduleTask(in: .nanoseconds(Int64(delay.wholeNanoseconds))) { bound.value.connect() }
         delay = min(delay * 2, Self.maxDelay)
     }
 
     private func checkTimeout() {
         guard let oldest = waiting.first else { return }
-        if monotonicNanoseconds() &- oldest.since > configuration.commandTimeout.nanoseconds {
-            fail(RedisError(.timeout, "\(configuration.url) did not answer within \(configuration.commandTimeout.shortMilliseconds)"))
+        if monotonicNanoseconds() &- oldest.since > UInt64(clamping: configuration.commandTimeout.wholeNanoseconds) {
+            fail(RedisError(.timeout, "\(configuration.url) did not answer within \(configuration.commandTimeout.shortDescription)"))
         }
     }
 

@@ -45,7 +45,8 @@ final class L2Consistency: Sendable {
         /// Writes whose invalidation did not reach Redis, merged, to be replayed.
         var pending: InvalidationMessage?
         var replaying = false
-        var syncing = false
+        /// The sync request (counter and records) is out.
+        var syncInFlight = false
     }
 
     private let state: Mutex<State>
@@ -111,7 +112,7 @@ final class L2Consistency: Sendable {
             state.epoch += 1
             state.link = .syncing(sinceMicroseconds: wallClockMicroseconds())
             state.heardWhileSyncing = []
-            state.syncing = false
+            state.syncInFlight = false
             return state.epoch
         }
     }
@@ -134,8 +135,8 @@ final class L2Consistency: Sendable {
     /// Claims the sync for the current epoch: nil when not syncing or a sync is already out.
     func beginSync() -> UInt64? {
         state.withLock { state in
-            guard case .syncing = state.link, !state.syncing else { return nil }
-            state.syncing = true
+            guard case .syncing = state.link, !state.syncInFlight else { return nil }
+            state.syncInFlight = true
             return state.epoch
         }
     }
@@ -143,7 +144,7 @@ final class L2Consistency: Sendable {
     /// The sync for `epoch` failed; a later maintenance pass tries again.
     func syncFailed(epoch: UInt64) {
         state.withLock { state in
-            if state.epoch == epoch { state.syncing = false }
+            if state.epoch == epoch { state.syncInFlight = false }
         }
     }
 
@@ -168,7 +169,7 @@ final class L2Consistency: Sendable {
             }
             for message in state.heardWhileSyncing { apply(message, to: &state) }
             state.heardWhileSyncing = []
-            state.syncing = false
+            state.syncInFlight = false
             state.link = .up(sinceMicroseconds: wallClockMicroseconds())
             return sequence < previous ? .syncedAfterReset(previous: previous, now: sequence) : .synced
         }

@@ -116,7 +116,7 @@ final class L2Tier: Sendable {
                     if changed {
                         stats.channelLosses.increment()
                         logger.warning(
-                            "invalidation channel lost: L1 flushed, L2 bypassed, new L1 entries live at most \(configuration.degradedL1Lifetime.shortMilliseconds) until it is back",
+                            "invalidation channel lost: L1 flushed, L2 bypassed, new L1 entries live at most \(configuration.degradedL1Lifetime.shortDescription) until it is back",
                             metadata: ["redis": "\(url)", "error": "\(error.message)"]
                         )
                     }
@@ -404,7 +404,7 @@ final class L2Tier: Sendable {
             command.append(namespace.tombstoneKey(key))
         }
         command.append(namespace.channel)
-        command.append(Array(String(configuration.tombstoneLifetime.wholeMilliseconds).utf8))
+        command.append(Array(String(configuration.tombstoneLifetime.wholeNanoseconds / 1_000_000).utf8))
         command.append(message.encodedBody())
         command.append(Array(String(fields.count).utf8))
         command += fields.map { Array($0.utf8) }
@@ -419,17 +419,4 @@ private final class EventRelay: Sendable {
     func send(_ event: L2Tier.Event) {
         handler.withLock { $0 }?(event)
     }
-}
-
-extension Duration {
-    /// Whole nanoseconds; durations here are configuration values far below the 584-year limit.
-    var nanoseconds: UInt64 {
-        UInt64(max(0, components.seconds)) * 1_000_000_000 + UInt64(max(0, components.attoseconds)) / 1_000_000_000
-    }
-
-    var wholeMilliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
-    }
-
-    var shortMilliseconds: String { "\(wholeMilliseconds) ms" }
 }

@@ -3,6 +3,7 @@ import TierCacheBackend
 import TierCacheCache
 import TierCachePolicy
 import TierCacheProtocol
+import TierCacheRedis
 import TierCacheStats
 
 /// The read path: L1, then one coalesced load from the backend that fills L1 with the type's TTL.
@@ -260,14 +261,14 @@ extension Proxy {
     /// other sidecars' invalidations.
     func l1Lifetime(_ lifetime: UInt64) -> UInt64 {
         guard let l2, !l2.consistency.isListening else { return lifetime }
-        return min(lifetime, l2.configuration.degradedL1Lifetime.nanoseconds)
+        return min(lifetime, UInt64(clamping: l2.configuration.degradedL1Lifetime.wholeNanoseconds))
     }
 
     /// Whether a load may fill L2: its link is still the current one (nothing was missed since it began), and it
     /// did not take so long that the tombstone of a write during it may have expired.
     private func mayFillL2(_ ticket: L2Consistency.Ticket, started: UInt64) -> Bool {
         guard let l2 else { return false }
-        let limit = l2.configuration.tombstoneLifetime.nanoseconds / 2
+        let limit = UInt64(clamping: l2.configuration.tombstoneLifetime.wholeNanoseconds / 2)
         return monotonicNanoseconds() &- started < limit && l2.consistency.isCurrent(ticket)
     }
 
