@@ -36,6 +36,45 @@ public struct RESPValueParser: Sendable {
         return value
     }
 
+    /// A reply whose top-level bulk string stays in the received bytes: for a proxy that forwards or decodes
+    /// values, where copying each into an array would be the largest cost of reading it.
+    public enum Reply: Sendable {
+        /// `$<length>`: a slice of the buffer the reply was read from (no copy).
+        case bulkString(ByteBuffer)
+        /// Any other reply, including a null bulk string, decoded as by ``next(from:)``.
+        case value(RESPValue)
+    }
+
+    /// Decodes the next complete reply from `buffer`, leaving a top-level bulk string as a slice of it.
+    ///
+    /// - Parameter buffer: Received bytes; on success the reader index moves past the reply, otherwise it stays.
+    /// - Returns: The reply, or nil when more bytes are needed.
+    /// - Throws: ``RESPProtocolError`` when the bytes are not valid RESP or breach a limit.
+    public mutating func nextReply(from buffer: inout ByteBuffer) throws(RESPProtocolError) -> Reply? {
+        guard buffer.readableBytesView.first == UInt8(ascii: "$") else {
+            return try self.next(from: &buffer).map { .value($0) }
+        }
+        var reader = buffer
+        reader.moveReaderIndex(forwardBy: 1)
+        guard let length = try self.readBlobLength(&reader, allowsNull: true) else {
+            return nil
+        }
+        guard let length else {
+            buffer.moveReaderIndex(to: reader.readerIndex)
+            return .value(.null)
+        }
+        guard reader.readableBytes - 2 >= length else {
+            return nil
+        }
+        guard reader.getInteger(at: reader.readerIndex + length, as: UInt16.self) == 0x0D0A,
+            let bytes = reader.readSlice(length: length)
+        else {
+            throw .missingBulkTerminator
+        }
+        buffer.moveReaderIndex(to: reader.readerIndex + 2)
+        return .bulkString(bytes)
+    }
+
     /// Parses one value at the reader's index, skipping any attributes before it.
     private func parseValue(_ reader: inout ByteBuffer, depth: Int) throws(RESPProtocolError) -> RESPValue? {
         while true {
@@ -170,6 +209,26 @@ public struct RESPValueParser: Sendable {
 
     /// Reads `<length>\r\n<bytes>\r\n`: nil if incomplete, `.some(nil)` for a `-1` length where null is allowed.
     private func readBlob(_ reader: inout ByteBuffer, allowsNull: Bool) throws(RESPProtocolError) -> [UInt8]?? {
+        guard let length = try self.readBlobLength(&reader, allowsNull: allowsNull) else {
+            return nil
+        }
+        guard let payloadLength = length else {
+            return .some(nil)
+        }
+        guard reader.readableBytes - 2 >= payloadLength else {
+            return nil
+        }
+        guard reader.getInteger(at: reader.readerIndex + payloadLength, as: UInt16.self) == 0x0D0A,
+            let bytes = reader.readBytes(length: payloadLength)
+        else {
+            throw .missingBulkTerminator
+        }
+        reader.moveReaderIndex(forwardBy: 2)
+        return .some(bytes)
+    }
+
+    /// Reads a blob's `<length>\r\n` line: nil if incomplete, `.some(nil)` for `-1` where null is allowed.
+    private func readBlobLength(_ reader: inout ByteBuffer, allowsNull: Bool) throws(RESPProtocolError) -> Int?? {
         guard let line = try self.readLine(&reader) else {
             return nil
         }
@@ -185,16 +244,7 @@ public struct RESPValueParser: Sendable {
         guard let payloadLength = Int(exactly: length), payloadLength <= self.limits.maxBulkLength else {
             throw .bulkTooLong(length: Int(clamping: length), limit: self.limits.maxBulkLength)
         }
-        guard reader.readableBytes - 2 >= payloadLength else {
-            return nil
-        }
-        guard reader.getInteger(at: reader.readerIndex + payloadLength, as: UInt16.self) == 0x0D0A,
-            let bytes = reader.readBytes(length: payloadLength)
-        else {
-            throw .missingBulkTerminator
-        }
-        reader.moveReaderIndex(forwardBy: 2)
-        return .some(bytes)
+        return .some(payloadLength)
     }
 
     /// Reads an aggregate's count line: nil if incomplete, `.some(nil)` for `-1` where null is allowed.

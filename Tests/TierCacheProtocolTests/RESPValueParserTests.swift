@@ -166,6 +166,67 @@ struct RESPValueParserTests {
         }
     }
 
+    /// What `nextReply` produced, comparable: a bulk string's bytes, or the value.
+    private enum Read: Equatable {
+        case bulk([UInt8])
+        case value(RESPValue)
+
+        init(_ reply: RESPValueParser.Reply) {
+            switch reply {
+            case .bulkString(let bytes): self = .bulk(Array(bytes.readableBytesView))
+            case .value(let value): self = .value(value)
+            }
+        }
+    }
+
+    @Test("nextReply: every reply comes out whole and in order however the bytes are split")
+    func nextReplyEverySplit() throws {
+        let bytes = Array("+OK\r\n-ERR nope\r\n:42\r\n$5\r\nhe\r\no\r\n$-1\r\n*2\r\n$1\r\na\r\n:1\r\n$0\r\n\r\n".utf8)
+        let expected: [Read] = [
+            .value(.simpleString("OK")), .value(.error("ERR nope")), .value(.integer(42)), .bulk(Array("he\r\no".utf8)),
+            .value(.null), .value(.array([.bulkString(Array("a".utf8)), .integer(1)])), .bulk([]),
+        ]
+        for split in 0...bytes.count {
+            var parser = RESPValueParser()
+            var buffer = ByteBuffer(bytes: bytes[..<split])
+            var replies: [Read] = []
+            while let reply = try parser.nextReply(from: &buffer) { replies.append(Read(reply)) }
+            buffer.writeBytes(bytes[split...])
+            while let reply = try parser.nextReply(from: &buffer) { replies.append(Read(reply)) }
+            #expect(replies == expected, "split at \(split)")
+            #expect(buffer.readableBytes == 0)
+        }
+    }
+
+    @Test("nextReply: a bulk string is a slice of the buffer read, not a copy")
+    func nextReplySlices() throws {
+        var parser = RESPValueParser()
+        var buffer = ByteBuffer(string: "$3\r\nabc\r\n:7\r\n")
+        guard case .bulkString(let bytes)? = try parser.nextReply(from: &buffer) else {
+            Issue.record("expected a bulk string")
+            return
+        }
+        #expect(String(buffer: bytes) == "abc")
+        // The slice shares the buffer's storage: both point at the same bytes.
+        let sliceStart = bytes.withUnsafeReadableBytes { $0.baseAddress }
+        let bufferStart = buffer.withUnsafeReadableBytes { $0.baseAddress }
+        #expect(sliceStart.map { $0 + 5 } == bufferStart)
+        #expect(try parser.nextReply(from: &buffer).map(Read.init) == .value(.integer(7)))
+        #expect(try parser.nextReply(from: &buffer) == nil)
+    }
+
+    @Test(
+        "nextReply: malformed or oversized bulk strings are refused",
+        arguments: ["$-2\r\n", "$3\r\nabcd\r\n", "$x\r\n", "$5\r\n", "$\r\n"]
+    )
+    func nextReplyMalformed(text: String) {
+        var parser = RESPValueParser(limits: RESPLimits(maxBulkLength: 4))
+        var buffer = ByteBuffer(string: text)
+        #expect(throws: RESPProtocolError.self) {
+            try parser.nextReply(from: &buffer)
+        }
+    }
+
     @Test("accessors read strings, integers, aggregates and pairs, and are nil for other types")
     func accessors() {
         #expect(RESPValue.simpleString("a").string == "a")

@@ -133,6 +133,60 @@ struct L2ConnectionTests {
         #expect(message.contains("unknown command"))
     }
 
+    @Test("replies larger than a read come out whole, in order, between small ones")
+    func largeReplies() async throws {
+        let redis = try RedisServerProcess()
+        let fixture = Fixture(redis.url, loops: 1)
+        defer { fixture.close() }
+        try await fixture.waitUntil("up") { fixture.connections.isConnected }
+        var generator = SystemRandomNumberGenerator()
+        let big = (0..<3_000_000).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let medium = Array(big[..<70_000].reversed())
+        let set = await withCheckedContinuation { continuation in
+            fixture.connections.submit([
+                [Array("SET".utf8), Array("big".utf8), big], [Array("SET".utf8), Array("medium".utf8), medium],
+            ]) { continuation.resume(returning: $0) }
+        }
+        #expect(try set.get() == [.status("OK"), .status("OK")])
+        for _ in 0..<3 {
+            let replies = try await fixture.send([
+                ["GET", "big"], ["PING"], ["GET", "medium"], ["MGET", "medium", "none", "big"], ["GET", "none"],
+                ["GET", "big"],
+            ]).get()
+            #expect(replies.count == 6)
+            #expect(replies[0] == .bulk(big))
+            #expect(replies[1] == .status("PONG"))
+            #expect(replies[2] == .bulk(medium))
+            #expect(replies[3] == .array([.bulk(medium), .null, .bulk(big)]))
+            #expect(replies[4] == .null)
+            #expect(replies[5] == .bulk(big))
+        }
+    }
+
+    @Test("bytes from the server that are not RESP fail what waits with a protocol error; it reconnects")
+    func garbageFromServer() async throws {
+        // Answers the handshake's PING, then sends garbage for whatever comes next.
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(GarbageServer())
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { server.close(promise: nil) }
+        let port = try #require(server.localAddress?.port)
+        let fixture = Fixture(try RedisURL(parsing: "redis://127.0.0.1:\(port)"), loops: 1)
+        defer { fixture.close() }
+        try await fixture.waitUntil("up") { fixture.connections.isConnected }
+        guard case .failure(let error) = await fixture.send([["GET", "k"]]) else {
+            Issue.record("garbage was read as a reply")
+            return
+        }
+        #expect(error.code == .protocolError)
+        #expect(error.message.contains("protocol error"), "\(error.message)")
+        try await fixture.waitUntil("reconnected") { fixture.events.connected.load(ordering: .relaxed) >= 2 }
+    }
+
     @Test("with Redis down requests fail at once; when it comes, and after kill -9 and restart, they reconnect")
     func downUpKillRestart() async throws {
         let port = try RedisServerProcess.freePort()
@@ -226,5 +280,18 @@ struct L2ConnectionTests {
             return
         }
         try? await fixture.group.shutdownGracefully()
+    }
+}
+
+/// A server that answers the first command (the handshake's PING) and then sends bytes that are not RESP.
+private final class GarbageServer: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private var answered = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let reply = answered ? "?what is this\r\n" : "+PONG\r\n"
+        answered = true
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: reply)), promise: nil)
     }
 }

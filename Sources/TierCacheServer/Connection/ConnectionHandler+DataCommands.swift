@@ -24,7 +24,7 @@ extension ConnectionHandler {
             let key = arguments[1]
             guard let (type, id) = proxy.policy.route(key) else { return noType(key) }
             if let l2 = proxy.l2, type.policy.l2, l2.consistency.ticket() != nil {
-                getThroughL2(type: type, id: id, key: key, started: started, context: context)
+                getThroughL2(l2, type: type, id: id, key: key, started: started, context: context)
                 return false
             }
             let reply = proxy.loadKey(type: type, id: id, key: key, on: context.eventLoop).map { loaded in
@@ -37,8 +37,9 @@ extension ConnectionHandler {
 
     /// The L2-hit path without futures or thread hops: the GET goes out on this event loop's Redis connection, and
     /// its reply is checked, filled into L1 and placed in order when it comes back. An L2 miss goes on to the
-    /// coalesced backend load.
+    /// coalesced backend load. One closure per request, this one: the layers below take it as it is.
     private func getThroughL2(
+        _ l2: L2Tier,
         type: DataTypeState,
         id: ByteBuffer,
         key: ByteBuffer,
@@ -47,19 +48,18 @@ extension ConnectionHandler {
     ) {
         let version = session.version
         let reply = reserveReply(command: .get, context: context)
+        let stamp = proxy.beginL2Lookup(type: type)
         // `key` and `id` are slices of the read buffer, kept until the reply: under pipelining that costs NIO a
         // fresh receive buffer per read, cheaper than a copy of every key.
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        let eventLoop = context.eventLoop
-        proxy.lookupKeyInL2(type: type, key: key, version: version) { [proxy] bytes in
+        l2.requestEntry(key) { [proxy] result in
             // The reply comes on this connection's event loop (its Redis connection lives there).
-            eventLoop.assertInEventLoop()
             let (handler, context) = bound.value
-            if let bytes {
+            if let bytes = proxy.acceptL2Reply(result, type: type, key: key, stamp: stamp, version: version) {
                 handler.replyArrived(.success(bytes), id: reply, command: .get, started: started, context: context)
                 return
             }
-            proxy.loadKey(type: type, id: id, key: key, consultL2: false, countMiss: false, on: eventLoop)
+            proxy.loadKey(type: type, id: id, key: key, consultL2: false, countMiss: false, on: context.eventLoop)
                 .whenComplete { result in
                     let (handler, context) = bound.value
                     handler.replyArrived(
@@ -104,7 +104,7 @@ extension ConnectionHandler {
                 targetOf.append(nil)
             }
         }
-        let reply = proxy.loadKeys(targets, on: context.eventLoop).map { loaded in
+        let reply = proxy.loadKeys(targets, on: context.eventLoop).map { [hits, targetOf] loaded in
             var reply = ByteBuffer()
             reply.writeRESPArrayHeader(count: hits.count)
             for (hit, target) in zip(hits, targetOf) {

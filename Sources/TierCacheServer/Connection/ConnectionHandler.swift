@@ -240,6 +240,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Writes what is in order and ready, and flushes.
     func flushReplies(context: ChannelHandlerContext) {
         recordArrived()
+        writeReadySlots(context: context)
         if slots.isEmpty, out.readableBytes > 0 {
             context.write(wrapOutboundOut(out), promise: nil)
             // If the socket takes everything, NIO releases its reference and clearing reuses the storage.
@@ -333,7 +334,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         if arrivedLatencies[command.rawValue].isEmpty { arrivedKinds.append(command) }
         arrivedLatencies[command.rawValue].append(monotonicNanoseconds() &- started)
         outstanding -= 1
-        writeReadySlots(context: context)
+        // Written at the flush: the replies of one Redis or database batch go out as one buffer.
 
         switch state {
         case .waiting:

@@ -5,8 +5,8 @@ import TierCacheProtocol
 import TierCacheRedis
 import TierCacheStats
 
-/// One Redis connection owned by one event loop: NIO does the socket I/O, hiredis' reader parses the replies, and
-/// requests and replies never leave the loop — the L2 hit path takes no lock and no thread hop for Redis.
+/// One Redis connection owned by one event loop: NIO does the socket I/O, `RESPValueParser` reads the replies in
+/// place, and requests and replies never leave the loop — the L2 hit path takes no lock and no thread hop for Redis.
 ///
 /// Requests made on the loop during one tick are written together and flushed once at its end (automatic
 /// pipelining). Replies come back in order and complete the oldest waiting request. A connection that fails (or
@@ -15,9 +15,12 @@ import TierCacheStats
 ///
 /// Loop-confined: every method runs on `eventLoop` (``L2Connections`` hops there).
 final class L2Connection {
-    /// A reply as the connection delivers it: a bulk string already in a `ByteBuffer` (an L2 entry, copied once
-    /// out of hiredis), anything else as a `RedisReply`.
-    typealias Reply = RedisReplyReader.Raw<ByteBuffer>
+    /// A reply as the connection delivers it: a bulk string (an L2 entry) as a slice of the bytes read, anything
+    /// else as a `RedisReply`.
+    enum Reply {
+        case bulk(ByteBuffer)
+        case other(RedisReply)
+    }
     typealias RawCompletion = (Result<Reply, RedisError>) -> Void
     typealias Completion = (Result<RedisReply, RedisError>) -> Void
 
@@ -55,6 +58,10 @@ final class L2Connection {
     /// Round trips of the replies read in this batch, recorded under one lock when the read completes.
     private let roundTrip: LatencyRecorder
     private var roundTrips: [UInt64] = []
+    /// When this tick's first command was queued, and when this read's first reply came: the times of every
+    /// command and reply in the batch, one clock read each instead of one per command.
+    private var batchQueuedAt: UInt64 = 0
+    private var readAt: UInt64 = 0
 
     init(
         eventLoop: any EventLoop,
@@ -112,12 +119,13 @@ final class L2Connection {
         }
         if outbound.capacity == 0 { outbound = channel.allocator.buffer(capacity: 4096) }
         encode(&outbound)
-        waiting.append((completion, monotonicNanoseconds()))
         if !flushScheduled {
             flushScheduled = true
+            batchQueuedAt = monotonicNanoseconds()
             let bound = NIOLoopBound(self, eventLoop: eventLoop)
             eventLoop.execute { bound.value.flush() }
         }
+        waiting.append((completion, batchQueuedAt))
     }
 
     /// Queues one command given as arguments; the reply comes as a `RedisReply`.
@@ -156,12 +164,14 @@ final class L2Connection {
             fail(RedisError(.protocolError, "Redis sent a reply nobody asked for"))
             return
         }
-        roundTrips.append(monotonicNanoseconds() &- request.since)
+        if readAt == 0 { readAt = monotonicNanoseconds() }
+        roundTrips.append(readAt &- request.since)
         request.completion(.success(reply))
     }
 
     /// The end of a read: the batch's round trips go into the histogram together.
     func readComplete() {
+        readAt = 0
         roundTrip.record(all: roundTrips)
         roundTrips.removeAll(keepingCapacity: true)
     }
@@ -301,38 +311,57 @@ final class L2Connection {
     }
 }
 
-/// Reads replies with hiredis' parser and hands them to the connection in order.
+/// Reads replies in place and hands them to the connection in order.
+///
+/// hiredis' reader did this first; it copies every bulk string into a reply object of its own, and under `-P 16`
+/// those allocations and copies were the largest part of an L2 hit (bench/l2_get.py, issue 4's note). A top-level
+/// bulk string now stays a slice of the receive buffer until the entry is decoded.
 final class L2ConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
     private let connection: L2Connection
     private let url: RedisURL
-    private let reader = RedisReplyReader()
+    /// Redis' own 512 MiB bulk limit: an entry is whatever a sidecar stored, and any reply we cannot read ends
+    /// the connection.
+    private var parser = RESPValueParser(maxDepth: 8, limits: RESPLimits(maxBulkLength: 512 * 1024 * 1024))
+    /// The start of a reply whose end has not arrived.
+    private var pending: ByteBuffer?
 
     init(_ connection: L2Connection, url: RedisURL) {
         self.connection = connection
         self.url = url
     }
 
-    /// hiredis' reader moves its unread bytes to the front each time it has consumed 1 KiB, so a large read fed at
-    /// once costs a move of the rest per KiB (quadratic; it was 18 % of the loop's CPU under `-P 16`). Fed in
-    /// slices of that size, each move is short.
-    static let feedSlice = 1024
-
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
-        do {
-            try buffer.withUnsafeReadableBytes { bytes throws(RedisError) in
-                var offset = 0
-                while offset < bytes.count {
-                    let end = min(bytes.count, offset + Self.feedSlice)
-                    try reader.feed(UnsafeRawBufferPointer(rebasing: bytes[offset..<end]))
-                    while let reply = try reader.next(bulk: { ByteBuffer(bytes: $0) }) { connection.received(reply) }
-                    offset = end
+        var buffer = unwrapInboundIn(data)
+        if var earlier = pending.take() {
+            earlier.writeBuffer(&buffer)
+            buffer = earlier
+        }
+        while true {
+            let reply: RESPValueParser.Reply?
+            do {
+                reply = try parser.nextReply(from: &buffer)
+            } catch {
+                connection.fail(RedisError(.protocolError, "protocol error from Redis: \(error)"))
+                return
+            }
+            guard let reply else { break }
+            switch reply {
+            case .bulkString(let bytes):
+                connection.received(.bulk(bytes))
+            case .value(let value):
+                do {
+                    connection.received(.other(try RedisReply(value)))
+                } catch {
+                    connection.fail(error)
+                    return
                 }
             }
-        } catch {
-            connection.fail(error)
+        }
+        if buffer.readableBytes > 0 {
+            buffer.discardReadBytes()
+            pending = buffer
         }
     }
 
@@ -348,6 +377,28 @@ final class L2ConnectionHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         connection.fail(RedisError(.io, "connection to \(url) failed: \(error)"))
+    }
+}
+
+extension RedisReply {
+    /// A RESP2 reply as the rest of the L2 code knows it.
+    ///
+    /// - Throws: `.protocolError` for a RESP3-only type, which a connection that never sent `HELLO 3` does not get.
+    init(_ value: RESPValue) throws(RedisError) {
+        switch value {
+        case .simpleString(let text): self = .status(text)
+        case .error(let message): self = .error(message)
+        case .integer(let number): self = .integer(number)
+        case .bulkString(let bytes): self = .bulk(bytes)
+        case .null: self = .null
+        case .array(let elements):
+            var replies: [RedisReply] = []
+            replies.reserveCapacity(elements.count)
+            for element in elements { replies.append(try RedisReply(element)) }
+            self = .array(replies)
+        default:
+            throw RedisError(.protocolError, "protocol error from Redis: a RESP3 reply on a RESP2 connection")
+        }
     }
 }
 

@@ -87,22 +87,25 @@ extension Proxy {
         }
     }
 
-    /// Looks a key that missed L1 up in L2 and calls `completion` (on an event loop) with the reply bytes for
-    /// `version` when the entry is fresh (L1 is filled then), or nil on an L2 miss of any kind (then the caller
-    /// loads from the backend). Counts the L1 miss.
-    func lookupKeyInL2(
+    /// The start of a GET's L2 step, once its key missed L1: counts the miss and returns the write number the
+    /// look-up begins at, for ``acceptL2Reply(_:type:key:stamp:version:)``.
+    func beginL2Lookup(type: DataTypeState) -> UInt64 {
+        type.counters.l1.misses.increment()
+        return sequencer.current
+    }
+
+    /// A GET's L2 reply (`L2Tier.requestEntry`) as the reply bytes for `version` when the entry is fresh (L1 is
+    /// filled then), or nil on an L2 miss of any kind (then the caller loads from the backend).
+    func acceptL2Reply(
+        _ reply: Result<L2Connection.Reply, RedisError>,
         type: DataTypeState,
         key: ByteBuffer,
-        version: RESPVersion,
-        completion: @escaping @Sendable (ByteBuffer?) -> Void
-    ) {
-        type.counters.l1.misses.increment()
-        let stamp = sequencer.current
-        guard let l2 else { return completion(nil) }
-        l2.getEntry(key) { [self] lookup in
-            completion(acceptL2(lookup, type: type, key: key, stamp: stamp).map { loaded in
-                version == .v3 ? (loaded.reply.resp3 ?? loaded.reply.resp2) : loaded.reply.resp2
-            })
+        stamp: UInt64,
+        version: RESPVersion
+    ) -> ByteBuffer? {
+        guard let l2 else { return nil }
+        return acceptL2(l2.entry(from: reply, key: key), type: type, key: key, stamp: stamp).map { loaded in
+            version == .v3 ? (loaded.reply.resp3 ?? loaded.reply.resp2) : loaded.reply.resp2
         }
     }
 

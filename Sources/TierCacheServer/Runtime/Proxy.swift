@@ -53,8 +53,9 @@ public final class Proxy: Sendable {
 
     /// Starts background work: the L2 tier's connections and subscription.
     public func start() {
-        l2?.start { [weak self] event in
-            guard let self else { return }
+        // Held strongly until `shutdown()` lets go of it: a weak reference would give the proxy a side table, and
+        // every retain of it on the request path would take the slow route through that table (measured, issue 4).
+        l2?.start { [self] event in
             switch event {
             case .remoteInvalidation(let message): applyRemote(message)
             case .channelLost: invalidateEverything()
