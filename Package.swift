@@ -12,7 +12,7 @@ let strict: [SwiftSetting] = [
 // README's benchmark section). Debug builds, and so every test run, keep them, so a violation still fails tests.
 let hotPath: [SwiftSetting] =
     strict + [
-        .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
+        .unsafeFlags(["-enforce-exclusivity=unchecked", "-cross-module-optimization"], .when(configuration: .release))
     ]
 
 let package = Package(
@@ -61,7 +61,7 @@ let package = Package(
         .target(
             name: "TierCacheStats",
             dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")],
-            swiftSettings: strict
+            swiftSettings: hotPath
         ),
         .target(
             name: "TierCacheBackend",

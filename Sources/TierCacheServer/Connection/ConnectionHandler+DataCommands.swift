@@ -23,8 +23,8 @@ extension ConnectionHandler {
         case .miss, .stale:
             let key = arguments[1]
             guard let (type, id) = proxy.policy.route(key) else { return noType(key) }
-            if let l2 = proxy.l2, type.policy.l2, l2.consistency.ticket() != nil {
-                getThroughL2(l2, type: type, id: id, key: key, started: started, context: context)
+            if let l2 = proxy.l2, type.policy.l2, let connection = l2Connection(l2), l2.consistency.ticket() != nil {
+                getThroughL2(l2, connection, type: type, id: id, key: key, started: started, context: context)
                 return false
             }
             let reply = proxy.loadKey(type: type, id: id, key: key, on: context.eventLoop).map { loaded in
@@ -37,9 +37,11 @@ extension ConnectionHandler {
 
     /// The L2-hit path without futures or thread hops: the GET goes out on this event loop's Redis connection, and
     /// its reply is checked, filled into L1 and placed in order when it comes back. An L2 miss goes on to the
-    /// coalesced backend load. One closure per request, this one: the layers below take it as it is.
+    /// coalesced backend load. One closure per request, this one, which the layers below take as it is; it runs
+    /// on this loop, so it holds the handler and its context directly.
     private func getThroughL2(
         _ l2: L2Tier,
+        _ connection: L2Connection,
         type: DataTypeState,
         id: ByteBuffer,
         key: ByteBuffer,
@@ -51,14 +53,12 @@ extension ConnectionHandler {
         let stamp = proxy.beginL2Lookup(type: type)
         // `key` and `id` are slices of the read buffer, kept until the reply: under pipelining that costs NIO a
         // fresh receive buffer per read, cheaper than a copy of every key.
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        l2.requestEntry(key) { [proxy] result in
-            // The reply comes on this connection's event loop (its Redis connection lives there).
-            let (handler, context) = bound.value
+        l2.requestEntry(key, on: connection) { [self] result in
             if let bytes = proxy.acceptL2Reply(result, type: type, key: key, stamp: stamp, version: version) {
-                handler.replyArrived(.success(bytes), id: reply, command: .get, started: started, context: context)
+                replyArrived(.success(bytes), id: reply, command: .get, started: started, context: context)
                 return
             }
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             proxy.loadKey(type: type, id: id, key: key, consultL2: false, countMiss: false, on: context.eventLoop)
                 .whenComplete { result in
                     let (handler, context) = bound.value

@@ -68,8 +68,12 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// A flush is scheduled for the end of this event loop tick.
     private var flushScheduled = false
     /// Latencies of replies that arrived this tick, by command kind: recorded with one lock per kind at the flush.
+    /// Start times of the commands whose awaited replies arrived since the last flush, by kind; they become
+    /// latencies at the flush, when the replies are written, with one clock read for all of them.
     private var arrivedLatencies: [[UInt64]] = Array(repeating: [], count: CommandKind.allCases.count)
     private var arrivedKinds: [CommandKind] = []
+    /// This channel's event loop's Redis connection, looked up once: a channel never changes loops.
+    private var cachedL2Connection: L2Connection?
 
     init(proxy: Proxy) {
         self.proxy = proxy
@@ -219,14 +223,25 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private func recordArrived() {
         guard !arrivedKinds.isEmpty else { return }
+        let now = monotonicNanoseconds()
         var total = 0
         for kind in arrivedKinds {
             total += arrivedLatencies[kind.rawValue].count
+            for index in arrivedLatencies[kind.rawValue].indices {
+                arrivedLatencies[kind.rawValue][index] = now &- arrivedLatencies[kind.rawValue][index]
+            }
             proxy.stats.recorder(for: kind).record(all: arrivedLatencies[kind.rawValue])
             arrivedLatencies[kind.rawValue].removeAll(keepingCapacity: true)
         }
         arrivedKinds.removeAll(keepingCapacity: true)
         proxy.stats.commandsProcessed.increment(by: total)
+    }
+
+    /// The Redis connection of this channel's event loop (the caller's).
+    func l2Connection(_ l2: L2Tier) -> L2Connection? {
+        if let connection = cachedL2Connection { return connection }
+        cachedL2Connection = l2.localConnection()
+        return cachedL2Connection
     }
 
     /// Reads may overlap each other; anything else is a barrier (see the type's comment).
@@ -332,7 +347,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             slots[index] = .ready(reply)
         }
         if arrivedLatencies[command.rawValue].isEmpty { arrivedKinds.append(command) }
-        arrivedLatencies[command.rawValue].append(monotonicNanoseconds() &- started)
+        arrivedLatencies[command.rawValue].append(started)
         outstanding -= 1
         // Written at the flush: the replies of one Redis or database batch go out as one buffer.
 

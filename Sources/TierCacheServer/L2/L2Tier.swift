@@ -233,22 +233,19 @@ final class L2Tier: Sendable {
         }
     }
 
-    /// Sends a client key's GET straight into its connection's output, without building the Redis key or the
-    /// command as arrays; `completion` gets the raw reply on an event loop (the caller's, when called on one) and
+    /// The calling event loop's Redis connection; nil off the event loops.
+    func localConnection() -> L2Connection? { client.local() }
+
+    /// Sends a client key's GET straight into `connection`'s output (the caller's event loop's), without building
+    /// the Redis key or the command as arrays; `completion` gets the raw reply on that loop and
     /// ``entry(from:key:)`` reads it. Two steps, so that the L2-hit path makes one closure: its caller's.
     func requestEntry(
         _ clientKey: ByteBuffer,
-        completion: @escaping @Sendable (Result<L2Connection.Reply, RedisError>) -> Void
+        on connection: L2Connection,
+        completion: @escaping L2Connection.RawCompletion
     ) {
         let keyHead = entryKeyHead
-        if let connection = client.local() {
-            connection.send({ Self.writeEntryGET(keyHead: keyHead, key: clientKey, into: &$0) }, completion: completion)
-        } else {
-            client.withConnection { connection in
-                connection.send(
-                    { Self.writeEntryGET(keyHead: keyHead, key: clientKey, into: &$0) }, completion: completion)
-            }
-        }
+        connection.send({ Self.writeEntryGET(keyHead: keyHead, key: clientKey, into: &$0) }, completion: completion)
     }
 
     /// What every entry GET starts with, up to its key's length.
@@ -290,7 +287,7 @@ final class L2Tier: Sendable {
         }
     }
 
-    /// The outcome of a ``requestEntry(_:completion:)``.
+    /// The outcome of a ``requestEntry(_:on:completion:)``.
     func entry(from reply: Result<L2Connection.Reply, RedisError>, key clientKey: ByteBuffer) -> Lookup {
         switch reply {
         case .success(.bulk(let bytes)):
