@@ -392,6 +392,14 @@ def benchmark(port, test, requests, clients, pipeline, keyspace, name):
          f"{out.stdout}{out.stderr}")
 
 
+def cpu_seconds(pid):
+    """User + system CPU time a process (all its threads) has used so far, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        # The command name (field 2) may hold spaces; the fields after its closing parenthesis are fixed.
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def alternate(targets, rounds, run_one):
     """Runs run_one(port, name) for every target in turn, for `rounds` rounds; returns {name: [results]}."""
     results = {name: [] for name, _ in targets}

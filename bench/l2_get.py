@@ -9,13 +9,15 @@ through TierCache, and a second pass checks that it is served from L2 (no SQLite
 
 Then runs `redis-benchmark -t get -r N` on `key:__rand_int__` against redis-server (reference), nutcracker and
 TierCache, unpipelined and with -P 16, alternating the servers over several rounds, and prints medians, the
-median and range of each round's TierCache/twemproxy ratio, p99s, TierCache's server-side GET latency and its
-L2 counters.
+median and range of each round's TierCache/twemproxy ratio, p99s, each proxy's CPU time per GET (user + system,
+from /proc: a steadier measure of its cost than requests/s on a shared machine), TierCache's server-side GET
+latency and its L2 counters.
 
 Usage: bench/l2_get.py [--binary PATH] [--rounds 3] [--requests 200000] [--clients 50] [--keys 10000]
 """
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -54,9 +56,10 @@ def start_nutcracker(run, redis_port, connections):
     if check.returncode != 0:
         bl.fail("nutcracker refused its configuration:\n" + check.stdout + check.stderr)
     # Foreground (no -d), so the pid we hold is nutcracker's; logs, pid file and stats port stay private.
-    run.start("nutcracker", ["nutcracker", "-c", conf, "-s", str(stats_port), "-a", "127.0.0.1",
-                             "-o", run.path("nutcracker.out"), "-p", run.path("nutcracker.pid"), "-v", "4"], port)
-    return port
+    proc = run.start("nutcracker", ["nutcracker", "-c", conf, "-s", str(stats_port), "-a", "127.0.0.1",
+                                    "-o", run.path("nutcracker.out"), "-p", run.path("nutcracker.pid"), "-v", "4"],
+                     port)
+    return port, proc
 
 
 def check_l2(args, tc_port, tc_log, redis_port, prefix):
@@ -147,7 +150,7 @@ def main():
     try:
         redis_port = bl.start_redis(run)
         bl.fill_redis(redis_port, args.keys)
-        nc_port = start_nutcracker(run, redis_port, upstream)
+        nc_port, nc = start_nutcracker(run, redis_port, upstream)
         bl.pipelined_gets(nc_port, args.keys, what="check GET through nutcracker")
 
         db = run.path("bench.db")
@@ -166,18 +169,32 @@ def main():
               f"{args.requests * PIPELINED_FACTOR} with -P {PIPELINE}), {args.rounds} rounds alternating the "
               f"servers; medians, and the median of each round's TierCache/twemproxy ratio")
         print(f"{'mode':<13}{'redis-server':>13}{'twemproxy':>11}{'tiercache':>11}{'tc/twem':>9}"
-              f"{'ratio range':>13}{'p99 ms redis':>14}{'twem':>7}{'tc':>7}")
+              f"{'ratio range':>13}{'p99 ms redis':>14}{'twem':>7}{'tc':>7}"
+              f"{'CPU µs/GET twem':>17}{'tc':>6}{'twem/tc':>9}")
         targets = [("redis-server", redis_port), ("twemproxy", nc_port), ("tiercache", tc_port)]
+        pids = {"twemproxy": nc.pid, "tiercache": tc.pid}
         for pipeline in (1, PIPELINE):
             requests = args.requests if pipeline == 1 else args.requests * PIPELINED_FACTOR
-            runs = bl.alternate(targets, args.rounds, lambda port, name: bl.benchmark(
-                port, "get", requests, args.clients, pipeline, args.keys, name))
+            cpu = {name: [] for name in pids}
+
+            def run_one(port, name):
+                before = bl.cpu_seconds(pids[name]) if name in pids else None
+                result = bl.benchmark(port, "get", requests, args.clients, pipeline, args.keys, name)
+                if before is not None:
+                    cpu[name].append((bl.cpu_seconds(pids[name]) - before) / requests * 1e6)
+                return result
+
+            runs = bl.alternate(targets, args.rounds, run_one)
             r_rps, r_p99, _, _ = bl.summary(runs["redis-server"])
             n_rps, n_p99, _, _ = bl.summary(runs["twemproxy"])
             t_rps, t_p99, ratio, (lo, hi) = bl.summary(runs["tiercache"], runs["twemproxy"])
+            n_cpu, t_cpu = statistics.median(cpu["twemproxy"]), statistics.median(cpu["tiercache"])
             label = "unpipelined" if pipeline == 1 else f"-P {pipeline}"
             print(f"{label:<13}{r_rps:>13,.0f}{n_rps:>11,.0f}{t_rps:>11,.0f}{ratio:>9.2f}"
-                  f"{f'{lo:.2f}-{hi:.2f}':>13}{r_p99:>14.3f}{n_p99:>7.3f}{t_p99:>7.3f}")
+                  f"{f'{lo:.2f}-{hi:.2f}':>13}{r_p99:>14.3f}{n_p99:>7.3f}{t_p99:>7.3f}"
+                  f"{n_cpu:>17.2f}{t_cpu:>6.2f}{n_cpu / t_cpu:>9.2f}")
+        print("CPU µs/GET: the proxy process' user + system CPU time over the run, per request (medians): how much "
+              "of a core each GET costs it,\nwhich the shared machine's noise moves much less than requests/s.")
 
         end = bl.stats(args.binary, tc_port)
         print("\n" + bl.command_line(end, "GET") + " (includes the warm-up and check passes)")
