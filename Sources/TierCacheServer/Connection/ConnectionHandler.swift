@@ -67,9 +67,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var closeWhenDrained = false
     /// A flush is scheduled for the end of this event loop tick.
     private var flushScheduled = false
-    /// Latencies of replies that arrived this tick, by command kind: recorded with one lock per kind at the flush.
     /// Start times of the commands whose awaited replies arrived since the last flush, by kind; they become
-    /// latencies at the flush, when the replies are written, with one clock read for all of them.
+    /// latencies at the flush, when the replies are written, with one clock read and one lock per kind.
     private var arrivedLatencies: [[UInt64]] = Array(repeating: [], count: CommandKind.allCases.count)
     private var arrivedKinds: [CommandKind] = []
     /// This channel's event loop's Redis connection, looked up once: a channel never changes loops.

@@ -255,7 +255,7 @@ final class L2Tier: Sendable {
     /// more than the rest of sending the look-up (profile under `-P 16`, issue 4).
     ///
     /// - Parameter keyHead: `\r\n<prefix>k:`, the end of the length line and the start of the Redis key.
-    private static func writeEntryGET(keyHead: [UInt8], key: ByteBuffer, into buffer: inout ByteBuffer) {
+    static func writeEntryGET(keyHead: [UInt8], key: ByteBuffer, into buffer: inout ByteBuffer) {
         let length = keyHead.count - 2 + key.readableBytes
         var digits = 1
         var rest = length / 10
@@ -265,7 +265,10 @@ final class L2Tier: Sendable {
         }
         let total = entryGETHead.count + digits + keyHead.count + key.readableBytes + 2
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
-            guard let base = out.baseAddress, out.count >= total else { return 0 }
+            // NIO reserved `total` bytes; writing fewer would leave a waiter without its command.
+            guard let base = out.baseAddress, out.count >= total else {
+                preconditionFailure("ByteBuffer reserved \(out.count) bytes, not the \(total) asked for")
+            }
             var at = 0
             func put(_ bytes: UnsafeRawBufferPointer) {
                 guard let source = bytes.baseAddress else { return }
@@ -275,7 +278,8 @@ final class L2Tier: Sendable {
             entryGETHead.withUnsafeBytes(put)
             var value = length
             for position in stride(from: at + digits - 1, through: at, by: -1) {
-                base.storeBytes(of: UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value % 10), toByteOffset: position, as: UInt8.self)
+                let digit = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value % 10)
+                base.storeBytes(of: digit, toByteOffset: position, as: UInt8.self)
                 value /= 10
             }
             at += digits
