@@ -69,6 +69,11 @@ let package = Package(
             name: "TierCacheBackend",
             swiftSettings: strict
         ),
+        // Circuit breakers and other failure handling as pure state machines.
+        .target(
+            name: "TierCacheResilience",
+            swiftSettings: strict
+        ),
 
         // Thin adapters over C libraries.
         .target(
@@ -89,7 +94,7 @@ let package = Package(
             name: "TierCacheServer",
             dependencies: [
                 "TierCacheProtocol", "TierCachePolicy", "TierCacheCache", "TierCacheStats",
-                "TierCacheBackend", "TierCacheSQLite", "TierCacheRedis",
+                "TierCacheBackend", "TierCacheSQLite", "TierCacheRedis", "TierCacheResilience",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -102,7 +107,7 @@ let package = Package(
         .executableTarget(
             name: "tiercache",
             dependencies: [
-                "TierCacheServer", "TierCacheProtocol", "TierCachePolicy", "TierCacheRedis",
+                "TierCacheServer", "TierCacheProtocol", "TierCachePolicy", "TierCacheRedis", "TierCacheResilience",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -128,6 +133,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "TierCacheStatsTests", dependencies: ["TierCacheStats"], swiftSettings: strict),
+        .testTarget(name: "TierCacheResilienceTests", dependencies: ["TierCacheResilience"], swiftSettings: strict),
         .testTarget(
             name: "TierCacheSQLiteTests",
             dependencies: ["TierCacheSQLite", "TierCacheBackend"],
