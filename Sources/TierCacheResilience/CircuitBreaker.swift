@@ -41,6 +41,8 @@ public struct CircuitBreaker: Sendable {
 
     public let configuration: CircuitBreakerConfiguration
     public private(set) var state: State
+    /// The window as it stood when the breaker last opened from closed: what tripped it, for the log.
+    public private(set) var lastTrip: Window?
 
     public init(_ configuration: CircuitBreakerConfiguration = .default) {
         self.configuration = configuration
@@ -96,6 +98,7 @@ public struct CircuitBreaker: Sendable {
                     || window.slowRate >= configuration.slowCallRateThreshold
             {
                 state = .open(until: now &+ configuration.openNanoseconds)
+                lastTrip = window
                 return .open
             }
             state = .closed(window)

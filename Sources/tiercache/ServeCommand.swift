@@ -8,6 +8,7 @@ import TierCachePolicy
 import TierCacheProtocol
 import TierCacheRedis
 import TierCacheSQLite
+import TierCacheResilience
 import TierCacheServer
 import UnixSignals
 
@@ -87,6 +88,15 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("backend-threads"), help: "Threads for database calls (TIERCACHE_BACKEND_THREADS).")
     var backendThreads: String?
+
+    @Option(
+        name: .customLong("db-breaker"),
+        help: """
+            The database circuit breaker, as key=value settings separated by commas (TIERCACHE_DB_BREAKER): \
+            failure_rate (0.5), slow_rate (0.8), slow_call (1s), window (20 calls), min_calls (10), open (5s), \
+            probes (3). For example failure_rate=0.3,open=10s.
+            """)
+    var dbBreaker: String?
 
     func run() async throws {
         let levelText = Environment.resolve(logLevel, "TIERCACHE_LOG_LEVEL", default: "info")
@@ -252,6 +262,15 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.backendThreads = value
         }
         configuration.l2 = try resolveL2()
+        if let spec = dbBreaker ?? Environment.value("TIERCACHE_DB_BREAKER") {
+            do {
+                configuration.databaseBreaker = try CircuitBreakerConfiguration(parsing: spec) { text in
+                    Self.parseDuration(text).map { UInt64(clamping: $0.wholeNanoseconds) }
+                }
+            } catch {
+                throw ValidationError("--db-breaker: \(error.message)")
+            }
+        }
         return configuration
     }
 

@@ -75,6 +75,7 @@ extension Proxy {
             ("types", .map(types)),
             ("commands", .map(commands)),
             ("backend", .map(backend)),
+            ("resilience", .map([("breakers", .map([("database", databaseBreaker.report)]))])),
         ])
     }
 

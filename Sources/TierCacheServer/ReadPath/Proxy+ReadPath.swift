@@ -205,7 +205,7 @@ extension Proxy {
         started: UInt64,
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<LoadedReply> {
-        onBackend(eventLoop) { [self] in
+        onDatabase(eventLoop, statements: .policy) { [self] in
             try performLoad(type: type, parameter: SQLValue(parameter: id), key: key, stamp: stamp)
         }.map { [self] loaded in
             if let l2, let ticket, let lifetime = loaded.lifetime, mayFillL2(ticket, started: started) {
@@ -391,7 +391,7 @@ extension Proxy {
         started: UInt64,
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<LoadedReply> {
-        onBackend(eventLoop) { [self] in
+        onDatabase(eventLoop, statements: .client) { [self] in
             try performQuery(sql: sql, parameters: parameters, key: key, stamp: stamp, consultedL2: ticket != nil)
         }.map { [self] loaded in
             if let l2, let ticket, let lifetime = loaded.lifetime, mayFillL2(ticket, started: started) {

@@ -4,6 +4,7 @@ import NIOPosix
 import TierCacheBackend
 import TierCacheCache
 import TierCachePolicy
+import TierCacheResilience
 
 /// Everything a connection needs to answer requests: the tiers, the policies, the backend and the stats.
 ///
@@ -20,6 +21,8 @@ public final class Proxy: Sendable {
     /// The shared Redis tier, when configured.
     let l2: L2Tier?
     let coalescer = LoadCoalescer()
+    /// Guards every database call (loads, QUERY, writes); see `onDatabase`.
+    let databaseBreaker: Breaker
     /// Blocking backend calls run here, never on an event loop.
     let threadPool: NIOThreadPool
     let logger: Logger
@@ -43,6 +46,7 @@ public final class Proxy: Sendable {
             exactIDs: Set(policy.types.filter { backend.comparesParametersExactly($0.load) }.map(\.name))
         )
         self.backend = backend
+        self.databaseBreaker = Breaker(name: "database", configuration: configuration.databaseBreaker, logger: logger)
         self.threadPool = threadPool
         self.logger = logger
         let typeNames = self.policy.types.map(\.name)
@@ -81,6 +85,56 @@ public final class Proxy: Sendable {
         _ body: @escaping @Sendable () throws -> T
     ) -> EventLoopFuture<T> {
         threadPool.runIfActive(eventLoop: eventLoop, body)
+    }
+
+    /// Whose SQL a database call runs: a policy's statement failing to prepare means the database is not what the
+    /// policy expects (a table renamed away), and counts against the breaker; a client's (QUERY, EXEC) is the
+    /// client's mistake, and does not.
+    enum StatementSource {
+        case policy, client
+    }
+
+    /// A database call on the thread pool, through the database's circuit breaker: refused at once, with the time
+    /// until the next try, while the breaker is open; otherwise run, and its outcome recorded.
+    func onDatabase<T: Sendable>(
+        _ eventLoop: any EventLoop,
+        statements: StatementSource,
+        _ body: @escaping @Sendable () throws -> T
+    ) -> EventLoopFuture<T> {
+        let breaker = databaseBreaker
+        let admission = breaker.admit()
+        if case .rejected(let retryAfter) = admission {
+            return eventLoop.makeFailedFuture(Self.circuitOpen("database", retryAfter: retryAfter))
+        }
+        return threadPool.runIfActive(eventLoop: eventLoop) {
+            let started = monotonicNanoseconds()
+            do {
+                let value = try body()
+                breaker.record(.success, admission: admission, started: started)
+                return value
+            } catch {
+                breaker.record(Self.outcome(of: error, statements: statements), admission: admission, started: started)
+                throw error
+            }
+        }
+    }
+
+    /// `UNAVAILABLE database circuit open, retrying in 3s`: whole seconds, rounded up, at least 1.
+    static func circuitOpen(_ dependency: String, retryAfter nanoseconds: UInt64) -> ProxyError {
+        let seconds = max(1, (nanoseconds + 999_999_999) / 1_000_000_000)
+        return ProxyError(.unavailable, "\(dependency) circuit open, retrying in \(seconds)s")
+    }
+
+    /// Whether a failed call says the database is unwell.
+    static func outcome(of error: any Error, statements: StatementSource) -> CircuitBreaker.Outcome {
+        guard let code = (error as? ProxyError)?.backendCode ?? (error as? BackendError)?.code else {
+            return .ignored  // ours, not the database's (an encoding limit, say)
+        }
+        switch code {
+        case .unavailable, .busy, .failed: return .failure
+        case .invalidStatement: return statements == .policy ? .failure : .ignored
+        default: return .ignored  // constraint, parameter count, not read-only: the request's own fault
+        }
     }
 }
 

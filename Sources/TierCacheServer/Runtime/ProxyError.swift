@@ -5,6 +5,7 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
     public struct Code: Sendable, Hashable {
         fileprivate enum Base: Sendable, Hashable {
             case generic, wrongArguments, noType, readOnlyType, noAuth, wrongPass, noProto, database, notReadOnly
+            case unavailable
         }
         fileprivate let base: Base
 
@@ -26,10 +27,14 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
         public static let database = Code(base: .database)
         /// QUERY was given a statement that may write (`READONLY`).
         public static let notReadOnly = Code(base: .notReadOnly)
+        /// A dependency's circuit breaker is open: refused without trying (`UNAVAILABLE`).
+        public static let unavailable = Code(base: .unavailable)
     }
 
     public var code: Code
     public var message: String
+    /// The backend's own code, when the error came from it: decides whether it counts against the breaker.
+    public var backendCode: BackendError.Code?
 
     public init(_ code: Code, _ message: String) {
         self.code = code
@@ -46,6 +51,7 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
         case .noProto: prefix = "NOPROTO"
         case .database: prefix = "DBERR"
         case .notReadOnly: prefix = "READONLY"
+        case .unavailable: prefix = "UNAVAILABLE"
         }
         return "\(prefix) \(message)"
     }
@@ -59,6 +65,7 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
         } else {
             self.init(.database, "\(error.message)")
         }
+        backendCode = error.code
     }
 
     public static func wrongArity(_ command: String) -> ProxyError {

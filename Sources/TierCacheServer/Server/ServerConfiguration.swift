@@ -1,4 +1,5 @@
 import TierCacheProtocol
+import TierCacheResilience
 
 /// Everything `tiercache serve` is told, validated once at start-up.
 public struct ServerConfiguration: Sendable {
@@ -21,6 +22,8 @@ public struct ServerConfiguration: Sendable {
     public var backendThreads: Int
     /// The shared Redis tier; nil runs L1 only.
     public var l2: L2Configuration?
+    /// The circuit breaker around database calls.
+    public var databaseBreaker: CircuitBreakerConfiguration
 
     public init(
         host: String = "127.0.0.1",
@@ -33,7 +36,8 @@ public struct ServerConfiguration: Sendable {
         protocolLimits: RESPLimits = .default,
         eventLoopThreads: Int = 1,
         backendThreads: Int = 4,
-        l2: L2Configuration? = nil
+        l2: L2Configuration? = nil,
+        databaseBreaker: CircuitBreakerConfiguration = .default
     ) {
         self.host = host
         self.port = port
@@ -46,6 +50,7 @@ public struct ServerConfiguration: Sendable {
         self.eventLoopThreads = eventLoopThreads
         self.backendThreads = backendThreads
         self.l2 = l2
+        self.databaseBreaker = databaseBreaker
     }
 }
 
