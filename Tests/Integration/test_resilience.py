@@ -1,0 +1,133 @@
+"""Resilience against a failing database: the circuit breaker (issue 5).
+
+The database "fails" the way the issue describes: the table a type loads from is renamed away under the running
+proxy, then back. The breaker here is small and quick (window 10, 4 calls minimum, open 2 s, one probe) so the
+test runs in seconds.
+"""
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+import redis
+
+from conftest import make_sqlite_db, wait_for, write_policy
+
+BREAKER = "failure_rate=0.5,window=10,min_calls=4,open=2s,probes=1"
+POLICY = """\
+types:
+  item:
+    load: SELECT v FROM items WHERE id = ?
+    store: INSERT INTO items(id, v) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET v = excluded.v
+    tables: [items]
+    ttl: 1h
+"""
+
+
+@pytest.fixture
+def breaker_proxy(proxy, tmp_path):
+    db = make_sqlite_db(tmp_path / "items.db", "CREATE TABLE items (id TEXT PRIMARY KEY, v TEXT NOT NULL);"
+                        + "".join(f"INSERT INTO items VALUES ('{i}', 'v{i}');" for i in range(100)))
+    policies = tmp_path / "policies"
+    write_policy(policies, "items.yaml", POLICY)
+    return proxy("--db-breaker", BREAKER, policies=policies, database=db)
+
+
+def rename(db, old, new):
+    conn = sqlite3.connect(db, timeout=5)
+    try:
+        conn.execute(f"ALTER TABLE {old} RENAME TO {new}")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def breaker_stats(px):
+    return px.stats()["resilience"]["breakers"]["database"]
+
+
+def test_breaker_opens_on_failures_refuses_at_once_and_closes_after_a_probe(breaker_proxy):
+    px = breaker_proxy
+    r = px.client(protocol=2, decode_responses=True)
+    assert r.get("item:1") == "v1"  # cached before the fault
+    assert breaker_stats(px)["state"] == "closed"
+
+    rename(px.db_path, "items", "items_gone")
+    errors = []
+    for i in range(2, 5):  # with item:1's load, 4 calls (the minimum), 3 of them failed: 75 %
+        with pytest.raises(redis.ResponseError) as failure:
+            r.get(f"item:{i}")
+        errors.append(str(failure.value))
+    assert all("no such table" in e for e in errors), errors
+    stats = breaker_stats(px)
+    assert stats["state"] == "open" and stats["opened"] == 1, stats
+
+    # Open: a cold key is refused without touching the database, with the time to the next try.
+    started = time.monotonic()
+    with pytest.raises(redis.ResponseError) as refused:
+        r.get("item:7")
+    assert time.monotonic() - started < 0.5
+    assert str(refused.value).startswith("UNAVAILABLE database circuit open, retrying in "), str(refused.value)
+    assert refused.value.args[0].endswith(("1s", "2s"))
+    # A write is refused too, and so never acknowledged or applied.
+    with pytest.raises(redis.ResponseError, match="circuit open"):
+        r.set("item:1", "new")
+    # What was cached before the fault is still served.
+    assert r.get("item:1") == "v1"
+    assert breaker_stats(px)["rejected"] >= 2
+
+    # The fault ends; after the open duration one good probe closes the breaker.
+    rename(px.db_path, "items_gone", "items")
+    assert wait_for(lambda: _get_or_none(r, "item:8") == "v8", timeout=6), px.log()
+    stats = breaker_stats(px)
+    assert stats["state"] == "closed" and stats["half_opened"] == 1 and stats["closed"] == 1, stats
+    assert r.set("item:1", "new") is True
+    assert r.get("item:1") == "new"
+
+    log = px.log()
+    assert log.count("database circuit breaker opened") == 1, log
+    assert "75 % of the last 4 calls failed" in log, log
+    assert log.count("database circuit breaker closed") == 1, log
+
+
+def test_a_failed_probe_reopens_for_the_full_duration(breaker_proxy):
+    px = breaker_proxy
+    r = px.client(protocol=2, decode_responses=True)
+    rename(px.db_path, "items", "items_gone")
+    for i in range(10, 14):
+        with pytest.raises(redis.ResponseError):
+            r.get(f"item:{i}")
+    assert breaker_stats(px)["state"] == "open"
+    time.sleep(2.1)
+    with pytest.raises(redis.ResponseError, match="no such table"):
+        r.get("item:20")  # the probe: the table is still gone
+    stats = breaker_stats(px)
+    assert stats["state"] == "open" and stats["opened"] == 2 and stats["half_opened"] == 1, stats
+    with pytest.raises(redis.ResponseError, match="circuit open, retrying in 2s"):
+        r.get("item:21")
+
+
+def test_client_mistakes_do_not_count_against_the_database(breaker_proxy):
+    px = breaker_proxy
+    r = px.client(protocol=2, decode_responses=True)
+    for _ in range(10):
+        with pytest.raises(redis.ResponseError):
+            r.execute_command("QUERY", "SELECT * FROM no_such_table")
+    stats = breaker_stats(px)
+    assert stats["state"] == "closed" and stats["window_calls"] == 0, stats
+    assert r.get("item:3") == "v3"
+
+
+def test_bad_breaker_settings_are_refused_at_start(proxy):
+    px = proxy("--db-breaker", "window=5,min_calls=6", wait=False)
+    px.expect_exit = True
+    assert px.process.wait(timeout=10) != 0
+    assert "--db-breaker: min_calls (6) cannot exceed window (5)" in px.log()
+
+
+def _get_or_none(client, key):
+    try:
+        return client.get(key)
+    except redis.ResponseError:
+        return None
