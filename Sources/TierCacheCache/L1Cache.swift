@@ -87,6 +87,27 @@ public final class L1Cache: Sendable {
         }
     }
 
+    /// The fallback for a failed load: serves `key`'s entry if it is within its group's stale grace, expired or
+    /// not; `body` judges it as in `lookup`.
+    public func lookupStale(
+        _ key: ByteBuffer,
+        now: UInt64,
+        _ body: (L1EntryInfo, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool
+    ) -> L1Lookup {
+        key.withUnsafeReadableBytes { keyBytes in
+            let hash = hasher.hash(keyBytes)
+            return shard(for: hash).state.withLock { shard in shard.lookupStale(keyBytes, hash: hash, now: now, body) }
+        }
+    }
+
+    /// Sets how long past expiry entries of each group are kept to be served stale when a load fails
+    /// (nanoseconds, indexed by group; groups beyond the array keep none).
+    public func setStaleGrace(_ nanosecondsByGroup: [UInt64]) {
+        for shard in shards {
+            shard.state.withLock { $0.staleGrace = nanosecondsByGroup }
+        }
+    }
+
     /// Stores an entry unless the key was written, or loaded again, after `info.stamp`.
     @discardableResult
     public func store(_ key: ByteBuffer, reply: CachedReply, info: L1EntryInfo, now: UInt64) -> L1StoreResult {

@@ -26,4 +26,7 @@ public enum L1Lookup: Sendable, Equatable {
     case miss
     /// Present and unexpired, but the body judged it stale; it was removed.
     case stale(group: Int32)
+    /// Present but past its expiry, kept within its type's `max_stale` in case a load fails
+    /// (`L1Cache.lookupStale`); a miss for every other purpose.
+    case expired(group: Int32)
 }

@@ -31,6 +31,15 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
     private var retiredTombstoneStamp: UInt64 = 0
     private(set) var groups: [L1GroupCounters] = []
     private var sweepCursor = 0
+    /// How long past its expiry an entry of each group is kept to be served stale when a load fails
+    /// (`max_stale`), in nanoseconds; groups beyond the array keep none.
+    var staleGrace: [UInt64] = []
+
+    @inline(__always)
+    private func keptUntil(_ entry: EntryStorage) -> UInt64 {
+        let group = Int(entry.group)
+        return group >= 0 && group < staleGrace.count ? entry.expiresAt &+ staleGrace[group] : entry.expiresAt
+    }
 
     init(maxBytes: Int, entryOverhead: Int, hasher: KeyHash) {
         self.maxBytes = maxBytes
@@ -57,6 +66,8 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
         if entry.isTombstone { return .miss }
         let group = entry.group
         if entry.expiresAt <= now {
+            // Past its life, but kept while it may still stand in for a load that fails.
+            if now < keptUntil(entry) { return .expired(group: group) }
             removeEntry(at: position, slot: slotIndex, reason: .expired)
             return .miss
         }
@@ -79,6 +90,34 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
         }
         removeEntry(at: position, slot: slotIndex, reason: .invalidated)
         return .stale(group: group)
+    }
+
+    /// Serves an entry that has expired but is still within its group's stale grace (or has not expired at all):
+    /// the fallback when a load fails. `body` judges it as in `lookup`; an entry it rejects is removed.
+    mutating func lookupStale(
+        _ key: UnsafeRawBufferPointer,
+        hash: UInt64,
+        now: UInt64,
+        _ body: (L1EntryInfo, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool
+    ) -> L1Lookup {
+        guard let (position, slotIndex, entry) = find(key, hash: hash), !entry.isTombstone, now < keptUntil(entry)
+        else { return .miss }
+        let info = L1EntryInfo(
+            expiresAt: entry.expiresAt,
+            stamp: entry.stamp,
+            group: entry.group,
+            dependencies: entry.hasDependencies ? dependencies[slotIndex] ?? [] : []
+        )
+        let keyLength = entry.keyLength
+        let resp2End = keyLength + entry.resp2Length
+        let served = entry.withBytes { all -> Bool in
+            let resp2 = UnsafeRawBufferPointer(rebasing: all[keyLength..<resp2End])
+            let resp3 = resp2End == all.count ? resp2 : UnsafeRawBufferPointer(rebasing: all[resp2End...])
+            return body(info, resp2, resp3)
+        }
+        if served { return .hit(group: entry.group) }
+        removeEntry(at: position, slot: slotIndex, reason: .invalidated)
+        return .stale(group: entry.group)
     }
 
     // MARK: Store
@@ -191,7 +230,7 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
             if sweepCursor >= slots.count { sweepCursor = 0 }
             let index = sweepCursor
             sweepCursor += 1
-            guard let entry = slots[index], entry.expiresAt <= now,
+            guard let entry = slots[index], keptUntil(entry) <= now,
                 let position = bucketPosition(of: Int32(index), entry)
             else { continue }
             removeEntry(at: position, slot: Int32(index), reason: .expired)

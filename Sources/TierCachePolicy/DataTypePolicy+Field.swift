@@ -3,6 +3,7 @@ extension DataTypePolicy {
     public enum Field: String, Sendable, Hashable, CaseIterable {
         case prefix, load, store, delete, tables, ttl, jitter, l1, l2
         case cacheMisses = "cache_misses"
+        case maxStale = "max_stale"
 
         /// The keys a type cannot do without.
         public static let required: [Field] = [.load, .tables, .ttl]

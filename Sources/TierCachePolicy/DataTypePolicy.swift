@@ -25,6 +25,9 @@ public struct DataTypePolicy: Sendable, Hashable {
     /// Whether a load that finds no row is cached as "absent" for the ttl, so lookups of missing keys do not
     /// each reach the database.
     public var cacheMisses: Bool
+    /// How long past its ttl an entry may still be served when loading it again fails (the database errors or
+    /// its circuit breaker is open): fail-safe. Nil keeps no stale entries.
+    public var maxStale: TTL?
     /// Where the type's name is written.
     public var location: SourceLocation
     /// Where each key written in the type's settings has its value, by key name as written (`"load"`,
@@ -44,6 +47,7 @@ public struct DataTypePolicy: Sendable, Hashable {
         l1: Bool = true,
         l2: Bool = true,
         cacheMisses: Bool = true,
+        maxStale: TTL? = nil,
         location: SourceLocation,
         fieldLocations: [String: SourceLocation] = [:]
     ) {
@@ -58,6 +62,7 @@ public struct DataTypePolicy: Sendable, Hashable {
         self.l1 = l1
         self.l2 = l2
         self.cacheMisses = cacheMisses
+        self.maxStale = maxStale
         self.location = location
         self.fieldLocations = fieldLocations
     }

@@ -95,6 +95,7 @@ struct PolicyFileParser {
         var l1: Bool?
         var l2: Bool?
         var cacheMisses: Bool?
+        var maxStale: TTL?
         var seen: Set<DataTypePolicy.Field> = []
         var fieldLocations: [String: SourceLocation] = [:]
 
@@ -122,6 +123,7 @@ struct PolicyFileParser {
             case .l1: l1 = readBool(entry)
             case .l2: l2 = readBool(entry)
             case .cacheMisses: cacheMisses = readBool(entry)
+            case .maxStale: maxStale = readTTL(entry)
             }
         }
         for field in DataTypePolicy.Field.required where !seen.contains(field) {
@@ -132,7 +134,7 @@ struct PolicyFileParser {
         return DataTypePolicy(
             name: name, prefix: prefix, load: load, store: store, delete: delete, tables: tables, ttl: ttl,
             jitterPercent: jitter ?? 0, l1: l1 ?? true, l2: l2 ?? true, cacheMisses: cacheMisses ?? true,
-            location: nameLocation, fieldLocations: fieldLocations)
+            maxStale: maxStale, location: nameLocation, fieldLocations: fieldLocations)
     }
 
     private mutating func parseDefault(_ body: Node, at sectionLocation: SourceLocation) -> DefaultPolicy? {

@@ -18,6 +18,8 @@ public final class TypeCounters: Sendable {
     public let loads = Counter()
     public let loadsAbsent = Counter()
     public let loadErrors = Counter()
+    /// Reads answered with an expired entry (within `max_stale`) because loading it again failed.
+    public let staleHits = Counter()
     /// Reads answered with a fresh load while another identical load was already running (coalesced).
     public let coalesced = Counter()
     /// Writes through SET/DEL/EXEC that invalidated entries of this type.

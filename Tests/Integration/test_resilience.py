@@ -131,3 +131,60 @@ def _get_or_none(client, key):
         return client.get(key)
     except redis.ResponseError:
         return None
+
+
+STALE_POLICY = """\
+types:
+  item:
+    load: SELECT v FROM items WHERE id = ?
+    store: INSERT INTO items(id, v) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET v = excluded.v
+    tables: [items]
+    ttl: 1s
+    max_stale: 1m
+  plain:
+    load: SELECT v FROM items WHERE id = ?
+    tables: [items]
+    ttl: 1s
+"""
+
+
+@pytest.fixture
+def stale_proxy(proxy, tmp_path):
+    db = make_sqlite_db(tmp_path / "items.db", "CREATE TABLE items (id TEXT PRIMARY KEY, v TEXT NOT NULL);"
+                        + "".join(f"INSERT INTO items VALUES ('{i}', 'v{i}');" for i in range(100)))
+    policies = tmp_path / "policies"
+    write_policy(policies, "items.yaml", STALE_POLICY)
+    return proxy("--db-breaker", BREAKER, policies=policies, database=db)
+
+
+def test_expired_entries_within_max_stale_answer_while_the_database_fails(stale_proxy):
+    px = stale_proxy
+    r = px.client(protocol=2, decode_responses=True)
+    for i in range(20):
+        assert r.get(f"item:{i}") == f"v{i}"
+    assert r.get("plain:1") == "v1"
+    # A committed write drops its key's entry: there is nothing stale left to serve for it.
+    assert r.set("item:3", "written") is True
+
+    rename(px.db_path, "items", "items_gone")
+    time.sleep(1.3)  # every entry is past its 1 s ttl
+    for _ in range(3):  # the breaker opens during the first round; stale entries answer either way
+        for i in range(20):
+            if i == 3:
+                continue
+            assert r.get(f"item:{i}") == f"v{i}", f"item:{i}"
+    assert r.mget([f"item:{i}" for i in (0, 1, 2)]) == ["v0", "v1", "v2"]
+    for key in ("plain:1", "item:3", "item:50"):  # no max_stale; invalidated; never read
+        with pytest.raises(redis.ResponseError) as failure:
+            r.get(key)
+        assert str(failure.value).startswith(("DBERR no such table", "UNAVAILABLE database circuit open")), key
+    item = px.stats("item")
+    assert item["stale_hits"] >= 3 * 19 + 3, item
+    assert px.stats("plain")["stale_hits"] == 0
+    assert breaker_stats(px)["state"] == "open"
+
+    # The fault ends: once the breaker lets a load through, fresh values replace the stale ones.
+    rename(px.db_path, "items_gone", "items")
+    sqlite3.connect(px.db_path).execute("UPDATE items SET v = 'after' WHERE id = '5'").connection.commit()
+    assert wait_for(lambda: _get_or_none(r, "item:5") == "after", timeout=6), px.log()
+    assert r.get("item:3") == "written"

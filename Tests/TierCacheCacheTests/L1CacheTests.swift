@@ -74,6 +74,40 @@ struct L1CacheTests {
         #expect(cache.snapshot().total.entries == 0)
     }
 
+    @Test("max_stale: an expired entry is kept for its group's grace, served only by lookupStale, then reclaimed")
+    func staleGrace() throws {
+        let cache = try L1Cache(configuration: .init(maxBytes: 1 << 20, shardCount: 1))
+        cache.setStaleGrace([50, 0])  // group 0 keeps 50 ns past expiry; group 1 none
+        #expect(put(cache, "a:1", "one", expiresAt: 100, group: 0) == .stored)
+        #expect(put(cache, "b:1", "two", expiresAt: 100, group: 1) == .stored)
+        #expect(put(cache, "c:1", "three", expiresAt: 100, group: 7) == .stored)  // beyond the array: none
+
+        func stale(_ key: String, at now: UInt64, accept: Bool = true) -> (L1Lookup, String?) {
+            var value: String?
+            let result = cache.lookupStale(ByteBuffer(string: key), now: now) { _, resp2, _ in
+                value = String(decoding: resp2, as: UTF8.self)
+                return accept
+            }
+            return (result, value)
+        }
+        #expect(stale("a:1", at: 10).1 == "one", "an entry that has not expired serves too")
+        #expect(cache.lookup(ByteBuffer(string: "a:1"), now: 120) { _, _, _ in true } == .expired(group: 0))
+        #expect(read(cache, "a:1", now: 120) == nil, "never a normal hit once expired")
+        #expect(stale("a:1", at: 149).0 == .hit(group: 0))
+        #expect(cache.lookup(ByteBuffer(string: "b:1"), now: 120) { _, _, _ in true } == .miss)
+        #expect(stale("c:1", at: 120).0 == .miss)
+
+        cache.sweep(now: 140)
+        #expect(cache.snapshot().total.entries == 1, "the sweeper keeps what is within its grace")
+        cache.sweep(now: 150)
+        #expect(cache.snapshot().total.entries == 0)
+        #expect(stale("a:1", at: 149).0 == .miss)
+
+        #expect(put(cache, "a:2", "x", expiresAt: 100, group: 0) == .stored)
+        #expect(stale("a:2", at: 120, accept: false).0 == .stale(group: 0), "a rejected stale entry is removed")
+        #expect(stale("a:2", at: 120).0 == .miss)
+    }
+
     @Test("memory stays under the bound, evicting least recently used first")
     func evictionByBytes() throws {
         // One shard so the order is global; each entry charges key 4 + value 100 + overhead 96 = 200 bytes.

@@ -52,6 +52,7 @@ import TierCachePolicy
                 l1: false
                 l2: yes
                 cache_misses: off
+                max_stale: 10m
             default:
               cache: true
               ttl: 45
@@ -68,18 +69,20 @@ import TierCachePolicy
         #expect(type.jitterPercent == 2.5)
         #expect(!type.l1 && type.l2 && !type.cacheMisses)
         #expect(type.location(of: .cacheMisses) == SourceLocation(file: "t.yaml", line: 14, column: 19))
-        #expect(type.fieldLocations.count == 10)
+        #expect(type.maxStale == TTL.seconds(600))
+        #expect(type.fieldLocations.count == 11)
         #expect(
             file.defaultPolicy
                 == DefaultPolicy(
                     cache: true, ttl: .seconds(45), jitterPercent: 5, l1: true, l2: false,
-                    location: SourceLocation(file: "t.yaml", line: 15, column: 1)))
+                    location: SourceLocation(file: "t.yaml", line: 16, column: 1)))
     }
 
     @Test func publicInitializerDefaults() {
         let location = SourceLocation(file: "x.yaml", line: 1, column: 1)
         let type = DataTypePolicy(name: "t", load: "SELECT 1", tables: ["t"], ttl: .seconds(1), location: location)
         #expect(type.prefix == "t" && type.l1 && type.l2 && type.cacheMisses && type.jitterPercent == 0)
+        #expect(type.maxStale == nil)
         let set = PolicySet(types: [
             DataTypePolicy(name: "b", load: "", tables: [], ttl: .seconds(1), location: location), type,
         ])

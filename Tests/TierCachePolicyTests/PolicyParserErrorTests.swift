@@ -3,7 +3,7 @@ import TierCachePolicy
 
 /// Each kind of problem in one file, with the exact line and column it is reported at.
 @Suite struct PolicyParserErrorTests {
-    static let keys = "prefix, load, store, delete, tables, ttl, jitter, l1, l2, cache_misses"
+    static let keys = "prefix, load, store, delete, tables, ttl, jitter, l1, l2, cache_misses, max_stale"
     static let ttlHint = "expected seconds or a number with unit ms, s, m, h, d, e.g. 30s, 10m"
 
     @Test func badTTL() {
@@ -158,6 +158,27 @@ import TierCachePolicy
                 "t.yaml:6:9: type 'a': invalid l1 'maybe' (expected true or false)",
                 "t.yaml:7:9: type 'a': invalid l2 '1' (expected true or false)",
                 "t.yaml:8:19: type 'a': invalid cache_misses 'sometimes' (expected true or false)",
+            ])
+    }
+
+    @Test func badMaxStale() {
+        let yaml = """
+            types:
+              a:
+                load: SELECT 1 WHERE ? = 1
+                tables: [a]
+                ttl: 1m
+                max_stale: 0s
+              b:
+                load: SELECT 1 WHERE ? = 1
+                tables: [b]
+                ttl: 1m
+                max_stale: later
+            """
+        #expect(
+            errorLines(yaml) == [
+                "t.yaml:6:16: type 'a': invalid max_stale '0s' (must be greater than zero)",
+                "t.yaml:11:16: type 'b': invalid max_stale 'later' (expected seconds or a number with unit ms, s, m, h, d, e.g. 30s, 10m)",
             ])
     }
 

@@ -115,7 +115,7 @@ final class ProxyTestHarness {
         switch proxy.serveKeyFromL1(keyBuffer, now: monotonicNanoseconds(), version: .v2, into: &out) {
         case .hit:
             return Self.decodeBulk(out)
-        case .miss, .stale:
+        case .miss, .stale, .expired:
             let (type, id) = try require(proxy.policy.route(keyBuffer))
             let loaded = try await proxy.loadKey(type: type, id: id, key: keyBuffer, on: eventLoop).get()
             return Self.decodeBulk(loaded.reply.resp2)
@@ -129,7 +129,7 @@ final class ProxyTestHarness {
         switch proxy.serveQueryFromL1(key, now: monotonicNanoseconds(), version: .v2, into: &out) {
         case .hit:
             return String(buffer: out)
-        case .miss, .stale:
+        case .miss, .stale, .expired:
             let loaded = try await proxy.loadQuery(
                 sql: sql,
                 parameters: parameters.map { .text($0) },

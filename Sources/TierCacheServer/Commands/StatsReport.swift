@@ -118,6 +118,7 @@ extension Proxy {
             ("loads_absent", .integer(Int64(counters.loadsAbsent.current))),
             ("load_errors", .integer(Int64(counters.loadErrors.current))),
             ("coalesced", .integer(Int64(counters.coalesced.current))),
+            ("stale_hits", .integer(Int64(counters.staleHits.current))),
             ("invalidations", .integer(Int64(counters.invalidations.current))),
             ("ttl_seconds", .double(ttl)),
         ])

@@ -20,7 +20,7 @@ extension ConnectionHandler {
         case .hit(let group):
             tallyHit(group)
             return true
-        case .miss, .stale:
+        case .miss, .stale, .expired:
             let key = arguments[1]
             guard let (type, id) = proxy.policy.route(key) else { return noType(key) }
             if let l2 = proxy.l2, type.policy.l2, let connection = l2Connection(l2), l2.consistency.ticket() != nil {
@@ -197,7 +197,7 @@ extension ConnectionHandler {
         switch proxy.serveQueryFromL1(key, now: started, version: session.version, into: &out) {
         case .hit:
             return true
-        case .miss, .stale:
+        case .miss, .stale, .expired:
             let parameters = arguments[2...].map(SQLValue.init(parameter:))
             let version = session.version
             let reply = proxy.loadQuery(sql: sql, parameters: parameters, key: key, on: context.eventLoop).map {

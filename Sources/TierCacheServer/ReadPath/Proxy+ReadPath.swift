@@ -4,6 +4,7 @@ import TierCacheCache
 import TierCachePolicy
 import TierCacheProtocol
 import TierCacheRedis
+import TierCacheResilience
 import TierCacheStats
 
 /// The read path: L1, then one coalesced load from the backend that fills L1 with the type's TTL.
@@ -72,7 +73,7 @@ extension Proxy {
         let ownedID =
             ownedKey.getSlice(at: ownedKey.readerIndex + key.readableBytes - id.readableBytes, length: id.readableBytes)
             ?? ByteBuffer(bytes: id.readableBytesView)
-        return coalescedLoad(key: ownedKey, stamp: stamp, counters: type.counters, on: eventLoop) { [self] in
+        let load = coalescedLoad(key: ownedKey, stamp: stamp, counters: type.counters, on: eventLoop) { [self] in
             let started = monotonicNanoseconds()
             let ticket = type.policy.l2 ? l2?.consistency.ticket() : nil
             guard consultL2, let l2, let ticket else {
@@ -85,6 +86,32 @@ extension Proxy {
                 return loadKeyFromBackend(type, ownedID, ownedKey, stamp: stamp, ticket: ticket, started: started, on: eventLoop)
             }
         }
+        guard type.policy.maxStale != nil else { return load }
+        return load.flatMapError { [self] error in
+            if let stale = staleEntry(type: type, key: ownedKey, after: error) {
+                return eventLoop.makeSucceededFuture(stale)
+            }
+            return eventLoop.makeFailedFuture(error)
+        }
+    }
+
+    /// Fail-safe: when loading a key failed because the database is unwell (an error that counts against its
+    /// breaker, or the breaker open), the expired L1 entry if it is within the type's `max_stale` and no write
+    /// since has made it wrong. Nil otherwise: then the client gets the error.
+    private func staleEntry(type: DataTypeState, key: ByteBuffer, after error: any Error) -> LoadedReply? {
+        let refused = (error as? ProxyError)?.code == .unavailable
+        guard refused || Self.outcome(of: error, statements: .policy) == .failure else { return nil }
+        let policy = self.policy
+        var reply: CachedReply?
+        let lookup = l1.lookupStale(key, now: monotonicNanoseconds()) { info, resp2, resp3 in
+            guard policy.keyedEntryIsFresh(info) else { return false }
+            reply = CachedReply(resp2: ByteBuffer(bytes: resp2), resp3: ByteBuffer(bytes: resp3))
+            return true
+        }
+        guard case .hit = lookup, let reply else { return nil }
+        type.counters.staleHits.increment()
+        let isAbsent = reply.resp2.withUnsafeReadableBytes { ResultEncoding.isNull($0) }
+        return LoadedReply(reply: reply, isAbsent: isAbsent)
     }
 
     /// The start of a GET's L2 step, once its key missed L1: counts the miss and returns the write number the
