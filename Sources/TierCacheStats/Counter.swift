@@ -20,7 +20,9 @@ public final class Gauge: Sendable {
 
     public init() {}
 
-    public func increment() { value.wrappingAdd(1, ordering: .relaxed) }
+    /// Returns the new value.
+    @discardableResult
+    public func increment() -> Int { value.wrappingAdd(1, ordering: .relaxed).newValue }
     public func decrement() { value.wrappingSubtract(1, ordering: .relaxed) }
     public var current: Int { value.load(ordering: .relaxed) }
 }

@@ -90,6 +90,24 @@ struct ServeCommand: AsyncParsableCommand {
     var backendThreads: String?
 
     @Option(
+        name: .customLong("max-clients"),
+        help: "Connections beyond this many are refused (TIERCACHE_MAX_CLIENTS); default 10000.")
+    var maxClients: String?
+
+    @Option(
+        name: .customLong("idle-timeout"),
+        help: "Close a connection idle this long, e.g. 5m; 0 never does (TIERCACHE_IDLE_TIMEOUT); default 0.")
+    var idleTimeout: String?
+
+    @Option(
+        name: .customLong("request-timeout"),
+        help: """
+            A command still incomplete this long after its first bytes gets an error and the connection is closed \
+            (slow senders), e.g. 10s; 0 waits forever (TIERCACHE_REQUEST_TIMEOUT); default 10s.
+            """)
+    var requestTimeout: String?
+
+    @Option(
         name: .customLong("db-breaker"),
         help: """
             The database circuit breaker, as key=value settings separated by commas (TIERCACHE_DB_BREAKER): \
@@ -262,6 +280,25 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.backendThreads = value
         }
         configuration.l2 = try resolveL2()
+        if let value = try Self.option(
+            maxClients, "TIERCACHE_MAX_CLIENTS", flag: "--max-clients", expected: "a positive count",
+            { Int($0).flatMap { $0 > 0 ? $0 : nil } }
+        ) {
+            configuration.maxClients = value
+        }
+        let durationOrOff = "a duration like 30s or 5m, or 0 for none"
+        if let value = try Self.option(
+            idleTimeout, "TIERCACHE_IDLE_TIMEOUT", flag: "--idle-timeout", expected: durationOrOff,
+            Self.parseDurationOrOff)
+        {
+            configuration.idleTimeout = value
+        }
+        if let value = try Self.option(
+            requestTimeout, "TIERCACHE_REQUEST_TIMEOUT", flag: "--request-timeout", expected: durationOrOff,
+            Self.parseDurationOrOff)
+        {
+            configuration.requestTimeout = value
+        }
         if let spec = dbBreaker ?? Environment.value("TIERCACHE_DB_BREAKER") {
             do {
                 configuration.databaseBreaker = try CircuitBreakerConfiguration(parsing: spec) { text in
@@ -309,6 +346,12 @@ struct ServeCommand: AsyncParsableCommand {
     static func parseDuration(_ text: String) -> Duration? {
         guard let ttl = try? TTL(parsing: text), ttl.milliseconds > 0 else { return nil }
         return .milliseconds(ttl.milliseconds)
+    }
+
+    /// `0` (off, as `.some(nil)`) or a positive duration; nil when neither.
+    static func parseDurationOrOff(_ text: String) -> Duration?? {
+        if text == "0" { return .some(nil) }
+        return parseDuration(text).map { .some($0) }
     }
 
     /// An optional setting from its flag or, failing that, its environment variable; nil when neither is set.

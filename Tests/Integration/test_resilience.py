@@ -188,3 +188,74 @@ def test_expired_entries_within_max_stale_answer_while_the_database_fails(stale_
     sqlite3.connect(px.db_path).execute("UPDATE items SET v = 'after' WHERE id = '5'").connection.commit()
     assert wait_for(lambda: _get_or_none(r, "item:5") == "after", timeout=6), px.log()
     assert r.get("item:3") == "written"
+
+
+# -- server limits: each refusal is a clear error (or, for idleness, a quiet close) to that client only
+
+
+def test_max_clients_refuses_the_extra_connection_and_serves_the_others(proxy):
+    px = proxy("--max-clients", "3")
+    held = [px.raw() for _ in range(3)]
+    for conn in held:
+        assert conn.command("PING") == "PONG"
+    extra = px.raw()
+    assert extra.expect_closed() == b"-ERR max number of clients reached\r\n"
+    for conn in held:
+        assert conn.command("PING") == "PONG"
+    held.pop().close()
+    assert wait_for(lambda: px.stats()["server"]["connections_open"] <= 3)
+    with px.raw() as again:
+        assert again.command("PING") == "PONG"
+    assert px.stats()["server"]["rejected_connections"] == 1
+
+
+def test_idle_connections_are_closed_and_busy_ones_kept(proxy):
+    px = proxy("--idle-timeout", "500ms")
+    idle, busy = px.raw(), px.raw()
+    assert idle.command("PING") == "PONG"
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        assert busy.command("PING") == "PONG"
+        time.sleep(0.1)
+    assert idle.expect_closed(timeout=2) == b""
+    assert busy.command("PING") == "PONG"
+    assert px.stats()["server"]["idle_closed"] >= 1
+
+
+def test_a_command_that_never_completes_is_refused_while_others_are_served(proxy):
+    px = proxy("--request-timeout", "500ms")
+    slow = px.raw()
+    slow.send(b"*2\r\n$3\r\nGET\r\n$20\r\nuser_sessi")  # and nothing more
+    started = time.monotonic()
+    with px.raw() as other:
+        while time.monotonic() - started < 0.8:
+            assert other.command("PING") == "PONG"
+            time.sleep(0.05)
+    reply = slow.expect_closed(timeout=3)
+    assert reply == b"-ERR request not completed within 500 ms; closing the connection\r\n"
+    assert time.monotonic() - started < 2.5
+    assert px.stats()["server"]["slow_requests_closed"] == 1
+
+
+def test_steady_pipelines_are_not_mistaken_for_slow_senders(proxy):
+    px = proxy("--request-timeout", "300ms")
+    with px.raw() as conn:
+        # Each command completes quickly, though a partial one is always in flight between sends.
+        for i in range(20):
+            conn.send(b"*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nPI")
+            time.sleep(0.05)
+            conn.send(b"NG\r\n")
+            assert conn.read_reply() == "PONG" and conn.read_reply() == "PONG"
+    assert px.stats()["server"]["slow_requests_closed"] == 0
+
+
+@pytest.mark.parametrize("flag,value,message", [
+    ("--max-clients", "0", "--max-clients must be a positive count; got '0'"),
+    ("--idle-timeout", "soon", "--idle-timeout must be a duration like 30s or 5m, or 0 for none; got 'soon'"),
+    ("--request-timeout", "0s", "--request-timeout must be a duration like 30s or 5m, or 0 for none; got '0s'"),
+])
+def test_bad_limit_settings_are_refused_at_start(proxy, flag, value, message):
+    px = proxy(flag, value, wait=False)
+    px.expect_exit = True
+    assert px.process.wait(timeout=10) != 0
+    assert message in px.log()

@@ -11,7 +11,10 @@ from conftest import SHIPPED_TYPES, Err, RawConnection, decode_tree, run_tiercac
 
 L1_KEYS = ["hits", "misses", "hit_ratio", "entries", "bytes", "max_bytes", "evictions", "expirations"]
 TYPE_L1_KEYS = ["hits", "misses", "hit_ratio", "entries", "bytes", "evictions", "expirations"]
-TYPE_KEYS = ["l1", "l2", "loads", "loads_absent", "load_errors", "coalesced", "invalidations", "ttl_seconds"]
+TYPE_KEYS = ["l1", "l2", "loads", "loads_absent", "load_errors", "coalesced", "stale_hits", "invalidations",
+             "ttl_seconds"]
+BREAKER_KEYS = ["state", "seconds_in_state", "window_calls", "failure_rate", "slow_rate", "opened", "half_opened",
+                "closed", "rejected"]
 LATENCY_KEYS = ["count", "p50_us", "p90_us", "p99_us", "p99.9_us", "max_us"]
 SHIPPED_TTLS = {
     "user_sessions": 1800.0, "auth_tokens": 3600.0, "policy_decisions": 300.0, "governance_rules": 3600.0,
@@ -36,7 +39,10 @@ def test_stats_resp3_is_nested_map_with_documented_keys(px, r3):
         raw = conn.command("STATS")
     assert isinstance(raw, dict)
     stats = decode_tree(raw)
-    assert list(stats) == ["server", "tiers", "types", "commands", "backend"]
+    assert list(stats) == ["server", "tiers", "types", "commands", "backend", "resilience"]
+    assert list(stats["resilience"]["breakers"]) == ["database"]
+    assert list(stats["resilience"]["breakers"]["database"]) == BREAKER_KEYS
+    assert stats["resilience"]["breakers"]["database"]["state"] == "closed"
     assert list(stats["tiers"]) == ["l1", "l2"]
     assert stats["tiers"]["l2"] == {"status": "off"}, "no --redis: the L2 tier is off"
     assert list(stats["tiers"]["l1"]) == L1_KEYS
@@ -54,7 +60,8 @@ def test_stats_resp3_is_nested_map_with_documented_keys(px, r3):
     assert isinstance(stats["backend"]["errors"], int)
     server = stats["server"]
     for key in ("version", "uptime_seconds", "connections_open", "connections_total", "commands_processed",
-                "error_replies", "protocol_errors", "auth_failures"):
+                "error_replies", "protocol_errors", "auth_failures", "rejected_connections", "idle_closed",
+                "slow_requests_closed"):
         assert key in server, key
     assert server["connections_open"] >= 2  # this raw connection and r3
     assert stats["tiers"]["l1"]["max_bytes"] == 256 * 1024 * 1024
@@ -66,7 +73,10 @@ def test_stats_resp2_is_flat_pairs(px):
         raw = conn.command("STATS")
     assert isinstance(raw, list)
     stats = pairs_to_dict(raw)
-    assert list(stats) == ["server", "tiers", "types", "commands", "backend"]
+    assert list(stats) == ["server", "tiers", "types", "commands", "backend", "resilience"]
+    assert list(stats["resilience"]["breakers"]) == ["database"]
+    assert list(stats["resilience"]["breakers"]["database"]) == BREAKER_KEYS
+    assert stats["resilience"]["breakers"]["database"]["state"] == "closed"
     assert list(stats["tiers"]["l1"]) == L1_KEYS
     assert list(stats["types"]["user_sessions"]) == TYPE_KEYS
     # Doubles are decimal strings in RESP2.

@@ -49,6 +49,9 @@ extension Proxy {
                     ("error_replies", .integer(Int64(stats.errorReplies.current))),
                     ("protocol_errors", .integer(Int64(stats.protocolErrors.current))),
                     ("auth_failures", .integer(Int64(stats.rejectedAuth.current))),
+                    ("rejected_connections", .integer(Int64(stats.rejectedConnections.current))),
+                    ("idle_closed", .integer(Int64(stats.idleClosed.current))),
+                    ("slow_requests_closed", .integer(Int64(stats.slowRequestsClosed.current))),
                     ("loads_in_flight", .integer(Int64(coalescer.inFlight))),
                     ("writes", .integer(Int64(sequencer.current))),
                 ])

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import TierCacheRedis
 import TierCacheCache
 import TierCacheProtocol
 import TierCacheStats
@@ -73,6 +74,14 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var arrivedKinds: [CommandKind] = []
     /// This channel's event loop's Redis connection, looked up once: a channel never changes loops.
     private var cachedL2Connection: L2Connection?
+    /// The idle and slow-request checks (`checkLimits`), when either limit is set.
+    private var limitCheck: RepeatedTask?
+    /// Input arrived since the last check; the check turns it into `lastActivity`, so reads take no clock.
+    private var sawInput = false
+    private var lastActivity: UInt64 = 0
+    /// Commands parsed so far, and when the check first saw an incomplete command with no progress since.
+    private var commandsParsed = 0
+    private var partial: (since: UInt64, commandsParsed: Int)?
 
     init(proxy: Proxy) {
         self.proxy = proxy
@@ -89,19 +98,75 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         out = context.channel.allocator.buffer(capacity: 4096)
-        proxy.stats.connectionsOpen.increment()
+        let open = proxy.stats.connectionsOpen.increment()
         proxy.stats.connectionsAccepted.increment()
         context.fireChannelActive()
+        let configuration = proxy.configuration
+        if open > configuration.maxClients {
+            proxy.stats.rejectedConnections.increment()
+            out.writeRESPError("ERR max number of clients reached")
+            close(context: context)
+            return
+        }
+        let limits = [configuration.idleTimeout, configuration.requestTimeout].compactMap { $0 }
+        guard let shortest = limits.min() else { return }
+        // Checked a few times per limit, at most every second and at least every 50 ms.
+        let period = TimeAmount.nanoseconds(
+            min(1_000_000_000, max(50_000_000, Int64(clamping: shortest.wholeNanoseconds / 4))))
+        lastActivity = monotonicNanoseconds()
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        limitCheck = context.eventLoop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
+            let (handler, context) = bound.value
+            handler.checkLimits(context: context)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         proxy.stats.connectionsOpen.decrement()
+        limitCheck?.cancel()
         state = .closing
         context.fireChannelInactive()
     }
 
+    /// Closes a connection idle for `--idle-timeout` (nothing received, nothing awaited), and one whose current
+    /// command has stayed incomplete for `--request-timeout` while we were ready to read it (slowloris).
+    private func checkLimits(context: ChannelHandlerContext) {
+        guard case .ready = state else {
+            partial = nil
+            return
+        }
+        let now = monotonicNanoseconds()
+        if sawInput {
+            sawInput = false
+            lastActivity = now
+        }
+        let configuration = proxy.configuration
+        if let idle = configuration.idleTimeout, outstanding == 0, slots.isEmpty,
+            now &- lastActivity >= UInt64(clamping: idle.wholeNanoseconds)
+        {
+            proxy.stats.idleClosed.increment()
+            logger.debug("closing idle connection")
+            close(context: context)
+            return
+        }
+        guard let timeout = configuration.requestTimeout, let pending = inbound, pending.readableBytes > 0 else {
+            partial = nil
+            return
+        }
+        guard let partial, partial.commandsParsed == commandsParsed else {
+            self.partial = (now, commandsParsed)  // a new incomplete command, or progress since the last check
+            return
+        }
+        if now &- partial.since >= UInt64(clamping: timeout.wholeNanoseconds) {
+            proxy.stats.slowRequestsClosed.increment()
+            out.writeRESPError("ERR request not completed within \(timeout.shortDescription); closing the connection")
+            close(context: context)
+        }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
+        sawInput = true
         if inbound == nil {
             inbound = buffer
         } else {
@@ -164,6 +229,7 @@ final class ConnectionHandler: ChannelInboundHandler {
                 return
             }
             guard parsed else { break }
+            commandsParsed &+= 1
             sinceClockRead += 1
             if sinceClockRead == Self.commandsPerClockRead {
                 now = monotonicNanoseconds()

@@ -12,6 +12,12 @@ public final class ProxyStats: Sendable {
     public let protocolErrors = Counter()
     public let errorReplies = Counter()
     public let rejectedAuth = Counter()
+    /// Connections refused at `--max-clients`.
+    public let rejectedConnections = Counter()
+    /// Connections closed after `--idle-timeout` of nothing.
+    public let idleClosed = Counter()
+    /// Connections closed because a command stayed incomplete for `--request-timeout` (slowloris).
+    public let slowRequestsClosed = Counter()
 
     public init() {
         commands = CommandKind.allCases.map { LatencyRecorder(name: $0.name) }

@@ -24,6 +24,13 @@ public struct ServerConfiguration: Sendable {
     public var l2: L2Configuration?
     /// The circuit breaker around database calls.
     public var databaseBreaker: CircuitBreakerConfiguration
+    /// Connections beyond this many are told so and closed.
+    public var maxClients: Int
+    /// A connection with nothing to do for this long is closed; nil never closes one.
+    public var idleTimeout: Duration?
+    /// A command whose first bytes arrived this long ago and that is still incomplete gets an error and the
+    /// connection is closed (slowloris); nil waits forever.
+    public var requestTimeout: Duration?
 
     public init(
         host: String = "127.0.0.1",
@@ -37,7 +44,10 @@ public struct ServerConfiguration: Sendable {
         eventLoopThreads: Int = 1,
         backendThreads: Int = 4,
         l2: L2Configuration? = nil,
-        databaseBreaker: CircuitBreakerConfiguration = .default
+        databaseBreaker: CircuitBreakerConfiguration = .default,
+        maxClients: Int = 10_000,
+        idleTimeout: Duration? = nil,
+        requestTimeout: Duration? = .seconds(10)
     ) {
         self.host = host
         self.port = port
@@ -51,6 +61,9 @@ public struct ServerConfiguration: Sendable {
         self.backendThreads = backendThreads
         self.l2 = l2
         self.databaseBreaker = databaseBreaker
+        self.maxClients = maxClients
+        self.idleTimeout = idleTimeout
+        self.requestTimeout = requestTimeout
     }
 }
 
