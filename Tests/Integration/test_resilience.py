@@ -7,12 +7,13 @@ test runs in seconds.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 
 import pytest
 import redis
 
-from conftest import make_sqlite_db, wait_for, write_policy
+from conftest import encode_command, make_sqlite_db, wait_for, write_policy
 
 BREAKER = "failure_rate=0.5,window=10,min_calls=4,open=2s,probes=1"
 POLICY = """\
@@ -259,3 +260,50 @@ def test_bad_limit_settings_are_refused_at_start(proxy, flag, value, message):
     px.expect_exit = True
     assert px.process.wait(timeout=10) != 0
     assert message in px.log()
+
+
+# -- request coalescing: a thousand concurrent misses for one cold key, one database load
+
+SLOW_POLICY = """\
+types:
+  slow:
+    # The recursive count takes a few hundred milliseconds: long enough for every request to arrive while the one
+    # load is still running.
+    load: >-
+      SELECT v FROM items WHERE id = ?
+      AND (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000000)
+           SELECT count(*) FROM n) > 0
+    tables: [items]
+    ttl: 1h
+"""
+
+
+def test_a_thousand_concurrent_misses_for_one_cold_key_make_one_load(proxy, tmp_path):
+    db = make_sqlite_db(tmp_path / "items.db",
+                        "CREATE TABLE items (id TEXT PRIMARY KEY, v TEXT NOT NULL); INSERT INTO items VALUES ('1', 'one');")
+    policies = tmp_path / "policies"
+    write_policy(policies, "slow.yaml", SLOW_POLICY)
+    px = proxy(policies=policies, database=db)
+    connections = [px.raw(timeout=30) for _ in range(50)]
+    request = encode_command("GET", "slow:1") * 20
+    barrier = threading.Barrier(len(connections))
+    replies = [None] * len(connections)
+
+    def read(n):
+        barrier.wait()
+        connections[n].send(request)
+        replies[n] = [connections[n].read_reply() for _ in range(20)]
+
+    threads = [threading.Thread(target=read, args=(n,)) for n in range(len(connections))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert all(r == [b"one"] * 20 for r in replies), replies[:2]
+    stats = px.stats("slow")
+    assert stats["loads"] == 1, stats
+    # Every one of the 1,000 either joined that load or hit L1 after it.
+    assert stats["l1"]["hits"] + stats["l1"]["misses"] == 1000
+    assert stats["l1"]["misses"] == 1 + stats["coalesced"]
+    for conn in connections:
+        conn.close()
