@@ -108,6 +108,14 @@ struct ServeCommand: AsyncParsableCommand {
     var requestTimeout: String?
 
     @Option(
+        name: .customLong("drain-timeout"),
+        help: """
+            On SIGTERM/SIGINT, how long requests in flight get to finish before their connections are closed, \
+            e.g. 10s (TIERCACHE_DRAIN_TIMEOUT); default 10s.
+            """)
+    var drainTimeout: String?
+
+    @Option(
         name: .customLong("db-breaker"),
         help: """
             The database circuit breaker, as key=value settings separated by commas (TIERCACHE_DB_BREAKER): \
@@ -298,6 +306,12 @@ struct ServeCommand: AsyncParsableCommand {
             Self.parseDurationOrOff)
         {
             configuration.requestTimeout = value
+        }
+        if let value = try Self.option(
+            drainTimeout, "TIERCACHE_DRAIN_TIMEOUT", flag: "--drain-timeout",
+            expected: "a positive duration like 500ms or 10s", Self.parseDuration)
+        {
+            configuration.drainTimeout = value
         }
         if let spec = dbBreaker ?? Environment.value("TIERCACHE_DB_BREAKER") {
             do {

@@ -6,6 +6,8 @@ test runs in seconds.
 """
 from __future__ import annotations
 
+import signal
+import socket
 import sqlite3
 import threading
 import time
@@ -307,3 +309,47 @@ def test_a_thousand_concurrent_misses_for_one_cold_key_make_one_load(proxy, tmp_
     assert stats["l1"]["misses"] == 1 + stats["coalesced"]
     for conn in connections:
         conn.close()
+
+
+# -- graceful shutdown
+
+
+@pytest.fixture
+def slow_proxy(proxy, tmp_path):
+    def start(*args):
+        db = make_sqlite_db(tmp_path / "items.db", "CREATE TABLE items (id TEXT PRIMARY KEY, v TEXT NOT NULL);"
+                            "INSERT INTO items VALUES ('1', 'one'), ('2', 'two');")
+        policies = tmp_path / "policies"
+        write_policy(policies, "slow.yaml", SLOW_POLICY)
+        return proxy(*args, policies=policies, database=db)
+    return start
+
+
+def test_sigterm_finishes_requests_in_flight_then_exits_0(slow_proxy):
+    px = slow_proxy()
+    busy, idle = px.raw(timeout=30), px.raw()
+    assert idle.command("PING") == "PONG"
+    busy.send(encode_command("GET", "slow:1"))
+    time.sleep(0.3)  # its load is running
+    px.process.send_signal(signal.SIGTERM)
+    assert idle.expect_closed(timeout=2) == b"", "an idle connection closes at once"
+    assert busy.read_reply() == b"one", "the request in flight is answered"
+    assert busy.expect_closed(timeout=5) == b""
+    assert px.process.wait(timeout=15) == 0
+    log = px.log()
+    assert "stopped accepting connections; draining" in log and "drained" in log, log
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", px.port), timeout=1).close()
+
+
+def test_sigterm_past_the_drain_timeout_closes_what_is_left_and_still_exits_0(slow_proxy):
+    px = slow_proxy("--drain-timeout", "200ms")
+    busy = px.raw(timeout=30)
+    busy.send(encode_command("GET", "slow:2"))
+    time.sleep(0.2)
+    started = time.monotonic()
+    px.process.send_signal(signal.SIGTERM)
+    assert busy.expect_closed(timeout=5) == b""  # no reply: it was still loading
+    assert time.monotonic() - started < 1.5
+    assert px.process.wait(timeout=15) == 0
+    assert "drain timeout: closing connections with requests still in flight" in px.log()

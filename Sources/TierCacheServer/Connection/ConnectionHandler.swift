@@ -108,6 +108,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             close(context: context)
             return
         }
+        proxy.connections.add(context.channel)
         let limits = [configuration.idleTimeout, configuration.requestTimeout].compactMap { $0 }
         guard let shortest = limits.min() else { return }
         // Checked a few times per limit, at most every second and at least every 50 ms.
@@ -123,9 +124,35 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         proxy.stats.connectionsOpen.decrement()
+        proxy.connections.remove(context.channel)
         limitCheck?.cancel()
         state = .closing
         context.fireChannelInactive()
+    }
+
+    /// Sent by a graceful shutdown (`ConnectionRegistry.drain`): finish what was started, then close.
+    struct Drain: Sendable {}
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is Drain else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        switch state {
+        case .closing:
+            return
+        case .ready, .waiting, .holding:
+            // Commands already executing finish and their replies go out; bytes not yet run are dropped, never
+            // half-done (nothing is acknowledged that did not run). A held command has not run either.
+            state = .closing
+            inbound = nil
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+            if outstanding > 0 {
+                closeWhenDrained = true
+            } else {
+                close(context: context)
+            }
+        }
     }
 
     /// Closes a connection idle for `--idle-timeout` (nothing received, nothing awaited), and one whose current

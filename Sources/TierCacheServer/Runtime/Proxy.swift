@@ -28,6 +28,8 @@ public final class Proxy: Sendable {
     let logger: Logger
     let startedAt = monotonicNanoseconds()
     let connectionIDs = ConnectionIDs()
+    /// Open client connections, for the graceful shutdown's drain.
+    let connections = ConnectionRegistry()
 
     public init(
         configuration: ServerConfiguration,

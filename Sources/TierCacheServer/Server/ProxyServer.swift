@@ -47,14 +47,24 @@ public final class ProxyServer: Service {
             _ in proxy.maintain()
         }
         defer { upkeep.cancel() }
-        // Serve until the service group asks us to stop; then stop accepting. Draining in-flight requests
-        // is the event loop group's shutdown, which closes the connections.
+        // Serve until the service group asks us to stop; then stop accepting, and let every connection finish
+        // the requests it has started (replies written) before it closes, within the drain timeout. The event
+        // loops' shutdown afterwards closes whatever is left.
         await withGracefulShutdownHandler {
             try? await channel.closeFuture.get()
         } onGracefulShutdown: {
             channel.close(promise: nil)
         }
-        logger.notice("stopped accepting connections")
+        let open = proxy.connections.count
+        logger.notice("stopped accepting connections; draining", metadata: ["connections": "\(open)"])
+        let left = await proxy.connections.drain(timeout: proxy.configuration.drainTimeout)
+        if left > 0 {
+            logger.warning(
+                "drain timeout: closing connections with requests still in flight",
+                metadata: ["connections": "\(left)", "timeout": "\(proxy.configuration.drainTimeout)"])
+        } else {
+            logger.notice("drained")
+        }
     }
 
     private func bind(host: String, port: Int) async throws -> any Channel {

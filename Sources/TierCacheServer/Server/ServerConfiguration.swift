@@ -31,6 +31,8 @@ public struct ServerConfiguration: Sendable {
     /// A command whose first bytes arrived this long ago and that is still incomplete gets an error and the
     /// connection is closed (slowloris); nil waits forever.
     public var requestTimeout: Duration?
+    /// On SIGTERM/SIGINT, how long in-flight requests get to finish before their connections are closed anyway.
+    public var drainTimeout: Duration
 
     public init(
         host: String = "127.0.0.1",
@@ -47,7 +49,8 @@ public struct ServerConfiguration: Sendable {
         databaseBreaker: CircuitBreakerConfiguration = .default,
         maxClients: Int = 10_000,
         idleTimeout: Duration? = nil,
-        requestTimeout: Duration? = .seconds(10)
+        requestTimeout: Duration? = .seconds(10),
+        drainTimeout: Duration = .seconds(10)
     ) {
         self.host = host
         self.port = port
@@ -64,6 +67,7 @@ public struct ServerConfiguration: Sendable {
         self.maxClients = maxClients
         self.idleTimeout = idleTimeout
         self.requestTimeout = requestTimeout
+        self.drainTimeout = drainTimeout
     }
 }
 

@@ -1,0 +1,32 @@
+import NIOCore
+import Synchronization
+
+/// The open client connections, so a graceful shutdown can ask each to finish its in-flight requests and close.
+final class ConnectionRegistry: Sendable {
+    private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
+
+    var count: Int { channels.withLock { $0.count } }
+
+    func add(_ channel: any Channel) {
+        channels.withLock { $0[ObjectIdentifier(channel)] = channel }
+    }
+
+    func remove(_ channel: any Channel) {
+        channels.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+
+    /// Asks every connection to finish what it started and close, and waits until all have or `timeout` passes.
+    ///
+    /// - Returns: how many were still open at the timeout (the event loops' shutdown then closes them).
+    func drain(timeout: Duration) async -> Int {
+        for channel in channels.withLock({ Array($0.values) }) {
+            channel.pipeline.fireUserInboundEventTriggered(ConnectionHandler.Drain())
+        }
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        while count > 0, clock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return count
+    }
+}
