@@ -108,6 +108,11 @@ struct ServeCommand: AsyncParsableCommand {
     var requestTimeout: String?
 
     @Option(
+        name: .customLong("db-timeout"),
+        help: "Longest wait for one database call, e.g. 2s (TIERCACHE_DB_TIMEOUT); default 5s.")
+    var dbTimeout: String?
+
+    @Option(
         name: .customLong("drain-timeout"),
         help: """
             On SIGTERM/SIGINT, how long requests in flight get to finish before their connections are closed, \
@@ -306,6 +311,12 @@ struct ServeCommand: AsyncParsableCommand {
             Self.parseDurationOrOff)
         {
             configuration.requestTimeout = value
+        }
+        if let value = try Self.option(
+            dbTimeout, "TIERCACHE_DB_TIMEOUT", flag: "--db-timeout", expected: "a positive duration like 500ms or 2s",
+            Self.parseDuration)
+        {
+            configuration.databaseTimeout = value
         }
         if let value = try Self.option(
             drainTimeout, "TIERCACHE_DRAIN_TIMEOUT", flag: "--drain-timeout",

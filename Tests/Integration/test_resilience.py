@@ -353,3 +353,65 @@ def test_sigterm_past_the_drain_timeout_closes_what_is_left_and_still_exits_0(sl
     assert time.monotonic() - started < 1.5
     assert px.process.wait(timeout=15) == 0
     assert "drain timeout: closing connections with requests still in flight" in px.log()
+
+
+# -- database timeout, and stale entries standing in for loads that take too long
+
+KNOB_POLICY = """\
+types:
+  item:
+    # As slow as the knob says: the test turns the database slow without touching the proxy.
+    load: >-
+      SELECT v FROM items WHERE id = ?
+      AND (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < (SELECT rows FROM knob))
+           SELECT count(*) FROM n) > 0
+    tables: [items, knob]
+    ttl: 1s
+    max_stale: 1m
+"""
+
+
+def set_knob(db, rows):
+    conn = sqlite3.connect(db, timeout=5)
+    try:
+        conn.execute("UPDATE knob SET rows = ?", (rows,))
+        conn.commit()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def knob_proxy(proxy, tmp_path):
+    db = make_sqlite_db(tmp_path / "items.db",
+                        "CREATE TABLE items (id TEXT PRIMARY KEY, v TEXT NOT NULL);"
+                        "INSERT INTO items VALUES ('1', 'one'), ('2', 'two');"
+                        "CREATE TABLE knob (rows INTEGER NOT NULL); INSERT INTO knob VALUES (1);")
+    policies = tmp_path / "policies"
+    write_policy(policies, "items.yaml", KNOB_POLICY)
+    return proxy("--db-timeout", "300ms", "--db-breaker", BREAKER, policies=policies, database=db)
+
+
+def test_a_slow_database_call_times_out_with_a_precise_error_and_still_fills_the_cache(knob_proxy):
+    px = knob_proxy
+    r = px.client(protocol=2, decode_responses=True, timeout=10)
+    set_knob(px.db_path, 3_000_000)  # a few seconds per load
+    started = time.monotonic()
+    with pytest.raises(redis.ResponseError) as failure:
+        r.get("item:2")
+    assert time.monotonic() - started < 1.5
+    assert str(failure.value) == "DBERR database did not answer within 300 ms"
+    # The load went on in the background; when it ends, its value is in L1.
+    assert wait_for(lambda: _get_or_none(r, "item:2") == "two", timeout=15), px.log()
+    assert px.stats("item")["l1"]["hits"] >= 1
+
+
+def test_a_load_that_times_out_is_answered_with_the_stale_entry(knob_proxy):
+    px = knob_proxy
+    r = px.client(protocol=2, decode_responses=True, timeout=10)
+    assert r.get("item:1") == "one"
+    set_knob(px.db_path, 3_000_000)
+    time.sleep(1.2)  # past the ttl
+    started = time.monotonic()
+    assert r.get("item:1") == "one"
+    assert time.monotonic() - started < 1.5
+    assert px.stats("item")["stale_hits"] == 1

@@ -1,9 +1,11 @@
 import Logging
+import Synchronization
 import NIOCore
 import NIOPosix
 import TierCacheBackend
 import TierCacheCache
 import TierCachePolicy
+import TierCacheRedis
 import TierCacheResilience
 
 /// Everything a connection needs to answer requests: the tiers, the policies, the backend and the stats.
@@ -109,17 +111,42 @@ public final class Proxy: Sendable {
         if case .rejected(let retryAfter) = admission {
             return eventLoop.makeFailedFuture(Self.circuitOpen("database", retryAfter: retryAfter))
         }
-        return threadPool.runIfActive(eventLoop: eventLoop) {
-            let started = monotonicNanoseconds()
+        // The call and its timeout race: whichever ends first records the outcome and answers. A call that times
+        // out goes on in the background (SQLite cannot be abandoned mid-step); a load that then finishes still
+        // fills the cache.
+        let recorded = OnceFlag()
+        let answered = OnceFlag()
+        let submitted = monotonicNanoseconds()
+        let call = threadPool.runIfActive(eventLoop: eventLoop) {
             do {
                 let value = try body()
-                breaker.record(.success, admission: admission, started: started)
+                if recorded.claim() { breaker.record(.success, admission: admission, started: submitted) }
                 return value
             } catch {
-                breaker.record(Self.outcome(of: error, statements: statements), admission: admission, started: started)
+                let outcome = Self.outcome(of: error, statements: statements)
+                if recorded.claim() { breaker.record(outcome, admission: admission, started: submitted) }
                 throw error
             }
         }
+        let timeout = configuration.databaseTimeout
+        let promise = eventLoop.makePromise(of: T.self)
+        let timer = eventLoop.scheduleTask(in: .nanoseconds(Int64(clamping: timeout.wholeNanoseconds))) {
+            if recorded.claim() { breaker.record(.failure, admission: admission, started: submitted) }
+            if answered.claim() { promise.fail(Self.databaseTimedOut(after: timeout)) }
+        }
+        call.whenComplete { result in
+            timer.cancel()
+            if answered.claim() { promise.completeWith(result) }
+        }
+        return promise.futureResult
+    }
+
+    /// `DBERR database did not answer within 5000 ms`; counts as the database's failure (for the breaker, and for
+    /// serving stale).
+    static func databaseTimedOut(after timeout: Duration) -> ProxyError {
+        var error = ProxyError(.database, "database did not answer within \(timeout.shortDescription)")
+        error.backendCode = .unavailable
+        return error
     }
 
     /// `UNAVAILABLE database circuit open, retrying in 3s`: whole seconds, rounded up, at least 1.
@@ -145,4 +172,11 @@ public final class Proxy: Sendable {
 final class ConnectionIDs: Sendable {
     private let counter = WriteSequencer()
     func next() -> Int64 { Int64(truncatingIfNeeded: counter.next()) }
+}
+
+/// True for the first caller of `claim()` only, from any thread.
+final class OnceFlag: Sendable {
+    private let taken = Atomic<Bool>(false)
+
+    func claim() -> Bool { !taken.exchange(true, ordering: .acquiringAndReleasing) }
 }

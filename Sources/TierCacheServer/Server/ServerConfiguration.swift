@@ -22,6 +22,9 @@ public struct ServerConfiguration: Sendable {
     public var backendThreads: Int
     /// The shared Redis tier; nil runs L1 only.
     public var l2: L2Configuration?
+    /// Longest wait for one database call; past it the request gets an error (or a stale entry) and the call's
+    /// outcome counts as a failure for the breaker.
+    public var databaseTimeout: Duration
     /// The circuit breaker around database calls.
     public var databaseBreaker: CircuitBreakerConfiguration
     /// Connections beyond this many are told so and closed.
@@ -46,6 +49,7 @@ public struct ServerConfiguration: Sendable {
         eventLoopThreads: Int = 1,
         backendThreads: Int = 4,
         l2: L2Configuration? = nil,
+        databaseTimeout: Duration = .seconds(5),
         databaseBreaker: CircuitBreakerConfiguration = .default,
         maxClients: Int = 10_000,
         idleTimeout: Duration? = nil,
@@ -63,6 +67,7 @@ public struct ServerConfiguration: Sendable {
         self.eventLoopThreads = eventLoopThreads
         self.backendThreads = backendThreads
         self.l2 = l2
+        self.databaseTimeout = databaseTimeout
         self.databaseBreaker = databaseBreaker
         self.maxClients = maxClients
         self.idleTimeout = idleTimeout
