@@ -101,9 +101,13 @@ public final class Proxy: Sendable {
 
     /// A database call on the thread pool, through the database's circuit breaker: refused at once, with the time
     /// until the next try, while the breaker is open; otherwise run, and its outcome recorded.
+    ///
+    /// Reads are timed out after `databaseTimeout`; writes are not: their reply and their invalidation must wait
+    /// for the commit's outcome (SQLite's busy timeout bounds how long a write waits for the lock).
     func onDatabase<T: Sendable>(
         _ eventLoop: any EventLoop,
         statements: StatementSource,
+        writes: Bool = false,
         _ body: @escaping @Sendable () throws -> T
     ) -> EventLoopFuture<T> {
         let breaker = databaseBreaker
@@ -128,6 +132,7 @@ public final class Proxy: Sendable {
                 throw error
             }
         }
+        if writes { return call }
         let timeout = configuration.databaseTimeout
         let promise = eventLoop.makePromise(of: T.self)
         let timer = eventLoop.scheduleTask(in: .nanoseconds(Int64(clamping: timeout.wholeNanoseconds))) {
