@@ -71,20 +71,7 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
             removeEntry(at: position, slot: slotIndex, reason: .expired)
             return .miss
         }
-        let info = L1EntryInfo(
-            expiresAt: entry.expiresAt,
-            stamp: entry.stamp,
-            group: group,
-            dependencies: entry.hasDependencies ? dependencies[slotIndex] ?? [] : []
-        )
-        let keyLength = entry.keyLength
-        let resp2End = keyLength + entry.resp2Length
-        let served = entry.withBytes { all -> Bool in
-            let resp2 = UnsafeRawBufferPointer(rebasing: all[keyLength..<resp2End])
-            let resp3 = resp2End == all.count ? resp2 : UnsafeRawBufferPointer(rebasing: all[resp2End...])
-            return body(info, resp2, resp3)
-        }
-        if served {
+        if offer(entry, slot: slotIndex, to: body) {
             policy.accessed(slotIndex)
             return .hit(group: group)
         }
@@ -102,6 +89,18 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
     ) -> L1Lookup {
         guard let (position, slotIndex, entry) = find(key, hash: hash), !entry.isTombstone, now < keptUntil(entry)
         else { return .miss }
+        if offer(entry, slot: slotIndex, to: body) { return .hit(group: entry.group) }
+        removeEntry(at: position, slot: slotIndex, reason: .invalidated)
+        return .stale(group: entry.group)
+    }
+
+    /// Hands an entry's metadata and replies to `body`; returns whether it served them.
+    @inline(__always)
+    private func offer(
+        _ entry: EntryStorage,
+        slot slotIndex: Int32,
+        to body: (L1EntryInfo, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool
+    ) -> Bool {
         let info = L1EntryInfo(
             expiresAt: entry.expiresAt,
             stamp: entry.stamp,
@@ -110,14 +109,11 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
         )
         let keyLength = entry.keyLength
         let resp2End = keyLength + entry.resp2Length
-        let served = entry.withBytes { all -> Bool in
+        return entry.withBytes { all -> Bool in
             let resp2 = UnsafeRawBufferPointer(rebasing: all[keyLength..<resp2End])
             let resp3 = resp2End == all.count ? resp2 : UnsafeRawBufferPointer(rebasing: all[resp2End...])
             return body(info, resp2, resp3)
         }
-        if served { return .hit(group: entry.group) }
-        removeEntry(at: position, slot: slotIndex, reason: .invalidated)
-        return .stale(group: entry.group)
     }
 
     // MARK: Store
