@@ -178,7 +178,8 @@ import TierCachePolicy
         #expect(
             errorLines(yaml) == [
                 "t.yaml:6:16: type 'a': invalid max_stale '0s' (must be greater than zero)",
-                "t.yaml:11:16: type 'b': invalid max_stale 'later' (expected seconds or a number with unit ms, s, m, h, d, e.g. 30s, 10m)",
+                "t.yaml:11:16: type 'b': invalid max_stale 'later' "
+                    + "(expected seconds or a number with unit ms, s, m, h, d, e.g. 30s, 10m)",
             ])
     }
 

@@ -166,7 +166,10 @@ struct CircuitBreakerConfigurationParsingTests {
         "bad settings are refused with what was wrong",
         arguments: [
             ("nonsense", "'nonsense' is not key=value"),
-            ("speed=3", "unknown setting 'speed' (known: failure_rate, slow_rate, slow_call, window, min_calls, open, probes)"),
+            (
+                "speed=3",
+                "unknown setting 'speed' (known: failure_rate, slow_rate, slow_call, window, min_calls, open, probes)"
+            ),
             ("failure_rate=0", "failure_rate must be a fraction in (0, 1], like 0.5; got '0'"),
             ("failure_rate=1.5", "failure_rate must be a fraction in (0, 1], like 0.5; got '1.5'"),
             ("open=soon", "open must be a positive duration like 500ms or 5s; got 'soon'"),

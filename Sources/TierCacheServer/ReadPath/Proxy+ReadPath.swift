@@ -121,8 +121,8 @@ extension Proxy {
         return sequencer.current
     }
 
-    /// A GET's L2 reply (`L2Tier.requestEntry(_:on:completion:)`) as the reply bytes for `version` when the entry is fresh (L1 is
-    /// filled then), or nil on an L2 miss of any kind (then the caller loads from the backend).
+    /// A GET's L2 reply (`L2Tier.requestEntry(_:on:completion:)`) as the reply bytes for `version` when the entry
+    /// is fresh (L1 is filled then), or nil on an L2 miss of any kind (then the caller loads from the backend).
     func acceptL2Reply(
         _ reply: Result<L2Connection.Reply, RedisError>,
         type: DataTypeState,

@@ -63,7 +63,8 @@ final class Breaker: Sendable {
             let cause =
                 trip.map { window in
                     "\(Self.percent(window.failureRate)) of the last \(window.count) calls failed, "
-                        + "\(Self.percent(window.slowRate)) took \(Self.duration(configuration.slowCallNanoseconds)) or more"
+                        + "\(Self.percent(window.slowRate)) took "
+                        + "\(Self.duration(configuration.slowCallNanoseconds)) or more"
                 } ?? "a probe call failed or was slow"
             report(.open, detail: "\(cause); \(refusing)")
         default:
