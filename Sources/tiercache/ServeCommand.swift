@@ -121,6 +121,14 @@ struct ServeCommand: AsyncParsableCommand {
     var drainTimeout: String?
 
     @Option(
+        name: .customLong("redis-breaker"),
+        help: """
+            The Redis circuit breaker, settings as for --db-breaker (TIERCACHE_REDIS_BREAKER); defaults \
+            failure_rate=0.5, slow_rate=0.8, slow_call=250ms, window=100, min_calls=20, open=5s, probes=3.
+            """)
+    var redisBreaker: String?
+
+    @Option(
         name: .customLong("db-breaker"),
         help: """
             The database circuit breaker, as key=value settings separated by commas (TIERCACHE_DB_BREAKER): \
@@ -325,13 +333,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.drainTimeout = value
         }
         if let spec = dbBreaker ?? Environment.value("TIERCACHE_DB_BREAKER") {
-            do {
-                configuration.databaseBreaker = try CircuitBreakerConfiguration(parsing: spec) { text in
-                    Self.parseDuration(text).map { UInt64(clamping: $0.wholeNanoseconds) }
-                }
-            } catch {
-                throw ValidationError("--db-breaker: \(error.message)")
-            }
+            configuration.databaseBreaker = try Self.breaker(spec, flag: "--db-breaker", base: .default)
         }
         return configuration
     }
@@ -364,6 +366,9 @@ struct ServeCommand: AsyncParsableCommand {
         {
             l2.degradedL1Lifetime = value
         }
+        if let spec = redisBreaker ?? Environment.value("TIERCACHE_REDIS_BREAKER") {
+            l2.breaker = try Self.breaker(spec, flag: "--redis-breaker", base: L2Configuration.defaultBreaker)
+        }
         return l2
     }
 
@@ -371,6 +376,21 @@ struct ServeCommand: AsyncParsableCommand {
     static func parseDuration(_ text: String) -> Duration? {
         guard let ttl = try? TTL(parsing: text), ttl.milliseconds > 0 else { return nil }
         return .milliseconds(ttl.milliseconds)
+    }
+
+    /// A breaker's `key=value,…` settings over `base`.
+    static func breaker(
+        _ spec: String,
+        flag: String,
+        base: CircuitBreakerConfiguration
+    ) throws -> CircuitBreakerConfiguration {
+        do {
+            return try CircuitBreakerConfiguration(parsing: spec, base: base) { text in
+                parseDuration(text).map { UInt64(clamping: $0.wholeNanoseconds) }
+            }
+        } catch {
+            throw ValidationError("\(flag): \(error.message)")
+        }
     }
 
     /// `0` (off, as `.some(nil)`) or a positive duration; nil when neither.

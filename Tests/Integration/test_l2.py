@@ -1001,3 +1001,65 @@ def test_load_racing_another_sidecars_write_fills_neither_tier(redis_server, pro
         assert b.client().get(key) == f"written-{attempt}".encode()
         break
     assert raced, "no attempt raced the write with the load; the load is too fast on this machine?"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The Redis circuit breaker (issue 5)
+
+
+def test_a_slow_redis_opens_its_breaker_reads_skip_l2_and_it_closes_when_redis_recovers(proxy, tmp_path_factory,
+                                                                                          l2_files):
+    server = RedisServer(tmp_path_factory.mktemp("redis"), extra_args=("--enable-debug-command", "yes"))
+    server.start()
+    stop = threading.Event()
+    hog = None
+    try:
+        px = sidecar(proxy, server, l2_files, "--redis-breaker",
+                     "slow_call=50ms,window=10,min_calls=5,open=3s,probes=1")
+        r = px.client(protocol=2, decode_responses=True)
+        for i in range(1, ROWS + 1):  # `remote` has l1: false: every GET asks L2
+            assert r.get(f"remote:{i}") == f"remote-{i}"
+
+        def breaker() -> dict:
+            return px.stats()["resilience"]["breakers"]["redis"]
+
+        assert breaker()["state"] == "closed"
+
+        def keep_redis_busy() -> None:  # every other client waits up to 100 ms behind each sleep
+            direct = server.client()
+            while not stop.is_set():
+                direct.execute_command("DEBUG", "SLEEP", "0.1")
+
+        hog = threading.Thread(target=keep_redis_busy, daemon=True)
+        hog.start()
+        for _ in range(3):  # slow, but correct, until the breaker opens
+            for i in range(1, ROWS + 1):
+                assert r.get(f"remote:{i}") == f"remote-{i}"
+        assert breaker()["state"] == "open", breaker()
+        assert breaker()["opened"] == 1
+
+        # Open: reads go straight to the database, Redis is not asked.
+        before = px.stats()
+        for i in range(1, ROWS + 1):
+            assert r.get(f"remote:{i}") == f"remote-{i}"
+        after = px.stats()
+        assert after["resilience"]["breakers"]["redis"]["state"] == "open", "3 s have not passed"
+        assert after["tiers"]["l2"]["hits"] == before["tiers"]["l2"]["hits"]
+        assert after["types"]["remote"]["loads"] - before["types"]["remote"]["loads"] == ROWS
+        assert (after["resilience"]["breakers"]["redis"]["rejected"]
+                - before["resilience"]["breakers"]["redis"]["rejected"]) >= ROWS
+
+        stop.set()
+        hog.join(5)
+        # Redis is quick again: after the open 3 s, a probe read goes to Redis, succeeds, and closes it.
+        wait_until("the Redis breaker closes", lambda: (r.get("remote:1"), breaker()["state"] == "closed")[1],
+                   8.0, px)
+        hits = l2_stats(px)["hits"]
+        assert r.get("remote:2") == "remote-2"
+        assert l2_stats(px)["hits"] == hits + 1
+        assert px.log().count("redis circuit breaker opened") == 1
+    finally:
+        stop.set()
+        if hog is not None:
+            hog.join(5)
+        server.stop()

@@ -78,8 +78,13 @@ extension Proxy {
             ("types", .map(types)),
             ("commands", .map(commands)),
             ("backend", .map(backend)),
-            ("resilience", .map([("breakers", .map([("database", databaseBreaker.report)]))])),
+            ("resilience", .map([("breakers", .map(breakerReports))])),
         ])
+    }
+
+    /// The database's breaker, and Redis' when there is an L2.
+    private var breakerReports: [(String, StatsNode)] {
+        [("database", databaseBreaker.report)] + (l2.map { [("redis", $0.breaker.report)] } ?? [])
     }
 
     /// One type's part of the report, or nil if no such type.

@@ -23,7 +23,7 @@ extension ConnectionHandler {
         case .miss, .stale, .expired:
             let key = arguments[1]
             guard let (type, id) = proxy.policy.route(key) else { return noType(key) }
-            if let l2 = proxy.l2, type.policy.l2, let connection = l2Connection(l2), l2.consistency.ticket() != nil {
+            if let l2 = proxy.l2, type.policy.l2, let connection = l2Connection(l2), l2.readTicket() != nil {
                 getThroughL2(l2, connection, type: type, id: id, key: key, started: started, context: context)
                 return false
             }

@@ -57,6 +57,8 @@ final class L2Connection {
     private var timeoutCheck: RepeatedTask?
     /// Round trips of the replies read in this batch, recorded under one lock when the read completes.
     private let roundTrip: LatencyRecorder
+    /// Told every command's outcome, a read batch at a time.
+    private let breaker: Breaker?
     private var roundTrips: [UInt64] = []
     /// When this tick's first command was queued, and when this read's first reply came: the times of every
     /// command and reply in the batch, one clock read each instead of one per command.
@@ -69,9 +71,11 @@ final class L2Connection {
         configuration: L2Configuration,
         flag: L2ConnectionFlag,
         roundTrip: LatencyRecorder,
+        breaker: Breaker? = nil,
         onEvent: @escaping @Sendable (Event) -> Void
     ) {
         self.roundTrip = roundTrip
+        self.breaker = breaker
         self.eventLoop = eventLoop
         self.index = index
         self.configuration = configuration
@@ -114,6 +118,7 @@ final class L2Connection {
         case .ready(let ready): channel = ready
         case .open(let open): channel = open  // only the handshake sends now
         default:
+            breaker?.record(durations: [], failures: 1)
             completion(.failure(unavailable()))
             return
         }
@@ -173,6 +178,7 @@ final class L2Connection {
     func readComplete() {
         readAt = 0
         roundTrip.record(all: roundTrips)
+        breaker?.record(durations: roundTrips, failures: 0)
         roundTrips.removeAll(keepingCapacity: true)
     }
 
@@ -303,6 +309,7 @@ final class L2Connection {
     }
 
     private func failWaiting(_ error: RedisError) {
+        breaker?.record(durations: [], failures: waiting.count)
         while let request = waiting.popFirst() { request.completion(.failure(error)) }
     }
 

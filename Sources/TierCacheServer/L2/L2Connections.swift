@@ -14,6 +14,7 @@ final class L2Connections: Sendable {
         group: any EventLoopGroup,
         configuration: L2Configuration,
         roundTrip: LatencyRecorder,
+        breaker: Breaker? = nil,
         onEvent: @escaping @Sendable (L2Connection.Event) -> Void
     ) {
         var connections: [NIOLoopBound<L2Connection>] = []
@@ -27,7 +28,7 @@ final class L2Connections: Sendable {
                 NIOLoopBound(
                     L2Connection(
                         eventLoop: loop, index: index, configuration: configuration, flag: flag,
-                        roundTrip: roundTrip, onEvent: onEvent),
+                        roundTrip: roundTrip, breaker: breaker, onEvent: onEvent),
                     eventLoop: loop)
             }
             guard let connection = try? made.wait() else {

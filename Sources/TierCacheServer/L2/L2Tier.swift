@@ -36,6 +36,8 @@ final class L2Tier: Sendable {
     let namespace: L2Namespace
     let consistency: L2Consistency
     let stats = L2Stats()
+    /// Over every Redis command; reads consult it through `readTicket()`.
+    let breaker: Breaker
     /// Tells this process' own messages apart from the others'.
     let origin = UInt64.random(in: 1...UInt64.max)
     private let client: L2Connections
@@ -58,6 +60,7 @@ final class L2Tier: Sendable {
         self.consistency = L2Consistency(typeNames: typeNames)
         self.namespace = L2Namespace(prefix: configuration.prefix)
         self.entryKeyHead = Array("\r\n".utf8) + namespace.prefix + Array("k:".utf8)
+        self.breaker = Breaker(name: "redis", configuration: configuration.breaker, logger: logger)
         self.logger = logger
         let consistency = self.consistency
         let stats = self.stats
@@ -67,6 +70,7 @@ final class L2Tier: Sendable {
             group: group,
             configuration: configuration,
             roundTrip: stats.roundTrip,
+            breaker: breaker,
             onEvent: { event in
                 switch event {
                 case .connected(let index):
@@ -231,6 +235,12 @@ final class L2Tier: Sendable {
                 completion(.failed(error))
             }
         }
+    }
+
+    /// A ticket to read (and fill) L2 now: the link is up with nothing to replay (`L2Consistency.ticket()`) and
+    /// the Redis breaker lets the read through. Nil: read past L2, straight to the database.
+    func readTicket() -> L2Consistency.Ticket? {
+        breaker.allows() ? consistency.ticket() : nil
     }
 
     /// The calling event loop's Redis connection; nil off the event loops.

@@ -75,7 +75,7 @@ extension Proxy {
             ?? ByteBuffer(bytes: id.readableBytesView)
         let load = coalescedLoad(key: ownedKey, stamp: stamp, counters: type.counters, on: eventLoop) { [self] in
             let started = monotonicNanoseconds()
-            let ticket = type.policy.l2 ? l2?.consistency.ticket() : nil
+            let ticket = type.policy.l2 ? l2?.readTicket() : nil
             guard consultL2, let l2, let ticket else {
                 return loadKeyFromBackend(type, ownedID, ownedKey, stamp: stamp, ticket: ticket, started: started, on: eventLoop)
             }
@@ -143,7 +143,7 @@ extension Proxy {
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<[LoadedReply]> {
         let candidates = targets.indices.filter { targets[$0].type.policy.l2 }
-        guard let l2, candidates.count > 1, l2.consistency.ticket() != nil else {
+        guard let l2, candidates.count > 1, l2.readTicket() != nil else {
             // One key gains nothing from batching: its flight may join an identical one.
             let loads = targets.map { loadKey(type: $0.type, id: $0.id, key: $0.key, on: eventLoop) }
             return EventLoopFuture.whenAllSucceed(loads, on: eventLoop)
@@ -364,7 +364,7 @@ extension Proxy {
         // The owning type is known only once the statement ran, so joined QUERYs are not counted per type.
         return coalescedLoad(key: key, stamp: stamp, counters: nil, on: eventLoop) { [self] in
             let started = monotonicNanoseconds()
-            let ticket = policy.anyQueryUsesL2 ? l2?.consistency.ticket() : nil
+            let ticket = policy.anyQueryUsesL2 ? l2?.readTicket() : nil
             guard let l2, let ticket else {
                 return queryFromBackend(sql, parameters, key, stamp: stamp, ticket: nil, started: started, on: eventLoop)
             }

@@ -24,6 +24,8 @@ final class Breaker: Sendable {
     let halfOpened = Counter()
     let closed = Counter()
     private let state: Mutex<(breaker: CircuitBreaker, since: UInt64)>
+    /// Mirrors "closed" for `allows()`, so the common case takes no lock.
+    private let isClosed = Atomic<Bool>(true)
     private let logger: Logger
 
     init(name: String, configuration: CircuitBreakerConfiguration, logger: Logger) {
@@ -38,7 +40,7 @@ final class Breaker: Sendable {
         let now = monotonicNanoseconds()
         let (admission, moved) = state.withLock { state in
             let result = state.breaker.admit(now: now)
-            if result.moved != nil { state.since = now }
+            if result.moved != nil { self.noteTransition(&state, now) }
             return result
         }
         if let moved { report(moved, detail: "letting \(configuration.halfOpenProbes) probe call(s) through") }
@@ -53,10 +55,14 @@ final class Breaker: Sendable {
             let wasClosed = state.breaker.phase == .closed
             let moved = state.breaker.record(
                 outcome, admission: admission, durationNanoseconds: now &- started, now: now)
-            if moved != nil { state.since = now }
+            if moved != nil { self.noteTransition(&state, now) }
             return (moved, wasClosed ? state.breaker.lastTrip : nil)
         }
         guard let moved else { return }
+        announce(moved, trip: trip)
+    }
+
+    private func announce(_ moved: CircuitBreaker.Phase, trip: CircuitBreaker.Window?) {
         let refusing = "refusing calls for \(Self.duration(configuration.openNanoseconds))"
         switch moved {
         case .open:
@@ -70,6 +76,46 @@ final class Breaker: Sendable {
         default:
             report(moved, detail: "\(configuration.halfOpenProbes) probe call(s) succeeded")
         }
+    }
+
+    /// Bookkeeping of a transition, under the lock: when it happened, and the lock-free mirror of "closed" (kept
+    /// in step with the state only here, so transitions in quick succession cannot leave it stale).
+    private func noteTransition(_ state: inout (breaker: CircuitBreaker, since: UInt64), _ now: UInt64) {
+        state.since = now
+        isClosed.store(state.breaker.phase == .closed, ordering: .releasing)
+    }
+
+    /// Whether a call may go ahead now, for a dependency on the request path (Redis): no lock while closed. Its
+    /// outcome comes later, in bulk, through `record(durations:failures:)`.
+    @inline(__always)
+    func allows() -> Bool {
+        if isClosed.load(ordering: .relaxed) { return true }
+        if case .rejected = admit() { return false }
+        return true
+    }
+
+    /// Records a batch of outcomes under one lock: calls that succeeded, by duration, and calls that failed. Used
+    /// where calls are not admitted one by one (every Redis command counts, whoever sent it); while half-open
+    /// each counts as a probe.
+    func record(durations: [UInt64], failures: Int) {
+        guard !durations.isEmpty || failures > 0 else { return }
+        let now = monotonicNanoseconds()
+        var moves: [(CircuitBreaker.Phase, CircuitBreaker.Window?)] = []
+        state.withLock { state in
+            func one(_ outcome: CircuitBreaker.Outcome, _ duration: UInt64) {
+                let wasClosed = state.breaker.phase == .closed
+                let admission: CircuitBreaker.Admission = wasClosed ? .allowed : .probe
+                if let moved = state.breaker.record(
+                    outcome, admission: admission, durationNanoseconds: duration, now: now)
+                {
+                    self.noteTransition(&state, now)
+                    moves.append((moved, wasClosed ? state.breaker.lastTrip : nil))
+                }
+            }
+            for duration in durations { one(.success, duration) }
+            for _ in 0..<failures { one(.failure, 0) }
+        }
+        for (moved, trip) in moves { announce(moved, trip: trip) }
     }
 
     var snapshot: Snapshot {
