@@ -9,7 +9,8 @@
 /// A call is asked for with ``admit(now:)`` and its outcome given to ``record(_:admission:durationNanoseconds:now:)``.
 public struct CircuitBreaker: Sendable {
     public enum State: Sendable, Hashable {
-        case closed(Window)
+        /// Counting outcomes in ``window``.
+        case closed
         /// Refusing calls until `until` (monotonic nanoseconds).
         case open(until: UInt64)
         /// Letting `halfOpenProbes` calls through; `admitted` so far, `succeeded` of those.
@@ -41,12 +42,16 @@ public struct CircuitBreaker: Sendable {
 
     public let configuration: CircuitBreakerConfiguration
     public private(set) var state: State
+    /// The outcomes of the latest calls while closed. Kept beside the state, not in it: mutated in place, never
+    /// copied (a copy per call would be an allocation per Redis command).
+    public private(set) var window: Window
     /// The window as it stood when the breaker last opened from closed: what tripped it, for the log.
     public private(set) var lastTrip: Window?
 
     public init(_ configuration: CircuitBreakerConfiguration = .default) {
         self.configuration = configuration
-        self.state = .closed(Window(size: configuration.window))
+        self.state = .closed
+        self.window = Window(size: configuration.window)
     }
 
     public var phase: Phase {
@@ -90,7 +95,7 @@ public struct CircuitBreaker: Sendable {
     ) -> Phase? {
         let slow = durationNanoseconds >= configuration.slowCallNanoseconds
         switch (state, admission) {
-        case (.closed(var window), .allowed):
+        case (.closed, .allowed):
             guard outcome != .ignored else { return nil }
             window.add(failed: outcome == .failure, slow: slow)
             if window.count >= configuration.minimumCalls,
@@ -99,9 +104,9 @@ public struct CircuitBreaker: Sendable {
             {
                 state = .open(until: now &+ configuration.openNanoseconds)
                 lastTrip = window
+                window.reset()
                 return .open
             }
-            state = .closed(window)
             return nil
         case (.halfOpen(let admitted, let succeeded), .probe):
             switch outcome {
@@ -113,7 +118,7 @@ public struct CircuitBreaker: Sendable {
                 return .open
             case .success:
                 if succeeded + 1 >= configuration.halfOpenProbes {
-                    state = .closed(Window(size: configuration.window))
+                    state = .closed  // with the window emptied when it opened
                     return .closed
                 }
                 state = .halfOpen(admitted: admitted, succeeded: succeeded + 1)
@@ -142,6 +147,10 @@ public struct CircuitBreaker: Sendable {
         init(size: Int) {
             failed = Array(repeating: false, count: max(1, size))
             slow = failed
+        }
+
+        mutating func reset() {
+            self = Window(size: failed.count)
         }
 
         mutating func add(failed isFailure: Bool, slow isSlow: Bool) {

@@ -118,7 +118,7 @@ struct CircuitBreakerTests {
         for index in 0..<20 { Self.call(&breaker, .ignored, at: UInt64(index)) }
         Self.call(&breaker, .failure, at: 21)
         #expect(breaker.phase == .closed)
-        if case .closed(let window) = breaker.state { #expect(window.count == 1) }
+        #expect(breaker.state == .closed && breaker.window.count == 1)
 
         var open = CircuitBreaker(Self.configuration)
         for index in 0..<4 { Self.call(&open, .failure, at: UInt64(index)) }

@@ -124,7 +124,8 @@ final class Breaker: Sendable {
             var snapshot = Snapshot(
                 phase: state.breaker.phase, secondsInPhase: Double(now &- state.since) / 1e9, windowCalls: 0,
                 failureRate: 0, slowRate: 0)
-            if case .closed(let window) = state.breaker.state {
+            if case .closed = state.breaker.state {
+                let window = state.breaker.window
                 snapshot.windowCalls = window.count
                 snapshot.failureRate = window.failureRate
                 snapshot.slowRate = window.slowRate
