@@ -113,6 +113,15 @@ struct ServeCommand: AsyncParsableCommand {
     var dbTimeout: String?
 
     @Option(
+        name: .customLong("soft-timeout"),
+        help: """
+            For types with max_stale: a load still running after this long is answered for with the stale entry, \
+            if there is one, and goes on to refresh the cache, e.g. 100ms; 0 waits (TIERCACHE_SOFT_TIMEOUT); \
+            default 0.
+            """)
+    var softTimeout: String?
+
+    @Option(
         name: .customLong("drain-timeout"),
         help: """
             On SIGTERM/SIGINT, how long requests in flight get to finish before their connections are closed, \
@@ -325,6 +334,12 @@ struct ServeCommand: AsyncParsableCommand {
             Self.parseDuration)
         {
             configuration.databaseTimeout = value
+        }
+        if let value = try Self.option(
+            softTimeout, "TIERCACHE_SOFT_TIMEOUT", flag: "--soft-timeout",
+            expected: "a duration like 100ms, or 0 for none", Self.parseDurationOrOff)
+        {
+            configuration.softTimeout = value
         }
         if let value = try Self.option(
             drainTimeout, "TIERCACHE_DRAIN_TIMEOUT", flag: "--drain-timeout",

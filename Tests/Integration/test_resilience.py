@@ -415,3 +415,28 @@ def test_a_load_that_times_out_is_answered_with_the_stale_entry(knob_proxy):
     assert r.get("item:1") == "one"
     assert time.monotonic() - started < 1.5
     assert px.stats("item")["stale_hits"] == 1
+
+
+def test_soft_timeout_answers_with_the_stale_entry_and_the_load_refreshes_the_cache(proxy, tmp_path):
+    db = make_sqlite_db(tmp_path / "items.db",
+                        "CREATE TABLE items (id TEXT PRIMARY KEY, v TEXT NOT NULL);"
+                        "INSERT INTO items VALUES ('1', 'one'), ('2', 'two');"
+                        "CREATE TABLE knob (rows INTEGER NOT NULL); INSERT INTO knob VALUES (1);")
+    policies = tmp_path / "policies"
+    write_policy(policies, "items.yaml", KNOB_POLICY)
+    px = proxy("--soft-timeout", "100ms", policies=policies, database=db)
+    r = px.client(protocol=2, decode_responses=True, timeout=10)
+    assert r.get("item:1") == "one"
+    with sqlite3.connect(db) as conn:  # changed behind the proxy's back, and slow to load from now on
+        conn.execute("UPDATE items SET v = 'uno' WHERE id = '1'")
+    set_knob(db, 2_000_000)
+    time.sleep(1.2)  # past the 1 s ttl
+    assert r.get("item:1") == "one", "the stale entry, at the soft timeout"
+    stats = px.stats("item")
+    assert stats["stale_hits"] == 1 and stats["loads"] == 1, stats
+    # The load went on; when it ends, the fresh value is in L1 and no further load is needed.
+    assert wait_for(lambda: px.stats("item")["loads"] == 2, timeout=15)
+    assert r.get("item:1") == "uno"
+    assert px.stats("item")["loads"] == 2
+    # A key with no entry to stand in waits for its load, however long.
+    assert r.get("item:2") == "two"

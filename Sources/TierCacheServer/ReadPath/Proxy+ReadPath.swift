@@ -87,12 +87,28 @@ extension Proxy {
             }
         }
         guard type.policy.maxStale != nil else { return load }
-        return load.flatMapError { [self] error in
+        let failSafe = load.flatMapError { [self] error in
             if let stale = staleEntry(type: type, key: ownedKey, after: error) {
                 return eventLoop.makeSucceededFuture(stale)
             }
             return eventLoop.makeFailedFuture(error)
         }
+        guard let softTimeout = configuration.softTimeout else { return failSafe }
+        // Soft timeout: a load still running after it is answered for with the stale entry, if there is one; the
+        // load goes on and refreshes the cache. Without a stale entry the request waits for the load.
+        let promise = eventLoop.makePromise(of: LoadedReply.self)
+        let answered = OnceFlag()
+        let timer = eventLoop.scheduleTask(in: .nanoseconds(Int64(clamping: softTimeout.wholeNanoseconds))) {
+            [self] in
+            guard let stale = usableStaleEntry(type: type, key: ownedKey), answered.claim() else { return }
+            type.counters.staleHits.increment()
+            promise.succeed(stale)
+        }
+        failSafe.whenComplete { result in
+            timer.cancel()
+            if answered.claim() { promise.completeWith(result) }
+        }
+        return promise.futureResult
     }
 
     /// Fail-safe: when loading a key failed because the database is unwell (an error that counts against its
@@ -100,7 +116,16 @@ extension Proxy {
     /// since has made it wrong. Nil otherwise: then the client gets the error.
     private func staleEntry(type: DataTypeState, key: ByteBuffer, after error: any Error) -> LoadedReply? {
         let refused = (error as? ProxyError)?.code == .unavailable
-        guard refused || Self.outcome(of: error, statements: .policy) == .failure else { return nil }
+        guard refused || Self.outcome(of: error, statements: .policy) == .failure,
+            let stale = usableStaleEntry(type: type, key: key)
+        else { return nil }
+        type.counters.staleHits.increment()
+        return stale
+    }
+
+    /// The key's L1 entry if it is within the type's `max_stale` (expired or not) and no write since has made it
+    /// wrong.
+    private func usableStaleEntry(type: DataTypeState, key: ByteBuffer) -> LoadedReply? {
         let policy = self.policy
         var reply: CachedReply?
         let lookup = l1.lookupStale(key, now: monotonicNanoseconds()) { info, resp2, resp3 in
@@ -109,7 +134,6 @@ extension Proxy {
             return true
         }
         guard case .hit = lookup, let reply else { return nil }
-        type.counters.staleHits.increment()
         let isAbsent = reply.resp2.withUnsafeReadableBytes { ResultEncoding.isNull($0) }
         return LoadedReply(reply: reply, isAbsent: isAbsent)
     }

@@ -25,6 +25,9 @@ public struct ServerConfiguration: Sendable {
     /// Longest wait for one database call; past it the request gets an error (or a stale entry) and the call's
     /// outcome counts as a failure for the breaker.
     public var databaseTimeout: Duration
+    /// A load of a key whose type keeps stale entries (`max_stale`) that runs longer than this is answered for with
+    /// the stale entry, when there is one, while the load goes on and refreshes the cache; nil waits for the load.
+    public var softTimeout: Duration?
     /// The circuit breaker around database calls.
     public var databaseBreaker: CircuitBreakerConfiguration
     /// Connections beyond this many are told so and closed.
@@ -50,6 +53,7 @@ public struct ServerConfiguration: Sendable {
         backendThreads: Int = 4,
         l2: L2Configuration? = nil,
         databaseTimeout: Duration = .seconds(5),
+        softTimeout: Duration? = nil,
         databaseBreaker: CircuitBreakerConfiguration = .default,
         maxClients: Int = 10_000,
         idleTimeout: Duration? = nil,
@@ -68,6 +72,7 @@ public struct ServerConfiguration: Sendable {
         self.backendThreads = backendThreads
         self.l2 = l2
         self.databaseTimeout = databaseTimeout
+        self.softTimeout = softTimeout
         self.databaseBreaker = databaseBreaker
         self.maxClients = maxClients
         self.idleTimeout = idleTimeout
