@@ -4,6 +4,7 @@ extension DataTypePolicy {
         case prefix, load, store, delete, tables, ttl, jitter, l1, l2
         case cacheMisses = "cache_misses"
         case maxStale = "max_stale"
+        case staleWhileRevalidate = "stale_while_revalidate"
 
         /// The keys a type cannot do without.
         public static let required: [Field] = [.load, .tables, .ttl]

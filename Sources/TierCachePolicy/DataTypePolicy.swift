@@ -28,6 +28,9 @@ public struct DataTypePolicy: Sendable, Hashable {
     /// How long past its ttl an entry may still be served when loading it again fails (the database errors or
     /// its circuit breaker is open): fail-safe. Nil keeps no stale entries.
     public var maxStale: TTL?
+    /// For this long past its ttl an entry is served at once while one background load refreshes it
+    /// (stale-while-revalidate). Nil waits for the load.
+    public var staleWhileRevalidate: TTL?
     /// Where the type's name is written.
     public var location: SourceLocation
     /// Where each key written in the type's settings has its value, by key name as written (`"load"`,
@@ -48,6 +51,7 @@ public struct DataTypePolicy: Sendable, Hashable {
         l2: Bool = true,
         cacheMisses: Bool = true,
         maxStale: TTL? = nil,
+        staleWhileRevalidate: TTL? = nil,
         location: SourceLocation,
         fieldLocations: [String: SourceLocation] = [:]
     ) {
@@ -63,6 +67,7 @@ public struct DataTypePolicy: Sendable, Hashable {
         self.l2 = l2
         self.cacheMisses = cacheMisses
         self.maxStale = maxStale
+        self.staleWhileRevalidate = staleWhileRevalidate
         self.location = location
         self.fieldLocations = fieldLocations
     }

@@ -96,6 +96,7 @@ struct PolicyFileParser {
         var l2: Bool?
         var cacheMisses: Bool?
         var maxStale: TTL?
+        var staleWhileRevalidate: TTL?
         var seen: Set<DataTypePolicy.Field> = []
         var fieldLocations: [String: SourceLocation] = [:]
 
@@ -124,6 +125,7 @@ struct PolicyFileParser {
             case .l2: l2 = readBool(entry)
             case .cacheMisses: cacheMisses = readBool(entry)
             case .maxStale: maxStale = readTTL(entry)
+            case .staleWhileRevalidate: staleWhileRevalidate = readTTL(entry)
             }
         }
         for field in DataTypePolicy.Field.required where !seen.contains(field) {
@@ -134,7 +136,8 @@ struct PolicyFileParser {
         return DataTypePolicy(
             name: name, prefix: prefix, load: load, store: store, delete: delete, tables: tables, ttl: ttl,
             jitterPercent: jitter ?? 0, l1: l1 ?? true, l2: l2 ?? true, cacheMisses: cacheMisses ?? true,
-            maxStale: maxStale, location: nameLocation, fieldLocations: fieldLocations)
+            maxStale: maxStale, staleWhileRevalidate: staleWhileRevalidate, location: nameLocation,
+            fieldLocations: fieldLocations)
     }
 
     private mutating func parseDefault(_ body: Node, at sectionLocation: SourceLocation) -> DefaultPolicy? {

@@ -20,6 +20,9 @@ public final class TypeCounters: Sendable {
     public let loadErrors = Counter()
     /// Reads answered with an expired entry (within `max_stale`) because loading it again failed.
     public let staleHits = Counter()
+    /// Reads answered with an entry past its ttl, within `stale_while_revalidate`, while a background load
+    /// refreshed it.
+    public let revalidations = Counter()
     /// Reads answered with a fresh load while another identical load was already running (coalesced).
     public let coalesced = Counter()
     /// Writes through SET/DEL/EXEC that invalidated entries of this type.

@@ -434,3 +434,34 @@ def test_soft_timeout_answers_with_the_stale_entry_and_the_load_refreshes_the_ca
     assert px.stats("item")["loads"] == 2
     # A key with no entry to stand in waits for its load, however long.
     assert r.get("item:2") == "two"
+
+
+# -- stale-while-revalidate
+
+SWR_POLICY = KNOB_POLICY.replace("    max_stale: 1m\n", "    stale_while_revalidate: 30s\n")
+
+
+def test_stale_while_revalidate_answers_at_once_and_one_background_load_refreshes(proxy, tmp_path):
+    db = make_sqlite_db(tmp_path / "items.db",
+                        "CREATE TABLE items (id TEXT PRIMARY KEY, v TEXT NOT NULL);"
+                        "INSERT INTO items VALUES ('1', 'one'), ('2', 'two');"
+                        "CREATE TABLE knob (rows INTEGER NOT NULL); INSERT INTO knob VALUES (1);")
+    policies = tmp_path / "policies"
+    write_policy(policies, "items.yaml", SWR_POLICY)
+    px = proxy(policies=policies, database=db)
+    r = px.client(protocol=2, decode_responses=True, timeout=10)
+    assert r.get("item:1") == "one"
+    with sqlite3.connect(db) as conn:  # changed behind the proxy's back, and slow to load from now on
+        conn.execute("UPDATE items SET v = 'uno' WHERE id = '1'")
+    set_knob(db, 2_000_000)
+    time.sleep(1.2)  # past the 1 s ttl, inside the 30 s window
+    for _ in range(5):  # each answered with the entry, while one refresh runs
+        assert r.get("item:1") == "one"
+    stats = px.stats("item")
+    assert stats["revalidations"] == 5 and stats["loads"] == 1, stats
+    assert stats["coalesced"] >= 4, "the later readers joined the one refresh"
+    assert wait_for(lambda: px.stats("item")["loads"] == 2, timeout=15)
+    assert r.get("item:1") == "uno"
+    assert px.stats("item")["loads"] == 2
+    # A key never read has nothing to serve: it waits for its load.
+    assert r.get("item:2") == "two"

@@ -53,6 +53,7 @@ import TierCachePolicy
                 l2: yes
                 cache_misses: off
                 max_stale: 10m
+                stale_while_revalidate: 30s
             default:
               cache: true
               ttl: 45
@@ -70,19 +71,20 @@ import TierCachePolicy
         #expect(!type.l1 && type.l2 && !type.cacheMisses)
         #expect(type.location(of: .cacheMisses) == SourceLocation(file: "t.yaml", line: 14, column: 19))
         #expect(type.maxStale == TTL.seconds(600))
-        #expect(type.fieldLocations.count == 11)
+        #expect(type.staleWhileRevalidate == TTL.seconds(30))
+        #expect(type.fieldLocations.count == 12)
         #expect(
             file.defaultPolicy
                 == DefaultPolicy(
                     cache: true, ttl: .seconds(45), jitterPercent: 5, l1: true, l2: false,
-                    location: SourceLocation(file: "t.yaml", line: 16, column: 1)))
+                    location: SourceLocation(file: "t.yaml", line: 17, column: 1)))
     }
 
     @Test func publicInitializerDefaults() {
         let location = SourceLocation(file: "x.yaml", line: 1, column: 1)
         let type = DataTypePolicy(name: "t", load: "SELECT 1", tables: ["t"], ttl: .seconds(1), location: location)
         #expect(type.prefix == "t" && type.l1 && type.l2 && type.cacheMisses && type.jitterPercent == 0)
-        #expect(type.maxStale == nil)
+        #expect(type.maxStale == nil && type.staleWhileRevalidate == nil)
         let set = PolicySet(types: [
             DataTypePolicy(name: "b", load: "", tables: [], ttl: .seconds(1), location: location), type,
         ])

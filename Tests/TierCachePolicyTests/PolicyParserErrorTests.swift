@@ -3,7 +3,8 @@ import TierCachePolicy
 
 /// Each kind of problem in one file, with the exact line and column it is reported at.
 @Suite struct PolicyParserErrorTests {
-    static let keys = "prefix, load, store, delete, tables, ttl, jitter, l1, l2, cache_misses, max_stale"
+    static let keys =
+        "prefix, load, store, delete, tables, ttl, jitter, l1, l2, cache_misses, max_stale, stale_while_revalidate"
     static let ttlHint = "expected seconds or a number with unit ms, s, m, h, d, e.g. 30s, 10m"
 
     @Test func badTTL() {

@@ -127,6 +127,7 @@ extension Proxy {
             ("load_errors", .integer(Int64(counters.loadErrors.current))),
             ("coalesced", .integer(Int64(counters.coalesced.current))),
             ("stale_hits", .integer(Int64(counters.staleHits.current))),
+            ("revalidations", .integer(Int64(counters.revalidations.current))),
             ("invalidations", .integer(Int64(counters.invalidations.current))),
             ("ttl_seconds", .double(ttl)),
         ])

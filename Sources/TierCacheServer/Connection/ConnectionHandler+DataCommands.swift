@@ -23,6 +23,12 @@ extension ConnectionHandler {
         case .miss, .stale, .expired:
             let key = arguments[1]
             guard let (type, id) = proxy.policy.route(key) else { return noType(key) }
+            if case .expired = lookup,
+                proxy.serveWhileRevalidating(
+                    type: type, id: id, key: key, version: version, into: &out, on: context.eventLoop)
+            {
+                return true
+            }
             if let l2 = proxy.l2, type.policy.l2, let connection = l2Connection(l2), l2.readTicket() != nil {
                 getThroughL2(l2, connection, type: type, id: id, key: key, started: started, context: context)
                 return false

@@ -111,6 +111,41 @@ extension Proxy {
         return promise.futureResult
     }
 
+    /// Stale-while-revalidate: serves `key`'s entry into `out` if it expired less than the type's
+    /// `stale_while_revalidate` ago (and no write has made it wrong), and starts a background load to refresh it;
+    /// loads already running for the key are joined, so readers in the window make one load between them.
+    func serveWhileRevalidating(
+        type: DataTypeState,
+        id: ByteBuffer,
+        key: ByteBuffer,
+        version: RESPVersion,
+        into out: inout ByteBuffer,
+        on eventLoop: any EventLoop
+    ) -> Bool {
+        guard let window = type.policy.staleWhileRevalidate else { return false }
+        let windowNanoseconds = UInt64(window.milliseconds) * 1_000_000
+        let policy = self.policy
+        let now = monotonicNanoseconds()
+        // A look first: an entry past the window stays (it may still stand in for a failed load, `max_stale`),
+        // where rejecting it in the lookup below would drop it.
+        var withinWindow = false
+        _ = l1.lookupStale(key, now: now) { info, _, _ in
+            withinWindow = now &- info.expiresAt < windowNanoseconds
+            return true
+        }
+        guard withinWindow else { return false }
+        let lookup = l1.lookupStale(key, now: now) { info, resp2, resp3 in
+            guard policy.keyedEntryIsFresh(info) else { return false }
+            out.writeBytes(version == .v3 ? resp3 : resp2)
+            return true
+        }
+        guard case .hit = lookup else { return false }
+        type.counters.revalidations.increment()
+        // The refresh's result goes to the cache; a failed one leaves the entry to the next reader.
+        _ = loadKey(type: type, id: id, key: key, countMiss: false, on: eventLoop)
+        return true
+    }
+
     /// Fail-safe: when loading a key failed because the database is unwell (an error that counts against its
     /// breaker, or the breaker open), the expired L1 entry if it is within the type's `max_stale` and no write
     /// since has made it wrong. Nil otherwise: then the client gets the error.
