@@ -465,3 +465,47 @@ def test_stale_while_revalidate_answers_at_once_and_one_background_load_refreshe
     assert px.stats("item")["loads"] == 2
     # A key never read has nothing to serve: it waits for its load.
     assert r.get("item:2") == "two"
+
+
+def test_database_failing_under_concurrent_load_fails_no_read_of_keys_read_before(stale_proxy):
+    px = stale_proxy
+    warm = px.client(protocol=2, decode_responses=True)
+    for i in range(50):
+        assert warm.get(f"item:{i}") == f"v{i}"
+    stop = threading.Event()
+    failures, reads = [], [0]
+    lock = threading.Lock()
+
+    def read_loop(n):
+        client = px.client(protocol=2 if n % 2 else 3, decode_responses=True, timeout=10)
+        i = n
+        while not stop.is_set():
+            key = f"item:{i % 50}"
+            try:
+                value = client.get(key)
+                if value != f"v{i % 50}":
+                    failures.append((key, value))
+            except redis.RedisError as error:
+                failures.append((key, str(error)))
+            with lock:
+                reads[0] += 1
+            i += 7
+
+    threads = [threading.Thread(target=read_loop, args=(n,)) for n in range(20)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(1.0)
+        rename(px.db_path, "items", "items_gone")
+        time.sleep(2.5)  # every entry expires (ttl 1s) during the fault
+        rename(px.db_path, "items_gone", "items")
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+    assert failures == [], failures[:5]
+    assert reads[0] > 500
+    item = px.stats("item")
+    assert item["stale_hits"] > 0, item
+    assert breaker_stats(px)["opened"] >= 1
