@@ -127,13 +127,15 @@ public final class Proxy: Sendable {
         let answered = OnceFlag()
         let submitted = monotonicNanoseconds()
         let call = threadPool.runIfActive(eventLoop: eventLoop) {
+            // Slowness is the database's own time, not the wait for a pool thread (the timeout covers both).
+            let started = monotonicNanoseconds()
             do {
                 let value = try body()
-                if recorded.claim() { breaker.record(.success, admission: admission, started: submitted) }
+                if recorded.claim() { breaker.record(.success, admission: admission, started: started) }
                 return value
             } catch {
                 let outcome = Self.outcome(of: error, statements: statements)
-                if recorded.claim() { breaker.record(outcome, admission: admission, started: submitted) }
+                if recorded.claim() { breaker.record(outcome, admission: admission, started: started) }
                 throw error
             }
         }
