@@ -1,8 +1,8 @@
 import Logging
 import NIOCore
-import TierCacheRedis
 import TierCacheCache
 import TierCacheProtocol
+import TierCacheRedis
 import TierCacheStats
 
 /// One client connection: decodes requests in place from the read buffer, answers L1 hits synchronously,
@@ -176,7 +176,10 @@ final class ConnectionHandler: ChannelInboundHandler {
             close(context: context)
             return
         }
-        guard let timeout = configuration.requestTimeout, let pending = inbound, pending.readableBytes > 0 else {
+        // Only while nothing is awaited: then the wait is the client's alone, and the error goes out at once.
+        guard let timeout = configuration.requestTimeout, outstanding == 0, slots.isEmpty, let pending = inbound,
+            pending.readableBytes > 0
+        else {
             partial = nil
             return
         }
