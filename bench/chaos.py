@@ -178,53 +178,50 @@ def main():
         print(f"{'scenario':<11}{'before':>9}{'fail':>6}{'during':>9}{'fail':>6}{'p99 ms':>9}{'after':>9}"
               f"{'fail':>6}{'recover s':>12}")
 
-        # Scenario 1: Redis killed and restarted.
+        def scenario(name, inject, heal, recovered):
+            """Steady load; `inject` after the lead, `heal` after the fault; then waits until `recovered()`."""
+            def during():
+                t0 = time.monotonic()
+                time.sleep(lead)
+                inject()
+                start = time.monotonic()
+                time.sleep(fault)
+                heal()
+                end = time.monotonic()
+                while not recovered():
+                    time.sleep(0.05)
+                return t0, start, end, time.monotonic() - end
+
+            results, (t0, start, end, recovery) = run_load(
+                tc_port, args.readers, args.keys, args.rate, total, during)
+            results = [(s - t0, lat, ok) for s, lat, ok in results]
+            summarize(name, results, start - t0, end - t0, recovery)
+
         def kill_redis():
-            t0 = time.monotonic()
-            time.sleep(lead)
             redis.send_signal(signal.SIGKILL)
             redis.wait()
-            start = time.monotonic()
-            time.sleep(fault)
-            run.start("redis-server-again", redis_argv, redis_port)
-            end = time.monotonic()
-            while stats(args.binary, tc_port).get("tiers", {}).get("l2", {}).get("status") != "up":
-                time.sleep(0.05)
-            return t0, start, end, time.monotonic() - end
 
-        results, (t0, start, end, recovered) = run_load(
-            tc_port, args.readers, args.keys, args.rate, total, kill_redis)
-        results = [(s - t0, lat, ok) for s, lat, ok in results]
-        summarize("redis-kill", results, start - t0, end - t0, recovered)
+        scenario("redis-kill", kill_redis, lambda: run.start("redis-server-again", redis_argv, redis_port),
+                 lambda: stats(args.binary, tc_port).get("tiers", {}).get("l2", {}).get("status") == "up")
 
-        # Scenario 2: the database fails (its table renamed away), then comes back.
-        def fail_database():
-            t0 = time.monotonic()
-            time.sleep(lead)
+        def execute(*statements):
             conn = sqlite3.connect(db, timeout=5)
-            conn.execute("ALTER TABLE kv RENAME TO kv_gone")
-            conn.commit()
-            start = time.monotonic()
-            time.sleep(fault)
-            conn.execute("ALTER TABLE kv_gone RENAME TO kv")
-            conn.execute("UPDATE kv SET v = 'changed' WHERE id = ?", ("%012d" % 0,))
+            for statement, *parameters in statements:
+                conn.execute(statement, parameters)
             conn.commit()
             conn.close()
-            end = time.monotonic()
-            # Recovered: the breaker closed and a key changed during the fault reads fresh (its L1 entry is past
-            # its ttl by now, so the read loads it).
-            with bl.Client(tc_port) as c:
-                while True:
-                    breaker = stats(args.binary, tc_port).get("resilience", {}).get("breakers", {}).get("database", {})
-                    if breaker.get("state") == "closed" and c.call("GET", bl.key(0)) == b"changed":
-                        break
-                    time.sleep(0.05)
-            return t0, start, end, time.monotonic() - end
 
-        results, (t0, start, end, recovered) = run_load(
-            tc_port, args.readers, args.keys, args.rate, total, fail_database)
-        results = [(s - t0, lat, ok) for s, lat, ok in results]
-        summarize("db-failure", results, start - t0, end - t0, recovered)
+        def database_recovered():
+            # The breaker closed and a key changed during the fault reads fresh (its L1 entry is past its ttl by
+            # now, so the read loads it).
+            breaker = stats(args.binary, tc_port).get("resilience", {}).get("breakers", {}).get("database", {})
+            with bl.Client(tc_port) as c:
+                return breaker.get("state") == "closed" and c.call("GET", bl.key(0)) == b"changed"
+
+        scenario("db-failure", lambda: execute(("ALTER TABLE kv RENAME TO kv_gone",)),
+                 lambda: execute(("ALTER TABLE kv_gone RENAME TO kv",),
+                                 ("UPDATE kv SET v = 'changed' WHERE id = ?", "%012d" % 0)),
+                 database_recovered)
         end_stats = stats(args.binary, tc_port)
         item = end_stats.get("types", {}).get("item", {})
         breaker = end_stats.get("resilience", {}).get("breakers", {}).get("database", {})

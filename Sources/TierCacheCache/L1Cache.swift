@@ -87,16 +87,20 @@ public final class L1Cache: Sendable {
         }
     }
 
-    /// The fallback for a failed load: serves `key`'s entry if it is within its group's stale grace, expired or
-    /// not; `body` judges it as in `lookup`.
+    /// Serves `key`'s entry if it is within its group's stale grace, expired or not, and expired at most `maxAge`
+    /// ago (the fallback for a failed load; stale-while-revalidate). `body` judges it as in `lookup`; an entry
+    /// older than `maxAge` stays for the next caller.
     public func lookupStale(
         _ key: ByteBuffer,
         now: UInt64,
+        maxAge: UInt64 = .max,
         _ body: (L1EntryInfo, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool
     ) -> L1Lookup {
         key.withUnsafeReadableBytes { keyBytes in
             let hash = hasher.hash(keyBytes)
-            return shard(for: hash).state.withLock { shard in shard.lookupStale(keyBytes, hash: hash, now: now, body) }
+            return shard(for: hash).state.withLock { shard in
+                shard.lookupStale(keyBytes, hash: hash, now: now, maxAge: maxAge, body)
+            }
         }
     }
 

@@ -79,15 +79,18 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
         return .stale(group: group)
     }
 
-    /// Serves an entry that has expired but is still within its group's stale grace (or has not expired at all):
-    /// the fallback when a load fails. `body` judges it as in `lookup`; an entry it rejects is removed.
+    /// Serves an entry that has expired but is still within its group's stale grace (or has not expired at all),
+    /// and expired at most `maxAge` ago: the fallback when a load fails, or stale-while-revalidate. `body` judges
+    /// it as in `lookup`; an entry it rejects is removed, one older than `maxAge` is left alone.
     mutating func lookupStale(
         _ key: UnsafeRawBufferPointer,
         hash: UInt64,
         now: UInt64,
+        maxAge: UInt64,
         _ body: (L1EntryInfo, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool
     ) -> L1Lookup {
-        guard let (position, slotIndex, entry) = find(key, hash: hash), !entry.isTombstone, now < keptUntil(entry)
+        guard let (position, slotIndex, entry) = find(key, hash: hash), !entry.isTombstone, now < keptUntil(entry),
+            entry.expiresAt > now || now - entry.expiresAt <= maxAge
         else { return .miss }
         if offer(entry, slot: slotIndex, to: body) { return .hit(group: entry.group) }
         removeEntry(at: position, slot: slotIndex, reason: .invalidated)

@@ -56,23 +56,11 @@ public struct RESPValueParser: Sendable {
         }
         var reader = buffer
         reader.moveReaderIndex(forwardBy: 1)
-        guard let length = try self.readBlobLength(&reader, allowsNull: true) else {
+        guard let blob = try self.readBlobSlice(&reader, allowsNull: true) else {
             return nil
         }
-        guard let length else {
-            buffer.moveReaderIndex(to: reader.readerIndex)
-            return .value(.null)
-        }
-        guard reader.readableBytes - 2 >= length else {
-            return nil
-        }
-        guard reader.getInteger(at: reader.readerIndex + length, as: UInt16.self) == 0x0D0A,
-            let bytes = reader.readSlice(length: length)
-        else {
-            throw .missingBulkTerminator
-        }
-        buffer.moveReaderIndex(to: reader.readerIndex + 2)
-        return .bulkString(bytes)
+        buffer.moveReaderIndex(to: reader.readerIndex)
+        return blob.map { .bulkString($0) } ?? .value(.null)
     }
 
     /// Parses one value at the reader's index, skipping any attributes before it.
@@ -207,28 +195,15 @@ public struct RESPValueParser: Sendable {
         return line
     }
 
-    /// Reads `<length>\r\n<bytes>\r\n`: nil if incomplete, `.some(nil)` for a `-1` length where null is allowed.
+    /// Reads `<length>\r\n<bytes>\r\n` as an array: nil if incomplete, `.some(nil)` for a `-1` length where null
+    /// is allowed.
     private func readBlob(_ reader: inout ByteBuffer, allowsNull: Bool) throws(RESPProtocolError) -> [UInt8]?? {
-        guard let length = try self.readBlobLength(&reader, allowsNull: allowsNull) else {
-            return nil
-        }
-        guard let payloadLength = length else {
-            return .some(nil)
-        }
-        guard reader.readableBytes - 2 >= payloadLength else {
-            return nil
-        }
-        guard reader.getInteger(at: reader.readerIndex + payloadLength, as: UInt16.self) == 0x0D0A,
-            let bytes = reader.readBytes(length: payloadLength)
-        else {
-            throw .missingBulkTerminator
-        }
-        reader.moveReaderIndex(forwardBy: 2)
-        return .some(bytes)
+        try self.readBlobSlice(&reader, allowsNull: allowsNull).map { blob in blob.map { Array($0.readableBytesView) } }
     }
 
-    /// Reads a blob's `<length>\r\n` line: nil if incomplete, `.some(nil)` for `-1` where null is allowed.
-    private func readBlobLength(_ reader: inout ByteBuffer, allowsNull: Bool) throws(RESPProtocolError) -> Int?? {
+    /// Reads `<length>\r\n<bytes>\r\n` as a slice of `reader` (no copy): nil if incomplete, `.some(nil)` for a `-1`
+    /// length where null is allowed.
+    private func readBlobSlice(_ reader: inout ByteBuffer, allowsNull: Bool) throws(RESPProtocolError) -> ByteBuffer?? {
         guard let line = try self.readLine(&reader) else {
             return nil
         }
@@ -244,7 +219,16 @@ public struct RESPValueParser: Sendable {
         guard let payloadLength = Int(exactly: length), payloadLength <= self.limits.maxBulkLength else {
             throw .bulkTooLong(length: Int(clamping: length), limit: self.limits.maxBulkLength)
         }
-        return .some(payloadLength)
+        guard reader.readableBytes - 2 >= payloadLength else {
+            return nil
+        }
+        guard reader.getInteger(at: reader.readerIndex + payloadLength, as: UInt16.self) == 0x0D0A,
+            let bytes = reader.readSlice(length: payloadLength)
+        else {
+            throw .missingBulkTerminator
+        }
+        reader.moveReaderIndex(forwardBy: 2)
+        return .some(bytes)
     }
 
     /// Reads an aggregate's count line: nil if incomplete, `.some(nil)` for `-1` where null is allowed.

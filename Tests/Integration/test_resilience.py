@@ -28,13 +28,24 @@ types:
 """
 
 
+HUNDRED_ROWS = {str(i): f"v{i}" for i in range(100)}
+TWO_ROWS = {"1": "one", "2": "two"}
+KNOB_TABLE = "CREATE TABLE knob (rows INTEGER NOT NULL); INSERT INTO knob VALUES (1);"
+
+
+def items_proxy(proxy, tmp_path, policy, *args, rows=HUNDRED_ROWS, extra_sql=""):
+    """`tiercache serve *args` over a fresh SQLite file whose table items(id, v) holds `rows`, with `policy`."""
+    script = ("CREATE TABLE items (id TEXT PRIMARY KEY, v TEXT NOT NULL);"
+              + "".join(f"INSERT INTO items VALUES ('{k}', '{v}');" for k, v in rows.items()) + extra_sql)
+    db = make_sqlite_db(tmp_path / "items.db", script)
+    policies = tmp_path / "policies"
+    write_policy(policies, "items.yaml", policy)
+    return proxy(*args, policies=policies, database=db)
+
+
 @pytest.fixture
 def breaker_proxy(proxy, tmp_path):
-    db = make_sqlite_db(tmp_path / "items.db", "CREATE TABLE items (id TEXT PRIMARY KEY, v TEXT NOT NULL);"
-                        + "".join(f"INSERT INTO items VALUES ('{i}', 'v{i}');" for i in range(100)))
-    policies = tmp_path / "policies"
-    write_policy(policies, "items.yaml", POLICY)
-    return proxy("--db-breaker", BREAKER, policies=policies, database=db)
+    return items_proxy(proxy, tmp_path, POLICY, "--db-breaker", BREAKER)
 
 
 def rename(db, old, new):
@@ -151,11 +162,7 @@ types:
 
 @pytest.fixture
 def stale_proxy(proxy, tmp_path):
-    db = make_sqlite_db(tmp_path / "items.db", "CREATE TABLE items (id TEXT PRIMARY KEY, v TEXT NOT NULL);"
-                        + "".join(f"INSERT INTO items VALUES ('{i}', 'v{i}');" for i in range(100)))
-    policies = tmp_path / "policies"
-    write_policy(policies, "items.yaml", STALE_POLICY)
-    return proxy("--db-breaker", BREAKER, policies=policies, database=db)
+    return items_proxy(proxy, tmp_path, STALE_POLICY, "--db-breaker", BREAKER)
 
 
 def test_expired_entries_within_max_stale_answer_while_the_database_fails(stale_proxy):
@@ -278,11 +285,7 @@ types:
 
 
 def test_a_thousand_concurrent_misses_for_one_cold_key_make_one_load(proxy, tmp_path):
-    db = make_sqlite_db(tmp_path / "items.db",
-                        "CREATE TABLE items (id TEXT PRIMARY KEY, v TEXT NOT NULL); INSERT INTO items VALUES ('1', 'one');")
-    policies = tmp_path / "policies"
-    write_policy(policies, "slow.yaml", SLOW_POLICY)
-    px = proxy(policies=policies, database=db)
+    px = items_proxy(proxy, tmp_path, SLOW_POLICY, rows=TWO_ROWS)
     connections = [px.raw(timeout=30) for _ in range(50)]
     request = encode_command("GET", "slow:1") * 20
     barrier = threading.Barrier(len(connections))
@@ -313,13 +316,7 @@ def test_a_thousand_concurrent_misses_for_one_cold_key_make_one_load(proxy, tmp_
 
 @pytest.fixture
 def slow_proxy(proxy, tmp_path):
-    def start(*args):
-        db = make_sqlite_db(tmp_path / "items.db", "CREATE TABLE items (id TEXT PRIMARY KEY, v TEXT NOT NULL);"
-                            "INSERT INTO items VALUES ('1', 'one'), ('2', 'two');")
-        policies = tmp_path / "policies"
-        write_policy(policies, "slow.yaml", SLOW_POLICY)
-        return proxy(*args, policies=policies, database=db)
-    return start
+    return lambda *args: items_proxy(proxy, tmp_path, SLOW_POLICY, *args, rows=TWO_ROWS)
 
 
 def test_sigterm_finishes_requests_in_flight_then_exits_0(slow_proxy):
@@ -377,13 +374,8 @@ def set_knob(db, rows):
 
 @pytest.fixture
 def knob_proxy(proxy, tmp_path):
-    db = make_sqlite_db(tmp_path / "items.db",
-                        "CREATE TABLE items (id TEXT PRIMARY KEY, v TEXT NOT NULL);"
-                        "INSERT INTO items VALUES ('1', 'one'), ('2', 'two');"
-                        "CREATE TABLE knob (rows INTEGER NOT NULL); INSERT INTO knob VALUES (1);")
-    policies = tmp_path / "policies"
-    write_policy(policies, "items.yaml", KNOB_POLICY)
-    return proxy("--db-timeout", "300ms", "--db-breaker", BREAKER, policies=policies, database=db)
+    return items_proxy(proxy, tmp_path, KNOB_POLICY, "--db-timeout", "300ms", "--db-breaker", BREAKER,
+                       rows=TWO_ROWS, extra_sql=KNOB_TABLE)
 
 
 def test_a_slow_database_call_times_out_with_a_precise_error_and_still_fills_the_cache(knob_proxy):
@@ -412,13 +404,8 @@ def test_a_load_that_times_out_is_answered_with_the_stale_entry(knob_proxy):
 
 
 def test_soft_timeout_answers_with_the_stale_entry_and_the_load_refreshes_the_cache(proxy, tmp_path):
-    db = make_sqlite_db(tmp_path / "items.db",
-                        "CREATE TABLE items (id TEXT PRIMARY KEY, v TEXT NOT NULL);"
-                        "INSERT INTO items VALUES ('1', 'one'), ('2', 'two');"
-                        "CREATE TABLE knob (rows INTEGER NOT NULL); INSERT INTO knob VALUES (1);")
-    policies = tmp_path / "policies"
-    write_policy(policies, "items.yaml", KNOB_POLICY)
-    px = proxy("--soft-timeout", "100ms", policies=policies, database=db)
+    px = items_proxy(proxy, tmp_path, KNOB_POLICY, "--soft-timeout", "100ms", rows=TWO_ROWS, extra_sql=KNOB_TABLE)
+    db = px.db_path
     r = px.client(protocol=2, decode_responses=True, timeout=10)
     assert r.get("item:1") == "one"
     with sqlite3.connect(db) as conn:  # changed behind the proxy's back, and slow to load from now on
@@ -442,13 +429,8 @@ SWR_POLICY = KNOB_POLICY.replace("    max_stale: 1m\n", "    stale_while_revalid
 
 
 def test_stale_while_revalidate_answers_at_once_and_one_background_load_refreshes(proxy, tmp_path):
-    db = make_sqlite_db(tmp_path / "items.db",
-                        "CREATE TABLE items (id TEXT PRIMARY KEY, v TEXT NOT NULL);"
-                        "INSERT INTO items VALUES ('1', 'one'), ('2', 'two');"
-                        "CREATE TABLE knob (rows INTEGER NOT NULL); INSERT INTO knob VALUES (1);")
-    policies = tmp_path / "policies"
-    write_policy(policies, "items.yaml", SWR_POLICY)
-    px = proxy(policies=policies, database=db)
+    px = items_proxy(proxy, tmp_path, SWR_POLICY, rows=TWO_ROWS, extra_sql=KNOB_TABLE)
+    db = px.db_path
     r = px.client(protocol=2, decode_responses=True, timeout=10)
     assert r.get("item:1") == "one"
     with sqlite3.connect(db) as conn:  # changed behind the proxy's back, and slow to load from now on

@@ -94,6 +94,10 @@ struct L1CacheTests {
         #expect(cache.lookup(ByteBuffer(string: "a:1"), now: 120) { _, _, _ in true } == .expired(group: 0))
         #expect(read(cache, "a:1", now: 120) == nil, "never a normal hit once expired")
         #expect(stale("a:1", at: 149).0 == .hit(group: 0))
+        // Past a caller's maximum age (stale-while-revalidate's window) the entry is neither served nor dropped.
+        #expect(cache.lookupStale(ByteBuffer(string: "a:1"), now: 130, maxAge: 20) { _, _, _ in false } == .miss)
+        let withinAge = cache.lookupStale(ByteBuffer(string: "a:1"), now: 130, maxAge: 30) { _, _, _ in true }
+        #expect(withinAge == .hit(group: 0))
         #expect(cache.lookup(ByteBuffer(string: "b:1"), now: 120) { _, _, _ in true } == .miss)
         #expect(stale("c:1", at: 120).0 == .miss)
 

@@ -125,16 +125,8 @@ extension Proxy {
         guard let window = type.policy.staleWhileRevalidate else { return false }
         let windowNanoseconds = UInt64(window.milliseconds) * 1_000_000
         let policy = self.policy
-        let now = monotonicNanoseconds()
-        // A look first: an entry past the window stays (it may still stand in for a failed load, `max_stale`),
-        // where rejecting it in the lookup below would drop it.
-        var withinWindow = false
-        _ = l1.lookupStale(key, now: now) { info, _, _ in
-            withinWindow = now &- info.expiresAt < windowNanoseconds
-            return true
-        }
-        guard withinWindow else { return false }
-        let lookup = l1.lookupStale(key, now: now) { info, resp2, resp3 in
+        // An entry past the window is left in place: it may still stand in for a failed load (`max_stale`).
+        let lookup = l1.lookupStale(key, now: monotonicNanoseconds(), maxAge: windowNanoseconds) { info, resp2, resp3 in
             guard policy.keyedEntryIsFresh(info) else { return false }
             out.writeBytes(version == .v3 ? resp3 : resp2)
             return true

@@ -1,21 +1,12 @@
 import Logging
 import Synchronization
+import TierCachePolicy
 import TierCacheResilience
 import TierCacheStats
 
 /// A circuit breaker around one dependency, shared by every event loop: the pure `CircuitBreaker` under a lock,
 /// with the clock, the counters `STATS` shows and one log line per transition.
 final class Breaker: Sendable {
-    /// What `STATS` shows of it.
-    struct Snapshot: Sendable {
-        var phase: CircuitBreaker.Phase
-        var secondsInPhase: Double
-        /// Calls in the closed window and their failure and slow rates (zero while open or half-open).
-        var windowCalls: Int
-        var failureRate: Double
-        var slowRate: Double
-    }
-
     let name: String
     let configuration: CircuitBreakerConfiguration
     /// Calls refused while open (or while the half-open probes were out).
@@ -118,31 +109,19 @@ final class Breaker: Sendable {
         for (moved, trip) in moves { announce(moved, trip: trip) }
     }
 
-    var snapshot: Snapshot {
-        let now = monotonicNanoseconds()
-        return state.withLock { state in
-            var snapshot = Snapshot(
-                phase: state.breaker.phase, secondsInPhase: Double(now &- state.since) / 1e9, windowCalls: 0,
-                failureRate: 0, slowRate: 0)
-            if case .closed = state.breaker.state {
-                let window = state.breaker.window
-                snapshot.windowCalls = window.count
-                snapshot.failureRate = window.failureRate
-                snapshot.slowRate = window.slowRate
-            }
-            return snapshot
-        }
-    }
-
-    /// `STATS` → `resilience.breakers.<name>`.
+    /// `STATS` → `resilience.breakers.<name>`. The window's calls and rates are those of the closed state (zero
+    /// while open or half-open).
     var report: StatsNode {
-        let now = snapshot
+        let now = monotonicNanoseconds()
+        let (phase, since, window) = state.withLock { state in
+            (state.breaker.phase, state.since, state.breaker.phase == .closed ? state.breaker.window : nil)
+        }
         return .map([
-            ("state", .text(now.phase.rawValue)),
-            ("seconds_in_state", .double(now.secondsInPhase)),
-            ("window_calls", .integer(Int64(now.windowCalls))),
-            ("failure_rate", .double(now.failureRate)),
-            ("slow_rate", .double(now.slowRate)),
+            ("state", .text(phase.rawValue)),
+            ("seconds_in_state", .double(Double(now &- since) / 1e9)),
+            ("window_calls", .integer(Int64(window?.count ?? 0))),
+            ("failure_rate", .double(window?.failureRate ?? 0)),
+            ("slow_rate", .double(window?.slowRate ?? 0)),
             ("opened", .integer(Int64(opened.current))),
             ("half_opened", .integer(Int64(halfOpened.current))),
             ("closed", .integer(Int64(closed.current))),
@@ -166,8 +145,8 @@ final class Breaker: Sendable {
 
     private static func percent(_ rate: Double) -> String { "\(Int((rate * 100).rounded())) %" }
 
-    /// `3s`, `500ms`.
+    /// `5s`, `250ms`: as the settings are written (settings are whole milliseconds).
     static func duration(_ nanoseconds: UInt64) -> String {
-        nanoseconds % 1_000_000_000 == 0 ? "\(nanoseconds / 1_000_000_000)s" : "\(nanoseconds / 1_000_000)ms"
+        TTL(milliseconds: Int64(clamping: nanoseconds / 1_000_000)).description
     }
 }
