@@ -516,6 +516,24 @@ def make_sqlite_db(path: Path, script: str) -> Path:
     return path
 
 
+def rename_table(db: Path, old: str, new: str) -> None:
+    """Renames a table under a running proxy: the database "fails" for the types that load from it."""
+    conn = sqlite3.connect(db, timeout=5)
+    try:
+        conn.execute(f"ALTER TABLE {old} RENAME TO {new}")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def get_or_none(client: redis.Redis, key: str) -> Any:
+    """GET, with an error reply read as None (for polling until a fault is over)."""
+    try:
+        return client.get(key)
+    except redis.ResponseError:
+        return None
+
+
 def write_policy(directory: Path, name: str, text: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / name

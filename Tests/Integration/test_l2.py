@@ -27,8 +27,8 @@ import pytest
 import redis
 
 from conftest import (
-    IN_CI, ProxyLauncher, ProxyProcess, demo_value, encode_command, free_port, make_sqlite_db, redis_cli,
-    run_tiercache, wait_for, write_policy,
+    IN_CI, ProxyLauncher, ProxyProcess, demo_value, encode_command, free_port, get_or_none, make_sqlite_db,
+    redis_cli, rename_table, run_tiercache, wait_for, write_policy,
 )
 
 PROPAGATION_BOUND = 2.0
@@ -1001,6 +1001,79 @@ def test_load_racing_another_sidecars_write_fills_neither_tier(redis_server, pro
         assert b.client().get(key) == f"written-{attempt}".encode()
         break
     assert raced, "no attempt raced the write with the load; the load is too fast on this machine?"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Stale entries from L2 while the database fails (issue 5)
+
+STALE_L2_POLICY = """
+types:
+  items:
+    load: SELECT data FROM items WHERE id = ?
+    tables: [items]
+    ttl: 1s
+    max_stale: 1h
+  remote:
+    load: SELECT data FROM remote WHERE id = ?
+    tables: [remote]
+    ttl: 1s
+    max_stale: 1h
+    l1: false
+"""
+
+
+def test_a_fresh_sidecar_answers_from_expired_l2_entries_while_the_database_fails(redis_server, proxy, tmp_path):
+    policies = tmp_path / "policies"
+    write_policy(policies, "types.yaml", STALE_L2_POLICY)
+    db = make_sqlite_db(tmp_path / "stale.db", "".join(
+        f"CREATE TABLE {t} (id TEXT PRIMARY KEY, data TEXT NOT NULL); INSERT INTO {t} VALUES ('1', '{t}-1');"
+        for t in ("items", "remote")))
+    raw = redis_server.client()
+
+    # A loads both keys. Redis keeps the entries for ttl + max_stale; the entries say when they expire (1 s).
+    # B starts now (start-up checks every load statement), and reads nothing until the database has failed: all
+    # it can serve stale is in Redis.
+    a = sidecar(proxy, redis_server, (policies, db))
+    b = sidecar(proxy, redis_server, (policies, db))
+    ra = a.client()
+    assert (ra.get("items:1"), ra.get("remote:1")) == (b"items-1", b"remote-1")
+    wait_until("A's fills", lambda: raw.exists("tiercache:k:items:1", "tiercache:k:remote:1") == 2, ASYNC_TIMEOUT, a)
+    assert raw.pttl("tiercache:k:items:1") > 3_590_000, raw.pttl("tiercache:k:items:1")
+    # Entries another sidecar stored with values the database does not hold, expired 10 s and 2 h ago.
+    now_ms = int(time.time() * 1000)
+    raw.set("tiercache:k:items:2", l2_entry(b"$7\r\nstale-2\r\n", expires_ms=now_ms - 10_000), px=3_600_000)
+    raw.set("tiercache:k:remote:2", l2_entry(b"$8\r\nstale-r2\r\n", expires_ms=now_ms - 10_000), px=3_600_000)
+    raw.set("tiercache:k:items:3", l2_entry(b"$7\r\nstale-3\r\n", expires_ms=now_ms - 7_200_000), px=3_600_000)
+
+    rename_table(db, "items", "items_gone")
+    rename_table(db, "remote", "remote_gone")
+    time.sleep(1.2)  # A's entries are past their 1 s ttl
+
+    rb = b.client()
+    assert rb.get("items:1") == b"items-1"
+    assert rb.get("items:2") == b"stale-2"
+    assert rb.get("remote:1") == b"remote-1"
+    assert rb.get("remote:2") == b"stale-r2"
+    assert rb.mget("items:1", "items:2", "remote:2") == [b"items-1", b"stale-2", b"stale-r2"]
+    with pytest.raises(redis.ResponseError, match="no such table|circuit open"):
+        rb.get("items:3")  # expired longer ago than max_stale
+    with pytest.raises(redis.ResponseError, match="no such table|circuit open"):
+        rb.get("items:4")  # never cached
+    assert b.stats("items")["stale_hits"] == 4, b.stats("items")
+    assert b.stats("remote")["stale_hits"] == 3, b.stats("remote")
+
+    # The expired entry went into B's L1 as what it is (items uses L1, remote does not): with Redis' copy gone,
+    # items:2 is still served stale, remote:2 is an error.
+    raw.delete("tiercache:k:items:2", "tiercache:k:remote:2")
+    assert rb.get("items:2") == b"stale-2"
+    with pytest.raises(redis.ResponseError, match="no such table|circuit open"):
+        rb.get("remote:2")
+
+    # The database is back: fresh values replace the stale ones once the breaker lets a load through.
+    rename_table(db, "items_gone", "items")
+    rename_table(db, "remote_gone", "remote")
+    assert wait_for(lambda: get_or_none(rb, "items:2") is None and b.stats("items")["loads"] > 0, timeout=8), b.log()
+    assert rb.get("remote:1") == b"remote-1"
 
 
 # ---------------------------------------------------------------------------------------------------------------

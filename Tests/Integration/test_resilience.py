@@ -15,7 +15,7 @@ import time
 import pytest
 import redis
 
-from conftest import encode_command, make_sqlite_db, wait_for, write_policy
+from conftest import encode_command, get_or_none, make_sqlite_db, rename_table, wait_for, write_policy
 
 BREAKER = "failure_rate=0.5,window=10,min_calls=4,open=2s,probes=1"
 POLICY = """\
@@ -48,15 +48,6 @@ def breaker_proxy(proxy, tmp_path):
     return items_proxy(proxy, tmp_path, POLICY, "--db-breaker", BREAKER)
 
 
-def rename(db, old, new):
-    conn = sqlite3.connect(db, timeout=5)
-    try:
-        conn.execute(f"ALTER TABLE {old} RENAME TO {new}")
-        conn.commit()
-    finally:
-        conn.close()
-
-
 def breaker_stats(px):
     return px.stats()["resilience"]["breakers"]["database"]
 
@@ -67,7 +58,7 @@ def test_breaker_opens_on_failures_refuses_at_once_and_closes_after_a_probe(brea
     assert r.get("item:1") == "v1"  # cached before the fault
     assert breaker_stats(px)["state"] == "closed"
 
-    rename(px.db_path, "items", "items_gone")
+    rename_table(px.db_path, "items", "items_gone")
     errors = []
     for i in range(2, 5):  # with item:1's load, 4 calls (the minimum), 3 of them failed: 75 %
         with pytest.raises(redis.ResponseError) as failure:
@@ -90,8 +81,8 @@ def test_breaker_opens_on_failures_refuses_at_once_and_closes_after_a_probe(brea
     assert breaker_stats(px)["rejected"] >= 2
 
     # The fault ends; after the open duration one good probe closes the breaker.
-    rename(px.db_path, "items_gone", "items")
-    assert wait_for(lambda: _get_or_none(r, "item:8") == "v8", timeout=6), px.log()
+    rename_table(px.db_path, "items_gone", "items")
+    assert wait_for(lambda: get_or_none(r, "item:8") == "v8", timeout=6), px.log()
     stats = breaker_stats(px)
     assert stats["state"] == "closed" and stats["half_opened"] == 1 and stats["closed"] == 1, stats
     assert r.set("item:1", "new") is True
@@ -106,7 +97,7 @@ def test_breaker_opens_on_failures_refuses_at_once_and_closes_after_a_probe(brea
 def test_a_failed_probe_reopens_for_the_full_duration(breaker_proxy):
     px = breaker_proxy
     r = px.client(protocol=2, decode_responses=True)
-    rename(px.db_path, "items", "items_gone")
+    rename_table(px.db_path, "items", "items_gone")
     for i in range(10, 14):
         with pytest.raises(redis.ResponseError):
             r.get(f"item:{i}")
@@ -138,13 +129,6 @@ def test_bad_breaker_settings_are_refused_at_start(proxy):
     assert "--db-breaker: min_calls (6) cannot exceed window (5)" in px.log()
 
 
-def _get_or_none(client, key):
-    try:
-        return client.get(key)
-    except redis.ResponseError:
-        return None
-
-
 STALE_POLICY = """\
 types:
   item:
@@ -174,7 +158,7 @@ def test_expired_entries_within_max_stale_answer_while_the_database_fails(stale_
     # A committed write drops its key's entry: there is nothing stale left to serve for it.
     assert r.set("item:3", "written") is True
 
-    rename(px.db_path, "items", "items_gone")
+    rename_table(px.db_path, "items", "items_gone")
     time.sleep(1.3)  # every entry is past its 1 s ttl
     for _ in range(3):  # the breaker opens during the first round; stale entries answer either way
         for i in range(20):
@@ -192,9 +176,9 @@ def test_expired_entries_within_max_stale_answer_while_the_database_fails(stale_
     assert breaker_stats(px)["state"] == "open"
 
     # The fault ends: once the breaker lets a load through, fresh values replace the stale ones.
-    rename(px.db_path, "items_gone", "items")
+    rename_table(px.db_path, "items_gone", "items")
     sqlite3.connect(px.db_path).execute("UPDATE items SET v = 'after' WHERE id = '5'").connection.commit()
-    assert wait_for(lambda: _get_or_none(r, "item:5") == "after", timeout=6), px.log()
+    assert wait_for(lambda: get_or_none(r, "item:5") == "after", timeout=6), px.log()
     assert r.get("item:3") == "written"
 
 
@@ -478,9 +462,9 @@ def test_database_failing_under_concurrent_load_fails_no_read_of_keys_read_befor
         t.start()
     try:
         time.sleep(1.0)
-        rename(px.db_path, "items", "items_gone")
+        rename_table(px.db_path, "items", "items_gone")
         time.sleep(2.5)  # every entry expires (ttl 1s) during the fault
-        rename(px.db_path, "items_gone", "items")
+        rename_table(px.db_path, "items_gone", "items")
         time.sleep(1.0)
     finally:
         stop.set()

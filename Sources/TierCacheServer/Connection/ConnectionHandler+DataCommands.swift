@@ -60,12 +60,21 @@ extension ConnectionHandler {
         // `key` and `id` are slices of the read buffer, kept until the reply: under pipelining that costs NIO a
         // fresh receive buffer per read, cheaper than a copy of every key.
         l2.requestEntry(key, on: connection) { [self] result in
-            if let bytes = proxy.acceptL2Reply(result, type: type, key: key, stamp: stamp, version: version) {
-                replyArrived(.success(bytes), id: reply, command: .get, started: started, context: context)
+            let staleFromL2: LoadedReply?
+            switch proxy.acceptL2Reply(result, type: type, key: key, stamp: stamp) {
+            case .hit(let loaded):
+                replyArrived(
+                    .success(Self.bytes(of: loaded.reply, version)), id: reply, command: .get, started: started,
+                    context: context)
                 return
+            case .miss(let stale):
+                staleFromL2 = stale
             }
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            proxy.loadKey(type: type, id: id, key: key, consultL2: false, countMiss: false, on: context.eventLoop)
+            proxy.loadKey(
+                type: type, id: id, key: key, consultL2: false, countMiss: false, staleFromL2: staleFromL2,
+                on: context.eventLoop
+            )
                 .whenComplete { result in
                     let (handler, context) = bound.value
                     handler.replyArrived(

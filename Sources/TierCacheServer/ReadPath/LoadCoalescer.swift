@@ -60,4 +60,6 @@ struct LoadedReply: Sendable {
     var lifetime: UInt64? = nil
     /// Tables a QUERY read (for its L2 entry); empty for keyed loads.
     var tables: [String] = []
+    /// An expired entry standing in for a load that failed because the database is unwell (`max_stale`).
+    var isStale = false
 }

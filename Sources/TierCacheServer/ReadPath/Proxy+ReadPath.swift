@@ -7,6 +7,15 @@ import TierCacheRedis
 import TierCacheResilience
 import TierCacheStats
 
+/// What an L2 look-up gives a read of one key.
+enum L2Answer: Sendable {
+    /// A fresh entry; L1 was filled with it.
+    case hit(LoadedReply)
+    /// No fresh entry. `stale`: an expired one within the type's `max_stale` that no write has made wrong, for
+    /// the load to answer with if the database is unwell.
+    case miss(stale: LoadedReply?)
+}
+
 /// The read path: L1, then one coalesced load from the backend that fills L1 with the type's TTL.
 extension Proxy {
     /// Serves a keyed entry from L1 into `out`. The entry must be newer than the last write that could have
@@ -57,12 +66,16 @@ extension Proxy {
 
     /// Loads one key after an L1 miss: from L2 when its type uses it, else (or on an L2 miss) from the backend,
     /// joining an identical load already running. Fills the tiers the type uses.
+    ///
+    /// - Parameter staleFromL2: when the caller already looked L2 up (`consultL2: false`), the expired entry it
+    ///   found there, if one may stand in for a failed load (``L2Answer``).
     func loadKey(
         type: DataTypeState,
         id: ByteBuffer,
         key: ByteBuffer,
         consultL2: Bool = true,
         countMiss: Bool = true,
+        staleFromL2: LoadedReply? = nil,
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<LoadedReply> {
         if countMiss { type.counters.l1.misses.increment() }
@@ -77,17 +90,27 @@ extension Proxy {
             let started = monotonicNanoseconds()
             let ticket = type.policy.l2 ? l2?.readTicket() : nil
             guard consultL2, let l2, let ticket else {
-                return loadKeyFromBackend(type, ownedID, ownedKey, stamp: stamp, ticket: ticket, started: started, on: eventLoop)
+                return loadKeyFromBackend(
+                    type, ownedID, ownedKey, stamp: stamp, ticket: ticket, stale: staleFromL2, started: started,
+                    on: eventLoop)
             }
             return l2.get(l2.namespace.entryKey(ownedKey), on: eventLoop).flatMap { [self] lookup in
-                if let reply = acceptL2(lookup, type: type, key: ownedKey, stamp: stamp) {
+                switch acceptL2(lookup, type: type, key: ownedKey, stamp: stamp) {
+                case .hit(let reply):
                     return eventLoop.makeSucceededFuture(reply)
+                case .miss(let stale):
+                    return loadKeyFromBackend(
+                        type, ownedID, ownedKey, stamp: stamp, ticket: ticket, stale: stale, started: started,
+                        on: eventLoop)
                 }
-                return loadKeyFromBackend(type, ownedID, ownedKey, stamp: stamp, ticket: ticket, started: started, on: eventLoop)
             }
         }
         guard type.policy.maxStale != nil else { return load }
-        let failSafe = load.flatMapError { [self] error in
+        // Counted here, once per request: everyone who joined the load got the stale entry too.
+        let failSafe = load.map { loaded in
+            if loaded.isStale { type.counters.staleHits.increment() }
+            return loaded
+        }.flatMapError { [self] error in
             if let stale = staleEntry(type: type, key: ownedKey, after: error) {
                 return eventLoop.makeSucceededFuture(stale)
             }
@@ -100,7 +123,9 @@ extension Proxy {
         let answered = OnceFlag()
         let timer = eventLoop.scheduleTask(in: .nanoseconds(Int64(clamping: softTimeout.wholeNanoseconds))) {
             [self] in
-            guard let stale = usableStaleEntry(type: type, key: ownedKey), answered.claim() else { return }
+            guard let stale = usableStaleEntry(type: type, key: ownedKey) ?? staleFromL2, answered.claim() else {
+                return
+            }
             type.counters.staleHits.increment()
             promise.succeed(stale)
         }
@@ -138,16 +163,18 @@ extension Proxy {
         return true
     }
 
-    /// Fail-safe: when loading a key failed because the database is unwell (an error that counts against its
-    /// breaker, or the breaker open), the expired L1 entry if it is within the type's `max_stale` and no write
-    /// since has made it wrong. Nil otherwise: then the client gets the error.
+    /// Fail-safe: when loading a key failed because the database is unwell, the expired L1 entry if it is within
+    /// the type's `max_stale` and no write since has made it wrong. Nil otherwise: then the client gets the error.
     private func staleEntry(type: DataTypeState, key: ByteBuffer, after error: any Error) -> LoadedReply? {
-        let refused = (error as? ProxyError)?.code == .unavailable
-        guard refused || Self.outcome(of: error, statements: .policy) == .failure,
-            let stale = usableStaleEntry(type: type, key: key)
-        else { return nil }
+        guard Self.databaseIsUnwell(error), let stale = usableStaleEntry(type: type, key: key) else { return nil }
         type.counters.staleHits.increment()
         return stale
+    }
+
+    /// Whether a load failed for the database's sake, so a stale entry may answer for it: an error that counts
+    /// against the database's breaker (a timeout among them), or the breaker open.
+    private static func databaseIsUnwell(_ error: any Error) -> Bool {
+        (error as? ProxyError)?.code == .unavailable || outcome(of: error, statements: .policy) == .failure
     }
 
     /// The key's L1 entry if it is within the type's `max_stale` (expired or not) and no write since has made it
@@ -155,36 +182,34 @@ extension Proxy {
     private func usableStaleEntry(type: DataTypeState, key: ByteBuffer) -> LoadedReply? {
         let policy = self.policy
         var reply: CachedReply?
-        let lookup = l1.lookupStale(key, now: monotonicNanoseconds()) { info, resp2, resp3 in
+        let lookup = l1.lookupStale(key, now: monotonicNanoseconds(), maxAge: type.maxStaleNanoseconds) {
+            info, resp2, resp3 in
             guard policy.keyedEntryIsFresh(info) else { return false }
             reply = CachedReply(resp2: ByteBuffer(bytes: resp2), resp3: ByteBuffer(bytes: resp3))
             return true
         }
         guard case .hit = lookup, let reply else { return nil }
         let isAbsent = reply.resp2.withUnsafeReadableBytes { ResultEncoding.isNull($0) }
-        return LoadedReply(reply: reply, isAbsent: isAbsent)
+        return LoadedReply(reply: reply, isAbsent: isAbsent, isStale: true)
     }
 
     /// The start of a GET's L2 step, once its key missed L1: counts the miss and returns the write number the
-    /// look-up begins at, for ``acceptL2Reply(_:type:key:stamp:version:)``.
+    /// look-up begins at, for ``acceptL2Reply(_:type:key:stamp:)``.
     func beginL2Lookup(type: DataTypeState) -> UInt64 {
         type.counters.l1.misses.increment()
         return sequencer.current
     }
 
-    /// A GET's L2 reply (`L2Tier.requestEntry(_:on:completion:)`) as the reply bytes for `version` when the entry
-    /// is fresh (L1 is filled then), or nil on an L2 miss of any kind (then the caller loads from the backend).
+    /// What a GET's L2 reply (`L2Tier.requestEntry(_:on:completion:)`) gives it. On a miss of any kind the
+    /// caller loads from the backend.
     func acceptL2Reply(
         _ reply: Result<L2Connection.Reply, RedisError>,
         type: DataTypeState,
         key: ByteBuffer,
-        stamp: UInt64,
-        version: RESPVersion
-    ) -> ByteBuffer? {
-        guard let l2 else { return nil }
-        return acceptL2(l2.entry(from: reply, key: key), type: type, key: key, stamp: stamp).map { loaded in
-            version == .v3 ? (loaded.reply.resp3 ?? loaded.reply.resp2) : loaded.reply.resp2
-        }
+        stamp: UInt64
+    ) -> L2Answer {
+        guard let l2 else { return .miss(stale: nil) }
+        return acceptL2(l2.entry(from: reply, key: key), type: type, key: key, stamp: stamp)
     }
 
     /// Loads several keys that missed L1 (MGET): the ones whose types use L2 in one MGET round trip, then each
@@ -203,11 +228,15 @@ extension Proxy {
         let ownedKeys = candidates.map { ByteBuffer(bytes: targets[$0].key.readableBytesView) }
         return l2.get(many: ownedKeys.map(l2.namespace.entryKey), on: eventLoop).flatMap { [self] lookups in
             var fromL2: [Int: LoadedReply] = [:]
+            var staleFromL2: [Int: LoadedReply] = [:]
             for (position, index) in candidates.enumerated() {
                 let type = targets[index].type
-                if let reply = acceptL2(lookups[position], type: type, key: ownedKeys[position], stamp: stamp) {
+                switch acceptL2(lookups[position], type: type, key: ownedKeys[position], stamp: stamp) {
+                case .hit(let reply):
                     type.counters.l1.misses.increment()
                     fromL2[index] = reply
+                case .miss(let stale):
+                    staleFromL2[index] = stale
                 }
             }
             var consulted = [Bool](repeating: false, count: targets.count)
@@ -217,26 +246,30 @@ extension Proxy {
                 let target = targets[index]
                 // A key the L2 look-up above just missed goes straight to the backend (which then fills L2).
                 return loadKey(
-                    type: target.type, id: target.id, key: target.key, consultL2: !consulted[index], on: eventLoop)
+                    type: target.type, id: target.id, key: target.key, consultL2: !consulted[index],
+                    staleFromL2: staleFromL2[index], on: eventLoop)
             }
             return EventLoopFuture.whenAllSucceed(loads, on: eventLoop)
         }
     }
 
-    /// An L2 look-up's entry as a reply, when it is fresh; fills L1 with the entry's remaining life. Nil (counted
-    /// as an L2 miss) when absent, unreadable, failed, expired, or older than a write this sidecar knows of.
-    private func acceptL2(_ lookup: L2Tier.Lookup, type: DataTypeState, key: ByteBuffer, stamp: UInt64) -> LoadedReply? {
+    /// An L2 look-up's entry as a reply, when it is fresh; fills L1 with the entry's remaining life. A miss
+    /// (counted) when absent, unreadable, failed, expired, or older than a write this sidecar knows of.
+    private func acceptL2(_ lookup: L2Tier.Lookup, type: DataTypeState, key: ByteBuffer, stamp: UInt64) -> L2Answer {
         guard let l2, case .hit(let entry) = lookup else {
             type.counters.l2.misses.increment()
-            return nil
+            return .miss(stale: nil)
         }
         let nowMilliseconds = wallClockMicroseconds() / 1000
-        guard entry.expiresAtMilliseconds > nowMilliseconds,
-            l2.consistency.keyedEntryIsFresh(group: type.group, sequence: entry.sequence)
-        else {
+        guard l2.consistency.keyedEntryIsFresh(group: type.group, sequence: entry.sequence) else {
             l2.stats.stale.increment()
             type.counters.l2.misses.increment()
-            return nil
+            return .miss(stale: nil)
+        }
+        guard entry.expiresAtMilliseconds > nowMilliseconds else {
+            l2.stats.stale.increment()
+            type.counters.l2.misses.increment()
+            return .miss(stale: keepExpired(entry, type: type, key: key, stamp: stamp, nowMilliseconds: nowMilliseconds))
         }
         type.counters.l2.hits.increment()
         if type.policy.l1, !entry.isAbsent || type.policy.cacheMisses, type.stamp.current <= stamp {
@@ -249,7 +282,40 @@ extension Proxy {
                 now: now
             )
         }
-        return LoadedReply(reply: entry.reply, isAbsent: entry.isAbsent)
+        return .hit(LoadedReply(reply: entry.reply, isAbsent: entry.isAbsent))
+    }
+
+    /// An expired L2 entry that no write has made wrong (checked by the caller), within the type's stale grace: it
+    /// goes into L1 as the expired entry it is (unless L1 holds a later one), where soft timeouts and
+    /// stale-while-revalidate find it as they find L1's own. Returned when it is within `max_stale`, for the load
+    /// to fall back on.
+    private func keepExpired(
+        _ entry: L2Entry,
+        type: DataTypeState,
+        key: ByteBuffer,
+        stamp: UInt64,
+        nowMilliseconds: UInt64
+    ) -> LoadedReply? {
+        let age = (nowMilliseconds - entry.expiresAtMilliseconds) * 1_000_000
+        guard age < type.staleGraceNanoseconds else { return nil }
+        if type.policy.l1, !entry.isAbsent || type.policy.cacheMisses, type.stamp.current <= stamp {
+            let now = monotonicNanoseconds()
+            let expiresAt = now > age ? now - age : 0
+            let policy = self.policy
+            var held: UInt64?
+            _ = l1.lookupStale(key, now: now) { info, _, _ in
+                guard policy.keyedEntryIsFresh(info) else { return false }
+                held = info.expiresAt
+                return true
+            }
+            if held.map({ $0 < expiresAt }) ?? true {
+                l1.store(
+                    key, reply: entry.reply, info: L1EntryInfo(expiresAt: expiresAt, stamp: stamp, group: type.group),
+                    now: now)
+            }
+        }
+        guard age <= type.maxStaleNanoseconds else { return nil }
+        return LoadedReply(reply: entry.reply, isAbsent: entry.isAbsent, isStale: true)
     }
 
     /// Runs `load` on the backend pool unless an identical load that began at the same write number is
@@ -274,26 +340,34 @@ extension Proxy {
         }
     }
 
+    /// - Parameter stale: an expired L2 entry to answer with if the load fails because the database is unwell.
     private func loadKeyFromBackend(
         _ type: DataTypeState,
         _ id: ByteBuffer,
         _ key: ByteBuffer,
         stamp: UInt64,
         ticket: L2Consistency.Ticket?,
+        stale: LoadedReply?,
         started: UInt64,
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<LoadedReply> {
-        onDatabase(eventLoop, statements: .policy) { [self] in
+        let load = onDatabase(eventLoop, statements: .policy) { [self] in
             try performLoad(type: type, parameter: SQLValue(parameter: id), key: key, stamp: stamp)
         }.map { [self] loaded in
             if let l2, let ticket, let lifetime = loaded.lifetime, mayFillL2(ticket, started: started) {
+                // Redis keeps the entry past its logical expiry for as long as it may be served stale; readers
+                // judge freshness by the expiry inside it.
                 l2.fillKeyed(
                     key,
                     entry: l2Entry(loaded, lifetime: lifetime, sequence: ticket.sequence, tables: []),
-                    lifetimeMilliseconds: lifetime.milliseconds
+                    lifetimeMilliseconds: (lifetime &+ type.staleGraceNanoseconds).milliseconds
                 )
             }
             return loaded
+        }
+        guard let stale else { return load }
+        return load.flatMapError { error in
+            Self.databaseIsUnwell(error) ? eventLoop.makeSucceededFuture(stale) : eventLoop.makeFailedFuture(error)
         }
     }
 

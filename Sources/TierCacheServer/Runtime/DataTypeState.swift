@@ -16,6 +16,11 @@ public final class DataTypeState: Sendable {
     /// Whether each row has exactly one key (the backend compares ids byte for byte). Then a keyed write
     /// invalidates just its key; otherwise (`1` and `01` may be one INTEGER row) it invalidates the whole type.
     public let idsAreExact: Bool
+    /// How long past its expiry an entry may stand in for a load that fails (`max_stale`), nanoseconds; 0: never.
+    public let maxStaleNanoseconds: UInt64
+    /// How long past their expiry entries are kept, in L1 and in L2: for `max_stale` or for
+    /// `stale_while_revalidate`, whichever is longer. Nanoseconds.
+    public let staleGraceNanoseconds: UInt64
 
     public init(policy: DataTypePolicy, group: Int32, idsAreExact: Bool) {
         self.policy = policy
@@ -23,6 +28,9 @@ public final class DataTypeState: Sendable {
         self.idsAreExact = idsAreExact
         self.counters = TypeCounters(name: policy.name)
         self.lifetime = EntryLifetime(milliseconds: policy.ttl.milliseconds, jitterPercent: policy.jitterPercent)
+        self.maxStaleNanoseconds = UInt64(max(policy.maxStale?.milliseconds ?? 0, 0)) * 1_000_000
+        let revalidation = UInt64(max(policy.staleWhileRevalidate?.milliseconds ?? 0, 0)) * 1_000_000
+        self.staleGraceNanoseconds = max(maxStaleNanoseconds, revalidation)
     }
 
     public var name: String { policy.name }

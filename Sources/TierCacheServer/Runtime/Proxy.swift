@@ -51,12 +51,7 @@ public final class Proxy: Sendable {
         )
         self.backend = backend
         self.databaseBreaker = Breaker(name: "database", configuration: configuration.databaseBreaker, logger: logger)
-        l1.setStaleGrace(
-            self.policy.types.map { type in
-                let policy = type.policy
-                let kept = max(policy.maxStale?.milliseconds ?? 0, policy.staleWhileRevalidate?.milliseconds ?? 0)
-                return UInt64(kept) * 1_000_000
-            })
+        l1.setStaleGrace(self.policy.types.map(\.staleGraceNanoseconds))
         self.threadPool = threadPool
         self.logger = logger
         let typeNames = self.policy.types.map(\.name)
