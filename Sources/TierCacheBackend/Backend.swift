@@ -19,6 +19,46 @@ public protocol Backend: Sendable {
     /// keyed write invalidates the whole type. Answer false when unsure.
     func comparesParametersExactly(_ sql: String) -> Bool
 
+    /// The backend's connection pools by name, for `STATS`.
+    var pools: [(name: String, report: ConnectionPoolReport)] { get }
+
+    /// Checks the connections nobody is using and repairs what it can (reopens a replaced database file). Blocks;
+    /// the server runs it periodically on its thread pool.
+    func checkHealth() -> BackendHealthCheck
+
     /// Closes connections. Calls after `close()` throw `.unavailable`.
     func close()
+}
+
+/// A connection pool's state.
+public struct ConnectionPoolReport: Sendable, Equatable {
+    public var size: Int
+    public var inUse: Int
+    /// Callers waiting for a connection now.
+    public var waiting: Int
+    /// Connections lent so far.
+    public var acquired: UInt64
+    /// Callers that gave up waiting (`.busy`).
+    public var timedOut: UInt64
+
+    public init(size: Int, inUse: Int, waiting: Int, acquired: UInt64, timedOut: UInt64) {
+        self.size = size
+        self.inUse = inUse
+        self.waiting = waiting
+        self.acquired = acquired
+        self.timedOut = timedOut
+    }
+}
+
+/// What one health check found.
+public struct BackendHealthCheck: Sendable, Equatable {
+    /// What is wrong, for operators; nil when the database is healthy.
+    public var problem: String?
+    /// The check reopened the connections (the database file was replaced).
+    public var reopened: Bool
+
+    public init(problem: String? = nil, reopened: Bool = false) {
+        self.problem = problem
+        self.reopened = reopened
+    }
 }

@@ -10,11 +10,23 @@ extension SQLiteBackend {
         public var statementCacheSize: Int
         /// Whether a missing database file is created (otherwise opening it fails with `.unavailable`).
         public var createIfMissing: Bool
+        /// Read-only connections, so that this many reads run at once. 1...64.
+        public var readers: Int
+        /// How long a call waits for a connection (a reader, or the writer) before failing with `.busy`.
+        public var acquireTimeout: Duration
 
-        public init(busyTimeoutMilliseconds: Int = 5000, statementCacheSize: Int = 64, createIfMissing: Bool = true) {
+        public init(
+            busyTimeoutMilliseconds: Int = 5000,
+            statementCacheSize: Int = 64,
+            createIfMissing: Bool = true,
+            readers: Int = 4,
+            acquireTimeout: Duration = .seconds(2)
+        ) {
             self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
             self.statementCacheSize = statementCacheSize
             self.createIfMissing = createIfMissing
+            self.readers = readers
+            self.acquireTimeout = acquireTimeout
         }
 
         /// Throws `.failed`, naming the allowed values, for a setting out of range.
@@ -27,6 +39,12 @@ extension SQLiteBackend {
             }
             guard statementCacheSize >= 1 else {
                 throw BackendError(.failed, "statementCacheSize must be 1 or more, got \(statementCacheSize)")
+            }
+            guard (1...64).contains(readers) else {
+                throw BackendError(.failed, "readers must be 1...64, got \(readers)")
+            }
+            guard acquireTimeout > .zero else {
+                throw BackendError(.failed, "acquireTimeout must be more than 0, got \(acquireTimeout)")
             }
         }
     }

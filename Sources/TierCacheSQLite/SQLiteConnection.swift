@@ -16,6 +16,8 @@ final class SQLiteConnection {
     }
 
     let role: Role
+    let path: String
+    private let configuration: SQLiteBackend.Configuration
     /// Nil once closed.
     private var handle: OpaquePointer?
     /// Internal (not private) only for `SQLiteConnection+Statements.swift`.
@@ -32,10 +34,58 @@ final class SQLiteConnection {
     ///   - role: how to open it.
     ///   - configuration: busy timeout, cache size, and whether a writer may create the file.
     init(path: String, role: Role, configuration: SQLiteBackend.Configuration) throws(BackendError) {
+        self.role = role
+        self.path = path
+        self.configuration = configuration
+        self.cache = StatementCache(capacity: configuration.statementCacheSize)
+        self.handle = try Self.open(
+            path: path, role: role, configuration: configuration, create: configuration.createIfMissing,
+            authorizer: authorizer)
+    }
+
+    /// Opens the file again, never creating it; the current handle (if still open) is closed once the new one is.
+    func reopen() throws(BackendError) {
+        let fresh = try Self.open(
+            path: path, role: role, configuration: configuration, create: false, authorizer: authorizer)
+        close()
+        handle = fresh
+    }
+
+    var isOpen: Bool { handle != nil }
+
+    /// Whether the database file this connection has open is no longer at its path (moved, deleted, or
+    /// replaced by another file).
+    var fileHasMoved: Bool {
+        guard let handle else { return false }
+        var moved: Int32 = 0
+        return sqlite3_file_control(handle, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved != 0
+    }
+
+    /// Copies every frame of the WAL into the database file this connection has open and empties the WAL.
+    /// Throws `.busy` when another connection's read or write kept it from finishing.
+    func checkpoint() throws(BackendError) {
+        let busy = try Self.pragmaValue("PRAGMA wal_checkpoint(TRUNCATE)", on: try openHandle())
+        guard busy == "0" else {
+            throw BackendError(.busy, "the WAL could not be checkpointed: another connection is using the database")
+        }
+    }
+
+    /// Reads the schema: the cheapest statement that has to read the file.
+    func probe() throws(BackendError) {
+        try Self.exec("SELECT count(*) FROM sqlite_master", on: try openHandle())
+    }
+
+    private static func open(
+        path: String,
+        role: Role,
+        configuration: SQLiteBackend.Configuration,
+        create: Bool,
+        authorizer: TableAuthorizer
+    ) throws(BackendError) -> OpaquePointer {
         var flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
         switch role {
         case .writer:
-            flags |= SQLITE_OPEN_READWRITE | (configuration.createIfMissing ? SQLITE_OPEN_CREATE : 0)
+            flags |= SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0)
         case .reader:
             flags |= SQLITE_OPEN_READONLY
         }
@@ -47,9 +97,6 @@ final class SQLiteConnection {
             sqlite3_close_v2(opened)
             throw BackendError(.unavailable, "cannot open database at '\(path)': \(message)")
         }
-        self.role = role
-        self.handle = opened
-        self.cache = StatementCache(capacity: configuration.statementCacheSize)
         authorizer.install(on: opened)
 
         do throws(BackendError) {
@@ -66,9 +113,11 @@ final class SQLiteConnection {
                 _ = try pragmaValue("PRAGMA synchronous = NORMAL", on: opened)
             }
         } catch {
-            close()
+            TableAuthorizer.uninstall(from: opened)
+            sqlite3_close_v2(opened)
             throw BackendError(error.code, "cannot open database at '\(path)': \(error.message)")
         }
+        return opened
     }
 
     deinit {
@@ -99,17 +148,17 @@ final class SQLiteConnection {
     func executeScript(_ script: String) throws(BackendError) {
         let connection = try openHandle()
         // IMMEDIATE takes the write lock now, so a busy database fails here, before any of the script ran.
-        try exec("BEGIN IMMEDIATE", on: connection)
+        try Self.exec("BEGIN IMMEDIATE", on: connection)
         do throws(BackendError) {
-            try exec(script, on: connection)
-            if sqlite3_get_autocommit(connection) == 0 { try exec("COMMIT", on: connection) }
+            try Self.exec(script, on: connection)
+            if sqlite3_get_autocommit(connection) == 0 { try Self.exec("COMMIT", on: connection) }
         } catch {
             if sqlite3_get_autocommit(connection) == 0 { sqlite3_exec(connection, "ROLLBACK", nil, nil, nil) }
             throw error
         }
     }
 
-    private func exec(_ sql: String, on connection: OpaquePointer) throws(BackendError) {
+    private static func exec(_ sql: String, on connection: OpaquePointer) throws(BackendError) {
         var message: UnsafeMutablePointer<CChar>?
         let code = sqlite3_exec(connection, sql, nil, nil, &message)
         defer { sqlite3_free(message) }
@@ -120,7 +169,7 @@ final class SQLiteConnection {
     }
 
     /// Runs a PRAGMA and returns the text of its first cell (empty if it returns no row).
-    private func pragmaValue(_ sql: String, on connection: OpaquePointer) throws(BackendError) -> String {
+    private static func pragmaValue(_ sql: String, on connection: OpaquePointer) throws(BackendError) -> String {
         var statement: OpaquePointer?
         var code = sqlite3_prepare_v2(connection, sql, -1, &statement, nil)
         defer { sqlite3_finalize(statement) }

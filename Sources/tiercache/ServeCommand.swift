@@ -108,6 +108,27 @@ struct ServeCommand: AsyncParsableCommand {
     var requestTimeout: String?
 
     @Option(
+        name: .customLong("db-readers"),
+        help: "Read-only database connections, so many reads run at once (TIERCACHE_DB_READERS); default 4.")
+    var dbReaders: String?
+
+    @Option(
+        name: .customLong("db-acquire-timeout"),
+        help: """
+            How long a database call waits for a free connection before failing as busy, e.g. 500ms \
+            (TIERCACHE_DB_ACQUIRE_TIMEOUT); default 2s.
+            """)
+    var dbAcquireTimeout: String?
+
+    @Option(
+        name: .customLong("db-health-interval"),
+        help: """
+            How often idle database connections are checked (file moved or replaced, schema readable), e.g. 30s; \
+            0 never (TIERCACHE_DB_HEALTH_INTERVAL); default 10s.
+            """)
+    var dbHealthInterval: String?
+
+    @Option(
         name: .customLong("db-timeout"),
         help: "Longest wait for one database call, e.g. 2s (TIERCACHE_DB_TIMEOUT); default 5s.")
     var dbTimeout: String?
@@ -336,6 +357,24 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.databaseTimeout = value
         }
         if let value = try Self.option(
+            dbReaders, "TIERCACHE_DB_READERS", flag: "--db-readers", expected: "1…64",
+            { Int($0).flatMap { (1...64).contains($0) ? $0 : nil } }
+        ) {
+            configuration.databaseReaders = value
+        }
+        if let value = try Self.option(
+            dbAcquireTimeout, "TIERCACHE_DB_ACQUIRE_TIMEOUT", flag: "--db-acquire-timeout",
+            expected: "a positive duration like 500ms or 2s", Self.parseDuration)
+        {
+            configuration.databaseAcquireTimeout = value
+        }
+        if let value = try Self.option(
+            dbHealthInterval, "TIERCACHE_DB_HEALTH_INTERVAL", flag: "--db-health-interval",
+            expected: "a duration like 30s, or 0 for never", Self.parseDurationOrOff)
+        {
+            configuration.databaseHealthInterval = value
+        }
+        if let value = try Self.option(
             softTimeout, "TIERCACHE_SOFT_TIMEOUT", flag: "--soft-timeout",
             expected: "a duration like 100ms, or 0 for none", Self.parseDurationOrOff)
         {
@@ -441,7 +480,10 @@ struct ServeCommand: AsyncParsableCommand {
         let path = configuration.databasePath
         let exists = access(path, F_OK) == 0
         do {
-            let backend = try SQLiteBackend(path: path)
+            let backend = try SQLiteBackend(
+                path: path,
+                configuration: .init(
+                    readers: configuration.databaseReaders, acquireTimeout: configuration.databaseAcquireTimeout))
             if exists {
                 logger.info("database opened", metadata: ["sqlite": "\(path)"])
             } else {

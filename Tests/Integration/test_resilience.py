@@ -475,3 +475,77 @@ def test_database_failing_under_concurrent_load_fails_no_read_of_keys_read_befor
     item = px.stats("item")
     assert item["stale_hits"] > 0, item
     assert breaker_stats(px)["opened"] >= 1
+
+
+# -- the database's connection pool and its health check
+
+
+def backend_stats(px):
+    return px.stats()["backend"]
+
+
+def test_pool_shows_readers_in_use_and_waiting_and_a_caller_past_the_acquire_timeout_is_told_busy(proxy, tmp_path):
+    px = items_proxy(proxy, tmp_path, KNOB_POLICY, "--db-readers", "2", "--backend-threads", "4",
+                     "--db-acquire-timeout", "500ms", "--db-timeout", "60s", extra_sql=KNOB_TABLE)
+    pools = backend_stats(px)["pools"]
+    assert pools["readers"]["size"] == 2 and pools["writer"]["size"] == 1, pools
+    assert pools["readers"]["in_use"] == 0 and pools["readers"]["waiting"] == 0, pools
+
+    set_knob(px.db_path, 3_000_000)  # seconds per load
+    results = {}
+
+    def get(key):
+        try:
+            results[key] = px.client(protocol=2, decode_responses=True, timeout=60).get(key)
+        except redis.ResponseError as error:
+            results[key] = error
+
+    slow = [threading.Thread(target=get, args=(f"item:{i}",)) for i in (1, 2)]
+    for t in slow:
+        t.start()
+    assert wait_for(lambda: backend_stats(px)["pools"]["readers"]["in_use"] == 2, timeout=10)
+    # Both readers are busy: the next load waits for one, and gives up after the acquire timeout.
+    get("item:3")
+    assert isinstance(results["item:3"], redis.ResponseError), results
+    assert str(results["item:3"]) == "DBERR no reader connection free within 500 ms (2 of 2 in use, 0 waiting)"
+    # A write does not wait for the readers.
+    assert px.client(protocol=2).execute_command("EXEC", "UPDATE items SET v = 'four' WHERE id = '4'") == 1
+    for t in slow:
+        t.join(60)
+    assert results["item:1"] == "v1" and results["item:2"] == "v2", results
+    readers = backend_stats(px)["pools"]["readers"]
+    assert readers["timeouts"] == 1 and readers["in_use"] == 0 and readers["idle"] == 2, readers
+
+
+def test_health_check_reports_a_moved_database_file_and_reopens_a_replaced_one(proxy, tmp_path):
+    px = items_proxy(proxy, tmp_path, POLICY, "--db-health-interval", "100ms", rows=TWO_ROWS)
+    r = px.client(protocol=2, decode_responses=True)
+    assert r.get("item:1") == "one"
+    assert wait_for(lambda: backend_stats(px)["health"]["checks"] >= 1)
+    assert backend_stats(px)["health"]["status"] == "ok"
+
+    db = px.db_path
+    away = db.with_name("items.db.away")
+    db.rename(away)
+    assert wait_for(lambda: backend_stats(px)["health"]["status"] == "failing"), backend_stats(px)
+    health = backend_stats(px)["health"]
+    assert "items.db' was moved or deleted" in health["problem"], health
+    assert r.get("item:2") == "two"  # the proxy goes on with the file it has open
+    away.rename(db)
+    assert wait_for(lambda: backend_stats(px)["health"]["status"] == "ok"), backend_stats(px)
+
+    # A restored backup swapped in by rename: every connection moves to it, WAL and all.
+    restored = make_sqlite_db(tmp_path / "restored.db", "CREATE TABLE items (id TEXT PRIMARY KEY, v TEXT NOT NULL);"
+                                                        "INSERT INTO items VALUES ('3', 'restored three');")
+    restored.replace(db)
+    assert wait_for(lambda: backend_stats(px)["health"]["reopened"] == 1), backend_stats(px)
+    assert r.get("item:3") == "restored three"
+    assert r.set("item:5", "five") is True
+    assert sqlite3.connect(db).execute("SELECT v FROM items WHERE id = '5'").fetchone() == ("five",)
+    health = backend_stats(px)["health"]
+    assert health["status"] == "ok" and health["failures"] >= 1, health
+
+    log = px.log()
+    assert log.count("database health check failed") == 1, log
+    assert "database health check passes again" in log
+    assert "database file was replaced: connections reopened on the new file" in log

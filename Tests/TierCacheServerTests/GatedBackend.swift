@@ -42,5 +42,7 @@ final class GatedBackend: Backend {
 
     func inspect(_ sql: String) throws(BackendError) -> StatementInfo { try backend.inspect(sql) }
     func comparesParametersExactly(_ sql: String) -> Bool { backend.comparesParametersExactly(sql) }
+    var pools: [(name: String, report: ConnectionPoolReport)] { backend.pools }
+    func checkHealth() -> BackendHealthCheck { backend.checkHealth() }
     func close() { backend.close() }
 }

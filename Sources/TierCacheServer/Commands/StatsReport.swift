@@ -1,3 +1,4 @@
+import TierCacheBackend
 import TierCacheCache
 import TierCachePolicy
 import TierCacheStats
@@ -36,6 +37,8 @@ extension Proxy {
         }
         var backend: [(String, StatsNode)] = stats.backend.all.map { ($0.name, $0.summary().node) }
         backend.append(("errors", .integer(Int64(stats.backend.errors.current))))
+        backend.append(("pools", .map(self.backend.pools.map { ($0.name, $0.report.node) })))
+        backend.append(("health", databaseHealth.report))
 
         return .map([
             (

@@ -25,6 +25,7 @@ public final class Proxy: Sendable {
     let coalescer = LoadCoalescer()
     /// Guards every database call (loads, QUERY, writes); see `onDatabase`.
     let databaseBreaker: Breaker
+    let databaseHealth: DatabaseHealth
     /// Blocking backend calls run here, never on an event loop.
     let threadPool: NIOThreadPool
     let logger: Logger
@@ -51,6 +52,7 @@ public final class Proxy: Sendable {
         )
         self.backend = backend
         self.databaseBreaker = Breaker(name: "database", configuration: configuration.databaseBreaker, logger: logger)
+        self.databaseHealth = DatabaseHealth(logger: logger)
         l1.setStaleGrace(self.policy.types.map(\.staleGraceNanoseconds))
         self.threadPool = threadPool
         self.logger = logger
@@ -82,6 +84,17 @@ public final class Proxy: Sendable {
     /// Stops background work; waits for the L2 threads.
     public func shutdown() {
         l2?.shutdown()
+    }
+
+    /// Checks the database's idle connections on the thread pool (the server calls this every
+    /// `databaseHealthInterval`); a check still running is not stacked on.
+    public func checkDatabaseHealth() {
+        let backend = self.backend
+        let health = databaseHealth
+        threadPool.submit { state in
+            guard case .active = state else { return }
+            health.check(backend)
+        }
     }
 
     /// Runs a blocking backend call on the thread pool and completes on `eventLoop`.

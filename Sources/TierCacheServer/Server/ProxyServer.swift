@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import TierCacheCache
+import TierCacheRedis
 
 /// The listening socket as a lifecycle service: binds, serves until graceful shutdown, then stops accepting.
 public final class ProxyServer: Service {
@@ -47,6 +48,13 @@ public final class ProxyServer: Service {
             _ in proxy.maintain()
         }
         defer { upkeep.cancel() }
+        let healthChecks = proxy.configuration.databaseHealthInterval.map { interval in
+            let period = TimeAmount.nanoseconds(Int64(clamping: interval.wholeNanoseconds))
+            return group.next().scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
+                proxy.checkDatabaseHealth()
+            }
+        }
+        defer { healthChecks?.cancel() }
         // Serve until the service group asks us to stop; then stop accepting, and let every connection finish
         // the requests it has started (replies written) before it closes, within the drain timeout. The event
         // loops' shutdown afterwards closes whatever is left.

@@ -20,6 +20,12 @@ public struct ServerConfiguration: Sendable {
     public var eventLoopThreads: Int
     /// Threads running blocking backend calls.
     public var backendThreads: Int
+    /// Read-only database connections: reads that run at once.
+    public var databaseReaders: Int
+    /// How long a database call waits for a connection before failing as busy.
+    public var databaseAcquireTimeout: Duration
+    /// How often idle database connections are checked (`Backend.checkHealth()`); nil never.
+    public var databaseHealthInterval: Duration?
     /// The shared Redis tier; nil runs L1 only.
     public var l2: L2Configuration?
     /// Longest wait for one database call; past it the request gets an error (or a stale entry) and the call's
@@ -50,7 +56,10 @@ public struct ServerConfiguration: Sendable {
         requirePassword: String? = nil,
         protocolLimits: RESPLimits = .default,
         eventLoopThreads: Int = 1,
-        backendThreads: Int = 4,
+        backendThreads: Int = 8,
+        databaseReaders: Int = 4,
+        databaseAcquireTimeout: Duration = .seconds(2),
+        databaseHealthInterval: Duration? = .seconds(10),
         l2: L2Configuration? = nil,
         databaseTimeout: Duration = .seconds(5),
         softTimeout: Duration? = nil,
@@ -70,6 +79,9 @@ public struct ServerConfiguration: Sendable {
         self.protocolLimits = protocolLimits
         self.eventLoopThreads = eventLoopThreads
         self.backendThreads = backendThreads
+        self.databaseReaders = databaseReaders
+        self.databaseAcquireTimeout = databaseAcquireTimeout
+        self.databaseHealthInterval = databaseHealthInterval
         self.l2 = l2
         self.databaseTimeout = databaseTimeout
         self.softTimeout = softTimeout

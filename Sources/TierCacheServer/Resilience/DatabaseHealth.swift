@@ -1,0 +1,78 @@
+import Logging
+import Synchronization
+import TierCacheBackend
+import TierCacheStats
+
+/// The outcome of the periodic database health checks (`Backend.checkHealth()`): what `STATS` shows, and one log
+/// line when the database becomes unwell, when it is well again, and when its file was reopened.
+final class DatabaseHealth: Sendable {
+    let checks = Counter()
+    /// Checks that found a problem.
+    let failures = Counter()
+    /// Times the connections were reopened on a replaced database file.
+    let reopened = Counter()
+    private let state = Mutex<(problem: String?, checkedAt: UInt64?)>((nil, nil))
+    /// Set while a check runs, so a slow one is not stacked on.
+    private let running = Atomic<Bool>(false)
+    private let logger: Logger
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    /// Runs one check on the calling thread (a thread-pool thread), unless one is already running.
+    func check(_ backend: any Backend) {
+        guard running.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return }
+        defer { running.store(false, ordering: .releasing) }
+        let result = backend.checkHealth()
+        checks.increment()
+        if result.problem != nil { failures.increment() }
+        if result.reopened {
+            reopened.increment()
+            logger.warning("database file was replaced: connections reopened on the new file")
+        }
+        let previous = state.withLock { state in
+            let previous = state.problem
+            state = (result.problem, monotonicNanoseconds())
+            return previous
+        }
+        switch (previous, result.problem) {
+        case (nil, let problem?):
+            logger.error("database health check failed: \(problem)")
+        case (let old?, let problem?) where old != problem:
+            logger.error("database health check failed: \(problem)")
+        case (_?, nil):
+            logger.notice("database health check passes again")
+        default:
+            break
+        }
+    }
+
+    var report: StatsNode {
+        let (problem, checkedAt) = state.withLock { $0 }
+        var fields: [(String, StatsNode)] = [
+            ("status", .text(checkedAt == nil ? "unchecked" : problem == nil ? "ok" : "failing")),
+            ("checks", .integer(Int64(checks.current))),
+            ("failures", .integer(Int64(failures.current))),
+            ("reopened", .integer(Int64(reopened.current))),
+        ]
+        if let checkedAt {
+            fields.append(("seconds_since_check", .integer(Int64((monotonicNanoseconds() &- checkedAt) / 1_000_000_000))))
+        }
+        if let problem { fields.append(("problem", .text(problem))) }
+        return .map(fields)
+    }
+}
+
+extension ConnectionPoolReport {
+    var node: StatsNode {
+        .map([
+            ("size", .integer(Int64(size))),
+            ("in_use", .integer(Int64(inUse))),
+            ("idle", .integer(Int64(size - inUse))),
+            ("waiting", .integer(Int64(waiting))),
+            ("acquired", .integer(Int64(clamping: acquired))),
+            ("timeouts", .integer(Int64(clamping: timedOut))),
+        ])
+    }
+}
