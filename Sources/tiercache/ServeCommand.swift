@@ -95,6 +95,14 @@ struct ServeCommand: AsyncParsableCommand {
     var maxClients: String?
 
     @Option(
+        name: .customLong("max-output-buffer"),
+        help: """
+            Close a connection with more than this many bytes of replies unread, when its client read none of \
+            them for a second, e.g. 256mb; 0 never (TIERCACHE_MAX_OUTPUT_BUFFER); default 64mb.
+            """)
+    var maxOutputBuffer: String?
+
+    @Option(
         name: .customLong("idle-timeout"),
         help: "Close a connection idle this long, e.g. 5m; 0 never does (TIERCACHE_IDLE_TIMEOUT); default 0.")
     var idleTimeout: String?
@@ -336,6 +344,12 @@ struct ServeCommand: AsyncParsableCommand {
             { Int($0).flatMap { $0 > 0 ? $0 : nil } }
         ) {
             configuration.maxClients = value
+        }
+        if let value = try Self.option(
+            maxOutputBuffer, "TIERCACHE_MAX_OUTPUT_BUFFER", flag: "--max-output-buffer",
+            expected: "a size like 64mb, or 0 for none", { $0 == "0" ? 0 : ByteSize.parse($0) })
+        {
+            configuration.maxOutputBuffer = value > 0 ? value : nil
         }
         let durationOrOff = "a duration like 30s or 5m, or 0 for none"
         if let value = try Self.option(

@@ -240,6 +240,72 @@ def test_steady_pipelines_are_not_mistaken_for_slow_senders(proxy):
     assert px.stats()["server"]["slow_requests_closed"] == 0
 
 
+BIG_VALUE = "x" * 100_000
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def non_reading_client(port):
+    """A client with a small receive buffer that sends and does not read (yet)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
+    sock.settimeout(30)
+    sock.connect(("127.0.0.1", port))
+    return sock
+
+
+def test_a_client_that_does_not_read_pauses_its_connection_and_gets_every_reply_once_it_reads(proxy, tmp_path):
+    px = items_proxy(proxy, tmp_path, POLICY, "--max-output-buffer", "0", rows={"1": "one", "big": BIG_VALUE})
+    r = px.client(protocol=2, decode_responses=True)
+    assert r.get("item:big") == BIG_VALUE  # cached: every GET below is an L1 hit
+    before = rss_bytes(px.process.pid)
+
+    count = 2000  # 200 MB of replies
+    sock = non_reading_client(px.port)
+    sock.sendall(encode_command("GET", "item:big") * count)
+    time.sleep(1.5)  # time to answer all 2000 if nothing held it back (a few hundred ms here)
+    grown = rss_bytes(px.process.pid) - before
+    assert grown < 50 * 1024 * 1024, f"the proxy grew by {grown} bytes for a client that does not read"
+    assert px.stats()["server"]["output_paused"] >= 1
+    assert r.get("item:1") == "one"  # everyone else is served meanwhile
+
+    # Once the client reads, every reply arrives, in full and in order.
+    expected = b"$100000\r\n" + BIG_VALUE.encode() + b"\r\n"
+    received = bytearray()
+    while len(received) < count * len(expected):
+        chunk = sock.recv(1 << 20)
+        assert chunk, f"closed after {len(received)} bytes"
+        received += chunk
+    sock.close()
+    assert bytes(received) == expected * count
+    assert px.stats()["server"]["output_limit_closed"] == 0
+
+
+def test_a_client_that_leaves_more_than_the_output_limit_unread_is_disconnected(proxy, tmp_path):
+    px = items_proxy(proxy, tmp_path, POLICY, "--max-output-buffer", "1mb", rows={"1": "one", "big": BIG_VALUE})
+    r = px.client(protocol=2, decode_responses=True)
+    assert r.get("item:big") == BIG_VALUE
+    sock = non_reading_client(px.port)
+    sock.sendall(encode_command("GET", "item:big") * 500)
+    assert wait_for(lambda: px.stats()["server"]["output_limit_closed"] == 1, timeout=10), px.stats()["server"]
+    assert r.get("item:1") == "one"
+    assert "left" in px.log() and "bytes of replies unread (limit 1048576)" in px.log()
+    # The connection is gone: what the client can still read ends in a close.
+    sock.settimeout(10)
+    try:
+        while sock.recv(1 << 20):
+            pass
+    except ConnectionResetError:
+        pass
+    sock.close()
+
+
 @pytest.mark.parametrize("flag,value,message", [
     ("--max-clients", "0", "--max-clients must be a positive count; got '0'"),
     ("--idle-timeout", "soon", "--idle-timeout must be a duration like 30s or 5m, or 0 for none; got 'soon'"),

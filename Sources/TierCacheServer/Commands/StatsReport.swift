@@ -55,6 +55,8 @@ extension Proxy {
                     ("rejected_connections", .integer(Int64(stats.rejectedConnections.current))),
                     ("idle_closed", .integer(Int64(stats.idleClosed.current))),
                     ("slow_requests_closed", .integer(Int64(stats.slowRequestsClosed.current))),
+                    ("output_paused", .integer(Int64(stats.outputPaused.current))),
+                    ("output_limit_closed", .integer(Int64(stats.outputLimitClosed.current))),
                     ("loads_in_flight", .integer(Int64(coalescer.inFlight))),
                     ("writes", .integer(Int64(sequencer.current))),
                 ])

@@ -56,7 +56,12 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var hitsInBatch: [Int] = []
     private var hitGroups: [Int32] = []
     let logger: Logger
-    private var readingPaused = false
+    /// Reading stopped because a client pipelined far ahead of a reply still awaited.
+    private var pausedForInput = false
+    /// Decoding and reading stopped because the client is not reading its replies (the channel is unwritable).
+    private var pausedForOutput = false
+    /// Unread reply bytes at the last limit check, when they were over `--max-output-buffer`.
+    private var pendingOutputOverLimit: Int?
     /// Replies that precede `out`'s contents, from the first awaited one on. Empty when nothing is awaited: then
     /// `out` follows everything already written.
     private var slots: [ReplySlot] = []
@@ -109,7 +114,8 @@ final class ConnectionHandler: ChannelInboundHandler {
             return
         }
         proxy.connections.add(context.channel)
-        let limits = [configuration.idleTimeout, configuration.requestTimeout].compactMap { $0 }
+        var limits = [configuration.idleTimeout, configuration.requestTimeout].compactMap { $0 }
+        if configuration.maxOutputBuffer != nil { limits.append(.seconds(1)) }
         guard let shortest = limits.min() else { return }
         // Checked a few times per limit, at most every second and at least every 50 ms.
         let period = TimeAmount.nanoseconds(
@@ -155,9 +161,11 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Closes a connection idle for `--idle-timeout` (nothing received, nothing awaited), and one whose current
-    /// command has stayed incomplete for `--request-timeout` while we were ready to read it (slowloris).
+    /// Closes a connection idle for `--idle-timeout` (nothing received, nothing awaited), one whose current
+    /// command has stayed incomplete for `--request-timeout` while we were ready to read it (slowloris), and one
+    /// whose client left more than `--max-output-buffer` of replies unread and read none since the last check.
     private func checkLimits(context: ChannelHandlerContext) {
+        if let limit = proxy.configuration.maxOutputBuffer, outputLimitExceeded(limit, context: context) { return }
         guard case .ready = state else {
             partial = nil
             return
@@ -194,6 +202,50 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    /// Whether the client left more than `limit` bytes of replies unread and read none of them since the last
+    /// check; then the connection is closed (its unsent replies dropped: nobody reads them).
+    private func outputLimitExceeded(_ limit: Int, context: ChannelHandlerContext) -> Bool {
+        guard pausedForOutput, let pending = try? context.channel.syncOptions?.getOption(.bufferedWritableBytes),
+            pending > limit
+        else {
+            pendingOutputOverLimit = nil
+            return false
+        }
+        guard let previous = pendingOutputOverLimit, pending >= previous else {
+            pendingOutputOverLimit = pending
+            return false
+        }
+        proxy.stats.outputLimitClosed.increment()
+        logger.notice(
+            "closing connection: its client left \(pending) bytes of replies unread (limit \(limit)) and read none for a check period"
+        )
+        state = .closing
+        context.close(promise: nil)
+        return true
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if pausedForOutput, context.channel.isWritable {
+            pausedForOutput = false
+            pendingOutputOverLimit = nil
+            if case .ready = state {
+                processInbound(context: context)
+                flushReplies(context: context)
+            }
+            updateReading(context: context)
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Reads from the socket only while neither the client's input nor its unread output is too far ahead.
+    private func updateReading(context: ChannelHandlerContext) {
+        guard case .closing = state else {
+            context.channel.setOption(ChannelOptions.autoRead, value: !pausedForInput && !pausedForOutput)
+                .whenFailure { _ in }
+            return
+        }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
         sawInput = true
@@ -208,9 +260,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .waiting, .holding:
             // A client pipelining far ahead of a slow backend reply: stop reading until the reply is out, so
             // its input can't grow without bound.
-            if (inbound?.readableBytes ?? 0) > Self.maxBufferedWhileWaiting, !readingPaused {
-                readingPaused = true
-                context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+            if (inbound?.readableBytes ?? 0) > Self.maxBufferedWhileWaiting, !pausedForInput {
+                pausedForInput = true
+                updateReading(context: context)
             }
         case .closing:
             break
@@ -220,6 +272,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Input buffered while a command waits for the backend, beyond which the connection stops reading.
     static let maxBufferedWhileWaiting = 1 << 20
     static let commandsPerClockRead = 32
+    /// Replies gathered in one batch beyond which they are handed to the channel mid-batch, so that a client
+    /// that is not reading is noticed (the channel turns unwritable) before a long pipeline's replies pile up.
+    static let maxGatheredOutput = 256 * 1024
 
     func channelReadComplete(context: ChannelHandlerContext) {
         flushReplies(context: context)
@@ -250,7 +305,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         inbound = nil
         var now = batchStarted
         var sinceClockRead = 0
-        while case .ready = state {
+        while case .ready = state, !pausedForOutput {
             let parsed: Bool
             do {
                 parsed = try parser.parseCommand(from: &buffer, into: &arguments)
@@ -264,6 +319,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             if sinceClockRead == Self.commandsPerClockRead {
                 now = monotonicNanoseconds()
                 sinceClockRead = 0
+                if out.readableBytes > Self.maxGatheredOutput, slots.isEmpty { flushReplies(context: context) }
             }
             if outstanding > 0, !arguments.isEmpty, outstanding >= Self.maxOutstanding || !mayOverlap(arguments[0]) {
                 // Keep the command (its arguments are slices of `buffer`, kept alive below) until the awaited
@@ -360,6 +416,12 @@ final class ConnectionHandler: ChannelInboundHandler {
         if unflushed {
             unflushed = false
             context.flush()
+            if !context.channel.isWritable, !pausedForOutput {
+                // The client is not reading: decode nothing more, so its replies can't pile up here.
+                pausedForOutput = true
+                proxy.stats.outputPaused.increment()
+                updateReading(context: context)
+            }
         }
     }
 
@@ -462,9 +524,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
         processInbound(context: context)
         scheduleFlush(context: context)
-        if readingPaused, case .ready = state {
-            readingPaused = false
-            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        if pausedForInput, case .ready = state {
+            pausedForInput = false
+            updateReading(context: context)
         }
     }
 

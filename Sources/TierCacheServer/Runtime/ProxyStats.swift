@@ -18,6 +18,10 @@ public final class ProxyStats: Sendable {
     public let idleClosed = Counter()
     /// Connections closed because a command stayed incomplete for `--request-timeout` (slowloris).
     public let slowRequestsClosed = Counter()
+    /// Times a connection stopped reading because its client was not reading its replies.
+    public let outputPaused = Counter()
+    /// Connections closed with more than `--max-output-buffer` of replies unread and no progress.
+    public let outputLimitClosed = Counter()
 
     public init() {
         commands = CommandKind.allCases.map { LatencyRecorder(name: $0.name) }

@@ -82,6 +82,10 @@ public final class ProxyServer: Service {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            // Unwritable (the client is not reading fast enough) above 1 MB of unsent replies: the connection then
+            // stops decoding and reading (`ConnectionHandler`). NIO's 64 kB default would toggle for every large
+            // value.
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ConnectionHandler(proxy: proxy))

@@ -45,6 +45,10 @@ public struct ServerConfiguration: Sendable {
     public var requestTimeout: Duration?
     /// On SIGTERM/SIGINT, how long in-flight requests get to finish before their connections are closed anyway.
     public var drainTimeout: Duration
+    /// A connection with more than this many bytes of replies its client has not read, and that read none of
+    /// them for a whole check period (a second), is closed; nil never. Below it, a client that does not read
+    /// only stops the connection from reading further commands.
+    public var maxOutputBuffer: Int?
 
     public init(
         host: String = "127.0.0.1",
@@ -67,7 +71,8 @@ public struct ServerConfiguration: Sendable {
         maxClients: Int = 10_000,
         idleTimeout: Duration? = nil,
         requestTimeout: Duration? = .seconds(10),
-        drainTimeout: Duration = .seconds(10)
+        drainTimeout: Duration = .seconds(10),
+        maxOutputBuffer: Int? = 64 * 1024 * 1024
     ) {
         self.host = host
         self.port = port
@@ -90,6 +95,7 @@ public struct ServerConfiguration: Sendable {
         self.idleTimeout = idleTimeout
         self.requestTimeout = requestTimeout
         self.drainTimeout = drainTimeout
+        self.maxOutputBuffer = maxOutputBuffer
     }
 }
 
