@@ -54,7 +54,7 @@ enum StatsRenderer {
         for (section, heading) in [("commands", "COMMAND"), ("backend", "BACKEND OP")] {
             guard let entries = report.child(section)?.pairs else { continue }
             var rows = [[heading, "COUNT", "P50 µs", "P90 µs", "P99 µs", "P99.9 µs", "MAX µs"]]
-            for pair in entries where pair.value.pairs != nil {
+            for pair in entries where pair.value.child("count") != nil {
                 let latency = pair.value
                 rows.append([
                     pair.key.string ?? "?", number(latency.child("count")), number(latency.child("p50_us")),
@@ -63,6 +63,40 @@ enum StatsRenderer {
                 ])
             }
             if rows.count > 1 { output += table(rows) + "\n" }
+        }
+        output += resilienceSummary(report)
+        return output
+    }
+
+    /// The database's connection pools and health, and the circuit breakers.
+    private static func resilienceSummary(_ report: RESPValue) -> String {
+        var output = ""
+        if let pools = report.child("backend")?.child("pools")?.pairs {
+            output += "DATABASE " + pools.map { pair in
+                let pool = pair.value
+                return "\(pair.key.string ?? "?") \(number(pool.child("in_use")))/\(number(pool.child("size"))) in use, "
+                    + "\(number(pool.child("waiting"))) waiting, \(number(pool.child("timeouts"))) timed out"
+            }.joined(separator: "; ")
+            if let health = report.child("backend")?.child("health") {
+                output += "; health \(health.child("status")?.string ?? "?")"
+                output += " (\(number(health.child("checks"))) checks, \(number(health.child("failures"))) failed"
+                output += ", \(number(health.child("reopened"))) reopened)"
+                if let problem = health.child("problem")?.string { output += "\n  problem: \(problem)" }
+            }
+            output += "\n\n"
+        }
+        if let breakers = report.child("resilience")?.child("breakers")?.pairs {
+            var rows = [["BREAKER", "STATE", "FOR S", "CALLS", "FAILED", "SLOW", "OPENED", "REJECTED"]]
+            for pair in breakers {
+                let breaker = pair.value
+                rows.append([
+                    pair.key.string ?? "?", breaker.child("state")?.string ?? "?",
+                    number(breaker.child("seconds_in_state")), number(breaker.child("window_calls")),
+                    percent(breaker.child("failure_rate")), percent(breaker.child("slow_rate")),
+                    number(breaker.child("opened")), number(breaker.child("rejected")),
+                ])
+            }
+            output += table(rows) + "\n"
         }
         return output
     }
