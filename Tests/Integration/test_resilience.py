@@ -261,7 +261,9 @@ def non_reading_client(port):
 
 
 def test_a_client_that_does_not_read_pauses_its_connection_and_gets_every_reply_once_it_reads(proxy, tmp_path):
-    px = items_proxy(proxy, tmp_path, POLICY, "--max-output-buffer", "0", rows={"1": "one", "big": BIG_VALUE})
+    # A short request timeout too: input waiting to be decoded is not a slow sender.
+    px = items_proxy(proxy, tmp_path, POLICY, "--max-output-buffer", "0", "--request-timeout", "300ms",
+                     rows={"1": "one", "big": BIG_VALUE})
     r = px.client(protocol=2, decode_responses=True)
     assert r.get("item:big") == BIG_VALUE  # cached: every GET below is an L1 hit
     before = rss_bytes(px.process.pid)

@@ -184,9 +184,10 @@ final class ConnectionHandler: ChannelInboundHandler {
             close(context: context)
             return
         }
-        // Only while nothing is awaited: then the wait is the client's alone, and the error goes out at once.
-        guard let timeout = configuration.requestTimeout, outstanding == 0, slots.isEmpty, let pending = inbound,
-            pending.readableBytes > 0
+        // Only while nothing is awaited: then the wait is the client's alone, and the error goes out at once. Not
+        // while decoding waits for the client to read its replies: then the input is complete, just not decoded.
+        guard let timeout = configuration.requestTimeout, outstanding == 0, slots.isEmpty, !pausedForOutput,
+            let pending = inbound, pending.readableBytes > 0
         else {
             partial = nil
             return
