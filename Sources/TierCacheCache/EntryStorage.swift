@@ -52,6 +52,11 @@ struct EntryStorage {
     }
 
     var expiresAt: UInt64 { base.load(fromByteOffset: Self.expiresAtOffset, as: UInt64.self) }
+
+    /// Only under the owning shard's lock, like every access.
+    func setExpiresAt(_ value: UInt64) {
+        base.storeBytes(of: value, toByteOffset: Self.expiresAtOffset, as: UInt64.self)
+    }
     var stamp: UInt64 { base.load(fromByteOffset: Self.stampOffset, as: UInt64.self) }
     var group: Int32 { Int32(base.loadUnaligned(fromByteOffset: Self.groupOffset, as: Int16.self)) }
     private var keyField: UInt32 { base.load(fromByteOffset: Self.keyFieldOffset, as: UInt32.self) }

@@ -151,6 +151,15 @@ public final class L1Cache: Sendable {
         }
     }
 
+    /// Gives every entry of `group` the expiry `revise` returns for its current one (monotonic nanoseconds), or
+    /// removes it when that is nil; one shard lock at a time. For policy reloads: a type dropped, or its TTL
+    /// lowered.
+    public func revise(group: Int32, _ revise: (UInt64) -> UInt64?) {
+        for shard in shards {
+            shard.state.withLock { $0.revise(group: group, revise) }
+        }
+    }
+
     /// Removes expired entries from every shard, one shard lock at a time.
     ///
     /// - Parameters:

@@ -236,6 +236,19 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
         }
     }
 
+    /// Gives every entry of `group` the expiry `revise` returns for its current one, or removes it when that is
+    /// nil. Visits every slot: for policy reloads, not for the request path.
+    mutating func revise(group: Int32, _ revise: (UInt64) -> UInt64?) {
+        for index in slots.indices {
+            guard let entry = slots[index], !entry.isTombstone, entry.group == group else { continue }
+            if let expiresAt = revise(entry.expiresAt) {
+                entry.setExpiresAt(expiresAt)
+            } else if let position = bucketPosition(of: Int32(index), entry) {
+                removeEntry(at: position, slot: Int32(index), reason: .invalidated)
+            }
+        }
+    }
+
     // MARK: Internals
 
     private func charge(of entry: EntryStorage) -> Int {

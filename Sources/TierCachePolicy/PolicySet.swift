@@ -8,6 +8,9 @@ public struct PolicySet: Sendable, Hashable {
     public var defaultPolicy: DefaultPolicy
     /// The files the policy was read from, in the order they were read.
     public var files: [String]
+    /// Identifies the files' contents (names and texts): 16 hex digits of a 64-bit FNV-1a hash. Equal digests,
+    /// same policy text; a reload of an unchanged directory is recognised by it.
+    public var digest: String = ""
 
     public init(types: [DataTypePolicy], defaultPolicy: DefaultPolicy = .noCache, files: [String] = []) {
         self.types = types.sorted { $0.name < $1.name }

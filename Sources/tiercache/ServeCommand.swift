@@ -116,6 +116,19 @@ struct ServeCommand: AsyncParsableCommand {
     var requestTimeout: String?
 
     @Option(
+        name: .customLong("policy-watch"),
+        help: """
+            How edits of the policy files are noticed: auto (inotify, and a poll behind it), poll, or off; SIGHUP \
+            and POLICY RELOAD reload in every mode (TIERCACHE_POLICY_WATCH); default auto.
+            """)
+    var policyWatch: String?
+
+    @Option(
+        name: .customLong("policy-poll-interval"),
+        help: "How often the policy files are read for changes, e.g. 5s (TIERCACHE_POLICY_POLL_INTERVAL); default 1s.")
+    var policyPollInterval: String?
+
+    @Option(
         name: .customLong("db-readers"),
         help: "Read-only database connections, so many reads run at once (TIERCACHE_DB_READERS); default 4.")
     var dbReaders: String?
@@ -369,6 +382,18 @@ struct ServeCommand: AsyncParsableCommand {
             Self.parseDuration)
         {
             configuration.databaseTimeout = value
+        }
+        if let value = try Self.option(
+            policyWatch, "TIERCACHE_POLICY_WATCH", flag: "--policy-watch", expected: "auto, poll or off",
+            { PolicyWatchMode(rawValue: $0) })
+        {
+            configuration.policyWatch = value
+        }
+        if let value = try Self.option(
+            policyPollInterval, "TIERCACHE_POLICY_POLL_INTERVAL", flag: "--policy-poll-interval",
+            expected: "a positive duration like 500ms or 5s", Self.parseDuration)
+        {
+            configuration.policyPollInterval = value
         }
         if let value = try Self.option(
             dbReaders, "TIERCACHE_DB_READERS", flag: "--db-readers", expected: "1…64",

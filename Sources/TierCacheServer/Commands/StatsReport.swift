@@ -1,3 +1,4 @@
+import Synchronization
 import TierCacheBackend
 import TierCacheCache
 import TierCachePolicy
@@ -83,8 +84,30 @@ extension Proxy {
             ("types", .map(types)),
             ("commands", .map(commands)),
             ("backend", .map(backend)),
+            ("policy", policyStatus()),
             ("resilience", .map([("breakers", .map(breakerReports))])),
         ])
+    }
+
+    /// The running policy's version and the reloads since start-up (in `STATS` and `POLICY SHOW`).
+    func policyStatus() -> StatsNode {
+        let history = policyHistory.withLock { $0 }
+        let now = wallClockMicroseconds()
+        var fields: [(String, StatsNode)] = [
+            ("version", .text(history.current.digest)),
+            ("types", .integer(Int64(history.current.types))),
+            ("loaded_at_unix", .integer(Int64(history.current.loadedAtMicroseconds / 1_000_000))),
+            ("loaded_seconds_ago", .integer(Int64((now &- history.current.loadedAtMicroseconds) / 1_000_000))),
+            ("reloads", .integer(Int64(history.reloads))),
+            ("reload_failures", .integer(Int64(history.failures))),
+        ]
+        if let error = history.lastError {
+            fields.append(("last_error", .text(error.split(separator: "\n").joined(separator: "; "))))
+            if let at = history.lastErrorAtMicroseconds {
+                fields.append(("last_error_seconds_ago", .integer(Int64((now &- at) / 1_000_000))))
+            }
+        }
+        return .map(fields)
     }
 
     /// The database's breaker, and Redis' when there is an L2.

@@ -21,12 +21,34 @@ extension ConnectionHandler {
     }
 
     /// `POLICY SHOW` describes the running policy; `POLICY CHECK` validates the running policy directory's files
-    /// as they are on disk now, without applying them. It takes no path: clients must not make the proxy read
-    /// arbitrary files (operators have `tiercache policy check PATH`).
+    /// as they are on disk now, without applying them; `POLICY RELOAD` applies them (`Proxy.reloadPolicy`). None
+    /// takes a path: clients must not make the proxy read arbitrary files (operators have `tiercache policy check
+    /// PATH`).
     func policy(started: UInt64, context: ChannelHandlerContext) -> Bool {
         if argument(1, is: "SHOW"), arguments.count == 2 {
             out.writeStats(proxy.policyReport(), session.version)
             return true
+        }
+        if argument(1, is: "RELOAD"), arguments.count == 2 {
+            let proxy = self.proxy
+            let reply = proxy.onBackend(context.eventLoop) { () throws -> ByteBuffer in
+                var reply = ByteBuffer()
+                switch proxy.reloadPolicy(trigger: "POLICY RELOAD") {
+                case .reloaded(let record, let changes):
+                    let what = changes.isEmpty ? "" : ": " + changes.joined(separator: "; ")
+                    reply.writeRESPSimpleString("OK reloaded version \(record.digest)\(what)")
+                case .unchanged(let record):
+                    reply.writeRESPSimpleString("OK unchanged version \(record.digest)")
+                case .refused(let errors):
+                    throw ProxyError(
+                        .generic,
+                        "policy reload refused, the running policy stays: "
+                            + errors.split(separator: "\n").joined(separator: "; "))
+                }
+                return reply
+            }
+            awaitReply(reply, command: .policy, started: started, context: context)
+            return false
         }
         if argument(1, is: "CHECK"), arguments.count == 3 {
             writeError(
@@ -60,7 +82,8 @@ extension ConnectionHandler {
             awaitReply(reply, command: .policy, started: started, context: context)
             return false
         }
-        writeError(ProxyError(.wrongArguments, "unknown POLICY subcommand; use POLICY SHOW or POLICY CHECK"))
+        writeError(
+            ProxyError(.wrongArguments, "unknown POLICY subcommand; use POLICY SHOW, POLICY CHECK or POLICY RELOAD"))
         return true
     }
 }
@@ -82,6 +105,10 @@ extension Proxy {
             ]
             if let store = policy.store { fields.append(("store", .text(store))) }
             if let delete = policy.delete { fields.append(("delete", .text(delete))) }
+            if let maxStale = policy.maxStale { fields.append(("max_stale_seconds", .double(maxStale.seconds))) }
+            if let window = policy.staleWhileRevalidate {
+                fields.append(("stale_while_revalidate_seconds", .double(window.seconds)))
+            }
             fields.append(("source", .text(policy.location.description)))
             return (type.name, .map(fields))
         }
@@ -89,6 +116,7 @@ extension Proxy {
         return .map([
             ("path", .text(configuration.policyPath)),
             ("files", .text(policy.policies.files.joined(separator: ","))),
+            ("status", policyStatus()),
             ("types", .map(types)),
             (
                 "default",

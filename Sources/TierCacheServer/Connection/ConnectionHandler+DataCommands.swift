@@ -12,7 +12,7 @@ extension ConnectionHandler {
         let version = session.version
         let lookup = arguments[1].withUnsafeReadableBytes { key -> L1Lookup? in
             if key.first == 0 { return nil }  // a QUERY result's key: not addressable by clients
-            return proxy.serveKeyFromL1Uncounted(key, now: started, version: version, into: &out)
+            return proxy.serveKeyFromL1Uncounted(key, now: started, version: version, policy: policy, into: &out)
         }
         switch lookup {
         case nil:
@@ -22,7 +22,7 @@ extension ConnectionHandler {
             return true
         case .miss, .stale, .expired:
             let key = arguments[1]
-            guard let (type, id) = proxy.policy.route(key) else { return noType(key) }
+            guard let (type, id) = policy.route(key) else { return noType(key) }
             if case .expired = lookup,
                 proxy.serveWhileRevalidating(
                     type: type, id: id, key: key, version: version, into: &out, on: context.eventLoop)
@@ -94,7 +94,7 @@ extension ConnectionHandler {
         var missing = 0
         for key in keys {
             let start = scratch.writerIndex
-            if !isQueryKey(key), case .hit = proxy.serveKeyFromL1(key, now: started, version: version, into: &scratch) {
+            if !isQueryKey(key), case .hit = proxy.serveKeyFromL1(key, now: started, version: version, policy: policy, into: &scratch) {
                 hits.append(scratch.getSlice(at: start, length: scratch.writerIndex - start))
             } else {
                 hits.append(nil)
@@ -112,7 +112,7 @@ extension ConnectionHandler {
         var targetOf: [Int?] = []
         targetOf.reserveCapacity(keys.count)
         for (key, hit) in zip(keys, hits) {
-            if hit == nil, !isQueryKey(key), let (type, id) = proxy.policy.route(key) {
+            if hit == nil, !isQueryKey(key), let (type, id) = policy.route(key) {
                 targetOf.append(targets.count)
                 targets.append((type, id, key))
             } else {
@@ -145,7 +145,7 @@ extension ConnectionHandler {
             if isQueryKey(key) { continue }
             if let present = proxy.existsInL1(key, now: started) {
                 if present { known += 1 }
-            } else if let (type, id) = proxy.policy.route(key) {
+            } else if let (type, id) = policy.route(key) {
                 loads.append(
                     proxy.loadKey(type: type, id: id, key: key, on: context.eventLoop).map { !$0.isAbsent }
                 )
@@ -177,7 +177,7 @@ extension ConnectionHandler {
             return true
         }
         let key = arguments[1]
-        guard !isQueryKey(key), let (type, id) = proxy.policy.route(key) else { return noType(key) }
+        guard !isQueryKey(key), let (type, id) = policy.route(key) else { return noType(key) }
         let written = proxy.set(type: type, id: id, key: key, value: arguments[2], on: context.eventLoop)
         let reply = written.map { _ in
             var reply = ByteBuffer()
@@ -191,7 +191,7 @@ extension ConnectionHandler {
     func del(started: UInt64, context: ChannelHandlerContext) -> Bool {
         var targets: [(type: DataTypeState, id: ByteBuffer, key: ByteBuffer)] = []
         for key in arguments.dropFirst() {
-            guard !isQueryKey(key), let (type, id) = proxy.policy.route(key) else { return noType(key) }
+            guard !isQueryKey(key), let (type, id) = policy.route(key) else { return noType(key) }
             targets.append((type, id, key))
         }
         let reply = proxy.delete(targets, on: context.eventLoop).map { deleted in
@@ -247,7 +247,7 @@ extension ConnectionHandler {
     }
 
     private func noType(_ key: ByteBuffer) -> Bool {
-        let prefixes = proxy.policy.types.map(\.policy.prefix).joined(separator: ", ")
+        let prefixes = policy.types.map(\.policy.prefix).joined(separator: ", ")
         writeError(
             ProxyError(
                 .noType, "no data type for key '\(printable(key))': keys are PREFIX:ID with PREFIX one of \(prefixes)")

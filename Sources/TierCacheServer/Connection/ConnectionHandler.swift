@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import Synchronization
 import TierCacheCache
 import TierCacheProtocol
 import TierCacheRedis
@@ -38,6 +39,10 @@ final class ConnectionHandler: ChannelInboundHandler {
     static let maxOutstanding = 64
 
     let proxy: Proxy
+    /// The policy this connection's commands run under, taken from the proxy when its version moves (checked once
+    /// per batch: `refreshPolicy`), so the hit path takes no lock for it.
+    var policy: PolicyState
+    private var policyVersion: UInt64
     var session: ClientSession
     var state = State.ready
     private var parser: RESPRequestParser
@@ -90,6 +95,8 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     init(proxy: Proxy) {
         self.proxy = proxy
+        self.policyVersion = proxy.policyVersion.load(ordering: .acquiring)
+        self.policy = proxy.policy
         self.parser = RESPRequestParser(limits: proxy.configuration.protocolLimits)
         self.session = ClientSession(
             id: proxy.connectionIDs.next(),
@@ -295,6 +302,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         // than a few microseconds past its expiry.
         let batchStarted = monotonicNanoseconds()
         defer { recordBatch(started: batchStarted) }
+        refreshPolicy()
         if case .holding = state {
             // The held command's arguments are still in `arguments` (slices that keep their bytes alive): run it
             // first, even when no undecoded input is left.
@@ -342,6 +350,15 @@ final class ConnectionHandler: ChannelInboundHandler {
             buffer.discardReadBytes()
         }
         inbound = buffer
+    }
+
+    /// Takes the proxy's policy if a reload replaced it since this connection last looked.
+    @inline(__always)
+    private func refreshPolicy() {
+        let version = proxy.policyVersion.load(ordering: .acquiring)
+        guard version != policyVersion else { return }
+        policy = proxy.policy
+        policyVersion = version
     }
 
     @inline(__always)

@@ -40,6 +40,11 @@ final class L2Consistency: Sendable {
         var epoch: UInt64 = 0
         var knownSequence: UInt64 = 0
         var tableWrites: [String: UInt64] = [:]
+        /// Last write numbers of every type named in a write, ours or not, so a type a reload adds starts from its
+        /// true number (`register`).
+        var typeWritesByName: [String: UInt64] = [:]
+        /// The accounting group of each type of the running policy.
+        var typeIndex: [String: Int] = [:]
         /// Messages heard since subscribing, merged into the records the sync reads.
         var heardWhileSyncing: [InvalidationMessage] = []
         /// Writes whose invalidation did not reach Redis, merged, to be replayed.
@@ -50,19 +55,27 @@ final class L2Consistency: Sendable {
     }
 
     private let state: Mutex<State>
-    /// Last write numbers per data type (by accounting group) and of "everything": written under `state`'s lock,
-    /// read without it on every L2 hit.
-    private let typeIndex: [String: Int]
+    /// Last write numbers per data type (by accounting group, `TypeRegistry.capacity` of them) and of
+    /// "everything": written under `state`'s lock, read without it on every L2 hit.
     private let typeWrites: [InvalidationStamp]
     private let allWrite = InvalidationStamp()
     /// A keyed write naming more keys than this while Redis is unreachable is replayed as "everything".
     static let pendingKeyLimit = 10_000
 
-    /// - Parameter typeNames: the data types in accounting-group order.
-    init(typeNames: [String] = []) {
+    init() {
         state = Mutex(State())
-        typeIndex = Dictionary(typeNames.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
-        typeWrites = typeNames.map { _ in InvalidationStamp() }
+        typeWrites = (0..<TypeRegistry.capacity).map { _ in InvalidationStamp() }
+    }
+
+    /// Tells which accounting group each data type of the running policy has (at start and after a reload); a
+    /// type new to this process starts from the last write number heard for its name.
+    func register(_ types: [(name: String, group: Int32)]) {
+        state.withLock { state in
+            for (name, group) in types where group >= 0 && Int(group) < typeWrites.count {
+                state.typeIndex[name] = Int(group)
+                typeWrites[Int(group)].raise(to: state.typeWritesByName[name] ?? 0)
+            }
+        }
     }
 
     var link: Link { state.withLock { $0.link } }
@@ -156,13 +169,16 @@ final class L2Consistency: Sendable {
             let previous = state.knownSequence
             state.knownSequence = sequence
             state.tableWrites = [:]
+            state.typeWritesByName = [:]
             allWrite.reset(to: 0)
-            for stamp in typeWrites { stamp.reset(to: 0) }
+            for index in state.typeIndex.values { typeWrites[index].reset(to: 0) }
             for (field, number) in writes {
                 if field == L2WriteField.all {
                     allWrite.reset(to: number)
                 } else if field.hasPrefix("type:") {
-                    if let index = typeIndex[String(field.dropFirst(5))] { typeWrites[index].reset(to: number) }
+                    let name = String(field.dropFirst(5))
+                    state.typeWritesByName[name] = number
+                    if let index = state.typeIndex[name] { typeWrites[index].reset(to: number) }
                 } else if field.hasPrefix("table:") {
                     state.tableWrites[String(field.dropFirst(6))] = number
                 }
@@ -190,7 +206,8 @@ final class L2Consistency: Sendable {
         state.knownSequence = max(state.knownSequence, number)
         if message.everything { allWrite.raise(to: number) }
         for type in message.types {
-            if let index = typeIndex[type] { typeWrites[index].raise(to: number) }
+            state.typeWritesByName[type] = max(state.typeWritesByName[type, default: 0], number)
+            if let index = state.typeIndex[type] { typeWrites[index].raise(to: number) }
         }
         for table in message.tables { state.tableWrites[table] = max(state.tableWrites[table, default: 0], number) }
     }

@@ -54,10 +54,9 @@ final class L2Tier: Sendable {
 
     /// - Parameters:
     ///   - group: the server's event loops; each gets its own Redis connection.
-    ///   - typeNames: the data types in accounting-group order.
-    init(configuration: L2Configuration, group: any EventLoopGroup, typeNames: [String], logger: Logger) {
+    init(configuration: L2Configuration, group: any EventLoopGroup, logger: Logger) {
         self.configuration = configuration
-        self.consistency = L2Consistency(typeNames: typeNames)
+        self.consistency = L2Consistency()
         self.namespace = L2Namespace(prefix: configuration.prefix)
         self.entryKeyHead = Array("\r\n".utf8) + namespace.prefix + Array("k:".utf8)
         self.breaker = Breaker(name: "redis", configuration: configuration.breaker, logger: logger)

@@ -26,10 +26,10 @@ extension Proxy {
         _ key: UnsafeRawBufferPointer,
         now: UInt64,
         version: RESPVersion,
+        policy: PolicyState,
         into out: inout ByteBuffer
     ) -> L1Lookup {
-        let policy = self.policy
-        return l1.lookup(key, now: now) { info, resp2, resp3 in
+        l1.lookup(key, now: now) { info, resp2, resp3 in
             guard policy.keyedEntryIsFresh(info) else { return false }
             out.writeBytes(version == .v3 ? resp3 : resp2)
             return true
@@ -41,10 +41,11 @@ extension Proxy {
         _ key: ByteBuffer,
         now: UInt64,
         version: RESPVersion,
+        policy: PolicyState,
         into out: inout ByteBuffer
     ) -> L1Lookup {
         let result = key.withUnsafeReadableBytes {
-            serveKeyFromL1Uncounted($0, now: now, version: version, into: &out)
+            serveKeyFromL1Uncounted($0, now: now, version: version, policy: policy, into: &out)
         }
         if case .hit(let group) = result { counters(ofGroup: group).l1.hits.increment() }
         return result
@@ -266,15 +267,20 @@ extension Proxy {
             type.counters.l2.misses.increment()
             return .miss(stale: nil)
         }
-        guard entry.expiresAtMilliseconds > nowMilliseconds else {
+        // The entry's own expiry, or sooner if the policy's TTL was lowered since it was created.
+        let expiresAt = min(
+            entry.expiresAtMilliseconds, entry.createdAtMilliseconds &+ type.lifetime.longestMilliseconds)
+        guard expiresAt > nowMilliseconds else {
             l2.stats.stale.increment()
             type.counters.l2.misses.increment()
-            return .miss(stale: keepExpired(entry, type: type, key: key, stamp: stamp, nowMilliseconds: nowMilliseconds))
+            return .miss(
+                stale: keepExpired(
+                    entry, expiredAt: expiresAt, type: type, key: key, stamp: stamp, nowMilliseconds: nowMilliseconds))
         }
         type.counters.l2.hits.increment()
         if type.policy.l1, !entry.isAbsent || type.policy.cacheMisses, type.stamp.current <= stamp {
             let now = monotonicNanoseconds()
-            let remaining = (entry.expiresAtMilliseconds - nowMilliseconds) * 1_000_000
+            let remaining = (expiresAt - nowMilliseconds) * 1_000_000
             l1.store(
                 key,
                 reply: entry.reply,
@@ -291,12 +297,13 @@ extension Proxy {
     /// to fall back on.
     private func keepExpired(
         _ entry: L2Entry,
+        expiredAt: UInt64,
         type: DataTypeState,
         key: ByteBuffer,
         stamp: UInt64,
         nowMilliseconds: UInt64
     ) -> LoadedReply? {
-        let age = (nowMilliseconds - entry.expiresAtMilliseconds) * 1_000_000
+        let age = (nowMilliseconds - expiredAt) * 1_000_000
         guard age < type.staleGraceNanoseconds else { return nil }
         if type.policy.l1, !entry.isAbsent || type.policy.cacheMisses, type.stamp.current <= stamp {
             let now = monotonicNanoseconds()
@@ -504,10 +511,15 @@ extension Proxy {
 
     /// A QUERY result from L2 when it is fresh and its tables' policies still allow L2; fills L1 like a load.
     private func acceptL2Query(_ lookup: L2Tier.Lookup, key: ByteBuffer, stamp: UInt64) -> LoadedReply? {
+        let policy = self.policy
         guard let l2, case .hit(let entry) = lookup, policy.resultUsesL2(entry.tables) else { return nil }
-        let counters = policy.owner(ofTables: Set(entry.tables))?.counters ?? policy.defaultType.counters
+        let owner = policy.owner(ofTables: Set(entry.tables))
+        let counters = owner?.counters ?? policy.defaultType.counters
         let nowMilliseconds = wallClockMicroseconds() / 1000
-        guard entry.expiresAtMilliseconds > nowMilliseconds,
+        // As for keyed entries: sooner than its own expiry if the owner's TTL was lowered since.
+        let longest = (owner?.lifetime ?? policy.defaultType.lifetime).longestMilliseconds
+        let expiresAt = min(entry.expiresAtMilliseconds, entry.createdAtMilliseconds &+ longest)
+        guard expiresAt > nowMilliseconds,
             l2.consistency.queryEntryIsFresh(tables: entry.tables, sequence: entry.sequence)
         else {
             l2.stats.stale.increment()
@@ -518,14 +530,14 @@ extension Proxy {
         let dependencies = tables.ids(for: entry.tables)
         if policy.resultUsesL1(entry.tables), tables.unchanged(dependencies, since: stamp) {
             let now = monotonicNanoseconds()
-            let remaining = (entry.expiresAtMilliseconds - nowMilliseconds) * 1_000_000
+            let remaining = (expiresAt - nowMilliseconds) * 1_000_000
             l1.store(
                 key,
                 reply: entry.reply,
                 info: L1EntryInfo(
                     expiresAt: now &+ l1Lifetime(remaining),
                     stamp: stamp,
-                    group: policy.owner(ofTables: Set(entry.tables))?.group ?? policy.defaultType.group,
+                    group: owner?.group ?? policy.defaultType.group,
                     dependencies: dependencies
                 ),
                 now: now
@@ -609,8 +621,10 @@ extension Proxy {
     }
 
     func counters(ofGroup group: Int32) -> TypeCounters {
-        let types = policy.types
-        return Int(group) < types.count && group >= 0 ? types[Int(group)].counters : policy.defaultType.counters
+        let policy = self.policy
+        let types = policy.typesByGroup
+        return Int(group) < types.count && group >= 0
+            ? types[Int(group)]?.counters ?? policy.defaultType.counters : policy.defaultType.counters
     }
 }
 

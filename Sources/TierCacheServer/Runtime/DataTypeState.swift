@@ -2,15 +2,15 @@ import NIOCore
 import TierCachePolicy
 import TierCacheStats
 
-/// A data type as the running proxy uses it: its policy, its accounting group, the stamp that invalidates
-/// all of its entries at once, and its counters.
+/// A data type as one policy version uses it: its policy, and what it keeps across versions (its `TypeSlot`):
+/// its accounting group, the stamp that invalidates all of its entries at once, and its counters.
 public final class DataTypeState: Sendable {
     public let policy: DataTypePolicy
-    /// Index into `PolicyState.groups`; also the L1 accounting group of its entries.
+    /// The L1 accounting group of its entries; index into `PolicyState.typesByGroup`.
     public let group: Int32
     /// Raised by writes that may change any entry of this type: an EXEC on one of its tables, or a keyed
     /// write of another type that touches them. Entries stamped before it are stale.
-    public let stamp = InvalidationStamp()
+    public let stamp: InvalidationStamp
     public let counters: TypeCounters
     public let lifetime: EntryLifetime
     /// Whether each row has exactly one key (the backend compares ids byte for byte). Then a keyed write
@@ -22,11 +22,12 @@ public final class DataTypeState: Sendable {
     /// `stale_while_revalidate`, whichever is longer. Nanoseconds.
     public let staleGraceNanoseconds: UInt64
 
-    public init(policy: DataTypePolicy, group: Int32, idsAreExact: Bool) {
+    public init(policy: DataTypePolicy, slot: TypeSlot, idsAreExact: Bool) {
         self.policy = policy
-        self.group = group
+        self.group = slot.group
+        self.stamp = slot.stamp
         self.idsAreExact = idsAreExact
-        self.counters = TypeCounters(name: policy.name)
+        self.counters = slot.counters
         self.lifetime = EntryLifetime(milliseconds: policy.ttl.milliseconds, jitterPercent: policy.jitterPercent)
         self.maxStaleNanoseconds = UInt64(max(policy.maxStale?.milliseconds ?? 0, 0)) * 1_000_000
         let revalidation = UInt64(max(policy.staleWhileRevalidate?.milliseconds ?? 0, 0)) * 1_000_000
@@ -46,6 +47,12 @@ public struct EntryLifetime: Sendable {
         jitterFraction = jitterPercent / 100
     }
 
+    /// The longest life `next()` gives, in milliseconds: an L2 entry created longer ago than this has outlived
+    /// the policy (its TTL was lowered since), whatever expiry it carries.
+    public var longestMilliseconds: UInt64 {
+        UInt64((Double(ttlNanoseconds) * (1 + jitterFraction) / 1_000_000).rounded(.up))
+    }
+
     /// A lifetime for a new entry: the TTL spread by ±jitter so entries loaded together don't expire together.
     public func next() -> UInt64 {
         guard jitterFraction > 0 else { return ttlNanoseconds }
@@ -58,12 +65,13 @@ public struct EntryLifetime: Sendable {
 public final class DefaultTypeState: Sendable {
     public let policy: DefaultPolicy
     public let group: Int32
-    public let counters = TypeCounters(name: "default")
+    public let counters: TypeCounters
     public let lifetime: EntryLifetime
 
-    init(policy: DefaultPolicy, group: Int32) {
+    init(policy: DefaultPolicy, slot: TypeSlot) {
         self.policy = policy
-        self.group = group
+        self.group = slot.group
+        self.counters = slot.counters
         self.lifetime = EntryLifetime(milliseconds: policy.ttl?.milliseconds ?? 0, jitterPercent: policy.jitterPercent)
     }
 

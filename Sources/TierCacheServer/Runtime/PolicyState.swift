@@ -3,11 +3,15 @@ import NIOCore
 import TierCacheCache
 import TierCachePolicy
 
-/// The policy set compiled for the request path: types by accounting group, key routing on bytes, and
-/// which types read each table.
+/// One version of the policy, compiled for the request path: types by accounting group, key routing on bytes,
+/// and which types read each table. Immutable: a reload builds a new one, and a request keeps the one it began
+/// with.
 public final class PolicyState: Sendable {
     public let policies: PolicySet
+    /// In the policy's order.
     public let types: [DataTypeState]
+    /// Indexed by accounting group; nil for groups of types this version does not have (and for the default's).
+    public let typesByGroup: [DataTypeState?]
     public let defaultType: DefaultTypeState
     /// Whether any QUERY result may live in L2: some type, or the default, uses it.
     public let anyQueryUsesL2: Bool
@@ -17,15 +21,28 @@ public final class PolicyState: Sendable {
     private let owners: [String: [Int32]]
     private let byName: [String: Int32]
 
+    /// A policy with more type names than a process can hold over its life (`TypeRegistry.capacity`).
+    public struct TooManyTypes: Error, CustomStringConvertible {
+        public var description: String {
+            "more than \(TypeRegistry.capacity - 1) distinct type names since start-up; restart TierCache to reuse them"
+        }
+    }
+
     /// - Parameters:
     ///   - exactIDs: names of the types whose ids the backend compares byte for byte.
-    public init(_ policies: PolicySet, exactIDs: Set<String>) {
+    ///   - registry: the slots types keep across versions.
+    public init(_ policies: PolicySet, exactIDs: Set<String>, registry: TypeRegistry) throws(TooManyTypes) {
         self.policies = policies
-        let types = policies.types.enumerated().map { index, policy in
-            DataTypeState(policy: policy, group: Int32(index), idsAreExact: exactIDs.contains(policy.name))
+        var types: [DataTypeState] = []
+        for policy in policies.types {
+            guard let slot = registry.slot(for: policy.name) else { throw TooManyTypes() }
+            types.append(DataTypeState(policy: policy, slot: slot, idsAreExact: exactIDs.contains(policy.name)))
         }
         self.types = types
-        self.defaultType = DefaultTypeState(policy: policies.defaultPolicy, group: Int32(types.count))
+        var typesByGroup = [DataTypeState?](repeating: nil, count: Int(types.map(\.group).max() ?? 0) + 1)
+        for type in types { typesByGroup[Int(type.group)] = type }
+        self.typesByGroup = typesByGroup
+        self.defaultType = DefaultTypeState(policy: policies.defaultPolicy, slot: registry.defaultSlot)
         var prefixesByLength: [[(bytes: [UInt8], group: Int32)]] = []
         var owners: [String: [Int32]] = [:]
         for type in types {
@@ -39,20 +56,25 @@ public final class PolicyState: Sendable {
         self.prefixesByLength = prefixesByLength
         self.owners = owners
         self.byName = Dictionary(uniqueKeysWithValues: types.map { ($0.name, $0.group) })
+        // (Types' groups are not their positions any more: lookups below go through `typesByGroup`.)
         self.anyQueryUsesL2 = defaultType.cachesInL2 || types.contains { $0.policy.l2 }
     }
 
     public func type(named name: String) -> DataTypeState? {
-        byName[name].map { types[Int($0)] }
+        byName[name].flatMap { typesByGroup[Int($0)] }
     }
 
-    /// Whether a keyed entry is still valid: no write that could change entries of its type committed after the
-    /// load that produced it began.
+    /// Whether a keyed entry may be served: its type is in this policy and caches in L1, and no write that could
+    /// change entries of its type committed after the load that produced it began.
     @inline(__always)
     public func keyedEntryIsFresh(_ info: L1EntryInfo) -> Bool {
         let group = Int(info.group)
-        return group >= 0 && group < types.count && types[group].stamp.current <= info.stamp
+        guard group >= 0, group < typesByGroup.count, let type = typesByGroup[group] else { return false }
+        return type.policy.l1 && type.stamp.current <= info.stamp
     }
+
+    /// The stale grace of each group, for `L1Cache.setStaleGrace`.
+    public var staleGraceByGroup: [UInt64] { typesByGroup.map { $0?.staleGraceNanoseconds ?? 0 } }
 
     /// The type a key belongs to and the id within it: the longest prefix `P` such that the key is `P:id`.
     public func route(_ key: ByteBuffer) -> (type: DataTypeState, id: ByteBuffer)? {
@@ -76,7 +98,8 @@ public final class PolicyState: Sendable {
         guard let match,
             let id = key.getSlice(at: key.readerIndex + match.colon + 1, length: key.readableBytes - match.colon - 1)
         else { return nil }
-        return (types[Int(match.group)], id)
+        guard let type = typesByGroup[Int(match.group)] else { return nil }
+        return (type, id)
     }
 
     /// The type whose policy governs a result that read `tables`: among the types owning any of them, the one
@@ -85,7 +108,7 @@ public final class PolicyState: Sendable {
         var best: DataTypeState?
         for table in tables {
             for group in owners[table] ?? [] {
-                let candidate = types[Int(group)]
+                guard let candidate = typesByGroup[Int(group)] else { continue }
                 if let current = best, current.lifetime.ttlNanoseconds <= candidate.lifetime.ttlNanoseconds { continue }
                 best = candidate
             }
@@ -112,7 +135,7 @@ public final class PolicyState: Sendable {
         for table in tables {
             for group in owners[table] ?? [] {
                 owned = true
-                if !tier(types[Int(group)].policy) { return false }
+                if let type = typesByGroup[Int(group)], !tier(type.policy) { return false }
             }
         }
         return owned || `default`
@@ -124,7 +147,7 @@ public final class PolicyState: Sendable {
         var result: [DataTypeState] = []
         for table in tables {
             for group in owners[table] ?? [] where seen.insert(group).inserted {
-                result.append(types[Int(group)])
+                if let type = typesByGroup[Int(group)] { result.append(type) }
             }
         }
         return result

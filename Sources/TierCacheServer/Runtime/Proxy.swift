@@ -15,7 +15,18 @@ import TierCacheResilience
 public final class Proxy: Sendable {
     public let configuration: ServerConfiguration
     public let l1: L1Cache
-    public let policy: PolicyState
+    /// The policy in force. A reload replaces it (`reloadPolicy`); a request keeps the version it began with.
+    public var policy: PolicyState { currentPolicy.withLock { $0.state } }
+    /// Raised by every reload: connections keep the policy they use and look again only when it moved, so the
+    /// request path takes no lock for it.
+    let policyVersion = Atomic<UInt64>(0)
+    let currentPolicy: Mutex<(state: PolicyState, loaded: PolicyLoadRecord)>
+    /// What reloads and failed reloads left behind, for `STATS` and `POLICY SHOW`.
+    let policyHistory: Mutex<PolicyHistory>
+    /// The slots data types keep across policy versions.
+    let typeRegistry = TypeRegistry()
+    /// Held by a reload from start to swap: reloads run one at a time.
+    let reloading = Mutex(())
     public let backend: any Backend
     public let sequencer = WriteSequencer()
     public let tables = TableRegistry()
@@ -41,25 +52,29 @@ public final class Proxy: Sendable {
         threadPool: NIOThreadPool,
         eventLoopGroup: any EventLoopGroup,
         logger: Logger
-    ) throws(L1ConfigurationError) {
+    ) throws {
         self.configuration = configuration
         self.l1 = try L1Cache(
             configuration: .init(maxBytes: configuration.l1MaxMemory, shardCount: configuration.l1Shards)
         )
-        self.policy = PolicyState(
-            policy,
-            exactIDs: Set(policy.types.filter { backend.comparesParametersExactly($0.load) }.map(\.name))
-        )
+        let state = try PolicyState(
+            policy, exactIDs: Self.exactIDs(of: policy, on: backend), registry: typeRegistry)
+        let loaded = PolicyLoadRecord(policies: policy)
+        self.currentPolicy = Mutex((state, loaded))
+        self.policyHistory = Mutex(PolicyHistory(current: loaded))
         self.backend = backend
         self.databaseBreaker = Breaker(name: "database", configuration: configuration.databaseBreaker, logger: logger)
         self.databaseHealth = DatabaseHealth(logger: logger)
-        l1.setStaleGrace(self.policy.types.map(\.staleGraceNanoseconds))
+        l1.setStaleGrace(state.staleGraceByGroup)
         self.threadPool = threadPool
         self.logger = logger
-        let typeNames = self.policy.types.map(\.name)
-        self.l2 = configuration.l2.map {
-            L2Tier(configuration: $0, group: eventLoopGroup, typeNames: typeNames, logger: logger)
-        }
+        self.l2 = configuration.l2.map { L2Tier(configuration: $0, group: eventLoopGroup, logger: logger) }
+        l2?.consistency.register(state.types.map { ($0.name, $0.group) })
+    }
+
+    /// Names of the types whose ids the backend compares byte for byte.
+    static func exactIDs(of policy: PolicySet, on backend: any Backend) -> Set<String> {
+        Set(policy.types.filter { backend.comparesParametersExactly($0.load) }.map(\.name))
     }
 
     /// Starts background work: the L2 tier's connections and subscription.

@@ -41,6 +41,11 @@ public final class ProxyServer: Service {
         }
         proxy.start()
         defer { proxy.shutdown() }
+        let watcher = PolicyWatcher(
+            proxy: proxy, mode: proxy.configuration.policyWatch, pollInterval: proxy.configuration.policyPollInterval,
+            logger: logger)
+        watcher.start()
+        defer { watcher.stop() }
         // Expired entries nobody reads again are reclaimed a little at a time: 512 slots per shard every 250 ms
         // keeps each lock hold to microseconds and still passes over a full 256 MB L1 within a minute. The same
         // pass lets the L2 tier finish a sync and replay deferred invalidations.

@@ -1,6 +1,17 @@
 import TierCacheProtocol
 import TierCacheResilience
 
+/// How `tiercache serve` notices edits of its policy files (`PolicyWatcher`). SIGHUP and `POLICY RELOAD` reload
+/// in every mode.
+public enum PolicyWatchMode: String, Sendable, CaseIterable {
+    /// inotify, and a poll behind it.
+    case auto
+    /// A poll only.
+    case poll
+    /// Neither.
+    case off
+}
+
 /// Everything `tiercache serve` is told, validated once at start-up.
 public struct ServerConfiguration: Sendable {
     public var host: String
@@ -9,6 +20,9 @@ public struct ServerConfiguration: Sendable {
     public var databasePath: String
     /// A policy file or directory.
     public var policyPath: String
+    public var policyWatch: PolicyWatchMode
+    /// How often the policy files are read to notice a change inotify missed (or without inotify).
+    public var policyPollInterval: Duration
     /// Bytes the L1 may hold.
     public var l1MaxMemory: Int
     /// Independently locked L1 shards (a power of two).
@@ -55,6 +69,8 @@ public struct ServerConfiguration: Sendable {
         port: Int = 6380,
         databasePath: String = "tiercache.db",
         policyPath: String = "ttl-policies",
+        policyWatch: PolicyWatchMode = .auto,
+        policyPollInterval: Duration = .seconds(1),
         l1MaxMemory: Int = 256 * 1024 * 1024,
         l1Shards: Int = 16,
         requirePassword: String? = nil,
@@ -78,6 +94,8 @@ public struct ServerConfiguration: Sendable {
         self.port = port
         self.databasePath = databasePath
         self.policyPath = policyPath
+        self.policyWatch = policyWatch
+        self.policyPollInterval = policyPollInterval
         self.l1MaxMemory = l1MaxMemory
         self.l1Shards = l1Shards
         self.requirePassword = requirePassword
