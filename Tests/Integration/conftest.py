@@ -365,11 +365,18 @@ class ProxyProcess:
 
     def stats(self, *type_name: str) -> dict:
         """STATS over RESP3 with byte keys decoded: a nested dict of str → int/float/str."""
+        return self.report("STATS", *type_name)
+
+    def policy_show(self) -> dict:
+        """POLICY SHOW, decoded as `stats` is."""
+        return self.report("POLICY", "SHOW")
+
+    def report(self, *command: str) -> dict:
         with RawConnection(self.port) as conn:
             if self.password is not None:
                 assert conn.command("AUTH", self.password) == Simple("OK")
             assert conn.command("HELLO", "3") is not None
-            reply = conn.command("STATS", *type_name)
+            reply = conn.command(*command)
         assert not isinstance(reply, Err), reply
         return decode_tree(reply)
 

@@ -1077,6 +1077,28 @@ def test_a_fresh_sidecar_answers_from_expired_l2_entries_while_the_database_fail
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# A lowered TTL applies to L2 entries already stored (issue 6)
+
+
+def test_an_l2_entry_older_than_its_types_ttl_is_not_served_whatever_expiry_it_carries(redis_server, proxy, l2_files):
+    """What makes a lowered TTL take effect at once in L2: readers judge an entry by its creation time and the
+    TTL in force now (plus jitter), not only by the expiry it was stored with."""
+    b = sidecar(proxy, redis_server, l2_files)
+    raw = redis_server.client()
+    now_ms = int(time.time() * 1000)
+    # `items` has ttl 1h. Both entries claim another hour of life; one was created 2 h ago.
+    raw.set("tiercache:k:items:1", l2_entry(b"$7\r\nplanted\r\n", created_ms=now_ms - 7_200_000,
+                                            expires_ms=now_ms + 3_600_000), px=3_600_000)
+    raw.set("tiercache:k:items:2", l2_entry(b"$7\r\nplanted\r\n", created_ms=now_ms - 600_000,
+                                            expires_ms=now_ms + 3_600_000), px=3_600_000)
+    rb = b.client()
+    assert rb.get("items:1") == row("items", 1), "created longer ago than the TTL: loaded again"
+    assert rb.get("items:2") == b"planted", "within the TTL: an L2 hit"
+    s = b.stats("items")
+    assert (s["l2"]["hits"], s["loads"]) == (1, 1), s
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # The Redis circuit breaker (issue 5)
 
 

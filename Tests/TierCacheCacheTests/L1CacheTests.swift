@@ -64,6 +64,22 @@ struct L1CacheTests {
         #expect(result == .hit(group: 0))
     }
 
+    @Test("revise(group:) moves or drops the expiry of one group's entries only, across shards; tombstones stay")
+    func revise() throws {
+        let cache = try L1Cache(configuration: .init(maxBytes: 1 << 20, shardCount: 4))
+        for index in 0..<40 {
+            _ = put(cache, "a:\(index)", "a", expiresAt: 1000 + UInt64(index), group: 1)
+            _ = put(cache, "b:\(index)", "b", expiresAt: 1000, group: 2)
+        }
+        cache.invalidate(ByteBuffer(string: "a:99"), stamp: 7, now: 0)
+        cache.revise(group: 1) { expiresAt in expiresAt >= 1020 ? expiresAt - 500 : nil }
+        #expect(cache.snapshot().group(1).entries == 20 && cache.snapshot().group(2).entries == 40)
+        #expect(read(cache, "a:19", now: 0) == nil, "dropped")
+        #expect(read(cache, "a:20", now: 519) == "a" && read(cache, "a:21", now: 521) == nil, "moved 500 earlier")
+        #expect(read(cache, "b:5", now: 999) == "b")
+        #expect(put(cache, "a:99", "old", stamp: 6) == .refusedStale, "the tombstone still refuses an older fill")
+    }
+
     @Test("expired entries are never served and count as expirations")
     func expiry() throws {
         let cache = try L1Cache(configuration: .init(maxBytes: 1 << 20))

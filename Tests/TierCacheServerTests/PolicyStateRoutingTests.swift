@@ -28,7 +28,7 @@ struct PolicyStateRoutingTests {
                 ttl: 1m
             """
         let file = try PolicyLoader.parse(yaml: yaml, file: "routing.yaml").get()
-        state = PolicyState(try PolicySet.merge([file]), exactIDs: [])
+        state = try PolicyState(try PolicySet.merge([file]), exactIDs: [], registry: TypeRegistry())
     }
 
     private func route(_ key: String) -> (type: String, id: String)? {

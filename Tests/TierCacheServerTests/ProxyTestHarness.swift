@@ -112,7 +112,7 @@ final class ProxyTestHarness {
     func get(_ key: String) async throws -> String? {
         let keyBuffer = ByteBuffer(string: key)
         var out = ByteBuffer()
-        switch proxy.serveKeyFromL1(keyBuffer, now: monotonicNanoseconds(), version: .v2, into: &out) {
+        switch proxy.serveKeyFromL1(keyBuffer, now: monotonicNanoseconds(), version: .v2, policy: proxy.policy, into: &out) {
         case .hit:
             return Self.decodeBulk(out)
         case .miss, .stale, .expired:
@@ -156,7 +156,8 @@ final class ProxyTestHarness {
         var missing: [Int] = []
         for (index, target) in targets.enumerated() {
             var out = ByteBuffer()
-            if case .hit = proxy.serveKeyFromL1(target.key, now: monotonicNanoseconds(), version: .v2, into: &out) {
+            if case .hit = proxy.serveKeyFromL1(
+                target.key, now: monotonicNanoseconds(), version: .v2, policy: proxy.policy, into: &out) {
                 values[index] = Self.decodeBulk(out)
             } else {
                 missing.append(index)
