@@ -65,6 +65,12 @@ enum StatsRenderer {
             if rows.count > 1 { output += table(rows) + "\n" }
         }
         output += resilienceSummary(report)
+        if let policy = report.child("policy") {
+            output += "POLICY version \(policy.child("version")?.string ?? "?"), \(number(policy.child("types"))) types"
+            output += ", loaded \(number(policy.child("loaded_seconds_ago")))s ago"
+            output += ", \(number(policy.child("reloads"))) reloads, \(number(policy.child("reload_failures"))) refused\n"
+            if let error = policy.child("last_error")?.string { output += "  last error: \(error)\n" }
+        }
         return output
     }
 

@@ -246,7 +246,7 @@ def test_policy_commands_over_resp(px, tmp_path):
         assert reply == Err("ERR POLICY CHECK validates the running policy directory only; "
                             "use `tiercache policy check PATH` for other paths")
         reply = conn.command("POLICY", "FROB")
-        assert reply == Err("ERR unknown POLICY subcommand; use POLICY SHOW or POLICY CHECK")
+        assert reply == Err("ERR unknown POLICY subcommand; use POLICY SHOW, POLICY CHECK or POLICY RELOAD")
         conn.command("HELLO", "3")
         show = decode_tree(conn.command("POLICY", "SHOW"))
     assert show["path"] == str(SHIPPED_POLICIES)

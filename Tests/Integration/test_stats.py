@@ -183,6 +183,8 @@ def test_tiercache_stats_table(px, r3):
                      r" health (unchecked|ok)", out, re.M), out
     assert re.search(r"^BREAKER\s+STATE\s+FOR S\s+CALLS\s+FAILED\s+SLOW\s+OPENED\s+REJECTED$", out, re.M), out
     assert re.search(r"^database\s+closed\s+[\d.]+\s+\d+\s+[\d.]+%\s+[\d.]+%\s+0\s+0$", out, re.M), out
+    assert re.search(rf"^POLICY version {expected['policy']['version']}, 8 types, loaded \d+s ago, 0 reloads, 0 refused$",
+                     out, re.M), out
 
 
 def test_tiercache_stats_json_matches_stats(px, r3):
