@@ -5,6 +5,7 @@ extension DataTypePolicy {
         case cacheMisses = "cache_misses"
         case maxStale = "max_stale"
         case staleWhileRevalidate = "stale_while_revalidate"
+        case refreshAhead = "refresh_ahead"
 
         /// The keys a type cannot do without.
         public static let required: [Field] = [.load, .tables, .ttl]

@@ -31,6 +31,9 @@ public struct DataTypePolicy: Sendable, Hashable {
     /// For this long past its ttl an entry is served at once while one background load refreshes it
     /// (stale-while-revalidate). Nil waits for the load.
     public var staleWhileRevalidate: TTL?
+    /// A fraction of the TTL (0 < f < 1): a hit on an entry past that point of its life starts one background
+    /// load that replaces it, so keys read steadily never expire under their readers. Nil refreshes nothing.
+    public var refreshAhead: Double?
     /// Where the type's name is written.
     public var location: SourceLocation
     /// Where each key written in the type's settings has its value, by key name as written (`"load"`,
@@ -52,6 +55,7 @@ public struct DataTypePolicy: Sendable, Hashable {
         cacheMisses: Bool = true,
         maxStale: TTL? = nil,
         staleWhileRevalidate: TTL? = nil,
+        refreshAhead: Double? = nil,
         location: SourceLocation,
         fieldLocations: [String: SourceLocation] = [:]
     ) {
@@ -68,6 +72,7 @@ public struct DataTypePolicy: Sendable, Hashable {
         self.cacheMisses = cacheMisses
         self.maxStale = maxStale
         self.staleWhileRevalidate = staleWhileRevalidate
+        self.refreshAhead = refreshAhead
         self.location = location
         self.fieldLocations = fieldLocations
     }

@@ -70,6 +70,17 @@ extension PolicyFileParser {
         return percent
     }
 
+    /// A fraction of a TTL strictly between 0 and 1, e.g. `0.8`.
+    mutating func readFraction(_ entry: Entry) -> Double? {
+        let expected = "a fraction of the TTL between 0 and 1, e.g. 0.8"
+        guard let text = readScalar(entry, expected: expected) else { return nil }
+        guard isPlainDecimal(Substring(text)), let fraction = Double(text), fraction > 0, fraction < 1 else {
+            reportInvalid(entry, text, "expected \(expected)")
+            return nil
+        }
+        return fraction
+    }
+
     /// A prefix must survive being put in front of `":" + id` on the wire and found again.
     mutating func readPrefix(_ entry: Entry) -> String? {
         guard let text = readScalar(entry, expected: "a key prefix such as sess") else { return nil }

@@ -97,6 +97,7 @@ struct PolicyFileParser {
         var cacheMisses: Bool?
         var maxStale: TTL?
         var staleWhileRevalidate: TTL?
+        var refreshAhead: Double?
         var seen: Set<DataTypePolicy.Field> = []
         var fieldLocations: [String: SourceLocation] = [:]
 
@@ -126,6 +127,7 @@ struct PolicyFileParser {
             case .cacheMisses: cacheMisses = readBool(entry)
             case .maxStale: maxStale = readTTL(entry)
             case .staleWhileRevalidate: staleWhileRevalidate = readTTL(entry)
+            case .refreshAhead: refreshAhead = readFraction(entry)
             }
         }
         for field in DataTypePolicy.Field.required where !seen.contains(field) {
@@ -136,7 +138,8 @@ struct PolicyFileParser {
         return DataTypePolicy(
             name: name, prefix: prefix, load: load, store: store, delete: delete, tables: tables, ttl: ttl,
             jitterPercent: jitter ?? 0, l1: l1 ?? true, l2: l2 ?? true, cacheMisses: cacheMisses ?? true,
-            maxStale: maxStale, staleWhileRevalidate: staleWhileRevalidate, location: nameLocation,
+            maxStale: maxStale, staleWhileRevalidate: staleWhileRevalidate, refreshAhead: refreshAhead,
+            location: nameLocation,
             fieldLocations: fieldLocations)
     }
 

@@ -23,6 +23,8 @@ public final class TypeCounters: Sendable {
     /// Reads answered with an entry past its ttl, within `stale_while_revalidate`, while a background load
     /// refreshed it.
     public let revalidations = Counter()
+    /// Background loads started by `refresh_ahead`: a hit on an entry late in its life.
+    public let refreshes = Counter()
     /// Reads answered with a fresh load while another identical load was already running (coalesced).
     public let coalesced = Counter()
     /// Writes through SET/DEL/EXEC that invalidated entries of this type.

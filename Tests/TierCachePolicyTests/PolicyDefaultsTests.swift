@@ -54,6 +54,7 @@ import TierCachePolicy
                 cache_misses: off
                 max_stale: 10m
                 stale_while_revalidate: 30s
+                refresh_ahead: 0.75
             default:
               cache: true
               ttl: 45
@@ -72,12 +73,13 @@ import TierCachePolicy
         #expect(type.location(of: .cacheMisses) == SourceLocation(file: "t.yaml", line: 14, column: 19))
         #expect(type.maxStale == TTL.seconds(600))
         #expect(type.staleWhileRevalidate == TTL.seconds(30))
-        #expect(type.fieldLocations.count == 12)
+        #expect(type.refreshAhead == 0.75)
+        #expect(type.fieldLocations.count == 13)
         #expect(
             file.defaultPolicy
                 == DefaultPolicy(
                     cache: true, ttl: .seconds(45), jitterPercent: 5, l1: true, l2: false,
-                    location: SourceLocation(file: "t.yaml", line: 17, column: 1)))
+                    location: SourceLocation(file: "t.yaml", line: 18, column: 1)))
     }
 
     @Test func publicInitializerDefaults() {

@@ -4,7 +4,8 @@ import TierCachePolicy
 /// Each kind of problem in one file, with the exact line and column it is reported at.
 @Suite struct PolicyParserErrorTests {
     static let keys =
-        "prefix, load, store, delete, tables, ttl, jitter, l1, l2, cache_misses, max_stale, stale_while_revalidate"
+        "prefix, load, store, delete, tables, ttl, jitter, l1, l2, cache_misses, max_stale, stale_while_revalidate, "
+        + "refresh_ahead"
     static let ttlHint = "expected seconds or a number with unit ms, s, m, h, d, e.g. 30s, 10m"
 
     @Test func badTTL() {
@@ -17,6 +18,28 @@ import TierCachePolicy
             """
         #expect(errorLines(yaml) == ["t.yaml:5:10: type 'user_sessions': invalid ttl '30x' (\(Self.ttlHint))"])
         #expect(errors(yaml).map(\.code) == [.invalidValue])
+    }
+
+    @Test func refreshAheadOutsideZeroToOne() {
+        let yaml = """
+            types:
+              a:
+                load: SELECT 1 WHERE ? = 1
+                tables: [a]
+                ttl: 1m
+                refresh_ahead: 1
+              b:
+                load: SELECT 1 WHERE ? = 1
+                tables: [b]
+                ttl: 1m
+                refresh_ahead: 80%
+            """
+        let hint = "expected a fraction of the TTL between 0 and 1, e.g. 0.8"
+        #expect(
+            errorLines(yaml) == [
+                "t.yaml:6:20: type 'a': invalid refresh_ahead '1' (\(hint))",
+                "t.yaml:11:20: type 'b': invalid refresh_ahead '80%' (\(hint))",
+            ])
     }
 
     @Test func ttlThatIsZeroNegativeOrTooLarge() {

@@ -112,7 +112,9 @@ final class ProxyTestHarness {
     func get(_ key: String) async throws -> String? {
         let keyBuffer = ByteBuffer(string: key)
         var out = ByteBuffer()
-        switch proxy.serveKeyFromL1(keyBuffer, now: monotonicNanoseconds(), version: .v2, policy: proxy.policy, into: &out) {
+        var refreshDue = false
+        switch proxy.serveKeyFromL1(
+            keyBuffer, now: monotonicNanoseconds(), version: .v2, policy: proxy.policy, refreshDue: &refreshDue, into: &out) {
         case .hit:
             return Self.decodeBulk(out)
         case .miss, .stale, .expired:
@@ -156,8 +158,10 @@ final class ProxyTestHarness {
         var missing: [Int] = []
         for (index, target) in targets.enumerated() {
             var out = ByteBuffer()
+            var refreshDue = false
             if case .hit = proxy.serveKeyFromL1(
-                target.key, now: monotonicNanoseconds(), version: .v2, policy: proxy.policy, into: &out) {
+                target.key, now: monotonicNanoseconds(), version: .v2, policy: proxy.policy, refreshDue: &refreshDue,
+                into: &out) {
                 values[index] = Self.decodeBulk(out)
             } else {
                 missing.append(index)

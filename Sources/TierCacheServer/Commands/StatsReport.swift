@@ -156,6 +156,7 @@ extension Proxy {
             ("coalesced", .integer(Int64(counters.coalesced.current))),
             ("stale_hits", .integer(Int64(counters.staleHits.current))),
             ("revalidations", .integer(Int64(counters.revalidations.current))),
+            ("refreshes", .integer(Int64(counters.refreshes.current))),
             ("invalidations", .integer(Int64(counters.invalidations.current))),
             ("ttl_seconds", .double(ttl)),
         ])

@@ -109,6 +109,7 @@ extension Proxy {
             if let window = policy.staleWhileRevalidate {
                 fields.append(("stale_while_revalidate_seconds", .double(window.seconds)))
             }
+            if let fraction = policy.refreshAhead { fields.append(("refresh_ahead", .double(fraction))) }
             fields.append(("source", .text(policy.location.description)))
             return (type.name, .map(fields))
         }

@@ -10,15 +10,18 @@ extension ConnectionHandler {
     func get(started: UInt64, context: ChannelHandlerContext) -> Bool {
         // The hit path works on the argument's bytes in place: no ByteBuffer copy, no reference count traffic.
         let version = session.version
+        var refreshDue = false
         let lookup = arguments[1].withUnsafeReadableBytes { key -> L1Lookup? in
             if key.first == 0 { return nil }  // a QUERY result's key: not addressable by clients
-            return proxy.serveKeyFromL1Uncounted(key, now: started, version: version, policy: policy, into: &out)
+            return proxy.serveKeyFromL1Uncounted(
+                key, now: started, version: version, policy: policy, refreshDue: &refreshDue, into: &out)
         }
         switch lookup {
         case nil:
             return noType(arguments[1])
         case .hit(let group):
             tallyHit(group)
+            if refreshDue { refreshAhead(arguments[1], context: context) }
             return true
         case .miss, .stale, .expired:
             let key = arguments[1]
@@ -39,6 +42,12 @@ extension ConnectionHandler {
             awaitReply(reply, command: .get, started: started, context: context)
             return false
         }
+    }
+
+    /// Starts `refresh_ahead`'s background load for a key just served from L1.
+    private func refreshAhead(_ key: ByteBuffer, context: ChannelHandlerContext) {
+        guard let (type, id) = policy.route(key) else { return }
+        proxy.refreshAhead(type: type, id: id, key: key, on: context.eventLoop)
     }
 
     /// The L2-hit path without futures or thread hops: the GET goes out on this event loop's Redis connection, and
@@ -94,8 +103,13 @@ extension ConnectionHandler {
         var missing = 0
         for key in keys {
             let start = scratch.writerIndex
-            if !isQueryKey(key), case .hit = proxy.serveKeyFromL1(key, now: started, version: version, policy: policy, into: &scratch) {
+            var refreshDue = false
+            if !isQueryKey(key),
+                case .hit = proxy.serveKeyFromL1(
+                    key, now: started, version: version, policy: policy, refreshDue: &refreshDue, into: &scratch)
+            {
                 hits.append(scratch.getSlice(at: start, length: scratch.writerIndex - start))
+                if refreshDue { refreshAhead(key, context: context) }
             } else {
                 hits.append(nil)
                 missing += 1

@@ -21,19 +21,31 @@ extension Proxy {
     /// Serves a keyed entry from L1 into `out`. The entry must be newer than the last write that could have
     /// changed any entry of its type. Takes the key as raw bytes so the hit path copies nothing, and leaves
     /// counting the hit to the caller (a connection tallies its hits and adds them up once per batch).
+    ///
+    /// - Parameter refreshDue: set when the entry served is late enough in its life for its type's
+    ///   `refresh_ahead`; the caller then starts the refresh (`refreshAhead`).
     @inline(__always)
     func serveKeyFromL1Uncounted(
         _ key: UnsafeRawBufferPointer,
         now: UInt64,
         version: RESPVersion,
         policy: PolicyState,
+        refreshDue: inout Bool,
         into out: inout ByteBuffer
     ) -> L1Lookup {
         l1.lookup(key, now: now) { info, resp2, resp3 in
             guard policy.keyedEntryIsFresh(info) else { return false }
             out.writeBytes(version == .v3 ? resp3 : resp2)
+            // A fresh entry's group is one of the policy's (checked above), and `expiresAt` is still ahead.
+            if info.expiresAt &- now < policy.refreshWindows[Int(info.group)] { refreshDue = true }
             return true
         }
+    }
+
+    /// `refresh_ahead`: one background load of a key whose entry was hit late in its life, straight from the
+    /// database (L2 holds the same aging entry), filling L1 and L2 with a fresh one. Hits meanwhile join it.
+    func refreshAhead(type: DataTypeState, id: ByteBuffer, key: ByteBuffer, on eventLoop: any EventLoop) {
+        _ = loadKey(type: type, id: id, key: key, consultL2: false, countMiss: false, refreshing: true, on: eventLoop)
     }
 
     /// `serveKeyFromL1Uncounted` that counts its hit.
@@ -42,10 +54,12 @@ extension Proxy {
         now: UInt64,
         version: RESPVersion,
         policy: PolicyState,
+        refreshDue: inout Bool,
         into out: inout ByteBuffer
     ) -> L1Lookup {
         let result = key.withUnsafeReadableBytes {
-            serveKeyFromL1Uncounted($0, now: now, version: version, policy: policy, into: &out)
+            serveKeyFromL1Uncounted(
+                $0, now: now, version: version, policy: policy, refreshDue: &refreshDue, into: &out)
         }
         if case .hit(let group) = result { counters(ofGroup: group).l1.hits.increment() }
         return result
@@ -77,6 +91,7 @@ extension Proxy {
         consultL2: Bool = true,
         countMiss: Bool = true,
         staleFromL2: LoadedReply? = nil,
+        refreshing: Bool = false,
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<LoadedReply> {
         if countMiss { type.counters.l1.misses.increment() }
@@ -88,6 +103,7 @@ extension Proxy {
             ownedKey.getSlice(at: ownedKey.readerIndex + key.readableBytes - id.readableBytes, length: id.readableBytes)
             ?? ByteBuffer(bytes: id.readableBytesView)
         let load = coalescedLoad(key: ownedKey, stamp: stamp, counters: type.counters, on: eventLoop) { [self] in
+            if refreshing { type.counters.refreshes.increment() }
             let started = monotonicNanoseconds()
             let ticket = type.policy.l2 ? l2?.readTicket() : nil
             guard consultL2, let l2, let ticket else {

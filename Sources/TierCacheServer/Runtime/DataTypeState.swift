@@ -21,6 +21,8 @@ public final class DataTypeState: Sendable {
     /// How long past their expiry entries are kept, in L1 and in L2: for `max_stale` or for
     /// `stale_while_revalidate`, whichever is longer. Nanoseconds.
     public let staleGraceNanoseconds: UInt64
+    /// A hit on an entry with less than this left to live starts a refresh (`refresh_ahead`); 0: never.
+    public let refreshWindowNanoseconds: UInt64
 
     public init(policy: DataTypePolicy, slot: TypeSlot, idsAreExact: Bool) {
         self.policy = policy
@@ -32,6 +34,8 @@ public final class DataTypeState: Sendable {
         self.maxStaleNanoseconds = UInt64(max(policy.maxStale?.milliseconds ?? 0, 0)) * 1_000_000
         let revalidation = UInt64(max(policy.staleWhileRevalidate?.milliseconds ?? 0, 0)) * 1_000_000
         self.staleGraceNanoseconds = max(maxStaleNanoseconds, revalidation)
+        let ttl = Double(max(policy.ttl.milliseconds, 0)) * 1_000_000
+        self.refreshWindowNanoseconds = policy.refreshAhead.map { UInt64((1 - $0) * ttl) } ?? 0
     }
 
     public var name: String { policy.name }

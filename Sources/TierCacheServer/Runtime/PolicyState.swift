@@ -12,6 +12,8 @@ public final class PolicyState: Sendable {
     public let types: [DataTypeState]
     /// Indexed by accounting group; nil for groups of types this version does not have (and for the default's).
     public let typesByGroup: [DataTypeState?]
+    /// `DataTypeState.refreshWindowNanoseconds` by group, for the hit path.
+    let refreshWindows: [UInt64]
     public let defaultType: DefaultTypeState
     /// Whether any QUERY result may live in L2: some type, or the default, uses it.
     public let anyQueryUsesL2: Bool
@@ -42,6 +44,7 @@ public final class PolicyState: Sendable {
         var typesByGroup = [DataTypeState?](repeating: nil, count: Int(types.map(\.group).max() ?? 0) + 1)
         for type in types { typesByGroup[Int(type.group)] = type }
         self.typesByGroup = typesByGroup
+        self.refreshWindows = typesByGroup.map { $0?.refreshWindowNanoseconds ?? 0 }
         self.defaultType = DefaultTypeState(policy: policies.defaultPolicy, slot: registry.defaultSlot)
         var prefixesByLength: [[(bytes: [UInt8], group: Int32)]] = []
         var owners: [String: [Int32]] = [:]
