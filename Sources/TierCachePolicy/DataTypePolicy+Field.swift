@@ -6,6 +6,7 @@ extension DataTypePolicy {
         case maxStale = "max_stale"
         case staleWhileRevalidate = "stale_while_revalidate"
         case refreshAhead = "refresh_ahead"
+        case ttlMax = "ttl_max"
 
         /// The keys a type cannot do without.
         public static let required: [Field] = [.load, .tables, .ttl]

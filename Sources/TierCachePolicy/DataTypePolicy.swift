@@ -34,6 +34,8 @@ public struct DataTypePolicy: Sendable, Hashable {
     /// A fraction of the TTL (0 < f < 1): a hit on an entry past that point of its life starts one background
     /// load that replaces it, so keys read steadily never expire under their readers. Nil refreshes nothing.
     public var refreshAhead: Double?
+    /// Adaptive TTL: keys read often get a longer life, up to this (at least `ttl`). Nil: every entry gets `ttl`.
+    public var ttlMax: TTL?
     /// Where the type's name is written.
     public var location: SourceLocation
     /// Where each key written in the type's settings has its value, by key name as written (`"load"`,
@@ -56,6 +58,7 @@ public struct DataTypePolicy: Sendable, Hashable {
         maxStale: TTL? = nil,
         staleWhileRevalidate: TTL? = nil,
         refreshAhead: Double? = nil,
+        ttlMax: TTL? = nil,
         location: SourceLocation,
         fieldLocations: [String: SourceLocation] = [:]
     ) {
@@ -73,6 +76,7 @@ public struct DataTypePolicy: Sendable, Hashable {
         self.maxStale = maxStale
         self.staleWhileRevalidate = staleWhileRevalidate
         self.refreshAhead = refreshAhead
+        self.ttlMax = ttlMax
         self.location = location
         self.fieldLocations = fieldLocations
     }

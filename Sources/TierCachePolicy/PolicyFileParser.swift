@@ -98,6 +98,7 @@ struct PolicyFileParser {
         var maxStale: TTL?
         var staleWhileRevalidate: TTL?
         var refreshAhead: Double?
+        var ttlMax: TTL?
         var seen: Set<DataTypePolicy.Field> = []
         var fieldLocations: [String: SourceLocation] = [:]
 
@@ -128,18 +129,24 @@ struct PolicyFileParser {
             case .maxStale: maxStale = readTTL(entry)
             case .staleWhileRevalidate: staleWhileRevalidate = readTTL(entry)
             case .refreshAhead: refreshAhead = readFraction(entry)
+            case .ttlMax: ttlMax = readTTL(entry)
             }
         }
         for field in DataTypePolicy.Field.required where !seen.contains(field) {
             report(.missingKey, at: nameLocation, "\(context): missing required key '\(field.rawValue)'")
         }
 
+        if let ttlMax, let ttl, ttlMax < ttl, let location = fieldLocations[DataTypePolicy.Field.ttlMax.rawValue] {
+            report(
+                .invalidValue, at: location,
+                "\(context): ttl_max (\(ttlMax)) must be at least ttl (\(ttl)): it is the longest life a read-often key gets")
+        }
         guard errors.count == errorsBefore, let load, let tables, let ttl else { return nil }
         return DataTypePolicy(
             name: name, prefix: prefix, load: load, store: store, delete: delete, tables: tables, ttl: ttl,
             jitterPercent: jitter ?? 0, l1: l1 ?? true, l2: l2 ?? true, cacheMisses: cacheMisses ?? true,
             maxStale: maxStale, staleWhileRevalidate: staleWhileRevalidate, refreshAhead: refreshAhead,
-            location: nameLocation,
+            ttlMax: ttlMax, location: nameLocation,
             fieldLocations: fieldLocations)
     }
 

@@ -129,6 +129,14 @@ struct ServeCommand: AsyncParsableCommand {
     var policyPollInterval: String?
 
     @Option(
+        name: .customLong("hot-key-window"),
+        help: """
+            Read counts of keys (STATS HOT, adaptive TTLs) are halved this often, e.g. 5m \
+            (TIERCACHE_HOT_KEY_WINDOW); default 60s.
+            """)
+    var hotKeyWindow: String?
+
+    @Option(
         name: .customLong("db-readers"),
         help: "Read-only database connections, so many reads run at once (TIERCACHE_DB_READERS); default 4.")
     var dbReaders: String?
@@ -394,6 +402,12 @@ struct ServeCommand: AsyncParsableCommand {
             expected: "a positive duration like 500ms or 5s", Self.parseDuration)
         {
             configuration.policyPollInterval = value
+        }
+        if let value = try Self.option(
+            hotKeyWindow, "TIERCACHE_HOT_KEY_WINDOW", flag: "--hot-key-window",
+            expected: "a positive duration like 30s or 5m", Self.parseDuration)
+        {
+            configuration.hotKeyWindow = value
         }
         if let value = try Self.option(
             dbReaders, "TIERCACHE_DB_READERS", flag: "--db-readers", expected: "1…64",

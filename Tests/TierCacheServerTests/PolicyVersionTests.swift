@@ -90,3 +90,38 @@ struct PolicyVersionTests {
         #expect(consistency.keyedEntryIsFresh(group: 2, sequence: 40))
     }
 }
+
+@Suite("Adaptive TTL")
+struct AdaptiveTTLTests {
+    private static func type(_ settings: String) throws -> DataTypeState {
+        let yaml = "types:\n  a:\n    load: SELECT v FROM t WHERE id = ?\n    tables: [t]\n" + settings
+        let file = try PolicyLoader.parse(yaml: yaml, file: "t.yaml").get()
+        let state = try PolicyState(try PolicySet.merge([file]), exactIDs: [], registry: TypeRegistry())
+        return try #require(state.type(named: "a"))
+    }
+
+    @Test("a key read R times per TTL lives ttl × R / 10, at least ttl and at most ttl_max; without ttl_max, ttl")
+    func rule() throws {
+        let adaptive = try Self.type("    ttl: 1m\n    ttl_max: 10m\n")
+        let minute: UInt64 = 60_000_000_000
+        #expect(adaptive.nextLifetime(readsPerSecond: 0) == minute)
+        #expect(adaptive.nextLifetime(readsPerSecond: 5.0 / 60) == minute, "5 reads a minute: below 10")
+        #expect(adaptive.nextLifetime(readsPerSecond: 30.0 / 60) == 3 * minute)
+        #expect(adaptive.nextLifetime(readsPerSecond: 1000) == 10 * minute, "capped at ttl_max")
+        #expect(adaptive.longestLifetimeMilliseconds == 600_000)
+        let fixed = try Self.type("    ttl: 1m\n")
+        #expect(fixed.nextLifetime(readsPerSecond: 1000) == minute)
+    }
+
+    @Test("ttl_max shorter than ttl is refused where it is written")
+    func refused() {
+        let yaml = "types:\n  a:\n    load: SELECT v FROM t WHERE id = ?\n    tables: [t]\n    ttl: 1h\n    ttl_max: 5m\n"
+        guard case .failure(let error) = PolicyLoader.parse(yaml: yaml, file: "t.yaml") else {
+            Issue.record("accepted")
+            return
+        }
+        #expect(
+            error.description
+                == "t.yaml:6:14: type 'a': ttl_max (5m) must be at least ttl (1h): it is the longest life a read-often key gets")
+    }
+}

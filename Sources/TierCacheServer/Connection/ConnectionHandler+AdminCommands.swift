@@ -5,8 +5,11 @@ import TierCacheStats
 
 /// STATS and POLICY: what operators ask the running proxy.
 extension ConnectionHandler {
-    /// `STATS` or `STATS type`.
+    /// `STATS`, `STATS type`, or `STATS HOT type [n]`.
     func stats() -> Bool {
+        if arguments.count >= 3, argument(1, is: "HOT") {
+            return hotKeys()
+        }
         if arguments.count == 1 {
             out.writeStats(proxy.statsReport(), session.version)
         } else if arguments.count == 2, let name = text(arguments[1]), let report = proxy.statsReport(type: name) {
@@ -16,6 +19,36 @@ extension ConnectionHandler {
             writeError(ProxyError(.wrongArguments, "no data type '\(printable(arguments[1]))'; known: \(names)"))
         } else {
             writeError(ProxyError.wrongArity("stats"))
+        }
+        return true
+    }
+
+    /// `STATS HOT type [n]`: the type's most read keys (10 unless `n`, at most 64) with their estimated reads per
+    /// second, highest first, as `[key, rate]` pairs.
+    private func hotKeys() -> Bool {
+        guard arguments.count <= 4 else {
+            writeError(ProxyError(.wrongArguments, "STATS HOT takes a type and an optional count"))
+            return true
+        }
+        guard let name = text(arguments[2]), let type = policy.type(named: name) else {
+            let names = policy.types.map(\.name).joined(separator: ", ")
+            writeError(ProxyError(.wrongArguments, "no data type '\(printable(arguments[2]))'; known: \(names)"))
+            return true
+        }
+        var limit = 10
+        if arguments.count == 4 {
+            guard let text = text(arguments[3]), let count = Int(text), (1...64).contains(count) else {
+                writeError(ProxyError(.wrongArguments, "STATS HOT count must be 1 to 64"))
+                return true
+            }
+            limit = count
+        }
+        let hottest = proxy.accessTracker.hottest(group: type.group, limit: limit)
+        out.writeRESPArrayHeader(count: hottest.count)
+        for (key, rate) in hottest {
+            out.writeRESPArrayHeader(count: 2)
+            out.writeRESPBulkString(key)
+            out.writeRESPDouble((rate * 100).rounded() / 100, session.version)
         }
         return true
     }
@@ -110,6 +143,7 @@ extension Proxy {
                 fields.append(("stale_while_revalidate_seconds", .double(window.seconds)))
             }
             if let fraction = policy.refreshAhead { fields.append(("refresh_ahead", .double(fraction))) }
+            if let ttlMax = policy.ttlMax { fields.append(("ttl_max_seconds", .double(ttlMax.seconds))) }
             fields.append(("source", .text(policy.location.description)))
             return (type.name, .map(fields))
         }

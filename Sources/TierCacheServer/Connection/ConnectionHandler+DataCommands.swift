@@ -21,11 +21,13 @@ extension ConnectionHandler {
             return noType(arguments[1])
         case .hit(let group):
             tallyHit(group)
+            noteRead(group: group, key: arguments[1])
             if refreshDue { refreshAhead(arguments[1], context: context) }
             return true
         case .miss, .stale, .expired:
             let key = arguments[1]
             guard let (type, id) = policy.route(key) else { return noType(key) }
+            noteRead(group: type.group, key: key)
             if case .expired = lookup,
                 proxy.serveWhileRevalidating(
                     type: type, id: id, key: key, version: version, into: &out, on: context.eventLoop)

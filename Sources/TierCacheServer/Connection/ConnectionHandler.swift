@@ -59,6 +59,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     var answeredKinds: [CommandKind] = []
     /// L1 hits of GETs in the current batch, by group, added to the shared counters once per batch.
     private var hitsInBatch: [Int] = []
+    /// Counts reads, so one in `AccessTracker.sampleEvery` is reported.
+    private var readsSeen: UInt32 = 0
     private var hitGroups: [Int32] = []
     let logger: Logger
     /// Reading stopped because a client pipelined far ahead of a reply still awaited.
@@ -359,6 +361,15 @@ final class ConnectionHandler: ChannelInboundHandler {
         guard version != policyVersion else { return }
         policy = proxy.policy
         policyVersion = version
+    }
+
+    /// Reports one read in `AccessTracker.sampleEvery` to the access tracker.
+    @inline(__always)
+    func noteRead(group: Int32, key: ByteBuffer) {
+        readsSeen &+= 1
+        guard readsSeen & UInt32(AccessTracker.sampleEvery - 1) == 0 else { return }
+        let tracker = proxy.accessTracker
+        key.withUnsafeReadableBytes { tracker.record(group: group, key: $0) }
     }
 
     @inline(__always)

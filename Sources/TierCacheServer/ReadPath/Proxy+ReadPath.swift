@@ -285,7 +285,7 @@ extension Proxy {
         }
         // The entry's own expiry, or sooner if the policy's TTL was lowered since it was created.
         let expiresAt = min(
-            entry.expiresAtMilliseconds, entry.createdAtMilliseconds &+ type.lifetime.longestMilliseconds)
+            entry.expiresAtMilliseconds, entry.createdAtMilliseconds &+ type.longestLifetimeMilliseconds)
         guard expiresAt > nowMilliseconds else {
             l2.stats.stale.increment()
             type.counters.l2.misses.increment()
@@ -418,7 +418,12 @@ extension Proxy {
         if noRow { type.counters.loadsAbsent.increment() }
         let reply = noRow ? ResultEncoding.nullReply : ResultEncoding.keyedValue(result.resultSet)
         let cacheable = !noRow || type.policy.cacheMisses
-        let lifetime = cacheable ? type.lifetime.next() : 0
+        let tracker = accessTracker
+        let lifetime =
+            cacheable
+            ? type.nextLifetime(
+                readsPerSecond: key.withUnsafeReadableBytes { tracker.readsPerSecond(group: type.group, key: $0) })
+            : 0
         if type.policy.l1, cacheable, type.stamp.current <= stamp {
             l1.store(
                 key,

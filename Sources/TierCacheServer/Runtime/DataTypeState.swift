@@ -23,6 +23,11 @@ public final class DataTypeState: Sendable {
     public let staleGraceNanoseconds: UInt64
     /// A hit on an entry with less than this left to live starts a refresh (`refresh_ahead`); 0: never.
     public let refreshWindowNanoseconds: UInt64
+    /// `ttl_max` in nanoseconds: the longest life adaptive TTL gives a read-often key; nil without it.
+    public let adaptiveMaxNanoseconds: UInt64?
+    /// The longest life any entry of the type gets, jitter included, in milliseconds: an L2 entry created longer
+    /// ago has outlived the policy (its TTL was lowered since), whatever expiry it carries.
+    public let longestLifetimeMilliseconds: UInt64
 
     public init(policy: DataTypePolicy, slot: TypeSlot, idsAreExact: Bool) {
         self.policy = policy
@@ -36,6 +41,24 @@ public final class DataTypeState: Sendable {
         self.staleGraceNanoseconds = max(maxStaleNanoseconds, revalidation)
         let ttl = Double(max(policy.ttl.milliseconds, 0)) * 1_000_000
         self.refreshWindowNanoseconds = policy.refreshAhead.map { UInt64((1 - $0) * ttl) } ?? 0
+        self.adaptiveMaxNanoseconds = policy.ttlMax.map { UInt64(max($0.milliseconds, 0)) * 1_000_000 }
+        let longest = Double(max(policy.ttlMax?.milliseconds ?? 0, policy.ttl.milliseconds))
+        self.longestLifetimeMilliseconds = UInt64((longest * (1 + policy.jitterPercent / 100)).rounded(.up))
+    }
+
+    /// Adaptive TTL's rule: a key read R times per TTL (as the access tracker estimates it) lives `ttl × R / 10`,
+    /// at least `ttl` and at most `ttl_max`. So a key read twice a minute under `ttl: 1m` keeps `ttl`, one read
+    /// 100 times a minute lives ten minutes.
+    public static let readsPerTTLForEachTTL = 10.0
+
+    /// The life of an entry loaded now: the TTL spread by jitter; with `ttl_max`, stretched for keys read often
+    /// (`readsPerSecond` estimated by the access tracker).
+    func nextLifetime(readsPerSecond: @autoclosure () -> Double) -> UInt64 {
+        let base = lifetime.next()
+        guard let longest = adaptiveMaxNanoseconds else { return base }
+        let readsPerTTL = readsPerSecond() * Double(lifetime.ttlNanoseconds) / 1e9
+        let factor = max(1, readsPerTTL / Self.readsPerTTLForEachTTL)
+        return min(UInt64(min(Double(base) * factor, Double(UInt64.max / 2))), longest)
     }
 
     public var name: String { policy.name }

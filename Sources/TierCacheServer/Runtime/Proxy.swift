@@ -25,6 +25,8 @@ public final class Proxy: Sendable {
     let policyHistory: Mutex<PolicyHistory>
     /// The slots data types keep across policy versions.
     let typeRegistry = TypeRegistry()
+    /// Which keys are read most, per type.
+    let accessTracker: AccessTracker
     /// Held by a reload from start to swap: reloads run one at a time.
     let reloading = Mutex(())
     public let backend: any Backend
@@ -54,6 +56,7 @@ public final class Proxy: Sendable {
         logger: Logger
     ) throws {
         self.configuration = configuration
+        self.accessTracker = AccessTracker(window: configuration.hotKeyWindow)
         self.l1 = try L1Cache(
             configuration: .init(maxBytes: configuration.l1MaxMemory, shardCount: configuration.l1Shards)
         )
@@ -92,7 +95,9 @@ public final class Proxy: Sendable {
 
     /// Periodic upkeep off the request path (the server runs it every 250 ms).
     public func maintain() {
-        l1.sweep(now: monotonicNanoseconds(), slotsPerShard: 512)
+        let now = monotonicNanoseconds()
+        l1.sweep(now: now, slotsPerShard: 512)
+        accessTracker.decayIfDue(now: now)
         l2?.maintain()
     }
 

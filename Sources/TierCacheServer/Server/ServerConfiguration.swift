@@ -23,6 +23,8 @@ public struct ServerConfiguration: Sendable {
     public var policyWatch: PolicyWatchMode
     /// How often the policy files are read to notice a change inotify missed (or without inotify).
     public var policyPollInterval: Duration
+    /// Read counts of keys (`STATS HOT`, adaptive TTLs) are halved this often, so they follow what is hot now.
+    public var hotKeyWindow: Duration
     /// Bytes the L1 may hold.
     public var l1MaxMemory: Int
     /// Independently locked L1 shards (a power of two).
@@ -71,6 +73,7 @@ public struct ServerConfiguration: Sendable {
         policyPath: String = "ttl-policies",
         policyWatch: PolicyWatchMode = .auto,
         policyPollInterval: Duration = .seconds(1),
+        hotKeyWindow: Duration = .seconds(60),
         l1MaxMemory: Int = 256 * 1024 * 1024,
         l1Shards: Int = 16,
         requirePassword: String? = nil,
@@ -96,6 +99,7 @@ public struct ServerConfiguration: Sendable {
         self.policyPath = policyPath
         self.policyWatch = policyWatch
         self.policyPollInterval = policyPollInterval
+        self.hotKeyWindow = hotKeyWindow
         self.l1MaxMemory = l1MaxMemory
         self.l1Shards = l1Shards
         self.requirePassword = requirePassword
