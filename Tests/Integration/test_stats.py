@@ -11,7 +11,7 @@ from conftest import SHIPPED_TYPES, Err, RawConnection, decode_tree, run_tiercac
 
 L1_KEYS = ["hits", "misses", "hit_ratio", "entries", "bytes", "max_bytes", "evictions", "expirations"]
 TYPE_L1_KEYS = ["hits", "misses", "hit_ratio", "entries", "bytes", "evictions", "expirations"]
-TYPE_KEYS = ["l1", "l2", "loads", "loads_absent", "load_errors", "coalesced", "stale_hits", "revalidations",
+TYPE_KEYS = ["l1", "l2", "loads", "loads_absent", "load_errors", "coalesced", "stale_hits", "revalidations", "refreshes",
              "invalidations", "ttl_seconds"]
 BREAKER_KEYS = ["state", "seconds_in_state", "window_calls", "failure_rate", "slow_rate", "opened", "half_opened",
                 "closed", "rejected"]
