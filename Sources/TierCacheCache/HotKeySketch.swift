@@ -10,7 +10,10 @@ public struct HotKeySketch: Sendable {
     public let depth: Int
     public let capacity: Int
     private var counts: [UInt32]
-    private var tracked: [[UInt8]: UInt32] = [:]
+    /// The top list, by the key's 64-bit hash (so a read of a listed key allocates nothing).
+    private var tracked: [UInt64: (key: [UInt8], count: UInt32)] = [:]
+    /// The smallest count in a full top list: a key must beat it to enter.
+    private var floor: UInt32 = 0
     private let hasher = KeyHash(seed: UInt64.random(in: 0...UInt64.max))
 
     public init(width: Int = 2048, depth: Int = 4, capacity: Int = 64) {
@@ -31,12 +34,15 @@ public struct HotKeySketch: Sendable {
             counts[index] = counts[index] &+ weight < counts[index] ? .max : counts[index] &+ weight
             estimate = min(estimate, counts[index])
         }
-        let bytes = Array(key)
-        if tracked[bytes] != nil || tracked.count < capacity {
-            tracked[bytes] = estimate
-        } else if let coldest = tracked.min(by: { $0.value < $1.value }), coldest.value < estimate {
+        if tracked[hash] != nil {
+            tracked[hash]?.count = estimate
+        } else if tracked.count < capacity {
+            tracked[hash] = (Array(key), estimate)
+            if tracked.count == capacity { floor = tracked.values.map(\.count).min() ?? 0 }
+        } else if estimate > floor, let coldest = tracked.min(by: { $0.value.count < $1.value.count }) {
             tracked[coldest.key] = nil
-            tracked[bytes] = estimate
+            tracked[hash] = (Array(key), estimate)
+            floor = tracked.values.map(\.count).min() ?? 0
         }
         return estimate
     }
@@ -52,14 +58,15 @@ public struct HotKeySketch: Sendable {
     /// Halves every count; keys whose count reaches 0 leave the top list.
     public mutating func decay() {
         for index in counts.indices { counts[index] >>= 1 }
-        for (key, count) in tracked {
-            tracked[key] = count > 1 ? count >> 1 : nil
+        for (hash, entry) in tracked {
+            tracked[hash] = entry.count > 1 ? (entry.key, entry.count >> 1) : nil
         }
+        floor = tracked.count < capacity ? 0 : tracked.values.map(\.count).min() ?? 0
     }
 
     /// The tracked keys, highest estimate first (ties by key bytes, so the order is stable).
     public func top(_ limit: Int) -> [(key: [UInt8], count: UInt32)] {
-        tracked.map { (key: $0.key, count: $0.value) }
+        tracked.values.map { (key: $0.key, count: $0.count) }
             .sorted { $0.count != $1.count ? $0.count > $1.count : $0.key.lexicographicallyPrecedes($1.key) }
             .prefix(limit).map { $0 }
     }

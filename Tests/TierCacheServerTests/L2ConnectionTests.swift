@@ -268,7 +268,8 @@ struct L2ConnectionTests {
         let redis = try RedisServerProcess()
         let fixture = Fixture(redis.url, loops: 1)
         try await fixture.waitUntil("up") { fixture.connections.isConnected }
-        let pending = Task { await fixture.send([["BLPOP", "never", "1"]]) }
+        // Blocks 5 s: far longer than the 100 ms before the shutdown, even on a loaded machine.
+        let pending = Task { await fixture.send([["BLPOP", "never", "5"]]) }
         try await Task.sleep(for: .milliseconds(100))
         fixture.connections.shutdown()
         guard case .failure = await pending.value else {

@@ -34,10 +34,10 @@ extension Proxy {
         into out: inout ByteBuffer
     ) -> L1Lookup {
         l1.lookup(key, now: now) { info, resp2, resp3 in
-            guard policy.keyedEntryIsFresh(info) else { return false }
+            guard let type = policy.servableType(info) else { return false }
             out.writeBytes(version == .v3 ? resp3 : resp2)
-            // A fresh entry's group is one of the policy's (checked above), and `expiresAt` is still ahead.
-            if info.expiresAt &- now < policy.refreshWindows[Int(info.group)] { refreshDue = true }
+            // `expiresAt` is still ahead: L1 serves no expired entry.
+            if info.expiresAt &- now < type.refreshWindowNanoseconds { refreshDue = true }
             return true
         }
     }

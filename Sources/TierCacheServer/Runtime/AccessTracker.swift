@@ -5,7 +5,7 @@ import TierCacheCache
 /// halved every `window`. Feeds `STATS HOT`, adaptive TTLs (`ttl_max`) and the hot-key snapshot.
 final class AccessTracker: Sendable {
     /// Connections report one read in this many (a power of two), weighted by it: the hit path stays cheap.
-    static let sampleEvery = 8
+    static let sampleEvery = 32
     /// Counts are halved every `window`: a key read steadily at r per second settles near `2 × r × window`.
     let window: Duration
     /// By group; a sketch (32 kB) is made on a group's first read.

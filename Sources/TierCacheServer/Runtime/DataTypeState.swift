@@ -6,6 +6,8 @@ import TierCacheStats
 /// its accounting group, the stamp that invalidates all of its entries at once, and its counters.
 public final class DataTypeState: Sendable {
     public let policy: DataTypePolicy
+    /// `policy.l1`, kept apart for the hit path (which then touches no field of the policy).
+    public let servesL1: Bool
     /// The L1 accounting group of its entries; index into `PolicyState.typesByGroup`.
     public let group: Int32
     /// Raised by writes that may change any entry of this type: an EXEC on one of its tables, or a keyed
@@ -31,6 +33,7 @@ public final class DataTypeState: Sendable {
 
     public init(policy: DataTypePolicy, slot: TypeSlot, idsAreExact: Bool) {
         self.policy = policy
+        self.servesL1 = policy.l1
         self.group = slot.group
         self.stamp = slot.stamp
         self.idsAreExact = idsAreExact

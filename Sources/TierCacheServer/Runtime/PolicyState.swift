@@ -12,8 +12,6 @@ public final class PolicyState: Sendable {
     public let types: [DataTypeState]
     /// Indexed by accounting group; nil for groups of types this version does not have (and for the default's).
     public let typesByGroup: [DataTypeState?]
-    /// `DataTypeState.refreshWindowNanoseconds` by group, for the hit path.
-    let refreshWindows: [UInt64]
     public let defaultType: DefaultTypeState
     /// Whether any QUERY result may live in L2: some type, or the default, uses it.
     public let anyQueryUsesL2: Bool
@@ -44,7 +42,6 @@ public final class PolicyState: Sendable {
         var typesByGroup = [DataTypeState?](repeating: nil, count: Int(types.map(\.group).max() ?? 0) + 1)
         for type in types { typesByGroup[Int(type.group)] = type }
         self.typesByGroup = typesByGroup
-        self.refreshWindows = typesByGroup.map { $0?.refreshWindowNanoseconds ?? 0 }
         self.defaultType = DefaultTypeState(policy: policies.defaultPolicy, slot: registry.defaultSlot)
         var prefixesByLength: [[(bytes: [UInt8], group: Int32)]] = []
         var owners: [String: [Int32]] = [:]
@@ -71,9 +68,17 @@ public final class PolicyState: Sendable {
     /// change entries of its type committed after the load that produced it began.
     @inline(__always)
     public func keyedEntryIsFresh(_ info: L1EntryInfo) -> Bool {
+        servableType(info) != nil
+    }
+
+    /// The type of an entry that `keyedEntryIsFresh` accepts; nil for one it refuses.
+    @inline(__always)
+    public func servableType(_ info: L1EntryInfo) -> DataTypeState? {
         let group = Int(info.group)
-        guard group >= 0, group < typesByGroup.count, let type = typesByGroup[group] else { return false }
-        return type.policy.l1 && type.stamp.current <= info.stamp
+        guard group >= 0, group < typesByGroup.count, let type = typesByGroup[group], type.servesL1,
+            type.stamp.current <= info.stamp
+        else { return nil }
+        return type
     }
 
     /// The stale grace of each group, for `L1Cache.setStaleGrace`.
