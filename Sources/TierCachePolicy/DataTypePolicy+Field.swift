@@ -7,6 +7,8 @@ extension DataTypePolicy {
         case staleWhileRevalidate = "stale_while_revalidate"
         case refreshAhead = "refresh_ahead"
         case ttlMax = "ttl_max"
+        case warm
+        case warmRate = "warm_rate"
 
         /// The keys a type cannot do without.
         public static let required: [Field] = [.load, .tables, .ttl]

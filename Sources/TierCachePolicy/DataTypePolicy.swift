@@ -36,6 +36,13 @@ public struct DataTypePolicy: Sendable, Hashable {
     public var refreshAhead: Double?
     /// Adaptive TTL: keys read often get a longer life, up to this (at least `ttl`). Nil: every entry gets `ttl`.
     public var ttlMax: TTL?
+    /// A statement without parameters whose first column lists ids to load at start-up and on `WARM`. Nil: the
+    /// type is warmed only from the hot-key snapshot.
+    public var warm: String?
+    /// Warming loads per second, at most (`warm` and the snapshot alike). 
+    public var warmRate: Double
+    /// Warming loads per second when a type does not say.
+    public static let defaultWarmRate = 50.0
     /// Where the type's name is written.
     public var location: SourceLocation
     /// Where each key written in the type's settings has its value, by key name as written (`"load"`,
@@ -59,6 +66,8 @@ public struct DataTypePolicy: Sendable, Hashable {
         staleWhileRevalidate: TTL? = nil,
         refreshAhead: Double? = nil,
         ttlMax: TTL? = nil,
+        warm: String? = nil,
+        warmRate: Double = DataTypePolicy.defaultWarmRate,
         location: SourceLocation,
         fieldLocations: [String: SourceLocation] = [:]
     ) {
@@ -77,6 +86,8 @@ public struct DataTypePolicy: Sendable, Hashable {
         self.staleWhileRevalidate = staleWhileRevalidate
         self.refreshAhead = refreshAhead
         self.ttlMax = ttlMax
+        self.warm = warm
+        self.warmRate = warmRate
         self.location = location
         self.fieldLocations = fieldLocations
     }

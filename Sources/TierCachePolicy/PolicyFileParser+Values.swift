@@ -70,6 +70,17 @@ extension PolicyFileParser {
         return percent
     }
 
+    /// A positive number of loads per second, e.g. `100` or `2.5`.
+    mutating func readRate(_ entry: Entry) -> Double? {
+        let expected = "loads per second, a number above 0, e.g. 100"
+        guard let text = readScalar(entry, expected: expected) else { return nil }
+        guard isPlainDecimal(Substring(text)), let rate = Double(text), rate > 0, rate <= 1_000_000 else {
+            reportInvalid(entry, text, "expected \(expected)")
+            return nil
+        }
+        return rate
+    }
+
     /// A fraction of a TTL strictly between 0 and 1, e.g. `0.8`.
     mutating func readFraction(_ entry: Entry) -> Double? {
         let expected = "a fraction of the TTL between 0 and 1, e.g. 0.8"

@@ -99,6 +99,8 @@ struct PolicyFileParser {
         var staleWhileRevalidate: TTL?
         var refreshAhead: Double?
         var ttlMax: TTL?
+        var warm: String?
+        var warmRate: Double?
         var seen: Set<DataTypePolicy.Field> = []
         var fieldLocations: [String: SourceLocation] = [:]
 
@@ -130,6 +132,8 @@ struct PolicyFileParser {
             case .staleWhileRevalidate: staleWhileRevalidate = readTTL(entry)
             case .refreshAhead: refreshAhead = readFraction(entry)
             case .ttlMax: ttlMax = readTTL(entry)
+            case .warm: warm = readStatement(entry, placeholders: 0, meaning: "it lists the ids to load")
+            case .warmRate: warmRate = readRate(entry)
             }
         }
         for field in DataTypePolicy.Field.required where !seen.contains(field) {
@@ -146,7 +150,7 @@ struct PolicyFileParser {
             name: name, prefix: prefix, load: load, store: store, delete: delete, tables: tables, ttl: ttl,
             jitterPercent: jitter ?? 0, l1: l1 ?? true, l2: l2 ?? true, cacheMisses: cacheMisses ?? true,
             maxStale: maxStale, staleWhileRevalidate: staleWhileRevalidate, refreshAhead: refreshAhead,
-            ttlMax: ttlMax, location: nameLocation,
+            ttlMax: ttlMax, warm: warm, warmRate: warmRate ?? DataTypePolicy.defaultWarmRate, location: nameLocation,
             fieldLocations: fieldLocations)
     }
 

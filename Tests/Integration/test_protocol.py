@@ -354,7 +354,7 @@ def test_redis_py_pipeline_collects_errors_in_place(r3):
 
 COMMAND_NAMES = {
     "get", "mget", "exists", "set", "del", "query", "exec", "ping", "echo", "quit", "hello", "auth", "command",
-    "client", "config", "select", "stats", "policy",
+    "client", "config", "select", "stats", "policy", "warm",
 }
 
 

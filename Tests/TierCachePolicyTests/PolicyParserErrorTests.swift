@@ -5,7 +5,7 @@ import TierCachePolicy
 @Suite struct PolicyParserErrorTests {
     static let keys =
         "prefix, load, store, delete, tables, ttl, jitter, l1, l2, cache_misses, max_stale, stale_while_revalidate, "
-        + "refresh_ahead, ttl_max"
+        + "refresh_ahead, ttl_max, warm, warm_rate"
     static let ttlHint = "expected seconds or a number with unit ms, s, m, h, d, e.g. 30s, 10m"
 
     @Test func badTTL() {

@@ -5,7 +5,7 @@ import NIOCore
 public enum CommandKind: Int, CaseIterable, Sendable {
     case get, mget, exists, set, del, query, exec
     case ping, echo, quit, hello, auth, command, client, config, select
-    case stats, policy
+    case stats, policy, warm
 
     public var name: String {
         switch self {
@@ -27,6 +27,7 @@ public enum CommandKind: Int, CaseIterable, Sendable {
         case .select: "SELECT"
         case .stats: "STATS"
         case .policy: "POLICY"
+        case .warm: "WARM"
         }
     }
 
@@ -36,7 +37,7 @@ public enum CommandKind: Int, CaseIterable, Sendable {
         case .get: 2
         case .mget, .exists, .del, .query, .exec: -2
         case .set: -3
-        case .ping, .quit, .hello, .command, .stats: -1
+        case .ping, .quit, .hello, .command, .stats, .warm: -1
         case .echo, .select: 2
         case .auth, .client, .config, .policy: -2
         }
@@ -48,7 +49,7 @@ public enum CommandKind: Int, CaseIterable, Sendable {
         case .set, .del, .exec: ["write"]
         case .ping, .echo: ["fast", "stale"]
         case .quit, .hello, .auth: ["noscript", "loading", "stale", "fast", "no_auth"]
-        case .command, .client, .config, .select, .stats, .policy: ["loading", "stale"]
+        case .command, .client, .config, .select, .stats, .policy, .warm: ["loading", "stale"]
         }
     }
 

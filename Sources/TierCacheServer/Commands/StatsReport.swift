@@ -85,8 +85,27 @@ extension Proxy {
             ("commands", .map(commands)),
             ("backend", .map(backend)),
             ("policy", policyStatus()),
+            ("warming", warmingReport()),
             ("resilience", .map([("breakers", .map(breakerReports))])),
         ])
+    }
+
+    /// Warming progress per type, and whether none is under way.
+    func warmingReport() -> StatsNode {
+        let now = monotonicNanoseconds()
+        let types: [(String, StatsNode)] = warmer.snapshot.map { name, progress in
+            var fields: [(String, StatsNode)] = [
+                ("phase", .text(progress.phase.rawValue)),
+                ("done", .integer(Int64(progress.done))),
+                ("total", .integer(Int64(progress.total))),
+                ("failed", .integer(Int64(progress.failed))),
+                ("rate", .double(progress.rate)),
+                ("seconds", .double(Double((progress.finishedAt ?? now) &- progress.startedAt) / 1e9)),
+            ]
+            if let error = progress.error { fields.append(("error", .text(error))) }
+            return (name, .map(fields))
+        }
+        return .map([("ready", .integer(warmer.isReady ? 1 : 0)), ("types", .map(types))])
     }
 
     /// The running policy's version and the reloads since start-up (in `STATS` and `POLICY SHOW`).

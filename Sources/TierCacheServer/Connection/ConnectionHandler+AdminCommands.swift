@@ -23,6 +23,35 @@ extension ConnectionHandler {
         return true
     }
 
+    /// `WARM` warms every type with a `warm` statement, `WARM type` that type, in the background (see `Warmer`);
+    /// progress is in `STATS warming`.
+    func warm(context: ChannelHandlerContext) -> Bool {
+        var types = policy.types.filter { $0.policy.warm != nil }
+        if arguments.count == 2 {
+            guard let name = text(arguments[1]), let type = policy.type(named: name) else {
+                let names = policy.types.map(\.name).joined(separator: ", ")
+                writeError(ProxyError(.wrongArguments, "no data type '\(printable(arguments[1]))'; known: \(names)"))
+                return true
+            }
+            guard type.policy.warm != nil else {
+                writeError(ProxyError(.wrongArguments, "type '\(name)' has no warm statement"))
+                return true
+            }
+            types = [type]
+        } else if arguments.count > 2 {
+            writeError(ProxyError.wrongArity("warm"))
+            return true
+        }
+        guard !types.isEmpty else {
+            out.writeRESPSimpleString("OK no type has a warm statement")
+            return true
+        }
+        let started = proxy.warmer.warm(types, proxy: proxy, on: context.eventLoop)
+        out.writeRESPSimpleString(
+            started.isEmpty ? "OK already warming" : "OK warming \(started.joined(separator: ", "))")
+        return true
+    }
+
     /// `STATS HOT type [n]`: the type's most read keys (10 unless `n`, at most 64) with their estimated reads per
     /// second, highest first, as `[key, rate]` pairs.
     private func hotKeys() -> Bool {

@@ -42,6 +42,7 @@ extension ConnectionHandler {
         case .select: finished = select()
         case .stats: finished = stats()
         case .policy: finished = policy(started: started, context: context)
+        case .warm: finished = warm(context: context)
         }
         // Commands that went to the backend record their latency when their reply arrives.
         if finished { answered(kind) }

@@ -32,9 +32,9 @@ public enum PolicyValidation {
                             "\(field) statement has \(info.parameterCount) parameters; it must have \(parameters)")
                     }
                     if readOnly, !info.isReadOnly {
-                        report(field, "load statement must be read-only")
+                        report(field, "\(field) statement must be read-only")
                     }
-                    if readOnly {
+                    if field == "load" {
                         let unlisted = info.tablesRead.subtracting(type.tables).sorted()
                         if !unlisted.isEmpty {
                             report(
@@ -52,6 +52,7 @@ public enum PolicyValidation {
             check("load", type.load, parameters: 1, readOnly: true)
             check("store", type.store, parameters: 2, readOnly: false)
             check("delete", type.delete, parameters: 1, readOnly: false)
+            check("warm", type.warm, parameters: 0, readOnly: true)
         }
         return outcome
     }

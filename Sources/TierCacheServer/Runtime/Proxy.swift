@@ -27,6 +27,8 @@ public final class Proxy: Sendable {
     let typeRegistry = TypeRegistry()
     /// Which keys are read most, per type.
     let accessTracker: AccessTracker
+    /// Loads keys ahead of readers (`warm` statements).
+    let warmer: Warmer
     /// Held by a reload from start to swap: reloads run one at a time.
     let reloading = Mutex(())
     public let backend: any Backend
@@ -57,6 +59,7 @@ public final class Proxy: Sendable {
     ) throws {
         self.configuration = configuration
         self.accessTracker = AccessTracker(window: configuration.hotKeyWindow)
+        self.warmer = Warmer(logger: logger)
         self.l1 = try L1Cache(
             configuration: .init(maxBytes: configuration.l1MaxMemory, shardCount: configuration.l1Shards)
         )

@@ -46,6 +46,8 @@ public final class ProxyServer: Service {
             logger: logger)
         watcher.start()
         defer { watcher.stop() }
+        // Start-up warming runs in the background while we serve.
+        proxy.warmer.warm(proxy.policy.types, proxy: proxy, on: group.next())
         // Expired entries nobody reads again are reclaimed a little at a time: 512 slots per shard every 250 ms
         // keeps each lock hold to microseconds and still passes over a full 256 MB L1 within a minute. The same
         // pass lets the L2 tier finish a sync and replay deferred invalidations.

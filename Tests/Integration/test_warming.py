@@ -1,0 +1,77 @@
+"""Warming (issue 6): `warm` statements at start-up and on `WARM`, paced by `warm_rate`, with progress in STATS."""
+from __future__ import annotations
+
+import pytest
+import redis
+
+from conftest import get_or_none, make_sqlite_db, rename_table, wait_for, write_policy
+
+POLICY = """\
+types:
+  item:
+    load: SELECT v FROM items WHERE id = ?
+    tables: [items]
+    ttl: 1h
+    warm: SELECT id FROM items WHERE id < 'k'
+    warm_rate: 40
+  plain:
+    load: SELECT v FROM items WHERE id = ?
+    tables: [items]
+    ttl: 1h
+"""
+KEYS = 60  # ids 'a000' … 'a059' are warmed; 'z…' ids are not listed by the warm statement
+
+
+@pytest.fixture
+def warm_proxy(proxy, tmp_path):
+    policies = tmp_path / "policies"
+    write_policy(policies, "items.yaml", POLICY)
+    rows = "".join(f"INSERT INTO items VALUES ('a{i:03}', 'v{i}');" for i in range(KEYS))
+    db = make_sqlite_db(tmp_path / "items.db", "CREATE TABLE items (id TEXT PRIMARY KEY, v TEXT NOT NULL);" + rows
+                        + "INSERT INTO items VALUES ('z1', 'cold');")
+    return proxy(policies=policies, database=db)
+
+
+def warming(px):
+    return px.stats()["warming"]
+
+
+def test_start_up_warming_loads_the_listed_keys_at_most_warm_rate_a_second(warm_proxy):
+    px = warm_proxy
+    assert wait_for(lambda: warming(px)["ready"] == 1, timeout=15), warming(px)
+    item = warming(px)["types"]["item"]
+    assert (item["phase"], item["done"], item["total"], item["failed"]) == ("done", KEYS, KEYS, 0), item
+    # 60 loads, one at a time, each no sooner than its turn at 40 a second: at least 59/40 s in all.
+    assert item["seconds"] >= (KEYS - 1) / 40, item
+    assert "plain" not in warming(px)["types"]
+    stats = px.stats("item")
+    assert stats["loads"] == KEYS and stats["l1"]["misses"] == 0, stats
+    r = px.client(protocol=2, decode_responses=True)
+    assert r.get("item:a007") == "v7"
+    assert px.stats("item")["l1"]["hits"] == 1 and px.stats("item")["loads"] == KEYS
+    log = px.log()
+    assert "warming item: 60 keys at most 40.0 a second" in log and "warmed item: 60 of 60 keys loaded" in log
+    assert "warming done: ready" in log
+
+
+def test_warm_command_rewarms_skipping_what_is_cached_and_reports_failures(warm_proxy):
+    px = warm_proxy
+    r = px.client(protocol=2, decode_responses=True)
+    assert wait_for(lambda: warming(px)["ready"] == 1, timeout=15)
+    assert r.execute_command("WARM", "item") == "OK warming item"
+    assert r.execute_command("WARM") == "OK already warming"
+    assert wait_for(lambda: warming(px)["ready"] == 1, timeout=15)
+    assert px.stats("item")["loads"] == KEYS, "every key was fresh in L1: nothing loaded again"
+    with pytest.raises(redis.ResponseError, match="no data type 'nope'"):
+        r.execute_command("WARM", "nope")
+    with pytest.raises(redis.ResponseError, match="type 'plain' has no warm statement"):
+        r.execute_command("WARM", "plain")
+
+    rename_table(px.db_path, "items", "items_gone")
+    assert r.execute_command("WARM") == "OK warming item"
+    assert wait_for(lambda: warming(px)["types"]["item"]["phase"] == "failed", timeout=10), warming(px)
+    item = warming(px)["types"]["item"]
+    assert "no such table: items" in item["error"] and warming(px)["ready"] == 1, item
+    assert "warming item failed: its warm statement" in px.log()
+    rename_table(px.db_path, "items_gone", "items")
+    assert get_or_none(r, "item:z1") == "cold"
