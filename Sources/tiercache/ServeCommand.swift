@@ -137,6 +137,19 @@ struct ServeCommand: AsyncParsableCommand {
     var hotKeyWindow: String?
 
     @Option(
+        name: .customLong("hot-keys-file"),
+        help: """
+            Where the hot keys are saved (periodically and at shutdown) and read at start-up to warm L1; off keeps \
+            none (TIERCACHE_HOT_KEYS_FILE); default: the database file's path + .hotkeys.
+            """)
+    var hotKeysFile: String?
+
+    @Option(
+        name: .customLong("hot-keys-interval"),
+        help: "How often the hot keys are saved, e.g. 5m (TIERCACHE_HOT_KEYS_INTERVAL); default 60s.")
+    var hotKeysInterval: String?
+
+    @Option(
         name: .customLong("db-readers"),
         help: "Read-only database connections, so many reads run at once (TIERCACHE_DB_READERS); default 4.")
     var dbReaders: String?
@@ -408,6 +421,15 @@ struct ServeCommand: AsyncParsableCommand {
             expected: "a positive duration like 30s or 5m", Self.parseDuration)
         {
             configuration.hotKeyWindow = value
+        }
+        let hotKeysPath = hotKeysFile ?? Environment.value("TIERCACHE_HOT_KEYS_FILE")
+        configuration.hotKeysFile =
+            hotKeysPath == "off" ? nil : hotKeysPath.flatMap { $0.isEmpty ? nil : $0 } ?? configuration.databasePath + ".hotkeys"
+        if let value = try Self.option(
+            hotKeysInterval, "TIERCACHE_HOT_KEYS_INTERVAL", flag: "--hot-keys-interval",
+            expected: "a positive duration like 30s or 5m", Self.parseDuration)
+        {
+            configuration.hotKeysInterval = value
         }
         if let value = try Self.option(
             dbReaders, "TIERCACHE_DB_READERS", flag: "--db-readers", expected: "1…64",

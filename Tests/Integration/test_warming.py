@@ -1,10 +1,12 @@
 """Warming (issue 6): `warm` statements at start-up and on `WARM`, paced by `warm_rate`, with progress in STATS."""
 from __future__ import annotations
 
+import signal
+
 import pytest
 import redis
 
-from conftest import get_or_none, make_sqlite_db, rename_table, wait_for, write_policy
+from conftest import encode_command, get_or_none, make_sqlite_db, rename_table, wait_for, write_policy
 
 POLICY = """\
 types:
@@ -75,3 +77,51 @@ def test_warm_command_rewarms_skipping_what_is_cached_and_reports_failures(warm_
     assert "warming item failed: its warm statement" in px.log()
     rename_table(px.db_path, "items_gone", "items")
     assert get_or_none(r, "item:z1") == "cold"
+
+
+HOT_POLICY = """\
+types:
+  item:
+    load: SELECT v FROM items WHERE id = ?
+    tables: [items]
+    ttl: 1h
+    warm_rate: 200
+"""
+
+
+def test_a_restarted_sidecar_warms_the_hot_keys_its_predecessor_saved(proxy, tmp_path):
+    policies = tmp_path / "policies"
+    write_policy(policies, "items.yaml", HOT_POLICY)
+    rows = "".join(f"INSERT INTO items VALUES ('{i}', 'v{i}');" for i in range(100))
+    db = make_sqlite_db(tmp_path / "items.db", "CREATE TABLE items (id TEXT PRIMARY KEY, v TEXT NOT NULL);" + rows)
+    snapshot = tmp_path / "hot.keys"
+    first = proxy("--hot-keys-file", str(snapshot), policies=policies, database=db)
+    hot = [f"item:{i}" for i in range(10)]
+    with first.raw() as conn:  # connections report one read in 32: 320 reads of each hot key
+        conn.send(b"".join(encode_command("GET", key) for key in hot) * 320)
+        for _ in range(len(hot) * 320):
+            conn.read_reply()
+    r = first.client(protocol=2)
+    for i in range(10, 100):
+        r.get(f"item:{i}")  # read once: not hot
+    first.process.send_signal(signal.SIGTERM)
+    assert first.process.wait(timeout=15) == 0
+    assert snapshot.exists()
+
+    second = proxy("--hot-keys-file", str(snapshot), policies=policies, database=db)
+    assert wait_for(lambda: warming(second)["ready"] == 1 and "item" in warming(second)["types"], timeout=15), \
+        warming(second)
+    item = warming(second)["types"]["item"]
+    assert item["phase"] == "done" and item["done"] >= len(hot), item
+    rs = second.client(protocol=2, decode_responses=True)
+    for i, key in enumerate(hot):
+        assert rs.get(key) == f"v{i}"
+    stats = second.stats("item")
+    assert stats["l1"]["misses"] == 0 and stats["l1"]["hits"] == len(hot), stats
+    assert "hot-key snapshot read" in second.log()
+
+    # A damaged snapshot is ignored with a warning; the sidecar starts all the same.
+    snapshot.write_bytes(b"TCHK\x01\x00\x05ite")
+    third = proxy("--hot-keys-file", str(snapshot), policies=policies, database=db)
+    assert "hot-key snapshot ignored" in third.log() and "truncated" in third.log()
+    assert third.client(protocol=2, decode_responses=True).get("item:3") == "v3"

@@ -59,8 +59,10 @@ final class ConnectionHandler: ChannelInboundHandler {
     var answeredKinds: [CommandKind] = []
     /// L1 hits of GETs in the current batch, by group, added to the shared counters once per batch.
     private var hitsInBatch: [Int] = []
-    /// Counts reads, so one in `AccessTracker.sampleEvery` is reported.
-    private var readsSeen: UInt32 = 0
+    /// A xorshift sequence stepped once per read; a read is reported when its low bits are 0, so one in
+    /// `AccessTracker.sampleEvery` is, at random: a fixed stride would alias with a pipeline's repeating pattern
+    /// (every 32nd read of a 10-key cycle hits only 5 of its keys).
+    private var readSampler = UInt32.random(in: 1...UInt32.max)
     private var hitGroups: [Int32] = []
     let logger: Logger
     /// Reading stopped because a client pipelined far ahead of a reply still awaited.
@@ -366,8 +368,10 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Reports one read in `AccessTracker.sampleEvery` to the access tracker.
     @inline(__always)
     func noteRead(group: Int32, key: ByteBuffer) {
-        readsSeen &+= 1
-        guard readsSeen & UInt32(AccessTracker.sampleEvery - 1) == 0 else { return }
+        readSampler ^= readSampler << 13
+        readSampler ^= readSampler >> 17
+        readSampler ^= readSampler << 5
+        guard readSampler & UInt32(AccessTracker.sampleEvery - 1) == 0 else { return }
         let tracker = proxy.accessTracker
         key.withUnsafeReadableBytes { tracker.record(group: group, key: $0) }
     }

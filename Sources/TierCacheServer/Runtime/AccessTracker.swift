@@ -6,6 +6,8 @@ import TierCacheCache
 final class AccessTracker: Sendable {
     /// Connections report one read in this many (a power of two), weighted by it: the hit path stays cheap.
     static let sampleEvery = 32
+    /// Keys each type's top list holds (and the hot-key snapshot saves).
+    static let hotKeysPerType = 256
     /// Counts are halved every `window`: a key read steadily at r per second settles near `2 × r × window`.
     let window: Duration
     /// By group; a sketch (32 kB) is made on a group's first read.
@@ -21,7 +23,7 @@ final class AccessTracker: Sendable {
     func record(group: Int32, key: UnsafeRawBufferPointer) {
         guard group >= 0, Int(group) < sketches.count else { return }
         sketches[Int(group)].sketch.withLock { sketch in
-            if sketch == nil { sketch = HotKeySketch() }
+            if sketch == nil { sketch = HotKeySketch(capacity: Self.hotKeysPerType) }
             sketch?.record(key, weight: UInt32(Self.sampleEvery))
         }
     }

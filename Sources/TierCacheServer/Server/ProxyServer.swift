@@ -46,8 +46,17 @@ public final class ProxyServer: Service {
             logger: logger)
         watcher.start()
         defer { watcher.stop() }
-        // Start-up warming runs in the background while we serve.
-        proxy.warmer.warm(proxy.policy.types, proxy: proxy, on: group.next())
+        // Start-up warming (the saved hot keys first, then `warm` statements) runs in the background while we serve.
+        proxy.warmer.warm(proxy.policy.types, keys: proxy.savedHotKeys(), proxy: proxy, on: group.next())
+        let hotKeySaves = proxy.configuration.hotKeysFile.map { _ in
+            let period = TimeAmount.nanoseconds(Int64(clamping: proxy.configuration.hotKeysInterval.wholeNanoseconds))
+            return group.next().scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
+                proxy.threadPool.submit { state in
+                    if case .active = state { proxy.saveHotKeys() }
+                }
+            }
+        }
+        defer { hotKeySaves?.cancel() }
         // Expired entries nobody reads again are reclaimed a little at a time: 512 slots per shard every 250 ms
         // keeps each lock hold to microseconds and still passes over a full 256 MB L1 within a minute. The same
         // pass lets the L2 tier finish a sync and replay deferred invalidations.
@@ -80,6 +89,7 @@ public final class ProxyServer: Service {
         } else {
             logger.notice("drained")
         }
+        proxy.saveHotKeys()
     }
 
     private func bind(host: String, port: Int) async throws -> any Channel {

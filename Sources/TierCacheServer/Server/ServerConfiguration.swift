@@ -25,6 +25,10 @@ public struct ServerConfiguration: Sendable {
     public var policyPollInterval: Duration
     /// Read counts of keys (`STATS HOT`, adaptive TTLs) are halved this often, so they follow what is hot now.
     public var hotKeyWindow: Duration
+    /// Where the hot keys are saved (every `hotKeysInterval` and at shutdown) and read at start-up to warm L1; nil
+    /// keeps none.
+    public var hotKeysFile: String?
+    public var hotKeysInterval: Duration
     /// Bytes the L1 may hold.
     public var l1MaxMemory: Int
     /// Independently locked L1 shards (a power of two).
@@ -74,6 +78,8 @@ public struct ServerConfiguration: Sendable {
         policyWatch: PolicyWatchMode = .auto,
         policyPollInterval: Duration = .seconds(1),
         hotKeyWindow: Duration = .seconds(60),
+        hotKeysFile: String? = nil,
+        hotKeysInterval: Duration = .seconds(60),
         l1MaxMemory: Int = 256 * 1024 * 1024,
         l1Shards: Int = 16,
         requirePassword: String? = nil,
@@ -100,6 +106,8 @@ public struct ServerConfiguration: Sendable {
         self.policyWatch = policyWatch
         self.policyPollInterval = policyPollInterval
         self.hotKeyWindow = hotKeyWindow
+        self.hotKeysFile = hotKeysFile
+        self.hotKeysInterval = hotKeysInterval
         self.l1MaxMemory = l1MaxMemory
         self.l1Shards = l1Shards
         self.requirePassword = requirePassword

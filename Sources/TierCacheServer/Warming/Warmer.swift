@@ -40,13 +40,19 @@ final class Warmer: Sendable {
 
     var snapshot: [(name: String, progress: Progress)] { progress.withLock { $0 } }
 
-    /// Starts warming each of `types` that has a `warm` statement and is not being warmed already; returns the
-    /// names of those started.
+    /// Starts warming each of `types` that has a `warm` statement or keys in `keys` (the hot-key snapshot's, by
+    /// type name: loaded first, hottest first) and is not being warmed already; returns the names of those
+    /// started.
     @discardableResult
-    func warm(_ types: [DataTypeState], proxy: Proxy, on eventLoop: any EventLoop) -> [String] {
+    func warm(
+        _ types: [DataTypeState],
+        keys: [String: [ByteBuffer]] = [:],
+        proxy: Proxy,
+        on eventLoop: any EventLoop
+    ) -> [String] {
         let started = progress.withLock { runs -> [DataTypeState] in
             var started: [DataTypeState] = []
-            for type in types where type.policy.warm != nil {
+            for type in types where type.policy.warm != nil || !(keys[type.name] ?? []).isEmpty {
                 let running = runs.contains {
                     $0.name == type.name && ($0.progress.phase == .listing || $0.progress.phase == .loading)
                 }
@@ -57,7 +63,7 @@ final class Warmer: Sendable {
             }
             return started
         }
-        for type in started { list(type, proxy: proxy, on: eventLoop) }
+        for type in started { list(type, known: keys[type.name] ?? [], proxy: proxy, on: eventLoop) }
         return started.map(\.name)
     }
 
@@ -67,16 +73,27 @@ final class Warmer: Sendable {
         }
     }
 
-    private func list(_ type: DataTypeState, proxy: Proxy, on eventLoop: any EventLoop) {
-        guard let statement = type.policy.warm else { return }
+    /// Lists the ids of the type's `warm` statement (if any) after the `known` keys, then loads them all.
+    private func list(_ type: DataTypeState, known: [ByteBuffer], proxy: Proxy, on eventLoop: any EventLoop) {
         let backend = proxy.backend
-        proxy.onDatabase(eventLoop, statements: .policy) {
-            try backend.read(statement, parameters: []).resultSet.rows.compactMap { $0.first?.idBytes }
-        }.whenComplete { [self] result in
+        let listing: EventLoopFuture<[[UInt8]]>
+        if let statement = type.policy.warm {
+            listing = proxy.onDatabase(eventLoop, statements: .policy) {
+                try backend.read(statement, parameters: []).resultSet.rows.compactMap { $0.first?.idBytes }
+            }
+        } else {
+            listing = eventLoop.makeSucceededFuture([])
+        }
+        listing.whenComplete { [self] result in
             switch result {
             case .success(let ids):
                 let prefix = Array(type.policy.prefix.utf8) + [UInt8(ascii: ":")]
-                let keys = ids.map { ByteBuffer(bytes: prefix + $0) }
+                var seen = Set(known)
+                var keys = known
+                for id in ids {
+                    let key = ByteBuffer(bytes: prefix + id)
+                    if seen.insert(key).inserted { keys.append(key) }
+                }
                 update(type.name) {
                     $0.phase = .loading
                     $0.total = keys.count

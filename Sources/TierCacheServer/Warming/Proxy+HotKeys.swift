@@ -1,0 +1,42 @@
+import Logging
+import NIOCore
+
+extension Proxy {
+    /// Saves every type's hot keys to `hotKeysFile` (blocking: call it off the event loops). Logs a failure.
+    public func saveHotKeys() {
+        guard let path = configuration.hotKeysFile else { return }
+        let types = policy.types.map { type in
+            (name: type.name, keys: accessTracker.hottest(group: type.group, limit: AccessTracker.hotKeysPerType).map(\.key))
+        }
+        let count = types.reduce(0) { $0 + $1.keys.count }
+        if let problem = HotKeySnapshot.write(HotKeySnapshot.encode(types), to: path) {
+            logger.warning("hot keys not saved: \(problem)")
+        } else {
+            logger.debug("hot keys saved", metadata: ["path": "\(path)", "keys": "\(count)"])
+        }
+    }
+
+    /// The hot keys saved by an earlier run, by type name, keeping only keys that still route to that type.
+    /// Nothing (and a warning) when the file is unreadable.
+    public func savedHotKeys() -> [String: [ByteBuffer]] {
+        guard let path = configuration.hotKeysFile, let bytes = HotKeySnapshot.read(path) else { return [:] }
+        let saved: [(name: String, keys: [[UInt8]])]
+        do {
+            saved = try HotKeySnapshot.decode(bytes)
+        } catch {
+            logger.warning("hot-key snapshot ignored: \(path): \(error)")
+            return [:]
+        }
+        let policy = self.policy
+        var keys: [String: [ByteBuffer]] = [:]
+        for (name, typeKeys) in saved {
+            for key in typeKeys {
+                let buffer = ByteBuffer(bytes: key)
+                if policy.route(buffer)?.type.name == name { keys[name, default: []].append(buffer) }
+            }
+        }
+        logger.info(
+            "hot-key snapshot read", metadata: ["path": "\(path)", "keys": "\(keys.values.reduce(0) { $0 + $1.count })"])
+        return keys
+    }
+}
