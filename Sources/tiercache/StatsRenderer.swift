@@ -71,6 +71,16 @@ enum StatsRenderer {
             output += ", \(number(policy.child("reloads"))) reloads, \(number(policy.child("reload_failures"))) refused\n"
             if let error = policy.child("last_error")?.string { output += "  last error: \(error)\n" }
         }
+        if let warming = report.child("warming") {
+            output += "WARMING \(number(warming.child("ready")) == "1" ? "done (ready)" : "under way")"
+            for pair in warming.child("types")?.pairs ?? [] {
+                let type = pair.value
+                output += "; \(pair.key.string ?? "?") \(type.child("phase")?.string ?? "?")"
+                output += " \(number(type.child("done")))/\(number(type.child("total")))"
+                if number(type.child("failed")) != "0" { output += " (\(number(type.child("failed"))) failed)" }
+            }
+            output += "\n"
+        }
         return output
     }
 
