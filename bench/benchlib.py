@@ -270,7 +270,7 @@ def write_policy(directory, l1, l2, ttl="1d"):
 
 
 def start_tiercache(run, binary, database, policies, name="tiercache", redis_url=None, redis_prefix=None,
-                    threads=None):
+                    threads=None, extra_args=()):
     """Starts `tiercache serve`; the L2 flags are passed only when given, so a binary without them still runs
     the parts that need none. A refused flag ends the script with TierCache's own message."""
     port = free_port()
@@ -282,6 +282,7 @@ def start_tiercache(run, binary, database, policies, name="tiercache", redis_url
         argv += ["--redis", redis_url]
     if redis_prefix is not None:
         argv += ["--redis-prefix", redis_prefix]
+    argv += list(extra_args)
     try:
         proc = run.start(name, argv, port)
     except SystemExit as e:

@@ -20,6 +20,8 @@ Usage: bench/chaos.py [--binary PATH] [--readers 50] [--keys 1000] [--fault 5] [
 """
 import argparse
 import asyncio
+import bisect
+import itertools
 import multiprocessing as mp
 import os
 import random
@@ -58,9 +60,20 @@ async def read_reply(stream):
     return False
 
 
-async def reader(port, keys, rate, stop_at, results):
-    """One connection GETting random keys at `rate` per second until `stop_at`; appends (start time, latency s, ok)
-    per request to `results`. Reconnects after a failure."""
+def key_chooser(keys, zipf):
+    """A function returning key numbers: uniform over `keys`, or Zipf-distributed with exponent `zipf` (> 0),
+    key 0 the most read."""
+    if zipf <= 0:
+        return lambda: random.randrange(keys)
+    weights = [1.0 / (k + 1) ** zipf for k in range(keys)]
+    cumulative = list(itertools.accumulate(weights))
+    total = cumulative[-1]
+    return lambda: min(keys - 1, bisect.bisect_left(cumulative, random.random() * total))
+
+
+async def reader(port, keys, rate, stop_at, results, choose):
+    """One connection GETting keys (numbers from `choose`) at `rate` per second until `stop_at`; appends (start
+    time, latency s, ok) per request to `results`. Reconnects after a failure."""
     interval = 1.0 / rate
     stream = sink = None
     next_at = time.monotonic() + random.random() * interval  # spread the readers over the interval
@@ -77,7 +90,7 @@ async def reader(port, keys, rate, stop_at, results):
             if stream is None:
                 stream, sink = await asyncio.open_connection("127.0.0.1", port)
                 sink.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sink.write(bl.resp("GET", bl.key(random.randrange(keys))))
+            sink.write(bl.resp("GET", bl.key(choose())))
             ok = await asyncio.wait_for(read_reply(stream), timeout=5)
         except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError):
             if sink is not None:
@@ -88,20 +101,21 @@ async def reader(port, keys, rate, stop_at, results):
         sink.close()
 
 
-def reader_process(port, keys, rate, stop_at, connections, out):
+def reader_process(port, keys, rate, stop_at, connections, out, zipf=0.0):
     """`connections` readers on one asyncio loop: one process per core keeps the clients' own scheduling out of
     the latencies, where a process per reader (50 on 2 cores) added milliseconds to every p99."""
     random.seed(os.getpid())
     results = []
+    choose = key_chooser(keys, zipf)
 
     async def run():
-        await asyncio.gather(*(reader(port, keys, rate, stop_at, results) for _ in range(connections)))
+        await asyncio.gather(*(reader(port, keys, rate, stop_at, results, choose) for _ in range(connections)))
 
     asyncio.run(run())
     out.send(results)
 
 
-def run_load(port, readers, keys, rate, seconds, during):
+def run_load(port, readers, keys, rate, seconds, during, zipf=0.0):
     """Runs the readers for `seconds`, calling during(t0) in this process meanwhile; returns all results and
     what during() returned."""
     stop_at = time.monotonic() + seconds
@@ -110,7 +124,7 @@ def run_load(port, readers, keys, rate, seconds, during):
     for index in range(processes):
         parent, child = mp.Pipe(duplex=False)
         connections = readers // processes + (1 if index < readers % processes else 0)
-        p = mp.Process(target=reader_process, args=(port, keys, rate, stop_at, connections, child))
+        p = mp.Process(target=reader_process, args=(port, keys, rate, stop_at, connections, child, zipf))
         p.start()
         pipes.append(parent)
         procs.append(p)

@@ -160,6 +160,17 @@ public final class L1Cache: Sendable {
         }
     }
 
+    /// Keys of live entries of `group`, at most about `limit` (shared out among the shards), one shard lock at a
+    /// time: for the hot-key snapshot, not the request path.
+    public func keys(group: Int32, now: UInt64, limit: Int) -> [[UInt8]] {
+        let perShard = limit / shards.count + 1
+        var keys: [[UInt8]] = []
+        for shard in shards {
+            keys += shard.state.withLock { $0.keys(group: group, now: now, limit: perShard) }
+        }
+        return Array(keys.prefix(limit))
+    }
+
     /// Removes expired entries from every shard, one shard lock at a time.
     ///
     /// - Parameters:

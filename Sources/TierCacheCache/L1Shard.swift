@@ -249,6 +249,17 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
         }
     }
 
+    /// Keys of live entries of `group` (not expired at `now`), at most `limit` of them.
+    func keys(group: Int32, now: UInt64, limit: Int) -> [[UInt8]] {
+        var keys: [[UInt8]] = []
+        for case let entry? in slots where keys.count < limit {
+            guard !entry.isTombstone, entry.group == group, entry.expiresAt > now else { continue }
+            let length = entry.keyLength
+            keys.append(entry.withBytes { Array($0.prefix(length)) })
+        }
+        return keys
+    }
+
     // MARK: Internals
 
     private func charge(of entry: EntryStorage) -> Int {

@@ -1,12 +1,24 @@
 import Logging
 import NIOCore
+import TierCacheCache
 
 extension Proxy {
-    /// Saves every type's hot keys to `hotKeysFile` (blocking: call it off the event loops). Logs a failure.
+    /// Keys saved per type at most: the hottest (the access tracker's top list) first, then the rest of what L1
+    /// holds of the type, so a restart can warm the whole working set, not only its head.
+    public static let savedKeysPerType = 100_000
+
+    /// Saves every type's keys to `hotKeysFile` (blocking: call it off the event loops). Logs a failure.
     public func saveHotKeys() {
         guard let path = configuration.hotKeysFile else { return }
+        let now = monotonicNanoseconds()
         let types = policy.types.map { type in
-            (name: type.name, keys: accessTracker.hottest(group: type.group, limit: AccessTracker.hotKeysPerType).map(\.key))
+            var keys = accessTracker.hottest(group: type.group, limit: AccessTracker.hotKeysPerType).map(\.key)
+            var seen = Set(keys)
+            for key in l1.keys(group: type.group, now: now, limit: Self.savedKeysPerType)
+            where keys.count < Self.savedKeysPerType && seen.insert(key).inserted {
+                keys.append(key)
+            }
+            return (name: type.name, keys: keys)
         }
         let count = types.reduce(0) { $0 + $1.keys.count }
         if let problem = HotKeySnapshot.write(HotKeySnapshot.encode(types), to: path) {
