@@ -80,6 +80,17 @@ struct L1CacheTests {
         #expect(put(cache, "a:99", "old", stamp: 6) == .refusedStale, "the tombstone still refuses an older fill")
     }
 
+    @Test("keys(group:) lists one group's live keys across shards, up to a limit; not expired ones, not tombstones")
+    func keysOfAGroup() throws {
+        let cache = try L1Cache(configuration: .init(maxBytes: 1 << 20, shardCount: 4))
+        for index in 0..<30 { _ = put(cache, "a:\(index)", "a", expiresAt: index < 25 ? 1000 : 10, group: 1) }
+        _ = put(cache, "b:1", "b", expiresAt: 1000, group: 2)
+        cache.invalidate(ByteBuffer(string: "a:99"), stamp: 1, now: 0)
+        let keys = Set(cache.keys(group: 1, now: 100, limit: 1000).map { String(decoding: $0, as: UTF8.self) })
+        #expect(keys == Set((0..<25).map { "a:\($0)" }))
+        #expect(cache.keys(group: 1, now: 100, limit: 10).count == 10)
+    }
+
     @Test("expired entries are never served and count as expirations")
     func expiry() throws {
         let cache = try L1Cache(configuration: .init(maxBytes: 1 << 20))
