@@ -6,7 +6,9 @@ import signal
 import pytest
 import redis
 
-from conftest import encode_command, get_or_none, make_sqlite_db, rename_table, wait_for, write_policy
+from conftest import (
+    encode_command, get_or_none, make_sqlite_db, rename_table, run_tiercache, wait_for, write_policy,
+)
 
 POLICY = """\
 types:
@@ -125,3 +127,29 @@ def test_a_restarted_sidecar_warms_the_hot_keys_its_predecessor_saved(proxy, tmp
     third = proxy("--hot-keys-file", str(snapshot), policies=policies, database=db)
     assert "hot-key snapshot ignored" in third.log() and "truncated" in third.log()
     assert third.client(protocol=2, decode_responses=True).get("item:3") == "v3"
+
+
+def test_tiercache_warm_shows_progress_and_check_is_a_readiness_probe(warm_proxy):
+    px = warm_proxy
+    port = str(px.port)
+    checked = run_tiercache("warm", "--check", "--port", port)
+    if checked.returncode == 1:  # start-up warming is still under way (60 keys at 40 a second)
+        assert checked.stdout == "warming\n", checked
+    assert wait_for(lambda: warming(px)["ready"] == 1, timeout=15)
+    checked = run_tiercache("warm", "--check", "--port", port)
+    assert (checked.returncode, checked.stdout) == (0, "ready\n"), checked
+
+    result = run_tiercache("warm", "item", "--port", port, timeout=30)
+    assert result.returncode == 0, result
+    lines = result.stdout.splitlines()
+    assert lines[0] == "OK warming item", lines
+    assert lines[-1].startswith("item             [##############################] 60/60 done"), lines
+    # Without a terminal it prints progress at most once a second, not a redraw every 200 ms.
+    assert len(lines) < 10, lines
+
+    rename_table(px.db_path, "items", "items_gone")
+    failed = run_tiercache("warm", "--port", port, timeout=30)
+    assert failed.returncode == 1 and "failed: " in failed.stdout and "no such table: items" in failed.stdout, failed
+    rename_table(px.db_path, "items_gone", "items")
+    bad = run_tiercache("warm", "plain", "--port", port)
+    assert bad.returncode == 1 and "type 'plain' has no warm statement" in bad.stderr, bad
