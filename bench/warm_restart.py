@@ -48,6 +48,18 @@ def counters(port):
     return child(l1, "hits"), child(l1, "misses"), done
 
 
+def warming_run(port):
+    """(keys done, seconds) of the `item` type's last warming run, from STATS."""
+    with bl.Client(port) as c:
+        stats = c.call("STATS")
+    pairs = dict(zip(stats[0::2], stats[1::2]))
+    types = dict(zip(pairs[b"warming"][1::2][1][0::2], pairs[b"warming"][1::2][1][1::2]))
+    if b"item" not in types:
+        return 0, 0.0
+    item = dict(zip(types[b"item"][0::2], types[b"item"][1::2]))
+    return item[b"done"], float(item[b"seconds"])
+
+
 def run_phase(port, args, seconds):
     """Load for `seconds`; returns per-second (hit ratio, warming loads in that second)."""
     def during():
@@ -106,8 +118,10 @@ def main():
             back = next((i + 1 for i, (r, _) in enumerate(samples) if r >= previous - 0.01), None)
             ratios = " ".join(f"{r:.2f}" for r, _ in samples[:12])
             most = max(w for _, w in samples)
-            print(f"{label:<14} back within 1 point after {str(back) + ' s' if back else 'never':>6}; "
-                  f"most warming loads in a second {most}; per second: {ratios} …")
+            done, took = warming_run(port)
+            overall = f"{done:,} keys in {took:.1f} s = {done / took:.0f}/s" if took else "none"
+            print(f"{label:<14} back within 1 point after {str(back) + ' s' if back else 'never':>6}; warming "
+                  f"{overall}, most in one ~1 s sample {most}; hit ratio per second: {ratios} …")
             run.stop(proc)
     finally:
         run.close()

@@ -4,7 +4,8 @@ import TierCacheCache
 
 extension Proxy {
     /// Keys saved per type at most: the hottest (the access tracker's top list) first, then the rest of what L1
-    /// holds of the type, so a restart can warm the whole working set, not only its head.
+    /// holds of the type by estimated reads, so a restart warms the whole working set, the keys that matter most
+    /// first.
     public static let savedKeysPerType = 100_000
 
     /// Saves every type's keys to `hotKeysFile` (blocking: call it off the event loops). Logs a failure.
@@ -14,10 +15,11 @@ extension Proxy {
         let types = policy.types.map { type in
             var keys = accessTracker.hottest(group: type.group, limit: AccessTracker.hotKeysPerType).map(\.key)
             var seen = Set(keys)
-            for key in l1.keys(group: type.group, now: now, limit: Self.savedKeysPerType)
-            where keys.count < Self.savedKeysPerType && seen.insert(key).inserted {
-                keys.append(key)
-            }
+            let rest = l1.keys(group: type.group, now: now, limit: Self.savedKeysPerType)
+                .filter { seen.insert($0).inserted }
+                .map { key in (key, key.withUnsafeBytes { accessTracker.readsPerSecond(group: type.group, key: $0) }) }
+                .sorted { $0.1 > $1.1 }
+            keys += rest.prefix(max(0, Self.savedKeysPerType - keys.count)).map(\.0)
             return (name: type.name, keys: keys)
         }
         let count = types.reduce(0) { $0 + $1.keys.count }
