@@ -253,19 +253,27 @@ def make_database(path, n, value=VALUE):
     conn.close()
 
 
-def write_policy(directory, l1, l2, ttl="1d"):
+def policy_yaml(ttl="1d", l1=None, l2=None, type_name="key", extra=""):
+    """One type over kv (keys `key:<id>`, as make_database fills it), with `extra` settings lines appended;
+    l1 and l2 are written only when given."""
+    text = ("types:\n"
+            f"  {type_name}:\n"
+            "    prefix: key\n"
+            "    load: SELECT v FROM kv WHERE id = ?\n"
+            "    store: INSERT INTO kv(id, v) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET v = excluded.v\n"
+            "    delete: DELETE FROM kv WHERE id = ?\n"
+            "    tables: [kv]\n"
+            f"    ttl: {ttl}\n")
+    for name, value in (("l1", l1), ("l2", l2)):
+        if value is not None:
+            text += f"    {name}: {'true' if value else 'false'}\n"
+    return text + extra
+
+
+def write_policy(directory, l1=None, l2=None, ttl="1d", type_name="key", extra=""):
     os.makedirs(directory, exist_ok=True)
     with open(os.path.join(directory, "bench.yaml"), "w") as f:
-        f.write("types:\n"
-                "  key:\n"
-                "    prefix: key\n"
-                "    load: SELECT v FROM kv WHERE id = ?\n"
-                "    store: INSERT INTO kv(id, v) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET v = excluded.v\n"
-                "    delete: DELETE FROM kv WHERE id = ?\n"
-                "    tables: [kv]\n"
-                f"    ttl: {ttl}\n"
-                f"    l1: {'true' if l1 else 'false'}\n"
-                f"    l2: {'true' if l2 else 'false'}\n")
+        f.write(policy_yaml(ttl, l1, l2, type_name, extra))
     return directory
 
 

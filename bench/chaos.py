@@ -35,16 +35,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as bl  # noqa: E402
 
-POLICY = """\
-types:
-  item:
-    prefix: key
-    load: SELECT v FROM kv WHERE id = ?
-    store: INSERT INTO kv(id, v) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET v = excluded.v
-    tables: [kv]
-    ttl: 2s
-    max_stale: 1m
-"""
 
 
 async def read_reply(stream):
@@ -186,10 +176,7 @@ def main():
         redis = run.start("redis-server", redis_argv, redis_port)
         db = run.path("chaos.db")
         bl.make_database(db, args.keys)
-        policies = run.path("policies")
-        os.makedirs(policies)
-        with open(os.path.join(policies, "chaos.yaml"), "w") as f:
-            f.write(POLICY)
+        policies = bl.write_policy(run.path("policies"), ttl="2s", type_name="item", extra="    max_stale: 1m\n")
         tc_port, tc, _ = bl.start_tiercache(run, args.binary, db, policies,
                                             redis_url=f"redis://127.0.0.1:{redis_port}")
         bl.pipelined_gets(tc_port, args.keys, what="warm-up GET through TierCache")

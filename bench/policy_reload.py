@@ -21,15 +21,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as bl  # noqa: E402
 from chaos import run_load  # noqa: E402
 
-POLICY = """\
-types:
-  item:
-    prefix: key
-    load: SELECT v FROM kv WHERE id = ?
-    store: INSERT INTO kv(id, v) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET v = excluded.v
-    tables: [kv]
-    ttl: {ttl}
-"""
+
+def policy(ttl):
+    return bl.policy_yaml(ttl, type_name="item")
+
 
 
 def status(port):
@@ -66,7 +61,7 @@ def main():
         policies = run.path("policies")
         os.makedirs(policies)
         policy_file = os.path.join(policies, "items.yaml")
-        write_atomically(policy_file, POLICY.format(ttl="1h"))
+        write_atomically(policy_file, policy("1h"))
         port, _, _ = bl.start_tiercache(run, args.binary, db, policies)
         bl.pipelined_gets(port, args.keys, what="warm-up GET through TierCache")
 
@@ -75,7 +70,7 @@ def main():
             latencies = []
             for edit in range(args.edits):
                 before = status(port)["version"]
-                write_atomically(policy_file, POLICY.format(ttl="30m" if edit % 2 == 0 else "1h"))
+                write_atomically(policy_file, policy("30m" if edit % 2 == 0 else "1h"))
                 written = time.monotonic()
                 while status(port)["version"] == before:
                     if time.monotonic() - written > 10:
@@ -84,14 +79,14 @@ def main():
                 latencies.append(time.monotonic() - written)
                 time.sleep(0.2)
             # A broken edit is refused and reported; the fix clears it.
-            write_atomically(policy_file, POLICY.format(ttl="1h") + "    l1: maybe\n")
+            write_atomically(policy_file, policy("1h") + "    l1: maybe\n")
             deadline = time.monotonic() + 10
             while "last_error" not in status(port):
                 if time.monotonic() > deadline:
                     raise SystemExit("the broken edit was not reported within 10 s")
                 time.sleep(0.001)
             broken = status(port)
-            write_atomically(policy_file, POLICY.format(ttl="45m"))
+            write_atomically(policy_file, policy("45m"))
             while "last_error" in status(port):
                 if time.monotonic() > deadline + 10:
                     raise SystemExit("the fix did not clear the error within 10 s")

@@ -20,15 +20,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as bl  # noqa: E402
 from chaos import run_load  # noqa: E402
 
-POLICY = """\
-types:
-  item:
-    prefix: key
-    load: SELECT v FROM kv WHERE id = ?
-    tables: [kv]
-    ttl: 1h
-    warm_rate: {warm_rate}
-"""
 
 
 def counters(port):
@@ -94,10 +85,8 @@ def main():
     try:
         db = run.path("warm.db")
         bl.make_database(db, args.keys)
-        policies = run.path("policies")
-        os.makedirs(policies)
-        with open(os.path.join(policies, "items.yaml"), "w") as f:
-            f.write(POLICY.format(warm_rate=args.warm_rate))
+        policies = bl.write_policy(
+            run.path("policies"), ttl="1h", type_name="item", extra=f"    warm_rate: {args.warm_rate}\n")
         snapshot = run.path("hot.keys")
         common = ["--hot-key-window", "10s"]
 

@@ -12,14 +12,7 @@ struct WarmCommand: ParsableCommand {
         abstract: "Warm a running proxy's caches and show the progress; or check whether warming is done."
     )
 
-    @Option(help: "Proxy host (TIERCACHE_HOST).")
-    var host: String?
-
-    @Option(help: "Proxy port (TIERCACHE_PORT).")
-    var port: Int?
-
-    @Option(help: "Password, if the proxy requires one (TIERCACHE_REQUIREPASS).")
-    var password: String?
+    @OptionGroup var proxy: ProxyAddress
 
     @Flag(help: "Do not start warming: exit 0 if the proxy is ready (no warming under way), 1 if not.")
     var check = false
@@ -31,19 +24,9 @@ struct WarmCommand: ParsableCommand {
     var type: String?
 
     func run() throws {
-        let host = Environment.resolve(host, "TIERCACHE_HOST", default: "127.0.0.1")
-        let portText = port.map(String.init) ?? Environment.resolve(nil, "TIERCACHE_PORT", default: "6380")
-        guard let port = Int(portText) else { throw ValidationError("--port must be a number; got '\(portText)'") }
+        let (host, port) = try proxy.resolved()
         do {
-            var client = try RESPClient(host: host, port: port)
-            var hello = ["HELLO", "3"]
-            if let password = password ?? Environment.value("TIERCACHE_REQUIREPASS") {
-                hello += ["AUTH", "default", password]
-            }
-            if case .error(let message) = try client.call(hello) {
-                printErrors(["tiercache at \(host):\(port) refused HELLO: \(message)"])
-                throw ExitCode(1)
-            }
+            var client = try proxy.connect(host: host, port: port)
             if check {
                 let ready = try warming(&client)?.child("ready").flatMap(Self.integer) == 1
                 print(ready ? "ready" : "warming")

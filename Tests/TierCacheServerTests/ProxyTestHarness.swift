@@ -128,7 +128,8 @@ final class ProxyTestHarness {
         let key = Proxy.queryKey(
             sql: ByteBuffer(string: sql), parameters: parameters.map { ByteBuffer(string: $0) }[...])
         var out = ByteBuffer()
-        switch proxy.serveQueryFromL1(key, now: monotonicNanoseconds(), version: .v2, into: &out) {
+        switch proxy.serveQueryFromL1(
+            key, now: monotonicNanoseconds(), version: .v2, policy: proxy.policy, into: &out) {
         case .hit:
             return String(buffer: out)
         case .miss, .stale, .expired:

@@ -111,12 +111,13 @@ extension Proxy {
     /// The running policy's version and the reloads since start-up (in `STATS` and `POLICY SHOW`).
     func policyStatus() -> StatsNode {
         let history = policyHistory.withLock { $0 }
+        let current = currentPolicy.withLock { $0.loaded }
         let now = wallClockMicroseconds()
         var fields: [(String, StatsNode)] = [
-            ("version", .text(history.current.digest)),
-            ("types", .integer(Int64(history.current.types))),
-            ("loaded_at_unix", .integer(Int64(history.current.loadedAtMicroseconds / 1_000_000))),
-            ("loaded_seconds_ago", .integer(Int64((now &- history.current.loadedAtMicroseconds) / 1_000_000))),
+            ("version", .text(current.digest)),
+            ("types", .integer(Int64(current.types))),
+            ("loaded_at_unix", .integer(Int64(current.loadedAtMicroseconds / 1_000_000))),
+            ("loaded_seconds_ago", .integer(Int64((now &- current.loadedAtMicroseconds) / 1_000_000))),
             ("reloads", .integer(Int64(history.reloads))),
             ("reload_failures", .integer(Int64(history.failures))),
         ]

@@ -159,7 +159,7 @@ extension ConnectionHandler {
         var loads: [EventLoopFuture<Bool>] = []
         for key in arguments.dropFirst() {
             if isQueryKey(key) { continue }
-            if let present = proxy.existsInL1(key, now: started) {
+            if let present = proxy.existsInL1(key, now: started, policy: policy) {
                 if present { known += 1 }
             } else if let (type, id) = policy.route(key) {
                 loads.append(
@@ -225,7 +225,7 @@ extension ConnectionHandler {
             return true
         }
         let key = Proxy.queryKey(sql: arguments[1], parameters: arguments[2...])
-        switch proxy.serveQueryFromL1(key, now: started, version: session.version, into: &out) {
+        switch proxy.serveQueryFromL1(key, now: started, version: session.version, policy: policy, into: &out) {
         case .hit:
             return true
         case .miss, .stale, .expired:

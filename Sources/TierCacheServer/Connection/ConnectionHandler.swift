@@ -388,7 +388,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// their replies are complete in the output buffer.
     private func recordBatch(started: UInt64) {
         for group in hitGroups {
-            proxy.counters(ofGroup: group).l1.hits.increment(by: hitsInBatch[Int(group)])
+            policy.counters(ofGroup: group).l1.hits.increment(by: hitsInBatch[Int(group)])
             hitsInBatch[Int(group)] = 0
         }
         hitGroups.removeAll(keepingCapacity: true)

@@ -20,9 +20,8 @@ public struct PolicyLoadRecord: Sendable, Equatable {
     }
 }
 
-/// The reloads since start-up, for `STATS` and `POLICY SHOW`.
+/// The reloads since start-up, for `STATS` and `POLICY SHOW` (the version in force is `Proxy.currentPolicy`'s).
 public struct PolicyHistory: Sendable {
-    public var current: PolicyLoadRecord
     public var reloads = 0
     /// Reloads refused (the running policy was kept).
     public var failures = 0
@@ -131,7 +130,6 @@ extension Proxy {
         switch outcome {
         case .reloaded(let record, let changes):
             policyHistory.withLock { history in
-                history.current = record
                 history.reloads += 1
                 history.lastError = nil
             }

@@ -3,6 +3,7 @@ import Glibc
 import Logging
 import Synchronization
 import TierCachePolicy
+import TierCacheRedis
 
 /// Reloads the policy when its files change, and on SIGHUP.
 ///
@@ -65,8 +66,7 @@ final class PolicyWatcher: Sendable {
         }
         if mode != .off {
             let timer = DispatchSource.makeTimerSource(queue: queue)
-            let nanoseconds = Int(clamping: pollInterval.components.seconds * 1_000_000_000
-                + pollInterval.components.attoseconds / 1_000_000_000)
+            let nanoseconds = pollInterval.wholeNanoseconds
             timer.schedule(deadline: .now() + .nanoseconds(nanoseconds), repeating: .nanoseconds(nanoseconds))
             timer.setEventHandler { [self] in check(trigger: "file change (poll)") }
             timer.resume()

@@ -61,13 +61,12 @@ extension Proxy {
             serveKeyFromL1Uncounted(
                 $0, now: now, version: version, policy: policy, refreshDue: &refreshDue, into: &out)
         }
-        if case .hit(let group) = result { counters(ofGroup: group).l1.hits.increment() }
+        if case .hit(let group) = result { policy.counters(ofGroup: group).l1.hits.increment() }
         return result
     }
 
     /// Whether a keyed entry is in L1 and says "row exists" (for EXISTS); nil when L1 doesn't know.
-    func existsInL1(_ key: ByteBuffer, now: UInt64) -> Bool? {
-        let policy = self.policy
+    func existsInL1(_ key: ByteBuffer, now: UInt64, policy: PolicyState) -> Bool? {
         var present = false
         let result = l1.lookup(key, now: now) { info, resp2, _ in
             guard policy.keyedEntryIsFresh(info) else { return false }
@@ -75,7 +74,7 @@ extension Proxy {
             return true
         }
         guard case .hit(let group) = result else { return nil }
-        counters(ofGroup: group).l1.hits.increment()
+        policy.counters(ofGroup: group).l1.hits.increment()
         return present
     }
 
@@ -493,6 +492,7 @@ extension Proxy {
         _ key: ByteBuffer,
         now: UInt64,
         version: RESPVersion,
+        policy: PolicyState,
         into out: inout ByteBuffer
     ) -> L1Lookup {
         let result = l1.lookup(key, now: now) { [tables] info, resp2, resp3 in
@@ -500,7 +500,7 @@ extension Proxy {
             out.writeBytes(version == .v3 ? resp3 : resp2)
             return true
         }
-        if case .hit(let group) = result { counters(ofGroup: group).l1.hits.increment() }
+        if case .hit(let group) = result { policy.counters(ofGroup: group).l1.hits.increment() }
         return result
     }
 
@@ -639,13 +639,6 @@ extension Proxy {
             lifetime: policy.resultUsesL2(result.tablesRead) ? lifetime : nil,
             tables: result.tablesRead.sorted()
         )
-    }
-
-    func counters(ofGroup group: Int32) -> TypeCounters {
-        let policy = self.policy
-        let types = policy.typesByGroup
-        return Int(group) < types.count && group >= 0
-            ? types[Int(group)]?.counters ?? policy.defaultType.counters : policy.defaultType.counters
     }
 }
 

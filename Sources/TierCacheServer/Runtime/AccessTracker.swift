@@ -1,5 +1,6 @@
 import Synchronization
 import TierCacheCache
+import TierCacheRedis
 
 /// Which keys of each data type are read most: a `HotKeySketch` per accounting group, fed a sample of reads, and
 /// halved every `window`. Feeds `STATS HOT`, adaptive TTLs (`ttl_max`) and the hot-key snapshot.
@@ -45,7 +46,7 @@ final class AccessTracker: Sendable {
     /// Halves every count once a window has passed since the last time (called by the periodic upkeep).
     func decayIfDue(now: UInt64) {
         let due = lastDecay.withLock { last -> Bool in
-            guard now &- last >= UInt64(window.seconds * 1e9) else { return false }
+            guard now &- last >= UInt64(clamping: window.wholeNanoseconds) else { return false }
             last = now
             return true
         }

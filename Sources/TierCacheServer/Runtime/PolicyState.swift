@@ -2,6 +2,7 @@ import Glibc
 import NIOCore
 import TierCacheCache
 import TierCachePolicy
+import TierCacheStats
 
 /// One version of the policy, compiled for the request path: types by accounting group, key routing on bytes,
 /// and which types read each table. Immutable: a reload builds a new one, and a request keeps the one it began
@@ -79,6 +80,14 @@ public final class PolicyState: Sendable {
             type.stamp.current <= info.stamp
         else { return nil }
         return type
+    }
+
+    /// The counters L1 hits of `group` count under: its type's, or the default's (QUERY results no type owns).
+    public func counters(ofGroup group: Int32) -> TypeCounters {
+        guard group >= 0, Int(group) < typesByGroup.count, let type = typesByGroup[Int(group)] else {
+            return defaultType.counters
+        }
+        return type.counters
     }
 
     /// The stale grace of each group, for `L1Cache.setStaleGrace`.

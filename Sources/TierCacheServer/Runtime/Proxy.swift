@@ -67,7 +67,7 @@ public final class Proxy: Sendable {
             policy, exactIDs: Self.exactIDs(of: policy, on: backend), registry: typeRegistry)
         let loaded = PolicyLoadRecord(policies: policy)
         self.currentPolicy = Mutex((state, loaded))
-        self.policyHistory = Mutex(PolicyHistory(current: loaded))
+        self.policyHistory = Mutex(PolicyHistory())
         self.backend = backend
         self.databaseBreaker = Breaker(name: "database", configuration: configuration.databaseBreaker, logger: logger)
         self.databaseHealth = DatabaseHealth(logger: logger)
