@@ -5,7 +5,10 @@
 public protocol Backend: Sendable {
     /// Runs a read-only statement. Throws `.notReadOnly` for anything that may write, decided by the
     /// database itself, not by looking at the text.
-    func read(_ sql: String, parameters: [SQLValue]) throws(BackendError) -> ReadResult
+    ///
+    /// - Parameter origin: whose statement it is. A backend may hold back part of its capacity for policy
+    ///   statements, so clients' own statements can't take every connection from the cache's loads.
+    func read(_ sql: String, parameters: [SQLValue], origin: StatementOrigin) throws(BackendError) -> ReadResult
 
     /// Runs one statement that may write, and commits it before returning.
     func write(_ sql: String, parameters: [SQLValue]) throws(BackendError) -> WriteResult
@@ -26,8 +29,27 @@ public protocol Backend: Sendable {
     /// the server runs it periodically on its thread pool.
     func checkHealth() -> BackendHealthCheck
 
+    /// Interrupts every statement running now or started later (`.interrupted`): for shutdown, once the requests
+    /// in flight had their time, so no runaway statement holds the process.
+    func interruptAll()
+
     /// Closes connections. Calls after `close()` throw `.unavailable`.
     func close()
+}
+
+extension Backend {
+    /// A policy's read.
+    public func read(_ sql: String, parameters: [SQLValue]) throws(BackendError) -> ReadResult {
+        try read(sql, parameters: parameters, origin: .policy)
+    }
+}
+
+/// Where a statement comes from.
+public enum StatementOrigin: Sendable, Hashable {
+    /// A policy's statement (a load, a store): the operator's, run for the cache.
+    case policy
+    /// A client's own SQL (QUERY, EXEC).
+    case client
 }
 
 /// A connection pool's state.

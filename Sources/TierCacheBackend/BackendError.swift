@@ -3,6 +3,7 @@ public struct BackendError: Error, Sendable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: Sendable, Hashable {
             case notReadOnly, invalidStatement, parameterCount, constraint, busy, unavailable, failed
+            case notAllowed, statementError, interrupted, resultTooLarge
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -21,6 +22,17 @@ public struct BackendError: Error, Sendable, CustomStringConvertible {
         public static let unavailable = Code(.unavailable)
         /// Any other failure.
         public static let failed = Code(.failed)
+        /// The statement does something no statement may do on a shared server (attach a file, set a PRAGMA, call
+        /// a refused function); refused before it did anything.
+        public static let notAllowed = Code(.notAllowed)
+        /// The statement failed while running, for reasons of its own: an integer overflow, malformed JSON, a
+        /// value over the size limit. The database is fine.
+        public static let statementError = Code(.statementError)
+        /// The statement ran past its time limit, or the backend is stopping; it was interrupted and what it wrote
+        /// was rolled back.
+        public static let interrupted = Code(.interrupted)
+        /// The statement's result is over the result size limit; its rows were dropped.
+        public static let resultTooLarge = Code(.resultTooLarge)
 
         public var description: String {
             switch base {
@@ -31,6 +43,10 @@ public struct BackendError: Error, Sendable, CustomStringConvertible {
             case .busy: "busy"
             case .unavailable: "unavailable"
             case .failed: "failed"
+            case .notAllowed: "notAllowed"
+            case .statementError: "statementError"
+            case .interrupted: "interrupted"
+            case .resultTooLarge: "resultTooLarge"
             }
         }
     }

@@ -34,10 +34,18 @@ extension BackendError {
             mapped = .constraint
         case SQLITE_BUSY, SQLITE_LOCKED:
             mapped = .busy
-        case SQLITE_CANTOPEN, SQLITE_IOERR, SQLITE_NOTADB, SQLITE_CORRUPT, SQLITE_READONLY:
+        case SQLITE_CANTOPEN, SQLITE_IOERR, SQLITE_NOTADB, SQLITE_CORRUPT, SQLITE_READONLY, SQLITE_FULL:
             mapped = .unavailable
         case SQLITE_ERROR where stage == .prepare || stage == .script:
             mapped = .invalidStatement
+        case SQLITE_ERROR, SQLITE_MISMATCH, SQLITE_RANGE, SQLITE_TOOBIG:
+            // While stepping: a statement that prepared fine hit a problem of its own data or arithmetic (integer
+            // overflow, malformed JSON, a string over the length limit). The database is fine.
+            mapped = .statementError
+        case SQLITE_AUTH:
+            mapped = .notAllowed
+        case SQLITE_INTERRUPT:
+            mapped = .interrupted
         default:
             mapped = .failed
         }

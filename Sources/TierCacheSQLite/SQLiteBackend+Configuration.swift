@@ -14,20 +14,38 @@ extension SQLiteBackend {
         public var readers: Int
         /// How long a call waits for a connection (a reader, or the writer) before failing with `.busy`.
         public var acquireTimeout: Duration
+        /// How long a read statement may run before it is interrupted (`.interrupted`); nil: no limit.
+        public var readTimeout: Duration?
+        /// How long a write statement may run before it is interrupted and rolled back; nil: no limit. Waiting
+        /// for another process' lock is bounded by the busy timeout instead.
+        public var writeTimeout: Duration?
+        /// The largest result a read may return (`ResultSize`), and the longest string or blob a statement may
+        /// make. At least 1024.
+        public var maxResultBytes: Int
 
         public init(
             busyTimeoutMilliseconds: Int = 5000,
             statementCacheSize: Int = 64,
             createIfMissing: Bool = true,
             readers: Int = 4,
-            acquireTimeout: Duration = .seconds(2)
+            acquireTimeout: Duration = .seconds(2),
+            readTimeout: Duration? = nil,
+            writeTimeout: Duration? = nil,
+            maxResultBytes: Int = 64 * 1024 * 1024
         ) {
             self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
             self.statementCacheSize = statementCacheSize
             self.createIfMissing = createIfMissing
             self.readers = readers
             self.acquireTimeout = acquireTimeout
+            self.readTimeout = readTimeout
+            self.writeTimeout = writeTimeout
+            self.maxResultBytes = maxResultBytes
         }
+
+        /// Readers clients' own statements may hold at once: all but one, so a policy's load always finds a reader
+        /// that no client's heavy QUERY holds.
+        var clientReaders: Int { max(1, readers - 1) }
 
         /// Throws `.failed`, naming the allowed values, for a setting out of range.
         func validate() throws(BackendError) {
@@ -45,6 +63,14 @@ extension SQLiteBackend {
             }
             guard acquireTimeout > .zero else {
                 throw BackendError(.failed, "acquireTimeout must be more than 0, got \(acquireTimeout)")
+            }
+            for (name, timeout) in [("readTimeout", readTimeout), ("writeTimeout", writeTimeout)] {
+                if let timeout, timeout <= .zero {
+                    throw BackendError(.failed, "\(name) must be more than 0 (or nil for none), got \(timeout)")
+                }
+            }
+            guard maxResultBytes >= 1024 else {
+                throw BackendError(.failed, "maxResultBytes must be 1024 or more, got \(maxResultBytes)")
             }
         }
     }

@@ -15,6 +15,13 @@ public final class SQLiteBackend: Backend {
     let readers: BlockingPool<SQLiteConnection>
     /// Set by `close()`: the health check must not reopen what was closed on purpose.
     let isClosed = Atomic<Bool>(false)
+    /// Set by `interruptAll()`; every connection's watchdog looks at it.
+    private let stopping: StopSignal
+    /// Turns for clients' statements on the readers, fewer than the readers (`Configuration.clientReaders`).
+    private let clientTurns: BlockingPool<ClientTurn>
+
+    /// A reader turn a client's statement holds: the tokens of `clientTurns`.
+    final class ClientTurn {}
 
     /// Opens the database at `path`: first the writer, which switches the file to WAL, then the readers.
     ///
@@ -31,11 +38,13 @@ public final class SQLiteBackend: Backend {
         guard sqlite3_threadsafe() != 0 else {
             throw BackendError(.unavailable, "this SQLite library was built without thread support")
         }
-        let writer = try SQLiteConnection(path: path, role: .writer, configuration: configuration)
+        let stopping = StopSignal()
+        let writer = try SQLiteConnection(path: path, role: .writer, configuration: configuration, stopping: stopping)
         var readers: [SQLiteConnection] = []
         do throws(BackendError) {
             for _ in 0..<configuration.readers {
-                readers.append(try SQLiteConnection(path: path, role: .reader, configuration: configuration))
+                readers.append(
+                    try SQLiteConnection(path: path, role: .reader, configuration: configuration, stopping: stopping))
             }
         } catch {
             readers.forEach { $0.close() }
@@ -43,15 +52,26 @@ public final class SQLiteBackend: Backend {
             throw error
         }
         self.path = path
+        self.stopping = stopping
+        self.clientTurns = BlockingPool(
+            name: "client-statement reader", connections: (0..<configuration.clientReaders).map { _ in ClientTurn() },
+            acquireTimeout: configuration.acquireTimeout)
         self.writer = BlockingPool(name: "writer", connections: [writer], acquireTimeout: configuration.acquireTimeout)
         self.readers = BlockingPool(
             name: "reader", connections: readers, acquireTimeout: configuration.acquireTimeout)
     }
 
-    /// Runs a read-only statement on a reader. See `Backend.read(_:parameters:)`.
-    public func read(_ sql: String, parameters: [SQLValue]) throws(BackendError) -> ReadResult {
-        try readers.withConnection { connection throws(BackendError) in
-            try connection.read(sql, parameters: parameters)
+    /// Runs a read-only statement on a reader; a client's waits for a client turn first. See
+    /// `Backend.read(_:parameters:origin:)`.
+    public func read(_ sql: String, parameters: [SQLValue], origin: StatementOrigin) throws(BackendError) -> ReadResult {
+        func run() throws(BackendError) -> ReadResult {
+            try readers.withConnection { connection throws(BackendError) in
+                try connection.read(sql, parameters: parameters)
+            }
+        }
+        switch origin {
+        case .policy: return try run()
+        case .client: return try clientTurns.withConnection { _ throws(BackendError) in try run() }
         }
     }
 
@@ -75,7 +95,12 @@ public final class SQLiteBackend: Backend {
     }
 
     public var pools: [(name: String, report: ConnectionPoolReport)] {
-        [("readers", readers.report), ("writer", writer.report)]
+        [("readers", readers.report), ("writer", writer.report), ("client_readers", clientTurns.report)]
+    }
+
+    /// Makes every connection's watchdog interrupt its statement, now and from now on.
+    public func interruptAll() {
+        stopping.set()
     }
 
     /// Finalizes cached statements and closes every connection, waiting for calls under way. Idempotent.

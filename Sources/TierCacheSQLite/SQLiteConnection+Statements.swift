@@ -2,7 +2,7 @@ import CSQLite
 import TierCacheBackend
 
 extension SQLiteConnection {
-    /// Runs a read-only statement and returns all its rows.
+    /// Runs a read-only statement and returns all its rows, interrupting it past the read timeout.
     ///
     /// - Parameters:
     ///   - sql: exactly one statement, which SQLite must call read-only.
@@ -21,7 +21,9 @@ extension SQLiteConnection {
                     + " or EXEC"
             )
         }
-        let rows = try run(statement, sql: sql, parameters: parameters, on: connection, collectingRows: true)
+        let rows = try watchdog.watching(for: configuration.readTimeout) { () throws(BackendError) in
+            try run(statement, sql: sql, parameters: parameters, on: connection, collectingRows: true)
+        }
         let current = try refreshed(statement, sql: sql, on: connection)
         return ReadResult(
             resultSet: ResultSet(columns: current.columns, rows: rows),
@@ -29,7 +31,8 @@ extension SQLiteConnection {
         )
     }
 
-    /// Runs any one statement and commits it (autocommit: the statement is its own transaction).
+    /// Runs any one statement and commits it (autocommit: the statement is its own transaction), interrupting
+    /// (and so rolling back) it past the write timeout.
     ///
     /// - Parameters:
     ///   - sql: exactly one statement.
@@ -38,8 +41,14 @@ extension SQLiteConnection {
         let connection = try openHandle()
         let statement = try cachedStatement(for: sql, on: connection)
         try Self.refuseConnectionChange(statement)
+        guard !statement.setsPragma else {
+            throw BackendError(
+                .notAllowed, "PRAGMA statements that set a value are not supported: connections are shared")
+        }
         let totalBefore = sqlite3_total_changes64(connection)
-        _ = try run(statement, sql: sql, parameters: parameters, on: connection, collectingRows: false)
+        _ = try watchdog.watching(for: configuration.writeTimeout) { () throws(BackendError) in
+            try run(statement, sql: sql, parameters: parameters, on: connection, collectingRows: false)
+        }
         // `sqlite3_changes` keeps the count of the last INSERT, UPDATE or DELETE, even when this statement was none
         // of those; the total moves only when this statement changed rows.
         let changes = sqlite3_total_changes64(connection) == totalBefore ? 0 : Int(sqlite3_changes64(connection))
@@ -82,7 +91,9 @@ extension SQLiteConnection {
             )
         }
         defer { statement.reset() }
+        authorizer.clearRefusal()
         var rows: [[SQLValue]] = []
+        var size = ResultSize(limit: configuration.maxResultBytes)
         var code = statement.bind(parameters)
         if code == SQLITE_OK {
             while true {
@@ -93,14 +104,44 @@ extension SQLiteConnection {
                     code = SQLITE_NOMEM
                     break
                 }
+                guard size.add(row) else {
+                    // Not the statement's fault as such: it is reset (by the `defer`) and stays cached.
+                    throw BackendError(
+                        .resultTooLarge,
+                        "result too large: over \(size.limit) bytes after \(rows.count) rows; add a LIMIT or select"
+                            + " fewer columns"
+                    )
+                }
                 rows.append(row)
             }
             if code == SQLITE_DONE { return rows }
         }
         // The message first: the reset in `defer` and the eviction's finalize may replace it.
-        let error = BackendError(sqliteCode: code, connection: connection, during: .step)
+        let error = failure(code, on: connection)
         cache.remove(sql)
         throw error
+    }
+
+    /// The error for a statement that stopped with `code`: in the words of whoever stopped it, when it was the
+    /// watchdog or the authorizer rather than SQLite.
+    private func failure(_ code: Int32, on connection: OpaquePointer) -> BackendError {
+        switch code & 0xFF {
+        case SQLITE_INTERRUPT:
+            switch watchdog.interruption {
+            case .deadline(let milliseconds)?:
+                return BackendError(
+                    .interrupted,
+                    "statement interrupted: it ran longer than \(milliseconds) ms (anything it wrote was rolled back)")
+            case .stopping?, nil:
+                return BackendError(
+                    .interrupted,
+                    "statement interrupted: the server is shutting down (anything it wrote was rolled back)")
+            }
+        default:
+            // A refusal while running: of a statement SQLite prepares inside this one (VACUUM's ATTACH).
+            if let refusal = authorizer.lastRefusal { return BackendError(.notAllowed, refusal) }
+            return BackendError(sqliteCode: code, connection: connection, during: .step)
+        }
     }
 
     /// The statement to report from, after a run: `statement` itself, unless SQLite re-prepared it for a schema
@@ -136,7 +177,7 @@ extension SQLiteConnection {
         // SQLite would stop reading at a NUL and silently ignore what follows.
         guard !sql.utf8.contains(0) else { throw BackendError(.invalidStatement, "the SQL text contains a NUL byte") }
         let flags = persistent ? UInt32(SQLITE_PREPARE_PERSISTENT) : 0
-        var recording = TableAuthorizer.Recording()
+        var recording = StatementAuthorizer.Recording()
         let prepared: Result<OpaquePointer, BackendError> = sql.withCString { text in
             var handle: OpaquePointer?
             var tail: UnsafePointer<CChar>?
@@ -146,6 +187,10 @@ extension SQLiteConnection {
             }
             guard code == SQLITE_OK else {
                 sqlite3_finalize(handle)
+                // SQLite reports some refusals as plain errors ("not authorized to use function: …").
+                if let refusal = authorizer.lastRefusal {
+                    return .failure(BackendError(.notAllowed, refusal))
+                }
                 return .failure(BackendError(sqliteCode: code, connection: connection, during: .prepare))
             }
             guard let handle else {
@@ -190,16 +235,11 @@ extension SQLiteConnection {
     }
 
     private static func refuseConnectionChange(_ statement: SQLiteStatement) throws(BackendError) {
-        switch statement.connectionChange {
-        case .transaction?:
+        if statement.connectionChange == .transaction {
             throw BackendError(
                 .invalidStatement,
                 "transaction statements are not supported: each call already runs as its own transaction"
             )
-        case .attachment?:
-            throw BackendError(.invalidStatement, "ATTACH and DETACH are not supported: connections are shared")
-        case nil:
-            return
         }
     }
 }

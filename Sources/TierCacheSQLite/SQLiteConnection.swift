@@ -17,36 +17,46 @@ final class SQLiteConnection {
 
     let role: Role
     let path: String
-    private let configuration: SQLiteBackend.Configuration
+    let configuration: SQLiteBackend.Configuration
     /// Nil once closed.
     private var handle: OpaquePointer?
     /// Internal (not private) only for `SQLiteConnection+Statements.swift`.
     var cache: StatementCache
     /// Statements prepared so far, cached or not; lets tests see the cache at work.
     var prepareCount = 0
-    /// Installed on the handle for as long as it is open (see `TableAuthorizer` for why).
-    let authorizer = TableAuthorizer()
+    /// Installed on the handle for as long as it is open (see `StatementAuthorizer` for why).
+    let authorizer = StatementAuthorizer()
+    /// Interrupts a statement past its deadline, or once the backend stops.
+    let watchdog: StatementWatchdog
 
     /// Opens and configures a connection to the database file at `path`.
     ///
     /// - Parameters:
     ///   - path: the database file.
     ///   - role: how to open it.
-    ///   - configuration: busy timeout, cache size, and whether a writer may create the file.
-    init(path: String, role: Role, configuration: SQLiteBackend.Configuration) throws(BackendError) {
+    ///   - configuration: busy timeout, cache size, limits, and whether a writer may create the file.
+    ///   - stopping: the backend's signal to interrupt every statement.
+    init(
+        path: String,
+        role: Role,
+        configuration: SQLiteBackend.Configuration,
+        stopping: StopSignal = StopSignal()
+    ) throws(BackendError) {
         self.role = role
         self.path = path
         self.configuration = configuration
         self.cache = StatementCache(capacity: configuration.statementCacheSize)
+        self.watchdog = StatementWatchdog(stopping: stopping)
         self.handle = try Self.open(
             path: path, role: role, configuration: configuration, create: configuration.createIfMissing,
-            authorizer: authorizer)
+            authorizer: authorizer, watchdog: watchdog)
     }
 
     /// Opens the file again, never creating it; the current handle (if still open) is closed once the new one is.
     func reopen() throws(BackendError) {
         let fresh = try Self.open(
-            path: path, role: role, configuration: configuration, create: false, authorizer: authorizer)
+            path: path, role: role, configuration: configuration, create: false, authorizer: authorizer,
+            watchdog: watchdog)
         close()
         handle = fresh
     }
@@ -64,7 +74,10 @@ final class SQLiteConnection {
     /// Copies every frame of the WAL into the database file this connection has open and empties the WAL.
     /// Throws `.busy` when another connection's read or write kept it from finishing.
     func checkpoint() throws(BackendError) {
-        let busy = try Self.pragmaValue("PRAGMA wal_checkpoint(TRUNCATE)", on: try openHandle())
+        let handle = try openHandle()
+        let busy = try authorizer.trusting { () throws(BackendError) in
+            try Self.pragmaValue("PRAGMA wal_checkpoint(TRUNCATE)", on: handle)
+        }
         guard busy == "0" else {
             throw BackendError(.busy, "the WAL could not be checkpointed: another connection is using the database")
         }
@@ -72,7 +85,8 @@ final class SQLiteConnection {
 
     /// Reads the schema: the cheapest statement that has to read the file.
     func probe() throws(BackendError) {
-        try Self.exec("SELECT count(*) FROM sqlite_master", on: try openHandle())
+        let handle = try openHandle()
+        try authorizer.trusting { () throws(BackendError) in try Self.exec("SELECT count(*) FROM sqlite_master", on: handle) }
     }
 
     private static func open(
@@ -80,7 +94,8 @@ final class SQLiteConnection {
         role: Role,
         configuration: SQLiteBackend.Configuration,
         create: Bool,
-        authorizer: TableAuthorizer
+        authorizer: StatementAuthorizer,
+        watchdog: StatementWatchdog
     ) throws(BackendError) -> OpaquePointer {
         var flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
         switch role {
@@ -98,26 +113,64 @@ final class SQLiteConnection {
             throw BackendError(.unavailable, "cannot open database at '\(path)': \(message)")
         }
         authorizer.install(on: opened)
+        watchdog.install(on: opened)
 
         do throws(BackendError) {
-            // Before anything else: switching to WAL needs a lock another process may hold for a moment.
+            try harden(opened, configuration: configuration)
+            // Before the journal mode: switching to WAL needs a lock another process may hold for a moment.
             sqlite3_busy_timeout(opened, Int32(configuration.busyTimeoutMilliseconds))
-            if role == .writer {
-                // WAL: the reader never waits for the writer, nor other processes' readers for ours.
-                let mode = try pragmaValue("PRAGMA journal_mode = WAL", on: opened)
-                guard mode == "wal" else {
-                    throw BackendError(.unavailable, "cannot switch to WAL journal mode (it stays '\(mode)')")
-                }
-                // In WAL mode, NORMAL keeps every commit across a crash of the process (not of the machine),
-                // without an fsync per commit.
-                _ = try pragmaValue("PRAGMA synchronous = NORMAL", on: opened)
-            }
+            try authorizer.trusting { () throws(BackendError) in try configureJournal(opened, role: role) }
         } catch {
-            TableAuthorizer.uninstall(from: opened)
+            StatementAuthorizer.uninstall(from: opened)
+            StatementWatchdog.uninstall(from: opened)
             sqlite3_close_v2(opened)
             throw BackendError(error.code, "cannot open database at '\(path)': \(error.message)")
         }
         return opened
+    }
+
+    /// Turns on SQLite's own defences for a connection that runs other people's SQL, and checks each took hold:
+    /// an SQLite that can't be hardened is not used.
+    ///
+    /// - Defensive mode: no `writable_schema` edits of `sqlite_master`, no raw page writes, no shadow table writes.
+    /// - Untrusted schema: a view or trigger (which anyone with `EXEC` may create) can't call functions that have
+    ///   side effects.
+    /// - No FTS3 tokenizer registration: `fts3_tokenizer(name, pointer)` would make SQLite call any address
+    ///   (Debian builds SQLite with it on).
+    /// - No extension loading, and no attached databases at all.
+    /// - No string or blob longer than the result size limit, so `zeroblob(1e9)` can't allocate a gigabyte.
+    private static func harden(
+        _ connection: OpaquePointer,
+        configuration: SQLiteBackend.Configuration
+    ) throws(BackendError) {
+        let settings: [(option: Int32, name: String, value: Int32)] = [
+            (SQLITE_DBCONFIG_DEFENSIVE, "defensive mode", 1),
+            (SQLITE_DBCONFIG_TRUSTED_SCHEMA, "trusted schema", 0),
+            (SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, "FTS3 tokenizer registration", 0),
+            (SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, "extension loading", 0),
+        ]
+        for setting in settings {
+            var now: Int32 = -1
+            let code = tiercache_sqlite_db_config_flag(connection, setting.option, setting.value, &now)
+            guard code == SQLITE_OK, now == setting.value else {
+                throw BackendError(.unavailable, "this SQLite cannot turn \(setting.value == 1 ? "on" : "off") \(setting.name)")
+            }
+        }
+        sqlite3_limit(connection, SQLITE_LIMIT_ATTACHED, 0)
+        sqlite3_limit(connection, SQLITE_LIMIT_LENGTH, Int32(clamping: configuration.maxResultBytes))
+    }
+
+    /// The writer sets WAL journal mode on the database; readers need nothing.
+    private static func configureJournal(_ opened: OpaquePointer, role: Role) throws(BackendError) {
+        guard role == .writer else { return }
+        // WAL: the reader never waits for the writer, nor other processes' readers for ours.
+        let mode = try pragmaValue("PRAGMA journal_mode = WAL", on: opened)
+        guard mode == "wal" else {
+            throw BackendError(.unavailable, "cannot switch to WAL journal mode (it stays '\(mode)')")
+        }
+        // In WAL mode, NORMAL keeps every commit across a crash of the process (not of the machine), without an
+        // fsync per commit.
+        _ = try pragmaValue("PRAGMA synchronous = NORMAL", on: opened)
     }
 
     deinit {
@@ -128,7 +181,8 @@ final class SQLiteConnection {
     func close() {
         guard let handle else { return }
         cache.removeAll()
-        TableAuthorizer.uninstall(from: handle)
+        StatementAuthorizer.uninstall(from: handle)
+        StatementWatchdog.uninstall(from: handle)
         sqlite3_close_v2(handle)
         self.handle = nil
     }
@@ -147,11 +201,15 @@ final class SQLiteConnection {
     /// The script must not hold transaction statements of its own: a BEGIN inside fails.
     func executeScript(_ script: String) throws(BackendError) {
         let connection = try openHandle()
+        try authorizer.trusting { () throws(BackendError) in try Self.executeScript(script, on: connection) }
+    }
+
+    private static func executeScript(_ script: String, on connection: OpaquePointer) throws(BackendError) {
         // IMMEDIATE takes the write lock now, so a busy database fails here, before any of the script ran.
-        try Self.exec("BEGIN IMMEDIATE", on: connection)
+        try exec("BEGIN IMMEDIATE", on: connection)
         do throws(BackendError) {
-            try Self.exec(script, on: connection)
-            if sqlite3_get_autocommit(connection) == 0 { try Self.exec("COMMIT", on: connection) }
+            try exec(script, on: connection)
+            if sqlite3_get_autocommit(connection) == 0 { try exec("COMMIT", on: connection) }
         } catch {
             if sqlite3_get_autocommit(connection) == 0 { sqlite3_exec(connection, "ROLLBACK", nil, nil, nil) }
             throw error

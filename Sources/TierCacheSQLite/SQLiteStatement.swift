@@ -12,7 +12,7 @@ final class SQLiteStatement {
     let columns: [String]
     let tablesRead: Set<String>
     let tablesWritten: Set<String>
-    let connectionChange: TableAuthorizer.ConnectionChange?
+    let connectionChange: StatementAuthorizer.ConnectionChange?
     let setsPragma: Bool
     /// When the statement was last used, for the statement cache.
     var lastUse: UInt64 = 0
@@ -22,7 +22,7 @@ final class SQLiteStatement {
     /// above may be stale.
     private let recordedReprepares: Int32
 
-    init(handle: OpaquePointer, recording: TableAuthorizer.Recording) {
+    init(handle: OpaquePointer, recording: StatementAuthorizer.Recording) {
         self.handle = handle
         isReadOnly = sqlite3_stmt_readonly(handle) != 0
         parameterCount = Int(sqlite3_bind_parameter_count(handle))

@@ -172,8 +172,24 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("db-timeout"),
-        help: "Longest wait for one database call, e.g. 2s (TIERCACHE_DB_TIMEOUT); default 5s.")
+        help: """
+            Longest wait for one database read, e.g. 2s; a read statement still running then is interrupted \
+            (TIERCACHE_DB_TIMEOUT); default 5s.
+            """)
     var dbTimeout: String?
+
+    @Option(
+        name: .customLong("db-write-timeout"),
+        help: """
+            A write statement still running this long is interrupted and rolled back, e.g. 1m; 0 never \
+            (TIERCACHE_DB_WRITE_TIMEOUT); default 30s.
+            """)
+    var dbWriteTimeout: String?
+
+    @Option(
+        name: .customLong("max-result-size"),
+        help: "Largest result of one database read, e.g. 16mb (TIERCACHE_MAX_RESULT_SIZE); default 64mb.")
+    var maxResultSize: String?
 
     @Option(
         name: .customLong("soft-timeout"),
@@ -298,11 +314,15 @@ struct ServeCommand: AsyncParsableCommand {
             try await services.run()
         } catch {
             logger.error("stopped on error", metadata: ["error": "\(error)"])
+            backend.interruptAll()
             try? await group.shutdownGracefully()
             try? await threadPool.shutdownGracefully()
             backend.close()
             throw ExitCode(1)
         }
+        // The requests in flight had the drain timeout to finish: a statement still running now (a runaway QUERY)
+        // would keep the thread pool, and so the process, from ending.
+        backend.interruptAll()
         try await group.shutdownGracefully()
         try await threadPool.shutdownGracefully()
         backend.close()
@@ -403,6 +423,18 @@ struct ServeCommand: AsyncParsableCommand {
             Self.parseDuration)
         {
             configuration.databaseTimeout = value
+        }
+        if let value = try Self.option(
+            dbWriteTimeout, "TIERCACHE_DB_WRITE_TIMEOUT", flag: "--db-write-timeout", expected: durationOrOff,
+            Self.parseDurationOrOff)
+        {
+            configuration.databaseWriteTimeout = value
+        }
+        if let value = try Self.option(
+            maxResultSize, "TIERCACHE_MAX_RESULT_SIZE", flag: "--max-result-size",
+            expected: "a size of 1kb or more, like 64mb", { ByteSize.parse($0).flatMap { $0 >= 1024 ? $0 : nil } })
+        {
+            configuration.maxResultSize = value
         }
         if let value = try Self.option(
             policyWatch, "TIERCACHE_POLICY_WATCH", flag: "--policy-watch", expected: "auto, poll or off",
@@ -558,7 +590,9 @@ struct ServeCommand: AsyncParsableCommand {
             let backend = try SQLiteBackend(
                 path: path,
                 configuration: .init(
-                    readers: configuration.databaseReaders, acquireTimeout: configuration.databaseAcquireTimeout))
+                    readers: configuration.databaseReaders, acquireTimeout: configuration.databaseAcquireTimeout,
+                    readTimeout: configuration.databaseTimeout, writeTimeout: configuration.databaseWriteTimeout,
+                    maxResultBytes: configuration.maxResultSize))
             if exists {
                 logger.info("database opened", metadata: ["sqlite": "\(path)"])
             } else {

@@ -32,7 +32,7 @@ struct SQLiteBackendPoolTests {
     @Test("reads run on several readers at once; callers beyond them wait, and are counted waiting")
     func parallelReaders() throws {
         try withBackend(configuration: .init(readers: 2, acquireTimeout: .seconds(60))) { (backend, _) throws in
-            #expect(backend.pools.map(\.name) == ["readers", "writer"])
+            #expect(backend.pools.map(\.name) == ["readers", "writer", "client_readers"])
             #expect(Self.readers(backend)?.size == 2)
             let group = Self.slowReads(backend, 3)
             var seen = ConnectionPoolReport(size: 0, inUse: 0, waiting: 0, acquired: 0, timedOut: 0)

@@ -27,8 +27,8 @@ final class GatedBackend: Backend {
 
     func open() { released.signal() }
 
-    func read(_ sql: String, parameters: [SQLValue]) throws(BackendError) -> ReadResult {
-        let result = try backend.read(sql, parameters: parameters)
+    func read(_ sql: String, parameters: [SQLValue], origin: StatementOrigin) throws(BackendError) -> ReadResult {
+        let result = try backend.read(sql, parameters: parameters, origin: origin)
         if armed.exchange(false, ordering: .sequentiallyConsistent) {
             readHeld.signal()
             released.wait()
@@ -44,5 +44,6 @@ final class GatedBackend: Backend {
     func comparesParametersExactly(_ sql: String) -> Bool { backend.comparesParametersExactly(sql) }
     var pools: [(name: String, report: ConnectionPoolReport)] { backend.pools }
     func checkHealth() -> BackendHealthCheck { backend.checkHealth() }
+    func interruptAll() { backend.interruptAll() }
     func close() { backend.close() }
 }

@@ -601,7 +601,7 @@ extension Proxy {
         let started = monotonicNanoseconds()
         let result: ReadResult
         do {
-            result = try backend.read(sql, parameters: parameters)
+            result = try backend.read(sql, parameters: parameters, origin: .client)
         } catch {
             stats.backend.errors.increment()
             throw ProxyError(error)

@@ -128,21 +128,17 @@ public final class Proxy: Sendable {
         threadPool.runIfActive(eventLoop: eventLoop, body)
     }
 
-    /// Whose SQL a database call runs: a policy's statement failing to prepare means the database is not what the
-    /// policy expects (a table renamed away), and counts against the breaker; a client's (QUERY, EXEC) is the
-    /// client's mistake, and does not.
-    enum StatementSource {
-        case policy, client
-    }
-
     /// A database call on the thread pool, through the database's circuit breaker: refused at once, with the time
-    /// until the next try, while the breaker is open; otherwise run, and its outcome recorded.
+    /// until the next try, while the breaker is open; otherwise run, and its outcome recorded. Whose SQL it runs
+    /// (`statements`) decides what counts: a policy's statement failing to prepare means the database is not what
+    /// the policy expects (a table renamed away), and counts against the breaker; a client's (QUERY, EXEC) failing
+    /// is the client's mistake, and does not.
     ///
     /// Reads are timed out after `databaseTimeout`; writes are not: their reply and their invalidation must wait
     /// for the commit's outcome (SQLite's busy timeout bounds how long a write waits for the lock).
     func onDatabase<T: Sendable>(
         _ eventLoop: any EventLoop,
-        statements: StatementSource,
+        statements: StatementOrigin,
         writes: Bool = false,
         _ body: @escaping @Sendable () throws -> T
     ) -> EventLoopFuture<T> {
@@ -174,7 +170,10 @@ public final class Proxy: Sendable {
         let timeout = configuration.databaseTimeout
         let promise = eventLoop.makePromise(of: T.self)
         let timer = eventLoop.scheduleTask(in: .nanoseconds(Int64(clamping: timeout.wholeNanoseconds))) {
-            if recorded.claim() { breaker.record(.failure, admission: admission, started: submitted) }
+            // A client's statement that runs this long is the client's doing (the backend interrupts it about
+            // now): only the database's slowness with the policies' own statements counts against it.
+            let outcome: CircuitBreaker.Outcome = statements == .policy ? .failure : .ignored
+            if recorded.claim() { breaker.record(outcome, admission: admission, started: submitted) }
             if answered.claim() { promise.fail(Self.databaseTimedOut(after: timeout)) }
         }
         call.whenComplete { result in
@@ -199,14 +198,20 @@ public final class Proxy: Sendable {
     }
 
     /// Whether a failed call says the database is unwell.
-    static func outcome(of error: any Error, statements: StatementSource) -> CircuitBreaker.Outcome {
+    static func outcome(of error: any Error, statements: StatementOrigin) -> CircuitBreaker.Outcome {
         guard let code = (error as? ProxyError)?.backendCode ?? (error as? BackendError)?.code else {
             return .ignored  // ours, not the database's (an encoding limit, say)
         }
         switch code {
-        case .unavailable, .busy, .failed: return .failure
-        case .invalidStatement: return statements == .policy ? .failure : .ignored
-        default: return .ignored  // constraint, parameter count, not read-only: the request's own fault
+        case .unavailable, .busy, .failed:
+            return .failure
+        case .invalidStatement, .statementError, .interrupted:
+            // A statement that does not prepare, fails while running or runs too long: when it is a client's, that
+            // is the client's mistake, and other clients' calls must not be refused for it.
+            return statements == .policy ? .failure : .ignored
+        default:
+            // Constraint, parameter count, not read-only, not allowed, result too large: the request's own fault.
+            return .ignored
         }
     }
 }

@@ -1,23 +1,24 @@
 import CSQLite
 
-/// Records what SQLite's authorizer reports while it prepares a statement: the tables it reads and writes, and
+/// SQLite's authorizer for one connection: refuses what no statement of a shared server may do
+/// (`StatementAuthorizer+Rules.swift`), and records what a prepare reports: the tables it reads and writes, and
 /// whether it would change the connection itself rather than the database.
 ///
 /// SQLite calls the authorizer for everything the compiled program will touch, views resolved to their tables and
-/// triggers' bodies included, so nothing here guesses from the SQL text.
+/// triggers' bodies included, so nothing here guesses from the SQL text. It also calls it while a statement runs,
+/// for the statements SQLite prepares internally (VACUUM's `ATTACH`, a `pragma_*()` table's `PRAGMA`): the rules
+/// hold there too, so a refused operation can't be reached through another.
 ///
 /// Installed once per connection, for the connection's lifetime: installing an authorizer expires every prepared
 /// statement of the connection, so attaching one around each prepare would make every cached statement re-prepare
-/// on its next use. Outside `recording(_:)` the callback only returns `SQLITE_OK`; SQLite calls it only while
-/// preparing (ours, `sqlite3_exec`'s, and its own re-prepares after a schema change), never per row.
-final class TableAuthorizer {
+/// on its next use. SQLite calls it only while preparing (ours, `sqlite3_exec`'s, its own internal ones and its
+/// re-prepares after a schema change), never per row.
+final class StatementAuthorizer {
     /// Statements that change a connection's state instead of its data. A connection here is shared by every
     /// client, so none of them runs through `read` or `write`.
     enum ConnectionChange {
         /// BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE: each call already is its own transaction.
         case transaction
-        /// ATTACH, DETACH.
-        case attachment
     }
 
     /// What one prepare reported. Table names are ASCII-lower-cased; SQLite's own `sqlite_*` tables are left out.
@@ -25,8 +26,8 @@ final class TableAuthorizer {
         var tablesWritten: Set<String> = []
         /// The first connection-level change the statement makes, if any.
         var connectionChange: ConnectionChange?
-        /// Whether the statement is a PRAGMA with an argument (`PRAGMA x = v`, `PRAGMA x(v)`). SQLite calls many of
-        /// those read-only (`busy_timeout`, `case_sensitive_like`) although they change how the connection works.
+        /// Whether the statement is a PRAGMA that sets a value (`PRAGMA user_version = 1`). Only pragmas the rules
+        /// allow get this far.
         var setsPragma = false
         /// Every name SQLite reported a read from, views included.
         fileprivate var namesRead: Set<String> = []
@@ -40,16 +41,21 @@ final class TableAuthorizer {
 
     /// Nil when not recording.
     private var current: Recording?
+    /// Set while TierCache runs statements of its own (opening, checkpoints, the demo schema): the rules are for
+    /// statements that come from clients and policies.
+    private var trusted = false
+    /// Why the rules last refused something: SQLite itself only says "not authorized". Read by the caller right
+    /// after the call that failed, on the same thread (the connection is used by one thread at a time).
+    private(set) var lastRefusal: String?
 
     /// Installs this authorizer on `connection`. The connection must keep it alive until it is closed.
     func install(on connection: OpaquePointer) {
         sqlite3_set_authorizer(
             connection,
-            { context, action, first, second, _, source in
+            { context, action, first, second, database, source in
                 guard let context else { return SQLITE_OK }
-                let authorizer = Unmanaged<TableAuthorizer>.fromOpaque(context).takeUnretainedValue()
-                authorizer.record(action: action, first: first, second: second, source: source)
-                return SQLITE_OK
+                let authorizer = Unmanaged<StatementAuthorizer>.fromOpaque(context).takeUnretainedValue()
+                return authorizer.authorize(action: action, first: first, second: second, source: source)
             }, Unmanaged.passUnretained(self).toOpaque())
     }
 
@@ -61,19 +67,36 @@ final class TableAuthorizer {
     /// Records what SQLite reports during `body`, which should prepare one statement.
     func recording<Result>(_ body: () -> Result) -> (Result, Recording) {
         current = Recording()
+        lastRefusal = nil
         defer { current = nil }
         let result = body()
         return (result, current ?? Recording())
     }
 
-    /// Records one authorizer call. Never refuses: we only want to know, SQLite decides.
-    private func record(
+    /// Runs `body`, one of TierCache's own statements, outside the rules.
+    func trusting<Result, Failure>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
+        trusted = true
+        defer { trusted = false }
+        return try body()
+    }
+
+    /// Forgets the last refusal, before a statement runs.
+    func clearRefusal() {
+        lastRefusal = nil
+    }
+
+    /// One authorizer call: refuses what the rules forbid, records the rest.
+    private func authorize(
         action: Int32,
         first: UnsafePointer<CChar>?,
         second: UnsafePointer<CChar>?,
         source: UnsafePointer<CChar>?
-    ) {
-        guard var recording = current else { return }
+    ) -> Int32 {
+        if !trusted, let refusal = Self.refusal(action: action, first: first, second: second) {
+            lastRefusal = refusal
+            return SQLITE_DENY
+        }
+        guard var recording = current else { return SQLITE_OK }
         // Leave `recording` the only reference to the sets, so that inserting into them does not copy them.
         current = nil
         defer { current = recording }
@@ -88,13 +111,14 @@ final class TableAuthorizer {
             Self.insert(second, into: &recording.tablesWritten)
         case SQLITE_TRANSACTION, SQLITE_SAVEPOINT:
             recording.connectionChange = recording.connectionChange ?? .transaction
-        case SQLITE_ATTACH, SQLITE_DETACH:
-            recording.connectionChange = recording.connectionChange ?? .attachment
         case SQLITE_PRAGMA:
-            if second != nil { recording.setsPragma = true }
+            if second != nil, let first, !Self.pragmasNamingAnObject.contains(Self.asciiLowercased(first)) {
+                recording.setsPragma = true
+            }
         default:
             break
         }
+        return SQLITE_OK
     }
 
     private static func insert(_ name: UnsafePointer<CChar>?, into set: inout Set<String>) {
@@ -104,7 +128,7 @@ final class TableAuthorizer {
     }
 
     /// SQLite compares identifiers case-insensitively for ASCII letters only, so only those are folded.
-    private static func asciiLowercased(_ name: UnsafePointer<CChar>) -> String {
+    static func asciiLowercased(_ name: UnsafePointer<CChar>) -> String {
         let folded = String(cString: name).utf8.map { byte in byte >= 0x41 && byte <= 0x5A ? byte + 0x20 : byte }
         return String(decoding: folded, as: UTF8.self)
     }
