@@ -98,9 +98,10 @@ extension ConnectionHandler {
     func mget(started: UInt64, context: ChannelHandlerContext) -> Bool {
         let keys = arguments.dropFirst()
         let version = session.version
-        // First pass: everything from L1 into a scratch buffer; most MGETs end here.
+        // First pass: everything from L1 into a scratch buffer; most MGETs end here. Hits are remembered as byte
+        // ranges, not slices: a slice would share `scratch`'s storage, and every later write would copy all of it.
         var scratch = ByteBuffer()
-        var hits: [ByteBuffer?] = []
+        var hits: [Range<Int>?] = []
         hits.reserveCapacity(keys.count)
         var missing = 0
         for key in keys {
@@ -110,7 +111,7 @@ extension ConnectionHandler {
                 case .hit = proxy.serveKeyFromL1(
                     key, now: started, version: version, policy: policy, refreshDue: &refreshDue, into: &scratch)
             {
-                hits.append(scratch.getSlice(at: start, length: scratch.writerIndex - start))
+                hits.append(start..<scratch.writerIndex)
                 if refreshDue { refreshAhead(key, context: context) }
             } else {
                 hits.append(nil)
@@ -135,17 +136,19 @@ extension ConnectionHandler {
                 targetOf.append(nil)
             }
         }
-        let reply = proxy.loadKeys(targets, on: context.eventLoop).map { [hits, targetOf] loaded in
+        let reply = proxy.loadKeys(targets, on: context.eventLoop).map { [scratch, hits, targetOf] loaded in
             var reply = ByteBuffer()
             reply.writeRESPArrayHeader(count: hits.count)
-            for (hit, target) in zip(hits, targetOf) {
-                if var hit {
-                    reply.writeBuffer(&hit)
-                } else if let target {
-                    var bytes = Self.bytes(of: loaded[target].reply, version)
-                    reply.writeBuffer(&bytes)
-                } else {
-                    reply.writeRESPNull(version)
+            scratch.withUnsafeReadableBytes { found in
+                for (hit, target) in zip(hits, targetOf) {
+                    if let hit {
+                        reply.writeBytes(UnsafeRawBufferPointer(rebasing: found[hit]))
+                    } else if let target {
+                        var bytes = Self.bytes(of: loaded[target].reply, version)
+                        reply.writeBuffer(&bytes)
+                    } else {
+                        reply.writeRESPNull(version)
+                    }
                 }
             }
             return reply

@@ -40,12 +40,21 @@ final class Breaker: Sendable {
     }
 
     /// Records the outcome of an admitted call that started at `started` (monotonic nanoseconds).
-    func record(_ outcome: CircuitBreaker.Outcome, admission: CircuitBreaker.Admission, started: UInt64) {
+    ///
+    /// - Parameter countingSlowness: false for a call whose time is its caller's doing (a client's own statement),
+    ///   so that it can't make the dependency look slow.
+    func record(
+        _ outcome: CircuitBreaker.Outcome,
+        admission: CircuitBreaker.Admission,
+        started: UInt64,
+        countingSlowness: Bool = true
+    ) {
         let now = monotonicNanoseconds()
+        let duration = countingSlowness ? now &- started : 0
         let (moved, trip) = state.withLock { state -> (CircuitBreaker.Phase?, CircuitBreaker.Window?) in
             let wasClosed = state.breaker.phase == .closed
             let moved = state.breaker.record(
-                outcome, admission: admission, durationNanoseconds: now &- started, now: now)
+                outcome, admission: admission, durationNanoseconds: duration, now: now)
             if moved != nil { self.noteTransition(&state, now) }
             return (moved, wasClosed ? state.breaker.lastTrip : nil)
         }

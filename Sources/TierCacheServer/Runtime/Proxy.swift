@@ -156,13 +156,20 @@ public final class Proxy: Sendable {
         let call = threadPool.runIfActive(eventLoop: eventLoop) {
             // Slowness is the database's own time, not the wait for a pool thread (the timeout covers both).
             let started = monotonicNanoseconds()
+            // A client's statement is as slow as the client made it: only the policies' own time tells how the
+            // database is doing.
+            let countingSlowness = statements == .policy
             do {
                 let value = try body()
-                if recorded.claim() { breaker.record(.success, admission: admission, started: started) }
+                if recorded.claim() {
+                    breaker.record(.success, admission: admission, started: started, countingSlowness: countingSlowness)
+                }
                 return value
             } catch {
                 let outcome = Self.outcome(of: error, statements: statements)
-                if recorded.claim() { breaker.record(outcome, admission: admission, started: started) }
+                if recorded.claim() {
+                    breaker.record(outcome, admission: admission, started: started, countingSlowness: countingSlowness)
+                }
                 throw error
             }
         }
