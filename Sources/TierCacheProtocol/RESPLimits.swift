@@ -28,4 +28,15 @@ public struct RESPLimits: Sendable, Hashable {
 
     /// The default limits: 64 KiB inline lines, 64 MiB bulk strings, 1,048,576 arguments.
     public static let `default` = RESPLimits()
+
+    /// The limits for a client that has not authenticated yet, as Redis has them: at most 10 arguments of at most
+    /// 16 KiB each (and inline lines of 16 KiB), enough for `AUTH` and `HELLO … AUTH … SETNAME`, so no one can make
+    /// the server buffer megabytes before giving a password. Never above `self`.
+    public var beforeAuthentication: RESPLimits {
+        RESPLimits(
+            maxInlineLength: min(maxInlineLength, 16 * 1024),
+            maxBulkLength: min(maxBulkLength, 16 * 1024),
+            maxArrayCount: min(maxArrayCount, 10)
+        )
+    }
 }

@@ -62,8 +62,9 @@ public struct RESPRequestParser: Sendable {
         package var firstArgumentOffset: Int
     }
 
-    /// The limits this parser enforces.
-    public let limits: RESPLimits
+    /// The limits this parser enforces. May change between commands (a client that authenticates gets more),
+    /// never while one is partly read.
+    public var limits: RESPLimits
 
     /// The parser's progress inside the next command; visible to tests in this package.
     package internal(set) var state: State = .idle

@@ -103,6 +103,14 @@ struct ServeCommand: AsyncParsableCommand {
     var maxOutputBuffer: String?
 
     @Option(
+        name: .customLong("max-input-buffers"),
+        help: """
+            Most bytes all clients together may have sent and not yet had executed, e.g. 1g; past it the \
+            connections holding the most are closed; 0 never (TIERCACHE_MAX_INPUT_BUFFERS); default 256mb.
+            """)
+    var maxInputBuffers: String?
+
+    @Option(
         name: .customLong("idle-timeout"),
         help: "Close a connection idle this long, e.g. 5m; 0 never does (TIERCACHE_IDLE_TIMEOUT); default 0.")
     var idleTimeout: String?
@@ -404,6 +412,12 @@ struct ServeCommand: AsyncParsableCommand {
             expected: "a size like 64mb, or 0 for none", { $0 == "0" ? 0 : ByteSize.parse($0) })
         {
             configuration.maxOutputBuffer = value > 0 ? value : nil
+        }
+        if let value = try Self.option(
+            maxInputBuffers, "TIERCACHE_MAX_INPUT_BUFFERS", flag: "--max-input-buffers",
+            expected: "a size like 256mb, or 0 for none", { $0 == "0" ? 0 : ByteSize.parse($0) })
+        {
+            configuration.maxInputBuffers = value > 0 ? value : nil
         }
         let durationOrOff = "a duration like 30s or 5m, or 0 for none"
         if let value = try Self.option(

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
+import time
 
 import pytest
 
-from conftest import Err, RawConnection, Simple, demo_value, wait_for
+from conftest import Err, RawConnection, Simple, demo_value, encode_command, wait_for
 
 ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c)"
 
@@ -204,3 +206,134 @@ def test_pragmas_that_change_shared_connections_are_refused(proxy):
     with px.sqlite() as db:
         assert db.execute("SELECT data FROM user_sessions WHERE id = '1'").fetchone() == ("after pragmas",)
         assert db.execute("PRAGMA user_version").fetchone() == (0,)
+
+
+# Finding 7: no bound on all clients' buffered input, and full limits before AUTH.
+
+def unfinished_set(port: int, declared: int, send: int) -> socket.socket:
+    """A connection that starts a SET whose value is `declared` bytes long and sends `send` of them."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(b"*3\r\n$3\r\nSET\r\n$15\r\nuser_sessions:1\r\n$%d\r\n" % declared)
+    chunk = b"x" * 65536
+    sent = 0
+    try:
+        while sent < send:
+            sock.sendall(chunk[:min(len(chunk), send - sent)])
+            sent += min(len(chunk), send - sent)
+    except OSError:
+        pass  # closed by the proxy: what this test is about
+    return sock
+
+
+def test_clients_input_beyond_the_budget_is_reclaimed_from_the_largest(proxy):
+    px = proxy("--max-input-buffers", "100mb")
+    bystander = RawConnection(px.port)
+    assert bystander.command("GET", "user_sessions:2") == demo_value("user_sessions", 2)
+    before = proc_status_kb(px, "VmHWM")
+    # The issue's attack: four connections each leave a 57 MB argument unfinished (228 MB against a 100 MB budget).
+    attackers = []
+    threads = [threading.Thread(target=lambda: attackers.append(unfinished_set(px.port, 60_000_000, 57_000_000)))
+               for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    server = px.stats()["server"]
+    assert server["input_budget_closed"] >= 2, server
+    assert server["input_buffered_bytes"] <= 100 * 1024 * 1024, server
+    grown_mb = (proc_status_kb(px, "VmHWM") - before) / 1024
+    assert grown_mb < 250, f"peak RSS grew {grown_mb:.0f} MB"
+    closed = [sock for sock in attackers if b"input buffers for all clients are full" in read_all(sock)]
+    assert len(closed) == server["input_budget_closed"]
+    assert "over --max-input-buffers" in px.log()
+    assert bystander.command("GET", "user_sessions:3") == demo_value("user_sessions", 3)
+    for sock in attackers:
+        sock.close()
+    assert wait_for(lambda: px.stats()["server"]["input_buffered_bytes"] == 0)
+
+
+def read_all(sock: socket.socket, timeout: float = 0.5) -> bytes:
+    """What the proxy sent on `sock` until it closed it or went quiet."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except (TimeoutError, OSError):
+        pass
+    return data
+
+
+def test_before_auth_only_small_commands_are_read(proxy):
+    px = proxy("--requirepass", "sesame")
+    sock = socket.create_connection(("127.0.0.1", px.port))
+    sock.sendall(b"*2\r\n$4\r\nAUTH\r\n$60000000\r\n")
+    assert read_all(sock, timeout=5) == (
+        b"-ERR Protocol error: bulk length 60000000 exceeds limit 16384 bytes (before authentication)\r\n")
+    sock.close()
+    sock = socket.create_connection(("127.0.0.1", px.port))
+    sock.sendall(b"*11\r\n")
+    assert read_all(sock, timeout=5) == (
+        b"-ERR Protocol error: multibulk length 11 exceeds limit 10 (before authentication)\r\n")
+    sock.close()
+    # Authenticated, the same client may send a large value.
+    conn = RawConnection(px.port, timeout=30)
+    assert conn.command("HELLO", "2", "AUTH", "default", "sesame", "SETNAME", "app") is not None
+    assert conn.command("SET", "user_sessions:1", "v" * 100_000) == Simple("OK")
+    assert conn.command("GET", "user_sessions:1") == b"v" * 100_000
+
+
+# Finding 9: a slow but reading client was closed by the output limit.
+
+def test_a_slow_but_reading_client_is_not_closed(proxy):
+    px = proxy("--max-output-buffer", "2mb")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    sock.connect(("127.0.0.1", px.port))
+    size = 16_000_000
+    sock.sendall(encode_command("QUERY", f"SELECT zeroblob({size}) AS z"))
+    expected = b"*2\r\n*1\r\n$1\r\nz\r\n*1\r\n$%d\r\n" % size + bytes(size) + b"\r\n"
+    received = bytearray()
+    sock.settimeout(10)
+    # About 3 MB/s, 64 KB at a time: much slower than the proxy writes, never stopping.
+    while len(received) < len(expected):
+        time.sleep(0.02)
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+    assert len(received) == len(expected) and received == expected
+    assert px.stats()["server"]["output_limit_closed"] == 0
+    sock.close()
+
+
+# Finding 10: a client that half-closed lost the replies of commands that needed the database.
+
+def test_a_half_closed_client_gets_every_reply(proxy):
+    px = proxy()
+    sock = socket.create_connection(("127.0.0.1", px.port))
+    sock.sendall(b"GET user_sessions:5\r\nSET user_sessions:6 half-closed\r\nGET user_sessions:6\r\nGET user_")
+    sock.shutdown(socket.SHUT_WR)  # what `nc -N` does at the end of its input
+    value = demo_value("user_sessions", 5)
+    assert read_all(sock, timeout=10) == (
+        b"$%d\r\n%s\r\n+OK\r\n$11\r\nhalf-closed\r\n" % (len(value), value))
+    sock.close()
+    with px.sqlite() as db:
+        assert db.execute("SELECT data FROM user_sessions WHERE id = '6'").fetchone() == ("half-closed",)
+
+
+# Finding 11: CLIENT SETNAME took any name, of any size.
+
+def test_client_names_are_checked_as_redis_does(px):
+    conn = px.raw(timeout=30)
+    assert conn.command("CLIENT", "SETNAME", "x" * 50_000) == Err("ERR Client names are limited to 128 bytes")
+    for name in ("with space", "new\nline"):
+        assert conn.command("CLIENT", "SETNAME", name) == Err(
+            "ERR Client names cannot contain spaces, newlines or special characters.")
+        assert conn.command("HELLO", "2", "SETNAME", name) == Err(
+            "ERR Client names cannot contain spaces, newlines or special characters.")
+    assert conn.command("CLIENT", "GETNAME") is None
+    assert conn.command("CLIENT", "SETNAME", "worker-7") == Simple("OK")
+    assert conn.command("CLIENT", "GETNAME") == b"worker-7"
+    assert conn.command("CLIENT", "SETNAME", "") == Simple("OK")
+    assert conn.command("CLIENT", "GETNAME") is None

@@ -58,6 +58,8 @@ extension Proxy {
                     ("slow_requests_closed", .integer(Int64(stats.slowRequestsClosed.current))),
                     ("output_paused", .integer(Int64(stats.outputPaused.current))),
                     ("output_limit_closed", .integer(Int64(stats.outputLimitClosed.current))),
+                    ("input_buffered_bytes", .integer(Int64(inputBudget.total))),
+                    ("input_budget_closed", .integer(Int64(stats.inputBudgetClosed.current))),
                     ("loads_in_flight", .integer(Int64(coalescer.inFlight))),
                     ("writes", .integer(Int64(sequencer.current))),
                 ])

@@ -53,7 +53,8 @@ extension ConnectionHandler {
                 authenticated = true
                 index += 3
             } else if argument(index, is: "SETNAME"), index + 1 < arguments.count {
-                name = text(arguments[index + 1])
+                guard let valid = clientName(arguments[index + 1]) else { return true }
+                name = valid
                 index += 2
             } else {
                 writeError(ProxyError(.generic, "Syntax error in HELLO option '\(printable(arguments[index]))'"))
@@ -72,7 +73,7 @@ extension ConnectionHandler {
             return true
         }
         session.version = version
-        session.isAuthenticated = true
+        if !session.isAuthenticated { didAuthenticate() }
         session.name = name
         out.writeRESPMapHeader(count: 7, version)
         out.writeRESPBulkString("server")
@@ -110,7 +111,7 @@ extension ConnectionHandler {
         }
         let user = arguments.count == 3 ? arguments[1] : ByteBuffer(string: "default")
         if checkPassword(user: user, password: arguments[arguments.count - 1]) {
-            session.isAuthenticated = true
+            didAuthenticate()
             out.writeRESPSimpleString(staticString: "OK")
         }
         return true
@@ -189,7 +190,8 @@ extension ConnectionHandler {
         if argument(1, is: "SETINFO") || argument(1, is: "NO-EVICT") || argument(1, is: "NO-TOUCH") {
             out.writeRESPSimpleString(staticString: "OK")
         } else if argument(1, is: "SETNAME"), arguments.count == 3 {
-            session.name = text(arguments[2])
+            guard let name = clientName(arguments[2]) else { return true }
+            session.name = name
             out.writeRESPSimpleString(staticString: "OK")
         } else if argument(1, is: "GETNAME") {
             if let name = session.name { out.writeRESPBulkString(name) } else { out.writeRESPNull(session.version) }
@@ -205,6 +207,24 @@ extension ConnectionHandler {
             )
         }
         return true
+    }
+
+    /// The longest client name, in bytes: names go into `CLIENT INFO` and logs, so they stay short.
+    static let maxClientNameLength = 128
+
+    /// A name for `CLIENT SETNAME` or `HELLO … SETNAME`, checked as Redis does (printable ASCII, no spaces) and
+    /// for length; an empty name clears it. Writes the error and returns nil when the name is refused.
+    func clientName(_ argument: ByteBuffer) -> String?? {
+        guard argument.readableBytes <= Self.maxClientNameLength else {
+            writeError(
+                ProxyError(.generic, "Client names are limited to \(Self.maxClientNameLength) bytes"))
+            return nil
+        }
+        guard argument.readableBytesView.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            writeError(ProxyError(.generic, "Client names cannot contain spaces, newlines or special characters."))
+            return nil
+        }
+        return .some(argument.readableBytes == 0 ? nil : String(decoding: argument.readableBytesView, as: UTF8.self))
     }
 
     /// `CONFIG GET parameter…` answers for the few parameters clients ask about at connect (redis-benchmark asks

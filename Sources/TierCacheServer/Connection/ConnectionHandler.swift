@@ -69,8 +69,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var pausedForInput = false
     /// Decoding and reading stopped because the client is not reading its replies (the channel is unwritable).
     private var pausedForOutput = false
-    /// Unread reply bytes at the last limit check, when they were over `--max-output-buffer`.
-    private var pendingOutputOverLimit: Int?
+    /// At the last limit check, when the unread replies were over `--max-output-buffer`: how many bytes NIO had
+    /// not sent, and how many the client had acknowledged in all (`TCPInfo`).
+    private var outputOverLimit: (pending: Int, acknowledged: UInt64?)?
     /// Replies that precede `out`'s contents, from the first awaited one on. Empty when nothing is awaited: then
     /// `out` follows everything already written.
     private var slots: [ReplySlot] = []
@@ -90,6 +91,13 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var cachedL2Connection: L2Connection?
     /// The idle and slow-request checks (`checkLimits`), when either limit is set.
     private var limitCheck: RepeatedTask?
+    /// Bytes of `inbound` last reported to the proxy's input budget.
+    private var inputAccounted = 0
+    /// The client shut down its sending side (`nc -N`, `shutdown(SHUT_WR)`): what it sent is still answered,
+    /// then the connection closes.
+    private var inputClosed = false
+    /// Closes this connection from any thread when the input budget picks it; made once, at activation.
+    private var closeForInputBudget: (@Sendable () -> Void)?
     /// Input arrived since the last check; the check turns it into `lastActivity`, so reads take no clock.
     private var sawInput = false
     private var lastActivity: UInt64 = 0
@@ -101,11 +109,13 @@ final class ConnectionHandler: ChannelInboundHandler {
         self.proxy = proxy
         self.policyVersion = proxy.policyVersion.load(ordering: .acquiring)
         self.policy = proxy.policy
-        self.parser = RESPRequestParser(limits: proxy.configuration.protocolLimits)
-        self.session = ClientSession(
+        let session = ClientSession(
             id: proxy.connectionIDs.next(),
             requiresPassword: proxy.configuration.requirePassword != nil
         )
+        let limits = proxy.configuration.protocolLimits
+        self.parser = RESPRequestParser(limits: session.isAuthenticated ? limits : limits.beforeAuthentication)
+        self.session = session
         var logger = proxy.logger
         logger[metadataKey: "connection"] = "\(session.id)"
         self.logger = logger
@@ -125,6 +135,13 @@ final class ConnectionHandler: ChannelInboundHandler {
             return
         }
         proxy.connections.add(context.channel)
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        closeForInputBudget = { [eventLoop = context.eventLoop] in
+            eventLoop.execute {
+                let (handler, context) = bound.value
+                handler.closeOverInputBudget(context: context)
+            }
+        }
         var limits = [configuration.idleTimeout, configuration.requestTimeout].compactMap { $0 }
         if configuration.maxOutputBuffer != nil { limits.append(.seconds(1)) }
         guard let shortest = limits.min() else { return }
@@ -132,7 +149,6 @@ final class ConnectionHandler: ChannelInboundHandler {
         let period = TimeAmount.nanoseconds(
             min(1_000_000_000, max(50_000_000, Int64(clamping: shortest.wholeNanoseconds / 4))))
         lastActivity = monotonicNanoseconds()
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         limitCheck = context.eventLoop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
             let (handler, context) = bound.value
             handler.checkLimits(context: context)
@@ -144,6 +160,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         proxy.connections.remove(context.channel)
         limitCheck?.cancel()
         state = .closing
+        inbound = nil
+        accountInput()
+        closeForInputBudget = nil
         context.fireChannelInactive()
     }
 
@@ -151,6 +170,11 @@ final class ConnectionHandler: ChannelInboundHandler {
     struct Drain: Sendable {}
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            inputClosed = true
+            finishIfInputDone(context: context)
+            return
+        }
         guard event is Drain else {
             context.fireUserInboundEventTriggered(event)
             return
@@ -215,16 +239,23 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     /// Whether the client left more than `limit` bytes of replies unread and read none of them since the last
-    /// check; then the connection is closed (its unsent replies dropped: nobody reads them).
+    /// check; then the connection is closed (its unsent replies dropped: nobody reads them). Reading is told by
+    /// the bytes the client's TCP stack acknowledged, which grow as it reads however seldom the kernel takes more
+    /// from NIO; where the kernel can't say, by NIO's unsent bytes shrinking.
     private func outputLimitExceeded(_ limit: Int, context: ChannelHandlerContext) -> Bool {
         guard pausedForOutput, let pending = try? context.channel.syncOptions?.getOption(.bufferedWritableBytes),
             pending > limit
         else {
-            pendingOutputOverLimit = nil
+            outputOverLimit = nil
             return false
         }
-        guard let previous = pendingOutputOverLimit, pending >= previous else {
-            pendingOutputOverLimit = pending
+        let acknowledged = TCPInfo.bytesAcknowledged(context.channel)
+        let previous = outputOverLimit
+        outputOverLimit = (pending, acknowledged)
+        guard let previous else { return false }
+        if let now = acknowledged, let before = previous.acknowledged {
+            if now > before { return false }
+        } else if pending < previous.pending {
             return false
         }
         proxy.stats.outputLimitClosed.increment()
@@ -239,7 +270,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if pausedForOutput, context.channel.isWritable {
             pausedForOutput = false
-            pendingOutputOverLimit = nil
+            outputOverLimit = nil
             if case .ready = state {
                 processInbound(context: context)
                 flushReplies(context: context)
@@ -279,6 +310,54 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .closing:
             break
         }
+        accountInput()
+    }
+
+    /// After the client closed its sending side: once every command it sent has been answered, writes the
+    /// replies and closes when they are out. (NIO would fail writes still pending at a plain close.) An
+    /// incomplete command left in the buffer can never complete, and is dropped.
+    private func finishIfInputDone(context: ChannelHandlerContext) {
+        guard case .ready = state, outstanding == 0, !pausedForOutput else { return }
+        state = .closing
+        inbound = nil
+        accountInput()
+        flushReplies(context: context)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: written)
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        written.futureResult.whenComplete { _ in bound.value.close(promise: nil) }
+    }
+
+    /// Reports what `inbound` holds now to the proxy's input budget, when it changed.
+    @inline(__always)
+    private func accountInput() {
+        let holding = inbound?.readableBytes ?? 0
+        guard holding != inputAccounted, let close = closeForInputBudget else { return }
+        let previous = inputAccounted
+        inputAccounted = holding
+        proxy.inputBudget.update(id: session.id, from: previous, to: holding, close: close)
+    }
+
+    /// Closes this connection because all clients' unexecuted input went over `--max-input-buffers` and this
+    /// connection's was among the largest (`InputBudget`). What it sent and was not executed is dropped; what was
+    /// executed has been or will be answered first.
+    private func closeOverInputBudget(context: ChannelHandlerContext) {
+        if case .closing = state { return }
+        proxy.stats.inputBudgetClosed.increment()
+        logger.warning(
+            "closing connection: clients' unexecuted input is over --max-input-buffers and this one's is among the largest",
+            metadata: ["bytes": "\(inbound?.readableBytes ?? 0)", "limit": "\(proxy.inputBudget.limit ?? 0)"])
+        inbound = nil
+        accountInput()
+        out.writeRESPError(
+            "ERR closing connection: the server's input buffers for all clients are full and this client's is among the largest")
+        if outstanding > 0 {
+            state = .closing
+            closeWhenDrained = true
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        } else {
+            close(context: context)
+        }
     }
 
     /// Input buffered while a command waits for the backend, beyond which the connection stops reading.
@@ -301,6 +380,10 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     /// Decodes and executes buffered commands until the buffer runs dry or a command must wait.
     private func processInbound(context: ChannelHandlerContext) {
+        defer {
+            accountInput()
+            if inputClosed { finishIfInputDone(context: context) }
+        }
         // One clock read per batch start: the latency of the batch's commands is measured from it. For expiry,
         // "now" is re-read every `commandsPerClockRead` commands, so a long pipeline can't serve an entry more
         // than a few microseconds past its expiry.
@@ -460,8 +543,10 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private func protocolError(_ error: RESPProtocolError, context: ChannelHandlerContext) {
         proxy.stats.protocolErrors.increment()
-        logger.info("closing connection after protocol error", metadata: ["error": "\(error.message)"])
-        out.writeRESPError("ERR \(error.message)")
+        // Before AUTH, the limits are Redis' small unauthenticated ones: say so.
+        let message = session.isAuthenticated ? error.message : error.message + " (before authentication)"
+        logger.info("closing connection after protocol error", metadata: ["error": "\(message)"])
+        out.writeRESPError("ERR \(message)")
         state = .closing
         if outstanding > 0 {
             // Earlier commands' replies are still awaited: they go out first, then the error, then the close.
@@ -607,6 +692,12 @@ final class ConnectionHandler: ChannelInboundHandler {
             logger.error("unexpected error", metadata: ["error": "\(error)"])
             out.writeRESPError("ERR internal error: \(error)")
         }
+    }
+
+    /// The client gave the right password: from now on it may send commands as large as any.
+    func didAuthenticate() {
+        session.isAuthenticated = true
+        parser.limits = proxy.configuration.protocolLimits
     }
 
     /// Closes after the replies written so far (QUIT runs only when nothing is awaited).

@@ -48,6 +48,8 @@ public final class Proxy: Sendable {
     let connectionIDs = ConnectionIDs()
     /// Open client connections, for the graceful shutdown's drain.
     let connections = ConnectionRegistry()
+    /// What all connections hold of commands not yet executed.
+    let inputBudget: InputBudget
 
     public init(
         configuration: ServerConfiguration,
@@ -58,6 +60,7 @@ public final class Proxy: Sendable {
         logger: Logger
     ) throws {
         self.configuration = configuration
+        self.inputBudget = InputBudget(limit: configuration.maxInputBuffers)
         self.accessTracker = AccessTracker(window: configuration.hotKeyWindow)
         self.warmer = Warmer(logger: logger)
         self.l1 = try L1Cache(

@@ -22,6 +22,9 @@ public final class ProxyStats: Sendable {
     public let outputPaused = Counter()
     /// Connections closed with more than `--max-output-buffer` of replies unread and no progress.
     public let outputLimitClosed = Counter()
+    /// Connections closed because all clients' unexecuted input went over `--max-input-buffers` and theirs was
+    /// among the largest.
+    public let inputBudgetClosed = Counter()
 
     public init() {
         commands = CommandKind.allCases.map { LatencyRecorder(name: $0.name) }

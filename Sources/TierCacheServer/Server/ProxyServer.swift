@@ -99,6 +99,9 @@ public final class ProxyServer: Service {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            // A client that shuts down its sending side after its commands (`nc -N`) still gets their replies
+            // (`ConnectionHandler.finishIfInputDone`), as from Redis.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             // Unwritable (the client is not reading fast enough) above 1 MB of unsent replies: the connection then
             // stops decoding and reading (`ConnectionHandler`). NIO's 64 kB default would toggle for every large
             // value.

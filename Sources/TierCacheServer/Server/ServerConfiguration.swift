@@ -74,6 +74,9 @@ public struct ServerConfiguration: Sendable {
     /// them for a whole check period (a second), is closed; nil never. Below it, a client that does not read
     /// only stops the connection from reading further commands.
     public var maxOutputBuffer: Int?
+    /// The most bytes all connections together may hold of commands received and not yet executed; past it, the
+    /// connections holding the most are closed (`InputBudget`). Nil: no limit.
+    public var maxInputBuffers: Int?
 
     public init(
         host: String = "127.0.0.1",
@@ -104,7 +107,8 @@ public struct ServerConfiguration: Sendable {
         idleTimeout: Duration? = nil,
         requestTimeout: Duration? = .seconds(10),
         drainTimeout: Duration = .seconds(10),
-        maxOutputBuffer: Int? = 64 * 1024 * 1024
+        maxOutputBuffer: Int? = 64 * 1024 * 1024,
+        maxInputBuffers: Int? = 256 * 1024 * 1024
     ) {
         self.host = host
         self.port = port
@@ -135,6 +139,7 @@ public struct ServerConfiguration: Sendable {
         self.requestTimeout = requestTimeout
         self.drainTimeout = drainTimeout
         self.maxOutputBuffer = maxOutputBuffer
+        self.maxInputBuffers = maxInputBuffers
     }
 }
 
