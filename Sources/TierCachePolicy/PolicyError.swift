@@ -13,7 +13,8 @@ public struct PolicyError: Error, Sendable, Hashable, CustomStringConvertible {
 
         /// The text is not valid YAML (libyaml's scanner, parser or composer refused it, or a key repeats).
         public static let invalidYAML = Code(.invalidYAML)
-        /// A file or directory does not exist or cannot be read.
+        /// A file or directory does not exist or cannot be read, or a file is refused unread: it links outside the
+        /// policy directory, is larger than `PolicyLoader.maximumFileSize`, or is not a regular file.
         public static let unreadable = Code(.unreadable)
         /// A policy directory holds no `*.yaml` or `*.yml` file.
         public static let noPolicyFiles = Code(.noPolicyFiles)

@@ -172,7 +172,8 @@ extension PolicyFileParser {
             guard Identifier.isValid(scalar.string) else {
                 report(
                     .invalidValue, at: elementLocation,
-                    "\(entry.context): invalid table name '\(scalar.string)' (expected \(Identifier.rule))")
+                    "\(entry.context): invalid table name \(Excerpt.quoted(scalar.string)) "
+                        + "(expected \(Identifier.rule))")
                 valid = false
                 continue
             }
@@ -180,7 +181,7 @@ extension PolicyFileParser {
             guard !tables.contains(table) else {
                 report(
                     .invalidValue, at: elementLocation,
-                    "\(entry.context): table '\(scalar.string)' is listed twice")
+                    "\(entry.context): table \(Excerpt.quoted(scalar.string)) is listed twice")
                 valid = false
                 continue
             }
@@ -189,9 +190,11 @@ extension PolicyFileParser {
         return valid ? tables : nil
     }
 
-    /// `<context>: invalid <key> '<text>' (<hint>)`, at the value.
+    /// `<context>: invalid <key> '<text>' (<hint>)`, at the value, the text cut to an excerpt.
     private mutating func reportInvalid(_ entry: Entry, _ text: String, _ hint: String) {
-        report(.invalidValue, at: entry.valueLocation, "\(entry.context): invalid \(entry.key) '\(text)' (\(hint))")
+        report(
+            .invalidValue, at: entry.valueLocation,
+            "\(entry.context): invalid \(entry.key) \(Excerpt.quoted(text)) (\(hint))")
     }
 
     private static func isBlankOrControl(_ scalar: Unicode.Scalar) -> Bool {

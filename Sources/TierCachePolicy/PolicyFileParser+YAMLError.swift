@@ -16,11 +16,13 @@ extension PolicyFileParser {
             let position = offset.map { location(ofCharacterOffset: $0, in: yaml) } ?? .start(of: file)
             return PolicyError(.invalidYAML, at: position, "invalid YAML: \(problem)")
         case .duplicatedKeysInMapping(let duplicates, let context):
-            let keys = duplicates.map { "'\($0)'" }.joined(separator: ", ")
+            // Keys only as `Excerpt.quotedKey` shows them: a repeated line of another file would echo it whole.
+            let quoted = duplicates.compactMap(Excerpt.quotedKey)
+            let keys = quoted.count == duplicates.count ? " " + quoted.joined(separator: ", ") : ""
             let noun = duplicates.count == 1 ? "key" : "keys"
             return PolicyError(
                 .invalidYAML, at: location(of: context.mark),
-                "invalid YAML: duplicate \(noun) \(keys) in one mapping (a key may appear only once; "
+                "invalid YAML: duplicate \(noun)\(keys) in one mapping (a key may appear only once; "
                     + "this one is written again further down)")
         default:
             return PolicyError(.invalidYAML, at: .start(of: file), "invalid YAML: \(error)")

@@ -33,7 +33,7 @@ struct PolicyFileParser {
         guard case .mapping(let mapping) = root else {
             report(
                 .wrongType, at: location(of: root),
-                "invalid policy file: found \(describe(root)) (\(Self.fileExpectation))")
+                "invalid policy file: found \(kind(of: root)) (\(Self.fileExpectation))")
             return result
         }
         for (keyNode, value) in mapping {
@@ -74,9 +74,11 @@ struct PolicyFileParser {
     {
         let errorsBefore = errors.count
         if !Identifier.isValid(name) {
-            report(.invalidValue, at: nameLocation, "invalid type name '\(name)' (expected \(Identifier.rule))")
+            report(
+                .invalidValue, at: nameLocation,
+                "invalid type name \(Excerpt.quoted(name)) (expected \(Identifier.rule))")
         }
-        let context = "type '\(name)'"
+        let context = "type \(Excerpt.quoted(name))"
         guard case .mapping(let settings) = body else {
             let found = isNull(body) ? "no settings" : "invalid settings: found \(describe(body))"
             report(
@@ -222,13 +224,15 @@ struct PolicyFileParser {
 
     private mutating func reportUnknownKey(_ key: String, at node: Node, context: String?, expected: [String]) {
         let kind = context == nil ? "top-level key" : "key"
-        let suggestion = KeySuggestion.closest(to: key, among: expected).map { ", did you mean '\($0)'?" } ?? ""
-        report(
-            .unknownKey, at: location(of: node),
-            prefixed(
-                context,
-                "unknown \(kind) '\(key)'\(suggestion) (expected one of: "
-                    + expected.joined(separator: ", ") + ")"))
+        let keys = expected.joined(separator: ", ")
+        let message: String
+        if let quoted = Excerpt.quotedKey(key) {
+            let suggestion = KeySuggestion.closest(to: key, among: expected).map { ", did you mean '\($0)'?" } ?? ""
+            message = "unknown \(kind) \(quoted)\(suggestion) (expected one of: \(keys))"
+        } else {
+            message = "unknown \(kind) (not a key name; expected one of: \(keys))"
+        }
+        report(.unknownKey, at: location(of: node), prefixed(context, message))
     }
 
     mutating func report(_ code: PolicyError.Code, at location: SourceLocation, _ message: String) {
@@ -250,10 +254,16 @@ struct PolicyFileParser {
         return ["", "~", "null", "Null", "NULL"].contains(scalar.string)
     }
 
-    /// How a node is named in "found ..." messages.
+    /// How a node is named in "found ..." messages: a value by an excerpt (see `Excerpt`), anything else by kind.
     func describe(_ node: Node) -> String {
+        guard case .scalar(let scalar) = node, !isNull(node) else { return kind(of: node) }
+        return Excerpt.quoted(scalar.string)
+    }
+
+    /// What a node is, without any of its content: for a file's root, which may be any file at all.
+    func kind(of node: Node) -> String {
         switch node {
-        case .scalar(let scalar): isNull(node) ? "no value" : "'\(scalar.string)'"
+        case .scalar: isNull(node) ? "no value" : "a text value"
         case .mapping: "a mapping"
         case .sequence: "a list"
         case .alias: "an alias"

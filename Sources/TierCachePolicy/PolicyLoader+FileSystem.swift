@@ -12,13 +12,17 @@ extension PolicyLoader {
     }
 
     /// The policy files at `path` with their text, and the problems met reading them.
+    ///
+    /// A directory's file must resolve (through any symlinks) to a path inside the directory's own real path: a
+    /// ConfigMap's `x.yaml -> ..data/x.yaml` is read, a link that leads elsewhere is refused unread. The path
+    /// itself may be a symlink, to a directory or a file: that is the operator's choice.
     static func sources(at path: String) -> (sources: [Source], errors: [PolicyError]) {
         let fileManager = FileManager.default
         guard fileManager.fileExists(atPath: path) else {
             return ([], [PolicyError(.unreadable, at: .start(of: path), "no such file or directory")])
         }
         guard isDirectory(path) else {
-            return read(file: path)
+            return readSource(path, confinedTo: nil)
         }
 
         let names: [String]
@@ -27,34 +31,32 @@ extension PolicyLoader {
         } catch {
             return ([], [PolicyError(.unreadable, at: .start(of: path), "cannot list directory: \(reason(path))")])
         }
-        let files =
-            names
-            .filter { !$0.hasPrefix(".") && ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) }
-            .sorted()
-            .map { join(path, $0) }
-            .filter { file in fileManager.fileExists(atPath: file) && !isDirectory(file) }
-        guard !files.isEmpty else {
+        guard let directory = realPath(path) else {
+            return ([], [PolicyError(.unreadable, at: .start(of: path), "cannot list directory: \(reason(path))")])
+        }
+        var files: [String] = []
+        var errors: [PolicyError] = []
+        for name in names.sorted() where !name.hasPrefix(".") && (name.hasSuffix(".yaml") || name.hasSuffix(".yml")) {
+            let file = join(path, name)
+            // A dangling link, or an entry gone since the listing, is no policy file.
+            guard let real = realPath(file) else { continue }
+            guard isInside(real, directory) else {
+                errors.append(PolicyError(.unreadable, at: .start(of: file), outsideMessage(file)))
+                continue
+            }
+            if !isDirectory(real) { files.append(file) }
+        }
+        guard !files.isEmpty || !errors.isEmpty else {
             let message = "no policy files in \(path) (expected *.yaml or *.yml)"
             return ([], [PolicyError(.noPolicyFiles, at: .start(of: path), message)])
         }
         var sources: [Source] = []
-        var errors: [PolicyError] = []
         for file in files {
-            let (read, readErrors) = read(file: file)
+            let (read, readErrors) = readSource(file, confinedTo: directory)
             sources += read
             errors += readErrors
         }
         return (sources, errors)
-    }
-
-    private static func read(file: String) -> (sources: [Source], errors: [PolicyError]) {
-        guard let data = FileManager.default.contents(atPath: file) else {
-            return ([], [PolicyError(.unreadable, at: .start(of: file), "cannot read file: \(reason(file))")])
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            return ([], [PolicyError(.unreadable, at: .start(of: file), "cannot read file: not valid UTF-8")])
-        }
-        return ([Source(file: file, text: text)], [])
     }
 
     /// The likely cause of a failed read, in the same words on every platform.

@@ -28,12 +28,17 @@ public enum PolicyLoader {
 
     /// What `PolicySet.digest` would be for the files at `path` as they are now, without parsing them: lets a
     /// watcher tell whether anything changed since it last looked.
+    ///
+    /// Problems reading the files count as well (there is no text to hash for a file refused unread, such as a
+    /// link out of the directory), so a watcher reloads, and reports them, when they appear or change.
     public static func currentDigest(path: String) -> String {
-        digest(of: sources(at: path).sources)
+        let (sources, errors) = sources(at: path)
+        return digest(of: sources, problems: errors)
     }
 
-    /// FNV-1a (64 bits) over each file's name and text, each followed by a 0 byte so parts can't run together.
-    static func digest(of sources: [Source]) -> String {
+    /// FNV-1a (64 bits) over each file's name and text, then each problem, each followed by a 0 byte so parts
+    /// can't run together. Without problems, the digest of the files alone.
+    static func digest(of sources: [Source], problems: [PolicyError] = []) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         func add(_ text: String) {
             for byte in text.utf8 {
@@ -44,6 +49,9 @@ public enum PolicyLoader {
         for source in sources {
             add(source.file)
             add(source.text)
+        }
+        for problem in problems {
+            add(problem.description)
         }
         let hex = String(hash, radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex

@@ -21,7 +21,7 @@ extension PolicySet {
                 errors.append(
                     PolicyError(
                         .duplicateType, at: declaration.location,
-                        "type '\(declaration.name)' is defined twice (first at \(first))"))
+                        "type \(Excerpt.quoted(declaration.name)) is defined twice (first at \(first))"))
             } else {
                 firstDeclarations[declaration.name] = declaration.location
             }
@@ -60,11 +60,13 @@ extension PolicySet {
     private static func prefixConflict(of type: DataTypePolicy, with owners: [DataTypePolicy]) -> PolicyError? {
         let written = type.location(of: .prefix)
         let location = written ?? type.location
-        let subject = written == nil ? "default prefix '\(type.prefix)' (the type name)" : "prefix '\(type.prefix)'"
+        let (name, prefix) = (Excerpt.quoted(type.name), Excerpt.quoted(type.prefix))
+        let subject = written == nil ? "default prefix \(prefix) (the type name)" : "prefix \(prefix)"
         if let owner = owners.first(where: { $0.prefix == type.prefix }) {
             return PolicyError(
                 .duplicatePrefix, at: location,
-                "type '\(type.name)': \(subject) is already used by type '\(owner.name)' (at \(owner.keyLocation))")
+                "type \(name): \(subject) is already used by type \(Excerpt.quoted(owner.name)) "
+                    + "(at \(owner.keyLocation))")
         }
         let overlapping = owners.first {
             type.prefix.hasPrefix($0.prefix + ":") || $0.prefix.hasPrefix(type.prefix + ":")
@@ -73,8 +75,9 @@ extension PolicySet {
             let longer = owner.prefix.count > type.prefix.count ? owner.prefix : type.prefix
             return PolicyError(
                 .duplicatePrefix, at: location,
-                "type '\(type.name)': \(subject) overlaps prefix '\(owner.prefix)' of type '\(owner.name)' "
-                    + "(at \(owner.keyLocation)): key '\(longer):1' would belong to both")
+                "type \(name): \(subject) overlaps prefix \(Excerpt.quoted(owner.prefix)) of type "
+                    + "\(Excerpt.quoted(owner.name)) (at \(owner.keyLocation)): key \(Excerpt.quoted(longer + ":1")) "
+                    + "would belong to both")
         }
         return nil
     }
