@@ -14,11 +14,11 @@ extension SQLiteBackend {
         public var readers: Int
         /// How long a call waits for a connection (a reader, or the writer) before failing with `.busy`.
         public var acquireTimeout: Duration
-        /// How long a read statement may run before it is interrupted (`.interrupted`); nil: no limit.
-        public var readTimeout: Duration?
-        /// How long a write statement may run before it is interrupted and rolled back; nil: no limit. Waiting
-        /// for another process' lock is bounded by the busy timeout instead.
-        public var writeTimeout: Duration?
+        /// How long a client's read statement may run before it is interrupted (`.interrupted`); nil: no limit.
+        public var clientReadTimeout: Duration?
+        /// How long any other statement (a policy's read, any write) may run before it is interrupted, a write
+        /// rolled back; nil: no limit. Waiting for another process' lock is bounded by the busy timeout instead.
+        public var statementTimeout: Duration?
         /// The largest result a read may return (`ResultSize`), and the longest string or blob a statement may
         /// make. At least 1024.
         public var maxResultBytes: Int
@@ -29,8 +29,8 @@ extension SQLiteBackend {
             createIfMissing: Bool = true,
             readers: Int = 4,
             acquireTimeout: Duration = .seconds(2),
-            readTimeout: Duration? = nil,
-            writeTimeout: Duration? = nil,
+            clientReadTimeout: Duration? = nil,
+            statementTimeout: Duration? = nil,
             maxResultBytes: Int = 64 * 1024 * 1024
         ) {
             self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
@@ -38,8 +38,8 @@ extension SQLiteBackend {
             self.createIfMissing = createIfMissing
             self.readers = readers
             self.acquireTimeout = acquireTimeout
-            self.readTimeout = readTimeout
-            self.writeTimeout = writeTimeout
+            self.clientReadTimeout = clientReadTimeout
+            self.statementTimeout = statementTimeout
             self.maxResultBytes = maxResultBytes
         }
 
@@ -64,7 +64,7 @@ extension SQLiteBackend {
             guard acquireTimeout > .zero else {
                 throw BackendError(.failed, "acquireTimeout must be more than 0, got \(acquireTimeout)")
             }
-            for (name, timeout) in [("readTimeout", readTimeout), ("writeTimeout", writeTimeout)] {
+            for (name, timeout) in [("clientReadTimeout", clientReadTimeout), ("statementTimeout", statementTimeout)] {
                 if let timeout, timeout <= .zero {
                     throw BackendError(.failed, "\(name) must be more than 0 (or nil for none), got \(timeout)")
                 }

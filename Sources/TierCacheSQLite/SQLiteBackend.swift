@@ -15,6 +15,7 @@ public final class SQLiteBackend: Backend {
     let readers: BlockingPool<SQLiteConnection>
     /// Set by `close()`: the health check must not reopen what was closed on purpose.
     let isClosed = Atomic<Bool>(false)
+    let configuration: Configuration
     /// Set by `interruptAll()`; every connection's watchdog looks at it.
     private let stopping: StopSignal
     /// Turns for clients' statements on the readers, fewer than the readers (`Configuration.clientReaders`).
@@ -52,6 +53,7 @@ public final class SQLiteBackend: Backend {
             throw error
         }
         self.path = path
+        self.configuration = configuration
         self.stopping = stopping
         self.clientTurns = BlockingPool(
             name: "client-statement reader", connections: (0..<configuration.clientReaders).map { _ in ClientTurn() },
@@ -61,17 +63,22 @@ public final class SQLiteBackend: Backend {
             name: "reader", connections: readers, acquireTimeout: configuration.acquireTimeout)
     }
 
-    /// Runs a read-only statement on a reader; a client's waits for a client turn first. See
-    /// `Backend.read(_:parameters:origin:)`.
+    /// Runs a read-only statement on a reader; a client's waits for a client turn first, and may run for
+    /// `clientReadTimeout` (a policy's for `statementTimeout`: its result still fills the cache after the request
+    /// that asked for it timed out). See `Backend.read(_:parameters:origin:)`.
     public func read(_ sql: String, parameters: [SQLValue], origin: StatementOrigin) throws(BackendError) -> ReadResult {
-        func run() throws(BackendError) -> ReadResult {
+        func run(timeout: Duration?) throws(BackendError) -> ReadResult {
             try readers.withConnection { connection throws(BackendError) in
-                try connection.read(sql, parameters: parameters)
+                try connection.read(sql, parameters: parameters, timeout: timeout)
             }
         }
         switch origin {
-        case .policy: return try run()
-        case .client: return try clientTurns.withConnection { _ throws(BackendError) in try run() }
+        case .policy:
+            return try run(timeout: configuration.statementTimeout)
+        case .client:
+            return try clientTurns.withConnection { _ throws(BackendError) in
+                try run(timeout: configuration.clientReadTimeout)
+            }
         }
     }
 

@@ -2,12 +2,13 @@ import CSQLite
 import TierCacheBackend
 
 extension SQLiteConnection {
-    /// Runs a read-only statement and returns all its rows, interrupting it past the read timeout.
+    /// Runs a read-only statement and returns all its rows, interrupting it once it has run for `timeout`.
     ///
     /// - Parameters:
     ///   - sql: exactly one statement, which SQLite must call read-only.
     ///   - parameters: one value per placeholder, in order.
-    func read(_ sql: String, parameters: [SQLValue]) throws(BackendError) -> ReadResult {
+    ///   - timeout: how long it may run; nil: until the backend stops.
+    func read(_ sql: String, parameters: [SQLValue], timeout: Duration?) throws(BackendError) -> ReadResult {
         let connection = try openHandle()
         let statement = try cachedStatement(for: sql, on: connection)
         try Self.refuseConnectionChange(statement)
@@ -21,7 +22,7 @@ extension SQLiteConnection {
                     + " or EXEC"
             )
         }
-        let rows = try watchdog.watching(for: configuration.readTimeout) { () throws(BackendError) in
+        let rows = try watchdog.watching(for: timeout) { () throws(BackendError) in
             try run(statement, sql: sql, parameters: parameters, on: connection, collectingRows: true)
         }
         let current = try refreshed(statement, sql: sql, on: connection)
@@ -32,7 +33,7 @@ extension SQLiteConnection {
     }
 
     /// Runs any one statement and commits it (autocommit: the statement is its own transaction), interrupting
-    /// (and so rolling back) it past the write timeout.
+    /// (and so rolling back) it past the statement timeout.
     ///
     /// - Parameters:
     ///   - sql: exactly one statement.
@@ -46,7 +47,7 @@ extension SQLiteConnection {
                 .notAllowed, "PRAGMA statements that set a value are not supported: connections are shared")
         }
         let totalBefore = sqlite3_total_changes64(connection)
-        _ = try watchdog.watching(for: configuration.writeTimeout) { () throws(BackendError) in
+        _ = try watchdog.watching(for: configuration.statementTimeout) { () throws(BackendError) in
             try run(statement, sql: sql, parameters: parameters, on: connection, collectingRows: false)
         }
         // `sqlite3_changes` keeps the count of the last INSERT, UPDATE or DELETE, even when this statement was none

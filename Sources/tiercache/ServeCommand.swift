@@ -187,12 +187,12 @@ struct ServeCommand: AsyncParsableCommand {
     var dbTimeout: String?
 
     @Option(
-        name: .customLong("db-write-timeout"),
+        name: .customLong("db-statement-timeout"),
         help: """
-            A write statement still running this long is interrupted and rolled back, e.g. 1m; 0 never \
-            (TIERCACHE_DB_WRITE_TIMEOUT); default 30s.
+            A policy's load or a write still running this long is interrupted (a write rolled back), e.g. 1m; \
+            0 never (TIERCACHE_DB_STATEMENT_TIMEOUT); default 30s. Clients' QUERY statements stop at --db-timeout.
             """)
-    var dbWriteTimeout: String?
+    var dbStatementTimeout: String?
 
     @Option(
         name: .customLong("max-result-size"),
@@ -439,10 +439,10 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.databaseTimeout = value
         }
         if let value = try Self.option(
-            dbWriteTimeout, "TIERCACHE_DB_WRITE_TIMEOUT", flag: "--db-write-timeout", expected: durationOrOff,
-            Self.parseDurationOrOff)
+            dbStatementTimeout, "TIERCACHE_DB_STATEMENT_TIMEOUT", flag: "--db-statement-timeout",
+            expected: durationOrOff, Self.parseDurationOrOff)
         {
-            configuration.databaseWriteTimeout = value
+            configuration.databaseStatementTimeout = value
         }
         if let value = try Self.option(
             maxResultSize, "TIERCACHE_MAX_RESULT_SIZE", flag: "--max-result-size",
@@ -605,7 +605,8 @@ struct ServeCommand: AsyncParsableCommand {
                 path: path,
                 configuration: .init(
                     readers: configuration.databaseReaders, acquireTimeout: configuration.databaseAcquireTimeout,
-                    readTimeout: configuration.databaseTimeout, writeTimeout: configuration.databaseWriteTimeout,
+                    clientReadTimeout: configuration.databaseTimeout,
+                    statementTimeout: configuration.databaseStatementTimeout,
                     maxResultBytes: configuration.maxResultSize))
             if exists {
                 logger.info("database opened", metadata: ["sqlite": "\(path)"])

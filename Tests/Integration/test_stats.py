@@ -59,15 +59,16 @@ def test_stats_resp3_is_nested_map_with_documented_keys(px, r3):
         assert list(stats["backend"][op]) == LATENCY_KEYS
     assert isinstance(stats["backend"]["errors"], int)
     pools = stats["backend"]["pools"]
-    assert list(pools) == ["readers", "writer"]
+    assert list(pools) == ["readers", "writer", "client_readers"]
     for pool in pools.values():
         assert list(pool) == ["size", "in_use", "idle", "waiting", "acquired", "timeouts"]
-    assert (pools["readers"]["size"], pools["writer"]["size"]) == (4, 1)
+    assert (pools["readers"]["size"], pools["writer"]["size"], pools["client_readers"]["size"]) == (4, 1, 3)
     assert list(stats["backend"]["health"])[:4] == ["status", "checks", "failures", "reopened"]
     server = stats["server"]
     for key in ("version", "uptime_seconds", "connections_open", "connections_total", "commands_processed",
                 "error_replies", "protocol_errors", "auth_failures", "rejected_connections", "idle_closed",
-                "slow_requests_closed", "output_paused", "output_limit_closed"):
+                "slow_requests_closed", "output_paused", "output_limit_closed", "input_buffered_bytes",
+                "input_budget_closed"):
         assert key in server, key
     assert server["connections_open"] >= 2  # this raw connection and r3
     assert stats["tiers"]["l1"]["max_bytes"] == 256 * 1024 * 1024

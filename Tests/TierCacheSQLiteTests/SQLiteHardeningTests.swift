@@ -128,19 +128,24 @@ struct SQLiteHardeningTests {
 
     static let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c)"
 
-    @Test("a read past the read timeout is interrupted, and its reader serves the next read")
-    func readTimeout() throws {
-        try withBackend(configuration: .init(readers: 1, readTimeout: .milliseconds(200))) { (backend, _) throws in
+    @Test("a client's read past the client read timeout is interrupted, a policy's past the statement timeout")
+    func readTimeouts() throws {
+        let configuration = SQLiteBackend.Configuration(
+            readers: 2, clientReadTimeout: .milliseconds(200), statementTimeout: .milliseconds(600))
+        try withBackend(configuration: configuration) { (backend, _) throws in
             expectBackendError(.interrupted, containing: "ran longer than 200 ms") {
-                try backend.read("\(Self.endless) SELECT count(*) FROM c", parameters: [])
+                try backend.read("\(Self.endless) SELECT count(*) FROM c", parameters: [], origin: .client)
+            }
+            expectBackendError(.interrupted, containing: "ran longer than 600 ms") {
+                try backend.read("\(Self.endless) SELECT count(*) FROM c", parameters: [], origin: .policy)
             }
             #expect(try backend.integer("SELECT count(*) FROM users") == 2)
         }
     }
 
-    @Test("a write past the write timeout is interrupted and rolled back")
+    @Test("a write past the statement timeout is interrupted and rolled back")
     func writeTimeout() throws {
-        try withBackend(configuration: .init(writeTimeout: .milliseconds(200))) { (backend, _) throws in
+        try withBackend(configuration: .init(statementTimeout: .milliseconds(200))) { (backend, _) throws in
             expectBackendError(.interrupted, containing: "rolled back") {
                 try backend.write("INSERT INTO users (name) \(Self.endless) SELECT 'user' || x FROM c", parameters: [])
             }
@@ -165,7 +170,7 @@ struct SQLiteHardeningTests {
 
     @Test("interruptAll stops a statement with no deadline, on another thread")
     func interruptAll() throws {
-        try withBackend(configuration: .init(readTimeout: nil)) { (backend, _) throws in
+        try withBackend(configuration: .init(clientReadTimeout: nil, statementTimeout: nil)) { (backend, _) throws in
             let finished = DispatchSemaphore(value: 0)
             let outcome = Outcome()
             DispatchQueue.global().async {
@@ -187,7 +192,7 @@ struct SQLiteHardeningTests {
     @Test("clients' statements hold at most all readers but one: a policy read still gets one")
     func clientTurns() throws {
         let configuration = SQLiteBackend.Configuration(
-            readers: 2, acquireTimeout: .milliseconds(100), readTimeout: .seconds(3))
+            readers: 2, acquireTimeout: .milliseconds(100), clientReadTimeout: .seconds(3))
         try withBackend(configuration: configuration) { (backend, _) throws in
             let finished = DispatchSemaphore(value: 0)
             DispatchQueue.global().async {

@@ -51,9 +51,9 @@ public struct ServerConfiguration: Sendable {
     /// Longest wait for one database call; past it the request gets an error (or a stale entry) and the call's
     /// outcome counts as a failure for the breaker.
     public var databaseTimeout: Duration
-    /// How long a write statement may run before the database interrupts and rolls it back; nil: no limit.
-    /// (Every read statement is interrupted once it has run for `databaseTimeout`.)
-    public var databaseWriteTimeout: Duration?
+    /// How long any statement but a client's read (a policy's load, any write) may run before the database
+    /// interrupts it (rolls a write back); nil: no limit. A client's read is interrupted at `databaseTimeout`.
+    public var databaseStatementTimeout: Duration?
     /// The largest result a database read may return (`ResultSize`); a larger one is refused with an error.
     public var maxResultSize: Int
     /// A load of a key whose type keeps stale entries (`max_stale`) that runs longer than this is answered for with
@@ -99,7 +99,7 @@ public struct ServerConfiguration: Sendable {
         databaseHealthInterval: Duration? = .seconds(10),
         l2: L2Configuration? = nil,
         databaseTimeout: Duration = .seconds(5),
-        databaseWriteTimeout: Duration? = .seconds(30),
+        databaseStatementTimeout: Duration? = .seconds(30),
         maxResultSize: Int = 64 * 1024 * 1024,
         softTimeout: Duration? = nil,
         databaseBreaker: CircuitBreakerConfiguration = .default,
@@ -130,7 +130,7 @@ public struct ServerConfiguration: Sendable {
         self.databaseHealthInterval = databaseHealthInterval
         self.l2 = l2
         self.databaseTimeout = databaseTimeout
-        self.databaseWriteTimeout = databaseWriteTimeout
+        self.databaseStatementTimeout = databaseStatementTimeout
         self.maxResultSize = maxResultSize
         self.softTimeout = softTimeout
         self.databaseBreaker = databaseBreaker
