@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 
+from benchlib import cpu_seconds
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -94,6 +96,13 @@ def benchmark(port, requests, clients, pipeline, keyspace):
     raise SystemExit("unexpected redis-benchmark output:\n" + out)
 
 
+def measured(port, pid, requests, clients, pipeline, keyspace):
+    """A benchmark run, and the server's CPU time per request over it, in microseconds."""
+    before = cpu_seconds(pid)
+    rps, p99 = benchmark(port, requests, clients, pipeline, keyspace)
+    return rps, p99, (cpu_seconds(pid) - before) / requests * 1e6
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "tiercache"))
@@ -150,13 +159,13 @@ def main():
               f"{args.requests * 10} with -P 16), {args.rounds} rounds alternating the servers; medians, and the "
               f"median of each round's ratio")
         print(f"{'mode':<14}{'redis-server':>14}{'tiercache':>12}{'ratio':>8}{'ratio range':>14}"
-              f"{'redis p99 ms':>14}{'tc p99 ms':>11}")
+              f"{'redis p99 ms':>14}{'tc p99 ms':>11}{'redis CPU µs/GET':>18}{'tc CPU µs/GET':>15}")
         for pipeline in (1, 16):
             requests = args.requests if pipeline == 1 else args.requests * 10
             redis_runs, tc_runs = [], []
             for _ in range(args.rounds):
-                redis_runs.append(benchmark(redis_port, requests, args.clients, pipeline, args.keys))
-                tc_runs.append(benchmark(tc_port, requests, args.clients, pipeline, args.keys))
+                redis_runs.append(measured(redis_port, redis.pid, requests, args.clients, pipeline, args.keys))
+                tc_runs.append(measured(tc_port, tc.pid, requests, args.clients, pipeline, args.keys))
             ratios = [t[0] / r[0] for r, t in zip(redis_runs, tc_runs)]
             r = statistics.median(x[0] for x in redis_runs)
             t = statistics.median(x[0] for x in tc_runs)
@@ -164,8 +173,10 @@ def main():
             tp = statistics.median(x[1] for x in tc_runs)
             label = "unpipelined" if pipeline == 1 else f"-P {pipeline}"
             spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
+            rc = statistics.median(x[2] for x in redis_runs)
+            tc_cpu = statistics.median(x[2] for x in tc_runs)
             print(f"{label:<14}{r:>14,.0f}{t:>12,.0f}{statistics.median(ratios):>8.2f}{spread:>14}"
-                  f"{rp:>14.3f}{tp:>11.3f}")
+                  f"{rp:>14.3f}{tp:>11.3f}{rc:>18.2f}{tc_cpu:>15.2f}")
 
         # Server-side latency of the GETs above (all L1 hits), from TierCache's own histogram.
         stats = subprocess.run([args.binary, "stats", "--port", str(tc_port), "--json"], check=True,

@@ -1,8 +1,9 @@
 /// Adds up a result's size as its rows arrive, so a statement that would return more than a client may be sent
 /// is stopped at the row that crosses the limit instead of after it filled the memory.
 ///
-/// The size is about what the reply takes in RESP: each text or blob's bytes, 20 bytes per number, and 8 bytes of
-/// framing per cell and per row. Within a few percent of the encoded reply, and never less than the values.
+/// The size is about what the rows take in memory, which is more than their encoded reply: each text or blob's
+/// bytes, 16 bytes per cell and 32 per row (a row of one NULL costs about that much as an array of `SQLValue`).
+/// So a result of many tiny rows is bounded by the memory it takes, not only by its bytes.
 public struct ResultSize: Sendable {
     public let limit: Int
     public private(set) var bytes = 0
@@ -13,12 +14,12 @@ public struct ResultSize: Sendable {
 
     /// Adds a row; false once the total is over the limit.
     public mutating func add(_ row: [SQLValue]) -> Bool {
-        var size = 8
+        var size = 32
         for cell in row {
+            size += 16
             switch cell {
-            case .null: size += 8
-            case .integer, .real: size += 28
-            case .text(let bytes), .blob(let bytes): size += 8 + bytes.count
+            case .null, .integer, .real: break
+            case .text(let bytes), .blob(let bytes): size += bytes.count
             }
         }
         bytes += size

@@ -196,7 +196,10 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("max-result-size"),
-        help: "Largest result of one database read, e.g. 16mb (TIERCACHE_MAX_RESULT_SIZE); default 64mb.")
+        help: """
+            Largest result of one database read, e.g. 16mb (TIERCACHE_MAX_RESULT_SIZE); default \
+            --max-bulk-length + 1mb (65mb).
+            """)
     var maxResultSize: String?
 
     @Option(
@@ -449,6 +452,9 @@ struct ServeCommand: AsyncParsableCommand {
             expected: "a size of 1kb or more, like 64mb", { ByteSize.parse($0).flatMap { $0 >= 1024 ? $0 : nil } })
         {
             configuration.maxResultSize = value
+        } else {
+            // Room for the largest value a client may SET, and its row: what can be written can be read back.
+            configuration.maxResultSize = configuration.protocolLimits.maxBulkLength + 1024 * 1024
         }
         if let value = try Self.option(
             policyWatch, "TIERCACHE_POLICY_WATCH", flag: "--policy-watch", expected: "auto, poll or off",

@@ -181,7 +181,7 @@ def test_tiercache_stats_table(px, r3):
     assert re.search(r"^l1\s+\d+", out, re.M)
     assert not re.search(r"^(pools|health)\s", out, re.M), "maps are not latency rows"
     assert re.search(r"^DATABASE readers 0/4 in use, 0 waiting, 0 timed out; writer 0/1 in use, 0 waiting, 0 timed out;"
-                     r" health (unchecked|ok)", out, re.M), out
+                     r" client_readers 0/3 in use, 0 waiting, 0 timed out; health (unchecked|ok)", out, re.M), out
     assert re.search(r"^BREAKER\s+STATE\s+FOR S\s+CALLS\s+FAILED\s+SLOW\s+OPENED\s+REJECTED$", out, re.M), out
     assert re.search(r"^database\s+closed\s+[\d.]+\s+\d+\s+[\d.]+%\s+[\d.]+%\s+0\s+0$", out, re.M), out
     assert re.search(rf"^POLICY version {expected['policy']['version']}, 8 types, loaded \d+s ago, 0 reloads, 0 refused$",

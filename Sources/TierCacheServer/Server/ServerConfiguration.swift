@@ -54,7 +54,8 @@ public struct ServerConfiguration: Sendable {
     /// How long any statement but a client's read (a policy's load, any write) may run before the database
     /// interrupts it (rolls a write back); nil: no limit. A client's read is interrupted at `databaseTimeout`.
     public var databaseStatementTimeout: Duration?
-    /// The largest result a database read may return (`ResultSize`); a larger one is refused with an error.
+    /// The largest result a database read may return (`ResultSize`); a larger one is refused with an error. Keep it
+    /// above `protocolLimits.maxBulkLength`, so every value a client can write can be read back.
     public var maxResultSize: Int
     /// A load of a key whose type keeps stale entries (`max_stale`) that runs longer than this is answered for with
     /// the stale entry, when there is one, while the load goes on and refreshes the cache; nil waits for the load.
@@ -100,7 +101,7 @@ public struct ServerConfiguration: Sendable {
         l2: L2Configuration? = nil,
         databaseTimeout: Duration = .seconds(5),
         databaseStatementTimeout: Duration? = .seconds(30),
-        maxResultSize: Int = 64 * 1024 * 1024,
+        maxResultSize: Int = 65 * 1024 * 1024,
         softTimeout: Duration? = nil,
         databaseBreaker: CircuitBreakerConfiguration = .default,
         maxClients: Int = 10_000,
