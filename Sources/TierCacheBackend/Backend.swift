@@ -13,6 +13,11 @@ public protocol Backend: Sendable {
     /// Runs one statement that may write, and commits it before returning.
     func write(_ sql: String, parameters: [SQLValue]) throws(BackendError) -> WriteResult
 
+    /// Runs `body` in one database transaction: what it reads through the `BackendTransaction` sees what it wrote
+    /// before, and its writes commit together when it returns, or not at all when it (or the commit) throws.
+    /// Writes from other callers wait for it (it holds the write lock from the start).
+    func inTransaction<T>(_ body: (any BackendTransaction) throws(BackendError) -> T) throws(BackendError) -> T
+
     /// Prepares a statement without running it and reports what it would do.
     func inspect(_ sql: String) throws(BackendError) -> StatementInfo
 
@@ -44,11 +49,19 @@ extension Backend {
     }
 }
 
+/// The statements of one transaction (`Backend.inTransaction`). Valid only inside the body it was given to.
+public protocol BackendTransaction {
+    /// Runs a read-only statement inside the transaction (it sees the transaction's own writes).
+    func read(_ sql: String, parameters: [SQLValue]) throws(BackendError) -> ReadResult
+    /// Runs one statement that may write inside the transaction; it commits with the transaction.
+    func write(_ sql: String, parameters: [SQLValue]) throws(BackendError) -> WriteResult
+}
+
 /// Where a statement comes from.
 public enum StatementOrigin: Sendable, Hashable {
     /// A policy's statement (a load, a store): the operator's, run for the cache.
     case policy
-    /// A client's own SQL (QUERY, EXEC).
+    /// A client's own SQL (QUERY, SQL.EXEC).
     case client
 }
 

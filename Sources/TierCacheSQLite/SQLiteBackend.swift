@@ -89,6 +89,29 @@ public final class SQLiteBackend: Backend {
         }
     }
 
+    /// Runs `body` in one transaction on the writer (`BEGIN IMMEDIATE`: the write lock from the start, so nothing
+    /// it read can change before it commits). See `Backend.inTransaction(_:)`.
+    public func inTransaction<T>(
+        _ body: (any BackendTransaction) throws(BackendError) -> T
+    ) throws(BackendError) -> T {
+        try writer.withConnection { connection throws(BackendError) in
+            try connection.inTransaction { () throws(BackendError) in try body(Transaction(connection: connection)) }
+        }
+    }
+
+    /// The writer, lent to one transaction's body.
+    private struct Transaction: BackendTransaction {
+        let connection: SQLiteConnection
+
+        func read(_ sql: String, parameters: [SQLValue]) throws(BackendError) -> ReadResult {
+            try connection.read(sql, parameters: parameters, timeout: connection.configuration.statementTimeout)
+        }
+
+        func write(_ sql: String, parameters: [SQLValue]) throws(BackendError) -> WriteResult {
+            try connection.write(sql, parameters: parameters)
+        }
+    }
+
     /// Prepares a statement on a reader (which prepares writes too) without running it.
     public func inspect(_ sql: String) throws(BackendError) -> StatementInfo {
         try readers.withConnection { connection throws(BackendError) in try connection.inspect(sql) }

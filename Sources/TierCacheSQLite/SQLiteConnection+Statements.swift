@@ -13,13 +13,13 @@ extension SQLiteConnection {
         let statement = try cachedStatement(for: sql, on: connection)
         try Self.refuseConnectionChange(statement)
         guard statement.isReadOnly else {
-            throw BackendError(.notReadOnly, "QUERY only runs read-only statements; use EXEC to write")
+            throw BackendError(.notReadOnly, "QUERY only runs read-only statements; use SQL.EXEC to write")
         }
         guard !statement.setsPragma else {
             throw BackendError(
                 .notReadOnly,
                 "QUERY runs PRAGMA statements only without an argument; use a pragma_<name>() table in a SELECT"
-                    + " or EXEC"
+                    + " or SQL.EXEC"
             )
         }
         let rows = try watchdog.watching(for: timeout) { () throws(BackendError) in

@@ -133,7 +133,7 @@ final class SQLiteConnection {
     /// an SQLite that can't be hardened is not used.
     ///
     /// - Defensive mode: no `writable_schema` edits of `sqlite_master`, no raw page writes, no shadow table writes.
-    /// - Untrusted schema: a view or trigger (which anyone with `EXEC` may create) can't call functions that have
+    /// - Untrusted schema: a view or trigger (which anyone with `SQL.EXEC` may create) can't call functions that have
     ///   side effects.
     /// - No FTS3 tokenizer registration: `fts3_tokenizer(name, pointer)` would make SQLite call any address
     ///   (Debian builds SQLite with it on).
@@ -194,6 +194,21 @@ final class SQLiteConnection {
     func openHandle() throws(BackendError) -> OpaquePointer {
         guard let handle else { throw BackendError.closed }
         return handle
+    }
+
+    /// Runs `body` between `BEGIN IMMEDIATE` and `COMMIT`; rolls back when it throws, or when the commit fails.
+    func inTransaction<T>(_ body: () throws(BackendError) -> T) throws(BackendError) -> T {
+        let connection = try openHandle()
+        try authorizer.trusting { () throws(BackendError) in try Self.exec("BEGIN IMMEDIATE", on: connection) }
+        do throws(BackendError) {
+            let result = try body()
+            try authorizer.trusting { () throws(BackendError) in try Self.exec("COMMIT", on: connection) }
+            return result
+        } catch {
+            // An interrupted or failed statement may have rolled the transaction back already.
+            if sqlite3_get_autocommit(connection) == 0 { sqlite3_exec(connection, "ROLLBACK", nil, nil, nil) }
+            throw error
+        }
     }
 
     /// Runs a script of any number of statements in one transaction, through `sqlite3_exec`.

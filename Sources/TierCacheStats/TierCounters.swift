@@ -27,7 +27,7 @@ public final class TypeCounters: Sendable {
     public let refreshes = Counter()
     /// Reads answered with a fresh load while another identical load was already running (coalesced).
     public let coalesced = Counter()
-    /// Writes through SET/DEL/EXEC that invalidated entries of this type.
+    /// Writes through SET/DEL/SQL.EXEC that invalidated entries of this type.
     public let invalidations = Counter()
 
     public init(name: String) { self.name = name }

@@ -52,12 +52,12 @@ def test_fts3_tokenizer_is_refused_and_the_process_lives(proxy):
     refused = "DBERR function fts3_tokenizer() is not allowed: it reads and registers native pointers"
     assert conn.command("QUERY", "SELECT hex(fts3_tokenizer('porter'))") == Err(refused)
     assert conn.command("QUERY", "SELECT fts3_tokenizer('simple', x'4141414141414141')") == Err(refused)
-    assert conn.command("EXEC", "SELECT fts3_tokenizer('evil', x'4141414141414141')") == Err(refused)
-    reply = conn.command("EXEC", "CREATE VIRTUAL TABLE poc USING fts3(body, tokenize=evil)")
+    assert conn.command("SQL.EXEC", "SELECT fts3_tokenizer('evil', x'4141414141414141')") == Err(refused)
+    reply = conn.command("SQL.EXEC", "CREATE VIRTUAL TABLE poc USING fts3(body, tokenize=evil)")
     assert isinstance(reply, Err) and "unknown tokenizer: evil" in reply, reply
     # With an FTS table present (the QUERY-only variant of the crash needed one), MATCH works and nothing crashes.
-    assert conn.command("EXEC", "CREATE VIRTUAL TABLE notes USING fts4(body)") == 0
-    assert conn.command("EXEC", "INSERT INTO notes (body) VALUES ('hello world')") == 1
+    assert conn.command("SQL.EXEC", "CREATE VIRTUAL TABLE notes USING fts4(body)") == 0
+    assert conn.command("SQL.EXEC", "INSERT INTO notes (body) VALUES ('hello world')") == 1
     assert conn.command("QUERY", "SELECT fts3_tokenizer('simple', x'4141414141414141')") == Err(refused)
     assert conn.command("QUERY", "SELECT body FROM notes WHERE notes MATCH 'hello'") == [[b"body"], [b"hello world"]]
     assert conn.command("QUERY", "SELECT load_extension('/tmp/x.so')") == Err(
@@ -151,10 +151,10 @@ def test_sigterm_interrupts_queries_still_running(proxy):
 # Finding 4: the SQL write command wrote files anywhere.
 
 @pytest.mark.parametrize("command", [
-    ("EXEC", "VACUUM INTO '{target}'"),
-    ("EXEC", "VACUUM INTO ?", "{target}"),
-    ("EXEC", "ATTACH '{target}' AS stolen"),
-    ("EXEC", "ATTACH ? AS stolen", "{target}"),
+    ("SQL.EXEC", "VACUUM INTO '{target}'"),
+    ("SQL.EXEC", "VACUUM INTO ?", "{target}"),
+    ("SQL.EXEC", "ATTACH '{target}' AS stolen"),
+    ("SQL.EXEC", "ATTACH ? AS stolen", "{target}"),
     ("QUERY", "VACUUM INTO '{target}'"),
 ])
 def test_statements_that_write_files_are_refused(px, tmp_path, command):
@@ -162,7 +162,7 @@ def test_statements_that_write_files_are_refused(px, tmp_path, command):
     conn = px.raw()
     reply = conn.command(*(part.format(target=target) for part in command))
     assert isinstance(reply, Err), reply
-    if command[0] == "EXEC":
+    if command[0] == "SQL.EXEC":
         assert reply.startswith("DBERR ATTACH and DETACH are not supported"), reply
     assert not target.exists()
     assert conn.command("PING") == Simple("PONG")
@@ -176,7 +176,7 @@ def test_client_mistakes_do_not_open_the_database_breaker(proxy):
     for _ in range(15):
         for sql in ("SELECT abs(-9223372036854775808)", "SELECT json('x')", "SELECT no_such_function()"):
             assert isinstance(conn.command("QUERY", sql), Err)
-        reply = conn.command("EXEC", "UPDATE user_sessions SET data = abs(-9223372036854775808) WHERE id = '1'")
+        reply = conn.command("SQL.EXEC", "UPDATE user_sessions SET data = abs(-9223372036854775808) WHERE id = '1'")
         assert reply == Err("DBERR integer overflow"), reply
     state = breaker(px)
     assert state["state"] == "closed" and state["opened"] == 0, state
@@ -191,14 +191,14 @@ def test_pragmas_that_change_shared_connections_are_refused(proxy):
     conn = px.raw()
     for sql in ("PRAGMA query_only = 1", "PRAGMA writable_schema = 1", "PRAGMA busy_timeout = 0"):
         name = sql.split()[1]
-        reply = conn.command("EXEC", sql)
+        reply = conn.command("SQL.EXEC", sql)
         assert isinstance(reply, Err) and reply.startswith(f"DBERR PRAGMA {name} is not allowed"), reply
-    assert conn.command("EXEC", "PRAGMA user_version = 7") == Err(
+    assert conn.command("SQL.EXEC", "PRAGMA user_version = 7") == Err(
         "DBERR PRAGMA statements that set a value are not supported: connections are shared")
     # Writes still work for everyone, and nothing was changed.
     assert conn.command("SET", "user_sessions:1", "after pragmas") == Simple("OK")
     assert conn.command("QUERY", "PRAGMA user_version") == [[b"user_version"], [0]]
-    for command in ("QUERY", "EXEC"):
+    for command in ("QUERY", "SQL.EXEC"):
         for sql in ("PRAGMA database_list", "SELECT file FROM pragma_database_list"):
             reply = conn.command(command, sql)
             assert isinstance(reply, Err) and "PRAGMA database_list is not allowed" in reply, reply

@@ -350,11 +350,11 @@ def test_write_on_one_sidecar_is_seen_on_the_other(redis_server, proxy, l2_files
     assert received() > start
     assert rb.execute_command("QUERY", ITEMS_QUERY, "1", "2") == [[b"id", b"data"], [b"2", row("items", 2)]]
 
-    # EXEC UPDATE: no key named; everything over `items` on B goes.
+    # SQL.EXEC UPDATE: no key named; everything over `items` on B goes.
     assert rb.get("items:2") == row("items", 2)
     start = received()
-    assert ra.execute_command("EXEC", "UPDATE items SET data = ? WHERE id = ?", "two-v2", "2") == 1
-    lags["EXEC"] = wait_visible(rb, "items:2", b"two-v2")
+    assert ra.execute_command("SQL.EXEC", "UPDATE items SET data = ? WHERE id = ?", "two-v2", "2") == 1
+    lags["SQL.EXEC"] = wait_visible(rb, "items:2", b"two-v2")
     assert received() > start
     assert rb.execute_command("QUERY", ITEMS_QUERY, "1", "2") == [[b"id", b"data"], [b"2", b"two-v2"]]
 
@@ -815,7 +815,7 @@ def test_partitioned_sidecar_replays_its_write_into_a_redis_that_kept_the_old_en
 
 
 def test_late_sidecar_rejects_entries_older_than_writes_it_did_not_hear(redis_server, proxy, l2_files):
-    """EXEC names no key, so its invalidation leaves keyed and QUERY entries of the table in Redis; they are
+    """SQL.EXEC names no key, so its invalidation leaves keyed and QUERY entries of the table in Redis; they are
     stale by write number. A sidecar that starts after the write learns the numbers when it syncs."""
     a = sidecar(proxy, redis_server, l2_files)
     raw = redis_server.client()
@@ -825,7 +825,7 @@ def test_late_sidecar_rejects_entries_older_than_writes_it_did_not_hear(redis_se
     assert ra.execute_command("QUERY", ITEMS_QUERY, "3", "4") == [
         [b"id", b"data"], [b"3", row("items", 3)], [b"4", row("items", 4)]]
     wait_until("A's fills", lambda: raw.exists("tiercache:k:items:3", qkey) == 2, ASYNC_TIMEOUT, a)
-    assert ra.execute_command("EXEC", "UPDATE items SET data = 'exec-' || id WHERE id IN ('3', '4')") == 2
+    assert ra.execute_command("SQL.EXEC", "UPDATE items SET data = 'exec-' || id WHERE id IN ('3', '4')") == 2
     assert raw.exists("tiercache:k:items:3", qkey) == 2  # left in place, superseded by number
 
     c = sidecar(proxy, redis_server, l2_files)
@@ -953,9 +953,9 @@ def test_write_numbers_survive_redis_losing_its_data_without_a_restart(redis_ser
     assert ra.get("items:2") == row("items", 2)  # entry stamped 5
     assert ra.execute_command("QUERY", ITEMS_QUERY, "2", "3")[1] == [b"2", row("items", 2)]
     wait_until("A's fills", lambda: raw.exists("tiercache:k:items:2", qkey) == 2, ASYNC_TIMEOUT, a)
-    assert ra.execute_command("EXEC", "UPDATE items SET data = 'updated' WHERE id = '2'") == 1
+    assert ra.execute_command("SQL.EXEC", "UPDATE items SET data = 'updated' WHERE id = '2'") == 1
     assert int(raw.get("tiercache:seq")) > 1_000_000_000_000_000  # not 1
-    wait_until("B heard the EXEC", lambda: l2_stats(b)["invalidations"]["received"] == 6)
+    wait_until("B heard the SQL.EXEC", lambda: l2_stats(b)["invalidations"]["received"] == 6)
 
     got = {"A GET": ra.get("items:2"), "B GET": rb.get("items:2"),
            "A QUERY": ra.execute_command("QUERY", ITEMS_QUERY, "2", "3")[1][1],

@@ -213,7 +213,7 @@ def test_tables_change_reroutes_invalidation_at_once(proxy, tmp_path):
     r = px.client(protocol=2, decode_responses=True)
     assert r.get("note:1") == "n1"
     # A write to `tags` does not touch notes' entries under this policy.
-    r.execute_command("EXEC", "INSERT INTO tags VALUES ('a', 'x')")
+    r.execute_command("SQL.EXEC", "INSERT INTO tags VALUES ('a', 'x')")
     loads = px.stats("note")["loads"]
     assert r.get("note:1") == "n1" and px.stats("note")["loads"] == loads
 
@@ -221,7 +221,7 @@ def test_tables_change_reroutes_invalidation_at_once(proxy, tmp_path):
     write_policy(policies, "notes.yaml", NOTES.format(tables="notes, tags"))
     wait_version_change(px, version)
     assert r.get("note:1") == "n1" and px.stats("note")["loads"] == loads  # still cached
-    r.execute_command("EXEC", "INSERT INTO tags VALUES ('b', 'y')")
+    r.execute_command("SQL.EXEC", "INSERT INTO tags VALUES ('b', 'y')")
     assert r.get("note:1") == "n1"
     assert px.stats("note")["loads"] == loads + 1, "the write to tags now invalidates notes"
 

@@ -299,7 +299,7 @@ def test_1000_pipelined_gets_in_one_send(px):
 
 def test_redis_py_pipeline_of_1000_mixed_commands(px):
     client = px.client(protocol=3)
-    # transaction=False: EXEC is TierCache's SQL command, there is no MULTI.
+    # transaction=False: a plain pipeline (test_transactions.py has the default, MULTI … EXEC).
     pipe = client.pipeline(transaction=False)
     expected = []
     for n in range(1000):
@@ -353,8 +353,8 @@ def test_redis_py_pipeline_collects_errors_in_place(r3):
 
 
 COMMAND_NAMES = {
-    "get", "mget", "exists", "set", "del", "query", "exec", "ping", "echo", "quit", "hello", "auth", "command",
-    "client", "config", "select", "stats", "policy", "warm",
+    "get", "mget", "exists", "set", "del", "query", "sql.query", "sql.exec", "multi", "exec", "discard", "ping",
+    "echo", "quit", "hello", "auth", "command", "client", "config", "select", "stats", "policy", "warm",
 }
 
 
@@ -434,7 +434,8 @@ def test_set_options_are_refused_with_the_reason(px):
         (["EXISTS"], "exists"),
         (["DEL"], "del"),
         (["QUERY"], "query"),
-        (["EXEC"], "exec"),
+        (["SQL.EXEC"], "sql.exec"),
+        (["SQL.QUERY"], "sql.query"),
         (["ECHO"], "echo"),
         (["ECHO", "a", "b"], "echo"),
         (["SELECT"], "select"),

@@ -169,14 +169,14 @@ def test_query_results_invalidated_by_set_del_and_exec(r3):
     # A write to either table of a join refreshes it.
     assert r3.set("static_config:902", "cfg-902") is True
     assert r3.execute_command(*join) == [[b"data", b"data"], [demo_value("api_responses", 902), b"cfg-902"]]
-    assert r3.execute_command("EXEC", "UPDATE api_responses SET data = 'exec-902' WHERE id = '902'") == 1
+    assert r3.execute_command("SQL.EXEC", "UPDATE api_responses SET data = 'exec-902' WHERE id = '902'") == 1
     assert r3.execute_command(*join) == [[b"data", b"data"], [b"exec-902", b"cfg-902"]]
     assert r3.delete("api_responses:901") == 1
     assert r3.execute_command(*one) == [[b"data"]]
 
 
 def test_query_through_view_is_invalidated_by_writes_to_its_table(r3):
-    assert r3.execute_command("EXEC", "CREATE VIEW IF NOT EXISTS passed_checks AS "
+    assert r3.execute_command("SQL.EXEC", "CREATE VIEW IF NOT EXISTS passed_checks AS "
                                       "SELECT id, status FROM compliance_checks WHERE status = 'passed'") == 0
     q = ("QUERY", "SELECT count(*) AS n FROM passed_checks WHERE id IN ('601', '602')")
     assert r3.execute_command(*q) == [[b"n"], [2]]
@@ -186,8 +186,8 @@ def test_query_through_view_is_invalidated_by_writes_to_its_table(r3):
 
 def test_query_of_uncached_table_sees_direct_changes(px, r3):
     # default: cache false, so a table no type lists is read afresh each time, even when changed behind the proxy.
-    assert r3.execute_command("EXEC", "CREATE TABLE IF NOT EXISTS free_table (id INTEGER PRIMARY KEY, v TEXT)") == 0
-    assert r3.execute_command("EXEC", "INSERT INTO free_table(v) VALUES ('one')") == 1
+    assert r3.execute_command("SQL.EXEC", "CREATE TABLE IF NOT EXISTS free_table (id INTEGER PRIMARY KEY, v TEXT)") == 0
+    assert r3.execute_command("SQL.EXEC", "INSERT INTO free_table(v) VALUES ('one')") == 1
     q = ("QUERY", "SELECT v FROM free_table ORDER BY id")
     before = px.type_stats("default")
     assert r3.execute_command(*q) == [[b"v"], [b"one"]]
@@ -203,5 +203,5 @@ def test_query_of_uncached_table_sees_direct_changes(px, r3):
 def test_query_non_utf8_statement_is_refused(px):
     with px.raw() as conn:
         assert conn.command("QUERY", b"SELECT '\xff'") == Err("ERR QUERY statement is not valid UTF-8")
-        assert conn.command("EXEC", b"SELECT '\xff'") == Err("ERR EXEC statement is not valid UTF-8")
+        assert conn.command("SQL.EXEC", b"SELECT '\xff'") == Err("ERR SQL.EXEC statement is not valid UTF-8")
         assert conn.command("QUERY", b"SELECT 1 AS \x00x") == Err("DBERR the SQL text contains a NUL byte")

@@ -207,13 +207,13 @@ types:
     p = proxy(policies=policies.parent, database=db)
     r = p.client(protocol=3)
     assert r.get("thing:1") == b"one"
-    assert r.execute_command("EXEC", "DROP TABLE t") == 0
+    assert r.execute_command("SQL.EXEC", "DROP TABLE t") == 0
     with pytest.raises(redis.ResponseError, match="^DBERR no such table: t$"):
         r.get("thing:1")
     stats = p.type_stats("thing")
     assert stats["load_errors"] == 1
-    assert r.execute_command("EXEC", "CREATE TABLE t (id TEXT PRIMARY KEY, v TEXT)") == 0
-    assert r.execute_command("EXEC", "INSERT INTO t VALUES ('1', 'uno')") == 1
+    assert r.execute_command("SQL.EXEC", "CREATE TABLE t (id TEXT PRIMARY KEY, v TEXT)") == 0
+    assert r.execute_command("SQL.EXEC", "INSERT INTO t VALUES ('1', 'uno')") == 1
     assert r.get("thing:1") == b"uno"
 
 
@@ -332,14 +332,14 @@ types:
     ttl: 1m
 """)
     r = p.client(protocol=3)
-    assert r.execute_command("EXEC", "CREATE TABLE other (v TEXT)") == 0
-    assert r.execute_command("EXEC", "INSERT INTO other VALUES ('one')") == 1
+    assert r.execute_command("SQL.EXEC", "CREATE TABLE other (v TEXT)") == 0
+    assert r.execute_command("SQL.EXEC", "INSERT INTO other VALUES ('one')") == 1
     q = ("QUERY", "SELECT v FROM other")
     assert r.execute_command(*q) == [[b"v"], [b"one"]]
     with p.sqlite() as db:
         db.execute("INSERT INTO other VALUES ('behind')")
     assert r.execute_command(*q) == [[b"v"], [b"one"]]  # cached: the proxy could not know
-    assert r.execute_command("EXEC", "INSERT INTO other VALUES ('two')") == 1
+    assert r.execute_command("SQL.EXEC", "INSERT INTO other VALUES ('two')") == 1
     assert r.execute_command(*q) == [[b"v"], [b"one"], [b"behind"], [b"two"]]
     assert p.type_stats("default")["l1"]["hits"] == 1
 

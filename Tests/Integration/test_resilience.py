@@ -577,7 +577,7 @@ def test_pool_shows_readers_in_use_and_waiting_and_a_caller_past_the_acquire_tim
     assert isinstance(results["item:3"], redis.ResponseError), results
     assert str(results["item:3"]) == "DBERR no reader connection free within 500 ms (2 of 2 in use, 0 waiting)"
     # A write does not wait for the readers.
-    assert px.client(protocol=2).execute_command("EXEC", "UPDATE items SET v = 'four' WHERE id = '4'") == 1
+    assert px.client(protocol=2).execute_command("SQL.EXEC", "UPDATE items SET v = 'four' WHERE id = '4'") == 1
     for t in slow:
         t.join(60)
     assert results["item:1"] == "v1" and results["item:2"] == "v2", results

@@ -54,8 +54,9 @@ def test_stats_resp3_is_nested_map_with_documented_keys(px, r3):
             assert type_stats["ttl_seconds"] == SHIPPED_TTLS[name]
             assert isinstance(type_stats["ttl_seconds"], float)  # a RESP3 double
     assert list(stats["commands"]["GET"]) == LATENCY_KEYS
-    assert list(stats["backend"]) == ["load", "query", "store", "delete", "exec", "errors", "pools", "health"]
-    for op in ("load", "query", "store", "delete", "exec"):
+    assert list(stats["backend"]) == ["load", "query", "store", "delete", "exec", "transaction", "errors", "pools",
+                                      "health"]
+    for op in ("load", "query", "store", "delete", "exec", "transaction"):
         assert list(stats["backend"][op]) == LATENCY_KEYS
     assert isinstance(stats["backend"]["errors"], int)
     pools = stats["backend"]["pools"]
@@ -144,13 +145,13 @@ def test_command_latency_counts(proxy):
     r.set("user_sessions:x", "1")
     r.delete("user_sessions:x")
     r.execute_command("QUERY", "SELECT 1 AS one")
-    r.execute_command("EXEC", "UPDATE user_sessions SET data = data WHERE id = 'none'")
+    r.execute_command("SQL.EXEC", "UPDATE user_sessions SET data = data WHERE id = 'none'")
     commands = p.stats()["commands"]
     assert commands["GET"]["count"] == 10
     assert commands["SET"]["count"] == 1
     assert commands["DEL"]["count"] == 1
     assert commands["QUERY"]["count"] == 1
-    assert commands["EXEC"]["count"] == 1
+    assert commands["SQL.EXEC"]["count"] == 1
     for name, latency in commands.items():
         assert latency["count"] > 0, name
         assert 0 <= latency["p50_us"] <= latency["p90_us"] <= latency["p99_us"] <= latency["p99.9_us"] <= \

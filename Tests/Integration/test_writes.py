@@ -1,4 +1,4 @@
-"""The write path: SET/DEL/EXEC write through to the database and no read after the acknowledgement sees the old value."""
+"""The write path: SET/DEL/SQL.EXEC write through to the database and no read after the acknowledgement sees the old value."""
 
 from __future__ import annotations
 
@@ -175,7 +175,7 @@ def test_exec_update_refreshes_cached_gets_and_queries(px, r3):
     assert r3.execute_command(*count) == [[b"n"], [0]]
     stats = px.type_stats("governance_rules")
     changed = r3.execute_command(
-        "EXEC", "UPDATE governance_rules SET data = 'x-' || id WHERE id IN (?, ?, ?, ?, ?)", *ids)
+        "SQL.EXEC", "UPDATE governance_rules SET data = 'x-' || id WHERE id IN (?, ?, ?, ?, ?)", *ids)
     assert changed == 5
     for i in ids:
         assert r3.get(f"governance_rules:{i}") == f"x-{i}".encode()
@@ -185,12 +185,12 @@ def test_exec_update_refreshes_cached_gets_and_queries(px, r3):
 
 
 def test_exec_on_table_no_type_reads_leaves_other_types_cached(px, r3):
-    assert r3.execute_command("EXEC", "CREATE TABLE IF NOT EXISTS audit_log (id INTEGER PRIMARY KEY, note TEXT)") == 0
+    assert r3.execute_command("SQL.EXEC", "CREATE TABLE IF NOT EXISTS audit_log (id INTEGER PRIMARY KEY, note TEXT)") == 0
     keys = [f"static_config:{i}" for i in range(501, 506)]
     assert r3.mget(keys) == [demo_value("static_config", i) for i in range(501, 506)]
     before = px.stats()["types"]
-    assert r3.execute_command("EXEC", "INSERT INTO audit_log(note) VALUES (?), (?)", "a", "b") == 2
-    assert r3.execute_command("EXEC", "UPDATE audit_log SET note = note || '!'") == 2
+    assert r3.execute_command("SQL.EXEC", "INSERT INTO audit_log(note) VALUES (?), (?)", "a", "b") == 2
+    assert r3.execute_command("SQL.EXEC", "UPDATE audit_log SET note = note || '!'") == 2
     assert r3.mget(keys) == [demo_value("static_config", i) for i in range(501, 506)]
     after = px.stats()["types"]
     assert after["static_config"]["loads"] == before["static_config"]["loads"]
@@ -202,24 +202,24 @@ def test_exec_on_table_no_type_reads_leaves_other_types_cached(px, r3):
 
 
 def test_exec_returns_changed_rows(r3):
-    assert r3.execute_command("EXEC", "CREATE TABLE IF NOT EXISTS exec_counts (id INTEGER PRIMARY KEY, v TEXT)") == 0
-    assert r3.execute_command("EXEC", "INSERT INTO exec_counts(v) VALUES ('a'), ('b'), ('c')") == 3
-    assert r3.execute_command("EXEC", "UPDATE exec_counts SET v = 'z' WHERE v = 'nothing'") == 0
-    assert r3.execute_command("EXEC", "DELETE FROM exec_counts WHERE v IN ('a', 'b')") == 2
-    assert r3.execute_command("EXEC", "SELECT * FROM exec_counts") == 0
-    assert r3.execute_command("EXEC", "DROP TABLE exec_counts") == 0
+    assert r3.execute_command("SQL.EXEC", "CREATE TABLE IF NOT EXISTS exec_counts (id INTEGER PRIMARY KEY, v TEXT)") == 0
+    assert r3.execute_command("SQL.EXEC", "INSERT INTO exec_counts(v) VALUES ('a'), ('b'), ('c')") == 3
+    assert r3.execute_command("SQL.EXEC", "UPDATE exec_counts SET v = 'z' WHERE v = 'nothing'") == 0
+    assert r3.execute_command("SQL.EXEC", "DELETE FROM exec_counts WHERE v IN ('a', 'b')") == 2
+    assert r3.execute_command("SQL.EXEC", "SELECT * FROM exec_counts") == 0
+    assert r3.execute_command("SQL.EXEC", "DROP TABLE exec_counts") == 0
 
 
 def test_exec_errors(px):
     with px.raw() as conn:
-        assert conn.command("EXEC", "UPDATE nope SET x = 1") == Err("DBERR no such table: nope")
-        reply = conn.command("EXEC", "UPDATE user_sessions SET data = ? WHERE id = ?", "only-one")
+        assert conn.command("SQL.EXEC", "UPDATE nope SET x = 1") == Err("DBERR no such table: nope")
+        reply = conn.command("SQL.EXEC", "UPDATE user_sessions SET data = ? WHERE id = ?", "only-one")
         assert isinstance(reply, Err) and reply.startswith("DBERR "), reply
-        reply = conn.command("EXEC", "DELETE FROM user_sessions WHERE id = '1'; DELETE FROM user_sessions")
+        reply = conn.command("SQL.EXEC", "DELETE FROM user_sessions WHERE id = '1'; DELETE FROM user_sessions")
         assert isinstance(reply, Err) and reply.startswith("DBERR only one statement per call"), reply
-        reply = conn.command("EXEC", "BEGIN")
+        reply = conn.command("SQL.EXEC", "BEGIN")
         assert isinstance(reply, Err) and reply.startswith("DBERR transaction statements are not supported"), reply
-        reply = conn.command("EXEC", "INSERT INTO user_sessions(id, data) VALUES ('1', 'dup')")
+        reply = conn.command("SQL.EXEC", "INSERT INTO user_sessions(id, data) VALUES ('1', 'dup')")
         assert isinstance(reply, Err) and reply.startswith("DBERR UNIQUE constraint failed"), reply
         assert conn.command("GET", "user_sessions:1") == demo_value("user_sessions", 1)
     with px.sqlite() as db:
@@ -229,9 +229,9 @@ def test_exec_errors(px):
 def test_exec_schema_change_then_reads(px, r3):
     # A schema change invalidates everything; reads afterwards still answer correctly.
     assert r3.get("synthesis_results:77") == demo_value("synthesis_results", 77)
-    assert r3.execute_command("EXEC", "ALTER TABLE synthesis_results ADD COLUMN extra TEXT") == 0
+    assert r3.execute_command("SQL.EXEC", "ALTER TABLE synthesis_results ADD COLUMN extra TEXT") == 0
     assert r3.get("synthesis_results:77") == demo_value("synthesis_results", 77)
-    assert r3.execute_command("EXEC", "UPDATE synthesis_results SET data = 'altered' WHERE id = '77'") == 1
+    assert r3.execute_command("SQL.EXEC", "UPDATE synthesis_results SET data = 'altered' WHERE id = '77'") == 1
     assert r3.get("synthesis_results:77") == b"altered"
 
 
@@ -259,16 +259,16 @@ def test_raw_bytes_round_trip_through_set_get(px):
     value = bytes(range(256)) * 4
     assert r3.set("user_sessions:bin-raw", value) is True
     assert r3.get("user_sessions:bin-raw") == value
-    r3.execute_command("EXEC", "UPDATE static_config SET data = data WHERE id = 'none'")
+    r3.execute_command("SQL.EXEC", "UPDATE static_config SET data = data WHERE id = 'none'")
     fresh = px.client(protocol=2)
     assert fresh.get("user_sessions:bin-raw") == value
 
 
 def test_raw_bytes_through_exec_and_query_blob_table(px):
     r3 = px.client(protocol=3)
-    assert r3.execute_command("EXEC", "CREATE TABLE IF NOT EXISTS blobs (id TEXT PRIMARY KEY, v BLOB)") == 0
+    assert r3.execute_command("SQL.EXEC", "CREATE TABLE IF NOT EXISTS blobs (id TEXT PRIMARY KEY, v BLOB)") == 0
     value = b"\x00\xff\r\n\x80\x81$-1\r\n" + bytes(range(256))
-    assert r3.execute_command("EXEC", "INSERT INTO blobs(id, v) VALUES (?, ?)", "b1", value) == 1
+    assert r3.execute_command("SQL.EXEC", "INSERT INTO blobs(id, v) VALUES (?, ?)", "b1", value) == 1
     assert r3.execute_command("QUERY", "SELECT v, length(v) AS n FROM blobs WHERE id = ?", "b1") == [
         [b"v", b"n"], [value, len(value)]]
     # A binary parameter compares equal to the stored blob.
@@ -305,7 +305,7 @@ types:
 
 
 def test_acknowledged_exec_and_del_are_seen_under_read_load(proxy):
-    """EXEC UPDATE and DEL/SET cycles on one row while other connections keep loads of it in flight, with two event
+    """SQL.EXEC UPDATE and DEL/SET cycles on one row while other connections keep loads of it in flight, with two event
     loops and four backend threads: after each acknowledgement a fresh read must show the write."""
     p = proxy("--threads", "2", "--backend-threads", "4")
     writer = p.client(protocol=3)
@@ -330,11 +330,11 @@ def test_acknowledged_exec_and_del_are_seen_under_read_load(proxy):
     try:
         for n in range(150):
             value = f"exec-{n}".encode()
-            assert writer.execute_command("EXEC", "UPDATE api_responses SET data = ? WHERE id = '77'", value) == 1
+            assert writer.execute_command("SQL.EXEC", "UPDATE api_responses SET data = ? WHERE id = '77'", value) == 1
             got = (checker.get("api_responses:77"),
                    checker.execute_command("QUERY", "SELECT data FROM api_responses WHERE id = ?", "77"))
             if got != (value, [[b"data"], [value]]):
-                stale.append(("EXEC", n, got))
+                stale.append(("SQL.EXEC", n, got))
             assert writer.delete("api_responses:77") == 1
             got = (checker.get("api_responses:77"), checker.exists("api_responses:77"),
                    checker.execute_command("QUERY", "SELECT data FROM api_responses WHERE id = ?", "77"))

@@ -83,7 +83,7 @@ struct SQLiteBackendReadTests {
     )
     func refusesWrites(sql: String) throws {
         try withBackend { (backend, _) throws in
-            expectBackendError(.notReadOnly, containing: "QUERY only runs read-only statements; use EXEC to write") {
+            expectBackendError(.notReadOnly, containing: "QUERY only runs read-only statements; use SQL.EXEC to write") {
                 try backend.read(sql, parameters: [])
             }
             #expect(try backend.integer("SELECT count(*) FROM users") == 2)

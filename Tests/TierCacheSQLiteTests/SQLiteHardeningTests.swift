@@ -5,7 +5,7 @@ import TierCacheBackend
 import TierCacheSQLite
 
 /// The holes issue 12 found in the SQL surface, each tried the way an attacker tried it, through `read` (QUERY)
-/// and `write` (EXEC); and SQLite's own defences checked beneath the authorizer, through the trusted script path.
+/// and `write` (SQL.EXEC); and SQLite's own defences checked beneath the authorizer, through the trusted script path.
 @Suite("SQLiteBackend hardening")
 struct SQLiteHardeningTests {
     @Test("fts3_tokenizer is refused in reads and writes, and disabled in SQLite itself")

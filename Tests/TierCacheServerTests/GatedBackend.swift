@@ -40,6 +40,10 @@ final class GatedBackend: Backend {
         try backend.write(sql, parameters: parameters)
     }
 
+    func inTransaction<T>(_ body: (any BackendTransaction) throws(BackendError) -> T) throws(BackendError) -> T {
+        try backend.inTransaction(body)
+    }
+
     func inspect(_ sql: String) throws(BackendError) -> StatementInfo { try backend.inspect(sql) }
     func comparesParametersExactly(_ sql: String) -> Bool { backend.comparesParametersExactly(sql) }
     var pools: [(name: String, report: ConnectionPoolReport)] { backend.pools }

@@ -80,7 +80,7 @@ struct L2ProxyTests {
         #expect(owner.counters.loads.current + owner.counters.l2.hits.current == 2, "owner reads items: invalidated")
 
         #expect(try await a.exec("UPDATE items SET data = 'deux' WHERE id = '2'") == 1)
-        try await waitUntil("B hears the EXEC") { b.l2.stats.invalidationsReceived.current == 2 }
+        try await waitUntil("B hears the SQL.EXEC") { b.l2.stats.invalidationsReceived.current == 2 }
         #expect(try await b.get("item:2") == "deux")
         #expect(try await b.query(sql).contains("deux"))
 

@@ -34,7 +34,7 @@ struct ProxyConsistencyTests {
         #expect(harness.type("owner").counters.loads.current == 2, "owner reads items, so it was invalidated")
     }
 
-    @Test("EXEC on a table invalidates cached keys and QUERY results that read it, and no others")
+    @Test("SQL.EXEC on a table invalidates cached keys and QUERY results that read it, and no others")
     func execInvalidates() async throws {
         let harness = try ProxyTestHarness()
         #expect(try await harness.get("item:2") == "two")
@@ -110,7 +110,7 @@ struct ProxyConsistencyTests {
         #expect(try await harness.get("number:1") == "uno")
     }
 
-    @Test("a schema change through EXEC drops every cached entry")
+    @Test("a schema change through SQL.EXEC drops every cached entry")
     func schemaChange() async throws {
         let harness = try ProxyTestHarness()
         _ = try await harness.query("SELECT body FROM notes")

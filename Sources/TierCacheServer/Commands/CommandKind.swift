@@ -3,7 +3,8 @@ import NIOCore
 /// Every command TierCache answers, with its Redis-style arity (exact when positive, minimum when negative)
 /// and the flags `COMMAND` reports.
 public enum CommandKind: Int, CaseIterable, Sendable {
-    case get, mget, exists, set, del, query, exec
+    case get, mget, exists, set, del, query, sqlQuery, sqlExec
+    case multi, exec, discard
     case ping, echo, quit, hello, auth, command, client, config, select
     case stats, policy, warm
 
@@ -15,7 +16,11 @@ public enum CommandKind: Int, CaseIterable, Sendable {
         case .set: "SET"
         case .del: "DEL"
         case .query: "QUERY"
+        case .sqlQuery: "SQL.QUERY"
+        case .sqlExec: "SQL.EXEC"
+        case .multi: "MULTI"
         case .exec: "EXEC"
+        case .discard: "DISCARD"
         case .ping: "PING"
         case .echo: "ECHO"
         case .quit: "QUIT"
@@ -35,9 +40,10 @@ public enum CommandKind: Int, CaseIterable, Sendable {
     public var arity: Int {
         switch self {
         case .get: 2
-        case .mget, .exists, .del, .query, .exec: -2
+        case .mget, .exists, .del, .query, .sqlQuery, .sqlExec: -2
         case .set: -3
         case .ping, .quit, .hello, .command, .stats, .warm: -1
+        case .multi, .exec, .discard: 1
         case .echo, .select: 2
         case .auth, .client, .config, .policy: -2
         }
@@ -45,9 +51,10 @@ public enum CommandKind: Int, CaseIterable, Sendable {
 
     public var flags: [String] {
         switch self {
-        case .get, .mget, .exists, .query: ["readonly", "fast"]
-        case .set, .del, .exec: ["write"]
+        case .get, .mget, .exists, .query, .sqlQuery: ["readonly", "fast"]
+        case .set, .del, .sqlExec: ["write"]
         case .ping, .echo: ["fast", "stale"]
+        case .multi, .exec, .discard: ["noscript", "loading", "stale", "fast", "allow_busy"]
         case .quit, .hello, .auth: ["noscript", "loading", "stale", "fast", "no_auth"]
         case .command, .client, .config, .select, .stats, .policy, .warm: ["loading", "stale"]
         }
@@ -86,10 +93,32 @@ public enum CommandKind: Int, CaseIterable, Sendable {
     private static func matches(_ bytes: UnsafeRawBufferPointer, _ upper: String) -> Bool {
         var index = 0
         for expected in upper.utf8 {
-            // ASCII letters: clear bit 5 to upper-case; other bytes of command names are letters only.
-            if bytes[index] & 0xDF != expected { return false }
+            // Letters: clear bit 5 of the byte to upper-case it; the dot of module-style names (`SQL.EXEC`)
+            // must match as it is.
+            let byte = expected == UInt8(ascii: ".") ? bytes[index] : bytes[index] & 0xDF
+            if byte != expected { return false }
             index += 1
         }
         return true
+    }
+}
+
+extension CommandKind {
+    /// Whether the command may be queued after `MULTI`: the data commands and the ones that need nothing but the
+    /// connection. The others (`HELLO`, `AUTH`, `CLIENT`, `STATS`, …) change or report the connection or the proxy
+    /// now, not in a transaction: refused while queuing, which makes `EXEC` abort.
+    var mayBeQueued: Bool {
+        switch self {
+        case .get, .mget, .exists, .set, .del, .query, .sqlQuery, .sqlExec, .ping, .echo: true
+        default: false
+        }
+    }
+
+    /// Commands that act at once even between `MULTI` and `EXEC`, as in Redis.
+    var actsInTransaction: Bool {
+        switch self {
+        case .multi, .exec, .discard, .quit: true
+        default: false
+        }
     }
 }

@@ -4,7 +4,7 @@ import TierCacheCache
 import TierCachePolicy
 import TierCacheProtocol
 
-/// GET, MGET, EXISTS, SET, DEL, QUERY and EXEC. Each returns true when its reply is already written, false
+/// GET, MGET, EXISTS, SET, DEL, QUERY (also SQL.QUERY) and SQL.EXEC. Each returns true when its reply is already written, false
 /// when it went to the backend and the reply follows through `awaitReply`.
 extension ConnectionHandler {
     func get(started: UInt64, context: ChannelHandlerContext) -> Bool {
@@ -222,9 +222,10 @@ extension ConnectionHandler {
         return false
     }
 
-    func query(started: UInt64, context: ChannelHandlerContext) -> Bool {
+    /// `QUERY` and its module-style name `SQL.QUERY`.
+    func query(_ kind: CommandKind, started: UInt64, context: ChannelHandlerContext) -> Bool {
         guard let sql = text(arguments[1]) else {
-            writeError(ProxyError(.wrongArguments, "QUERY statement is not valid UTF-8"))
+            writeError(ProxyError(.wrongArguments, "\(kind.name) statement is not valid UTF-8"))
             return true
         }
         let key = Proxy.queryKey(sql: arguments[1], parameters: arguments[2...])
@@ -237,14 +238,16 @@ extension ConnectionHandler {
             let reply = proxy.loadQuery(sql: sql, parameters: parameters, key: key, on: context.eventLoop).map {
                 Self.bytes(of: $0.reply, version)
             }
-            awaitReply(reply, command: .query, started: started, context: context)
+            awaitReply(reply, command: kind, started: started, context: context)
             return false
         }
     }
 
-    func exec(started: UInt64, context: ChannelHandlerContext) -> Bool {
+    /// `SQL.EXEC sql [param …]`: TierCache's own name for running a statement that may write. (`EXEC` is Redis'
+    /// transaction command.)
+    func sqlExec(started: UInt64, context: ChannelHandlerContext) -> Bool {
         guard let sql = text(arguments[1]) else {
-            writeError(ProxyError(.wrongArguments, "EXEC statement is not valid UTF-8"))
+            writeError(ProxyError(.wrongArguments, "SQL.EXEC statement is not valid UTF-8"))
             return true
         }
         let parameters = arguments[2...].map(SQLValue.init(parameter:))
@@ -253,7 +256,7 @@ extension ConnectionHandler {
             reply.writeRESPInteger(result.changes)
             return reply
         }
-        awaitReply(reply, command: .exec, started: started, context: context)
+        awaitReply(reply, command: .sqlExec, started: started, context: context)
         return false
     }
 
@@ -261,11 +264,11 @@ extension ConnectionHandler {
 
     /// Keys starting with 0x00 are QUERY results' L1 keys; clients can't address them.
     @inline(__always)
-    private func isQueryKey(_ key: ByteBuffer) -> Bool {
+    func isQueryKey(_ key: ByteBuffer) -> Bool {
         key.readableBytes > 0 && key.getInteger(at: key.readerIndex, as: UInt8.self) == 0
     }
 
-    private func noType(_ key: ByteBuffer) -> Bool {
+    func noType(_ key: ByteBuffer) -> Bool {
         let prefixes = policy.types.map(\.policy.prefix).joined(separator: ", ")
         writeError(
             ProxyError(

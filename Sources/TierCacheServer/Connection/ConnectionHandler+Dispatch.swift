@@ -9,17 +9,24 @@ extension ConnectionHandler {
         guard let kind = arguments[0].withUnsafeReadableBytes(CommandKind.lookup(bytes:)) else {
             proxy.stats.commandsProcessed.increment()
             unknownCommand()
+            refuseQueuedTransaction()
             return
         }
         guard kind.accepts(argumentCount: arguments.count) else {
             answered(kind)
             writeError(ProxyError.wrongArity(kind.name))
+            refuseQueuedTransaction()
             return
         }
         if !session.isAuthenticated, kind != .auth, kind != .hello, kind != .quit {
             answered(kind)
             proxy.stats.rejectedAuth.increment()
             writeError(ProxyError(.noAuth, "Authentication required."))
+            return
+        }
+        if session.transaction != nil, !kind.actsInTransaction {
+            answered(kind)
+            queue(kind)
             return
         }
         let finished: Bool
@@ -29,8 +36,11 @@ extension ConnectionHandler {
         case .exists: finished = exists(started: started, context: context)
         case .set: finished = set(started: started, context: context)
         case .del: finished = del(started: started, context: context)
-        case .query: finished = query(started: started, context: context)
+        case .query, .sqlQuery: finished = query(kind, started: started, context: context)
+        case .sqlExec: finished = sqlExec(started: started, context: context)
+        case .multi: finished = multi()
         case .exec: finished = exec(started: started, context: context)
+        case .discard: finished = discard()
         case .ping: finished = ping()
         case .echo: finished = echo()
         case .quit: finished = quit(context: context)

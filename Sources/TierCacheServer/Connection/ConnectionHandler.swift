@@ -514,7 +514,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Reads may overlap each other; anything else is a barrier (see the type's comment).
     private func mayOverlap(_ name: ByteBuffer) -> Bool {
         switch CommandKind.lookup(name) {
-        case .get, .mget, .exists, .query: true
+        case .get, .mget, .exists, .query, .sqlQuery: true
         default: false
         }
     }
@@ -594,7 +594,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         slots.append(.awaited(id: id))
         outstanding += 1
         switch command {
-        case .get, .mget, .exists, .query: break
+        case .get, .mget, .exists, .query, .sqlQuery: break
         default: state = .waiting
         }
         return id

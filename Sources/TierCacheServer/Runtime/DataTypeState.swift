@@ -10,7 +10,7 @@ public final class DataTypeState: Sendable {
     public let servesL1: Bool
     /// The L1 accounting group of its entries; index into `PolicyState.typesByGroup`.
     public let group: Int32
-    /// Raised by writes that may change any entry of this type: an EXEC on one of its tables, or a keyed
+    /// Raised by writes that may change any entry of this type: an SQL.EXEC on one of its tables, or a keyed
     /// write of another type that touches them. Entries stamped before it are stale.
     public let stamp: InvalidationStamp
     public let counters: TypeCounters

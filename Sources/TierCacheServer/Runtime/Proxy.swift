@@ -134,7 +134,7 @@ public final class Proxy: Sendable {
     /// A database call on the thread pool, through the database's circuit breaker: refused at once, with the time
     /// until the next try, while the breaker is open; otherwise run, and its outcome recorded. Whose SQL it runs
     /// (`statements`) decides what counts: a policy's statement failing to prepare means the database is not what
-    /// the policy expects (a table renamed away), and counts against the breaker; a client's (QUERY, EXEC) failing
+    /// the policy expects (a table renamed away), and counts against the breaker; a client's (QUERY, SQL.EXEC) failing
     /// is the client's mistake, and does not.
     ///
     /// Reads are timed out after `databaseTimeout`; writes are not: their reply and their invalidation must wait

@@ -5,7 +5,7 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
     public struct Code: Sendable, Hashable {
         fileprivate enum Base: Sendable, Hashable {
             case generic, wrongArguments, noType, readOnlyType, noAuth, wrongPass, noProto, database, notReadOnly
-            case unavailable
+            case unavailable, execAbort
         }
         fileprivate let base: Base
 
@@ -29,6 +29,8 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
         public static let notReadOnly = Code(base: .notReadOnly)
         /// A dependency's circuit breaker is open: refused without trying (`UNAVAILABLE`).
         public static let unavailable = Code(base: .unavailable)
+        /// `EXEC` ran nothing, or rolled back everything it ran (`EXECABORT`).
+        public static let execAbort = Code(base: .execAbort)
     }
 
     public var code: Code
@@ -52,6 +54,7 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
         case .database: prefix = "DBERR"
         case .notReadOnly: prefix = "READONLY"
         case .unavailable: prefix = "UNAVAILABLE"
+        case .execAbort: prefix = "EXECABORT"
         }
         return "\(prefix) \(message)"
     }

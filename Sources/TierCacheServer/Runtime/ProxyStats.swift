@@ -44,7 +44,9 @@ public final class BackendRecorders: Sendable {
     public let store = LatencyRecorder(name: "store")
     public let delete = LatencyRecorder(name: "delete")
     public let exec = LatencyRecorder(name: "exec")
+    /// Whole `MULTI … EXEC` transactions, from `BEGIN` to `COMMIT`.
+    public let transaction = LatencyRecorder(name: "transaction")
     public let errors = Counter()
 
-    public var all: [LatencyRecorder] { [load, query, store, delete, exec] }
+    public var all: [LatencyRecorder] { [load, query, store, delete, exec, transaction] }
 }

@@ -68,7 +68,7 @@ extension Proxy {
         }
     }
 
-    /// `EXEC sql params…`: runs any one statement and invalidates what it may have changed.
+    /// `SQL.EXEC sql params…`: runs any one statement and invalidates what it may have changed.
     func exec(sql: String, parameters: [SQLValue], on eventLoop: any EventLoop) -> EventLoopFuture<WriteResult> {
         onDatabase(eventLoop, statements: .client, writes: true) { [self] in
             let result = try runWrite(sql, parameters: parameters, recorder: stats.backend.exec)
@@ -94,11 +94,18 @@ extension Proxy {
         }
     }
 
-    /// Decides what a committed write made stale and drops it from this sidecar's L1: the written key (with a
-    /// tombstone against in-flight fills), every type reading a written table (except the keyed type itself,
-    /// whose other ids a keyed write leaves alone when each row has one id), and every QUERY result that read a
-    /// written table. Returns the same for the other sidecars.
+    /// Decides what a committed write made stale and drops it from this sidecar's L1 (`invalidation(after:keyed:)`).
+    /// Returns the same for the other sidecars.
     func invalidate(after written: Set<String>, keyed: (type: DataTypeState, key: ByteBuffer)?) -> Invalidation {
+        let invalidation = invalidation(after: written, keyed: keyed)
+        apply(invalidation)
+        return invalidation
+    }
+
+    /// What a write made stale: the written key (with a tombstone against in-flight fills), every type reading a
+    /// written table (except the keyed type itself, whose other ids a keyed write leaves alone when each row has
+    /// one id), and every QUERY result that read a written table.
+    func invalidation(after written: Set<String>, keyed: (type: DataTypeState, key: ByteBuffer)?) -> Invalidation {
         var invalidation = Invalidation(tables: written)
         // With inexact ids (`items:01` may be the row cached as `items:1`) the whole type goes.
         let spared = keyed.flatMap { $0.type.idsAreExact ? $0.type : nil }
@@ -109,7 +116,6 @@ extension Proxy {
         for type in policy.types(readingAnyOf: written) where type !== spared && !invalidation.types.contains(where: { $0 === type }) {
             invalidation.types.append(type)
         }
-        apply(invalidation)
         return invalidation
     }
 
@@ -131,7 +137,7 @@ extension Proxy {
     }
 
     /// Makes `invalidation` take effect on this sidecar's L1 under a new local write number.
-    private func apply(_ invalidation: Invalidation) {
+    func apply(_ invalidation: Invalidation) {
         guard !invalidation.isEmpty else { return }
         let stamp = sequencer.next()
         if invalidation.everything {
@@ -157,7 +163,7 @@ extension Proxy {
     }
 
     /// Tells the other sidecars (through L2) what a write made stale; completes when they can hear it.
-    private func publish(_ invalidation: Invalidation, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+    func publish(_ invalidation: Invalidation, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         guard let l2, !invalidation.isEmpty else { return eventLoop.makeSucceededVoidFuture() }
         let message = l2.message(
             everything: invalidation.everything,

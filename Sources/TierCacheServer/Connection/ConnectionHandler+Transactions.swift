@@ -1,0 +1,141 @@
+import NIOCore
+import TierCacheBackend
+import TierCachePolicy
+import TierCacheProtocol
+
+/// `MULTI`, `EXEC` and `DISCARD` as Redis has them: after `MULTI` each command is checked and queued (`+QUEUED`),
+/// or refused, which makes `EXEC` run nothing (`-EXECABORT`); `EXEC` runs the queue in one database transaction
+/// (`Proxy.runTransaction`) and answers an array of the replies.
+extension ConnectionHandler {
+    func multi() -> Bool {
+        guard session.transaction == nil else {
+            writeError(ProxyError(.generic, "MULTI calls can not be nested"))
+            return true
+        }
+        session.transaction = QueuedTransaction()
+        out.writeRESPSimpleString(staticString: "OK")
+        return true
+    }
+
+    func discard() -> Bool {
+        guard session.transaction != nil else {
+            writeError(ProxyError(.generic, "DISCARD without MULTI"))
+            return true
+        }
+        session.transaction = nil
+        out.writeRESPSimpleString(staticString: "OK")
+        return true
+    }
+
+    func exec(started: UInt64, context: ChannelHandlerContext) -> Bool {
+        guard let transaction = session.transaction else {
+            writeError(ProxyError(.generic, "EXEC without MULTI"))
+            return true
+        }
+        session.transaction = nil
+        guard !transaction.refused else {
+            writeError(ProxyError(.execAbort, "Transaction discarded because of previous errors."))
+            return true
+        }
+        guard transaction.steps.contains(where: \.needsDatabase) else {
+            out.writeRESPArrayHeader(count: transaction.steps.count)
+            for case .reply(var reply) in transaction.steps { out.writeBuffer(&reply) }
+            return true
+        }
+        let reply = proxy.runTransaction(transaction.steps, version: session.version, on: context.eventLoop).map {
+            replies in
+            var array = ByteBuffer()
+            array.writeRESPArrayHeader(count: replies.count)
+            for var reply in replies { array.writeBuffer(&reply) }
+            return array
+        }
+        awaitReply(reply, command: .exec, started: started, context: context)
+        return false
+    }
+
+    /// Marks the open transaction refused, after a command was refused while queuing.
+    func refuseQueuedTransaction() {
+        session.transaction?.refused = true
+    }
+
+    /// Queues the command in `arguments` (a known one, with a valid arity) after checking what can be checked
+    /// now: answers `+QUEUED`, or the error (and marks the transaction refused).
+    func queue(_ kind: CommandKind) {
+        guard kind.mayBeQueued else {
+            refuse(ProxyError(.generic, "Command not allowed inside a transaction"))
+            return
+        }
+        let step: TransactionStep
+        switch kind {
+        case .get:
+            guard let target = queuedTarget(arguments[1]) else { return }
+            step = .get(target)
+        case .mget, .exists:
+            let targets = arguments.dropFirst().map { key in
+                isQueryKey(key) ? nil : policy.route(key).map { TransactionStep.owned($0, key: key) }
+            }
+            step = kind == .mget ? .mget(targets) : .exists(targets)
+        case .set:
+            guard arguments.count == 3 else {
+                refuse(ProxyError(.wrongArguments, "SET options (EX, PX, NX, XX, KEEPTTL, GET) are not supported"))
+                return
+            }
+            guard let target = queuedTarget(arguments[1]) else { return }
+            guard target.type.policy.store != nil else {
+                refuse(
+                    ProxyError(
+                        .readOnlyType, "type '\(target.type.name)' has no store statement; SET is not available for it"))
+                return
+            }
+            step = .set(target, value: ByteBuffer(bytes: arguments[2].readableBytesView))
+        case .del:
+            var targets: [TransactionStep.Target] = []
+            for key in arguments.dropFirst() {
+                guard let target = queuedTarget(key) else { return }
+                guard target.type.policy.delete != nil else {
+                    refuse(
+                        ProxyError(
+                            .readOnlyType,
+                            "type '\(target.type.name)' has no delete statement; DEL is not available for it"))
+                    return
+                }
+                targets.append(target)
+            }
+            step = .del(targets)
+        case .query, .sqlQuery, .sqlExec:
+            guard let sql = text(arguments[1]) else {
+                refuse(ProxyError(.wrongArguments, "\(kind.name) statement is not valid UTF-8"))
+                return
+            }
+            let parameters = arguments[2...].map(SQLValue.init(parameter:))
+            step = kind == .sqlExec ? .sqlExec(sql: sql, parameters: parameters) : .query(sql: sql, parameters: parameters)
+        case .ping, .echo:
+            // Answered into a buffer of their own, to go into EXEC's array.
+            var reply = ByteBuffer()
+            swap(&reply, &out)
+            _ = kind == .ping ? ping() : echo()
+            swap(&reply, &out)
+            step = .reply(reply)
+        default:
+            refuse(ProxyError(.generic, "Command not allowed inside a transaction"))
+            return
+        }
+        session.transaction?.steps.append(step)
+        out.writeRESPSimpleString(staticString: "QUEUED")
+    }
+
+    /// A key's type and id with their own bytes, or nil after refusing a key of no type.
+    private func queuedTarget(_ key: ByteBuffer) -> TransactionStep.Target? {
+        guard !isQueryKey(key), let target = policy.route(key) else {
+            _ = noType(key)
+            refuseQueuedTransaction()
+            return nil
+        }
+        return TransactionStep.owned(target, key: key)
+    }
+
+    private func refuse(_ error: ProxyError) {
+        writeError(error)
+        refuseQueuedTransaction()
+    }
+}

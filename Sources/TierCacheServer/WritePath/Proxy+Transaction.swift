@@ -1,0 +1,129 @@
+import NIOCore
+import TierCacheBackend
+import TierCacheCache
+import TierCachePolicy
+import TierCacheProtocol
+import TierCacheStats
+
+/// `MULTI … EXEC`: the queued commands run in one database transaction, so their writes commit all together or not
+/// at all, and a read in it sees the transaction's earlier writes. Reads in a transaction go to the database, not
+/// the cache tiers, and fill nothing: what they see may never commit. After the commit the transaction's writes
+/// invalidate as one write, before the client hears the replies.
+extension Proxy {
+    /// Runs `steps` in one database transaction and returns each step's reply, encoded for `version`.
+    ///
+    /// - Returns: the replies, in order; or a failed future with `EXECABORT …` naming the step that failed, when the
+    ///   transaction was rolled back (nothing was written).
+    func runTransaction(
+        _ steps: [TransactionStep],
+        version: RESPVersion,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<[ByteBuffer]> {
+        let origin: StatementOrigin = steps.contains(where: \.runsClientSQL) ? .client : .policy
+        return onDatabase(eventLoop, statements: origin, writes: true) { [self] in
+            let started = monotonicNanoseconds()
+            var invalidation = Invalidation()
+            let replies: [ByteBuffer]
+            do throws(BackendError) {
+                replies = try backend.inTransaction { transaction throws(BackendError) in
+                    var replies: [ByteBuffer] = []
+                    replies.reserveCapacity(steps.count)
+                    for (index, step) in steps.enumerated() {
+                        do throws(BackendError) {
+                            replies.append(try run(step, in: transaction, version: version, invalidation: &invalidation))
+                        } catch {
+                            throw BackendError(
+                                error.code,
+                                "command \(index + 1) of the transaction (\(step.name)) failed: \(error.message)")
+                        }
+                    }
+                    return replies
+                }
+            } catch {
+                stats.backend.errors.increment()
+                var aborted = ProxyError(.execAbort, "Transaction rolled back, nothing was written: \(error.message)")
+                aborted.backendCode = error.code
+                throw aborted
+            }
+            stats.backend.transaction.record(nanoseconds: monotonicNanoseconds() &- started)
+            apply(invalidation)
+            return (replies, invalidation)
+        }.flatMap { [self] (replies: [ByteBuffer], invalidation: Invalidation) in
+            publish(invalidation, on: eventLoop).map { replies }
+        }
+    }
+
+    /// Runs one step inside the transaction; adds what it wrote to `invalidation`.
+    private func run(
+        _ step: TransactionStep,
+        in transaction: any BackendTransaction,
+        version: RESPVersion,
+        invalidation: inout Invalidation
+    ) throws(BackendError) -> ByteBuffer {
+        var reply = ByteBuffer()
+        switch step {
+        case .get(let target):
+            reply = encoded(try load(target, in: transaction), version)
+        case .mget(let targets):
+            reply.writeRESPArrayHeader(count: targets.count)
+            for target in targets {
+                var cached = ResultEncoding.nullReply
+                if let target { cached = try load(target, in: transaction) }
+                var value = encoded(cached, version)
+                reply.writeBuffer(&value)
+            }
+        case .exists(let targets):
+            var present = 0
+            for case let target? in targets {
+                let loaded = try load(target, in: transaction)
+                if !loaded.resp2.withUnsafeReadableBytes(ResultEncoding.isNull) { present += 1 }
+            }
+            reply.writeRESPInteger(present)
+        case .set(let target, let value):
+            guard let store = target.type.policy.store else {
+                throw BackendError(.notAllowed, "type '\(target.type.name)' has no store statement")
+            }
+            let parameters = [SQLValue(parameter: target.id), SQLValue(parameter: value)]
+            let written = try transaction.write(store, parameters: parameters)
+            invalidation.merge(self.invalidation(after: written.tablesWritten, keyed: (target.type, target.key)))
+            reply.writeRESPSimpleString(staticString: "OK")
+        case .del(let targets):
+            var deleted = 0
+            for target in targets {
+                guard let delete = target.type.policy.delete else {
+                    throw BackendError(.notAllowed, "type '\(target.type.name)' has no delete statement")
+                }
+                let written = try transaction.write(delete, parameters: [SQLValue(parameter: target.id)])
+                invalidation.merge(self.invalidation(after: written.tablesWritten, keyed: (target.type, target.key)))
+                deleted += written.changes
+            }
+            reply.writeRESPInteger(deleted)
+        case .query(let sql, let parameters):
+            let result = try transaction.read(sql, parameters: parameters)
+            reply = encoded(ResultEncoding.resultSet(result.resultSet), version)
+        case .sqlExec(let sql, let parameters):
+            let written = try transaction.write(sql, parameters: parameters)
+            if !written.isReadOnly, written.tablesWritten.isEmpty {
+                invalidation.merge(Invalidation(everything: true))  // a schema change
+            } else {
+                invalidation.merge(self.invalidation(after: written.tablesWritten, keyed: nil))
+            }
+            reply.writeRESPInteger(written.changes)
+        case .reply(let bytes):
+            reply = bytes
+        }
+        return reply
+    }
+
+    /// A key's value as the transaction sees it, from its type's `load`.
+    private func load(_ target: TransactionStep.Target, in transaction: any BackendTransaction) throws(BackendError)
+        -> CachedReply
+    {
+        let result = try transaction.read(target.type.policy.load, parameters: [SQLValue(parameter: target.id)])
+        return result.resultSet.rows.isEmpty ? ResultEncoding.nullReply : ResultEncoding.keyedValue(result.resultSet)
+    }
+
+    private func encoded(_ reply: CachedReply, _ version: RESPVersion) -> ByteBuffer {
+        version == .v3 ? (reply.resp3 ?? reply.resp2) : reply.resp2
+    }
+}

@@ -1,0 +1,111 @@
+"""MULTI / EXEC / DISCARD (issue 13): Redis' semantics, with the writes of one EXEC committed in one database
+transaction. Before, MULTI was refused, the queued SETs ran at once, and EXEC (TierCache's SQL command then)
+failed: the client was told the transaction failed while its writes were in the database."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from conftest import Err, RawConnection, Simple, demo_value, encode_command
+
+
+def stored(px, i: int):
+    with px.sqlite() as db:
+        row = db.execute("SELECT data FROM user_sessions WHERE id = ?", (str(i),)).fetchone()
+    return row[0] if row else None
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_redis_py_default_pipeline_is_a_transaction(proxy, protocol):
+    px = proxy()
+    client = px.client(protocol=protocol)
+    assert client.get("user_sessions:1") == demo_value("user_sessions", 1)  # cached in L1
+    pipe = client.pipeline()  # transaction=True: MULTI … EXEC
+    pipe.set("user_sessions:1", "one, in a transaction")
+    pipe.get("user_sessions:1")
+    pipe.set("user_sessions:2", "two, in a transaction")
+    pipe.exists("user_sessions:2", "user_sessions:999999", "nope:1")
+    pipe.execute_command("QUERY", "SELECT data FROM user_sessions WHERE id = ?", "2")
+    pipe.execute_command("SQL.EXEC", "UPDATE user_sessions SET data = data || '!' WHERE id IN ('1', '2')")
+    pipe.mget("user_sessions:1", "user_sessions:2", "nope:1")
+    results = pipe.execute()
+    assert results[0] is True
+    # A read in the transaction sees the transaction's own earlier writes.
+    assert results[1] == b"one, in a transaction"
+    assert results[2] is True
+    assert results[3] == 1
+    assert results[4] == [[b"data"], [b"two, in a transaction"]]
+    assert results[5] == 2
+    assert results[6] == [b"one, in a transaction!", b"two, in a transaction!", None]
+    assert stored(px, 1) == "one, in a transaction!"
+    # Committed, then invalidated as one write: another client reads the new values, not L1's old one.
+    other = px.client(protocol=2)
+    assert other.get("user_sessions:1") == b"one, in a transaction!"
+    assert px.stats()["backend"]["transaction"]["count"] == 1
+
+
+def test_a_failing_command_rolls_the_whole_transaction_back(proxy):
+    px = proxy()
+    client = px.client(protocol=3)
+    assert client.get("user_sessions:1") == demo_value("user_sessions", 1)
+    pipe = client.pipeline()
+    pipe.set("user_sessions:1", "must not stay")
+    pipe.set("user_sessions:2", "must not stay either")
+    # The primary key exists: the database refuses the third command, after two writes ran.
+    pipe.execute_command("SQL.EXEC", "INSERT INTO user_sessions (id, data) VALUES ('3', 'duplicate')")
+    with pytest.raises(redis.exceptions.ExecAbortError) as failure:
+        pipe.execute()
+    message = str(failure.value)
+    assert "Transaction rolled back, nothing was written: command 3 of the transaction (SQL.EXEC) failed:" in message
+    assert "UNIQUE constraint failed" in message
+    assert stored(px, 1) == demo_value("user_sessions", 1).decode()
+    assert stored(px, 2) == demo_value("user_sessions", 2).decode()
+    # Nothing was invalidated, and L1's entry is still the truth.
+    assert client.get("user_sessions:1") == demo_value("user_sessions", 1)
+    # The database breaker does not count the client's mistake.
+    assert px.stats()["resilience"]["breakers"]["database"]["state"] == "closed"
+
+
+def test_a_command_refused_while_queuing_makes_exec_run_nothing(px):
+    conn = px.raw()
+    assert conn.command("MULTI") == Simple("OK")
+    assert conn.command("SET", "user_sessions:5", "never written") == Simple("QUEUED")
+    assert conn.command("NOSUCHCOMMAND", "x") == Err(
+        "ERR unknown command 'NOSUCHCOMMAND', with args beginning with: 'x'")
+    assert conn.command("GET") == Err("ERR wrong number of arguments for 'get' command")
+    assert conn.command("GET", "nope:1").startswith("ERR no data type for key 'nope:1'")
+    assert conn.command("STATS") == Err("ERR Command not allowed inside a transaction")
+    assert conn.command("EXEC") == Err("EXECABORT Transaction discarded because of previous errors.")
+    assert stored(px, 5) == demo_value("user_sessions", 5).decode()
+    # The connection is out of the transaction and works as before.
+    assert conn.command("GET", "user_sessions:5") == demo_value("user_sessions", 5)
+
+
+def test_discard_and_the_errors_redis_gives(px):
+    conn = px.raw()
+    assert conn.command("EXEC") == Err("ERR EXEC without MULTI")
+    assert conn.command("DISCARD") == Err("ERR DISCARD without MULTI")
+    assert conn.command("MULTI") == Simple("OK")
+    assert conn.command("MULTI") == Err("ERR MULTI calls can not be nested")
+    assert conn.command("SET", "user_sessions:6", "discarded") == Simple("QUEUED")
+    assert conn.command("PING") == Simple("QUEUED")
+    assert conn.command("DISCARD") == Simple("OK")
+    assert stored(px, 6) == demo_value("user_sessions", 6).decode()
+    assert conn.command("MULTI") == Simple("OK")
+    assert conn.command("PING") == Simple("QUEUED")
+    assert conn.command("ECHO", "hi") == Simple("QUEUED")
+    assert conn.command("EXEC") == [Simple("PONG"), b"hi"]
+    assert conn.command("MULTI") == Simple("OK")
+    assert conn.command("EXEC") == []
+
+
+def test_a_pipelined_transaction_in_one_write(px):
+    conn = RawConnection(px.port)
+    conn.send(b"".join(encode_command(*c) for c in (
+        ("MULTI",), ("SET", "user_sessions:7", "seven"), ("GET", "user_sessions:7"), ("EXEC",), ("GET", "user_sessions:7"),
+    )))
+    assert [conn.read_reply() for _ in range(5)] == [
+        Simple("OK"), Simple("QUEUED"), Simple("QUEUED"), [Simple("OK"), b"seven"], b"seven"]
+    conn.close()
+    assert stored(px, 7) == "seven"
