@@ -1158,3 +1158,24 @@ def test_a_slow_redis_opens_its_breaker_reads_skip_l2_and_it_closes_when_redis_r
         if hog is not None:
             hog.join(5)
         server.stop()
+
+
+def test_a_transaction_on_one_sidecar_is_seen_on_the_other(redis_server, proxy, l2_files):
+    """MULTI … EXEC invalidates its writes as one, in Redis and in every sidecar, before the client hears EXEC."""
+    a = sidecar(proxy, redis_server, l2_files)
+    b = sidecar(proxy, redis_server, l2_files)
+    raw = redis_server.client()
+    ra, rb = a.client(), b.client(protocol=2)
+    for i in (6, 7):
+        assert ra.get(f"items:{i}") == row("items", i)
+        wait_until(f"A's fill of items:{i}", lambda i=i: raw.exists(f"tiercache:k:items:{i}"), ASYNC_TIMEOUT, a)
+        assert rb.get(f"items:{i}") == row("items", i)  # now in B's L1 too
+    sent = l2_stats(a)["invalidations"]["sent"]
+    pipe = ra.pipeline()
+    pipe.set("items:6", "six, transacted")
+    pipe.execute_command("SQL.EXEC", "UPDATE items SET data = 'seven, transacted' WHERE id = '7'")
+    assert pipe.execute() == [True, 1]
+    assert l2_stats(a)["invalidations"]["sent"] == sent + 1  # one message for the whole transaction
+    assert not raw.exists("tiercache:k:items:6")
+    wait_visible(rb, "items:6", b"six, transacted")
+    wait_visible(rb, "items:7", b"seven, transacted")
