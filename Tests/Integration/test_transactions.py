@@ -109,3 +109,61 @@ def test_a_pipelined_transaction_in_one_write(px):
         Simple("OK"), Simple("QUEUED"), Simple("QUEUED"), [Simple("OK"), b"seven"], b"seven"]
     conn.close()
     assert stored(px, 7) == "seven"
+
+
+def test_watch_aborts_exec_when_a_watched_row_changed(px):
+    conn, other = px.raw(), px.raw()
+    assert conn.command("WATCH", "user_sessions:8", "nope:1") == Simple("OK")
+    assert other.command("SET", "user_sessions:8", "changed by another client") == Simple("OK")
+    assert conn.command("MULTI") == Simple("OK")
+    assert conn.command("SET", "user_sessions:9", "must not be written") == Simple("QUEUED")
+    assert conn.command("EXEC") is None  # nil: nothing ran
+    assert stored(px, 9) == demo_value("user_sessions", 9).decode()
+    # EXEC unwatched: the next transaction runs.
+    assert conn.command("MULTI") == Simple("OK")
+    assert conn.command("SET", "user_sessions:9", "nine") == Simple("QUEUED")
+    assert conn.command("EXEC") == [Simple("OK")]
+    assert stored(px, 9) == "nine"
+
+
+def test_watch_sees_writes_that_bypass_the_proxy(px):
+    """The check compares the database's rows, so a write by another program is seen too."""
+    conn = px.raw()
+    assert conn.command("WATCH", "user_sessions:10") == Simple("OK")
+    with px.sqlite() as db:
+        db.execute("UPDATE user_sessions SET data = 'behind the proxy' WHERE id = '10'")
+    assert conn.command("MULTI") == Simple("OK")
+    assert conn.command("GET", "user_sessions:10") == Simple("QUEUED")
+    assert conn.command("EXEC") is None
+
+
+def test_watch_errors_unwatch_and_an_untouched_watch(px):
+    conn, other = px.raw(), px.raw()
+    assert conn.command("WATCH", "user_sessions:11") == Simple("OK")
+    assert other.command("SET", "user_sessions:11", "eleven") == Simple("OK")
+    assert conn.command("UNWATCH") == Simple("OK")
+    assert conn.command("MULTI") == Simple("OK")
+    assert conn.command("WATCH", "user_sessions:11") == Err("ERR WATCH inside MULTI is not allowed")
+    assert conn.command("GET", "user_sessions:11") == Simple("QUEUED")
+    assert conn.command("EXEC") == [b"eleven"]
+    assert conn.command("WATCH", "user_sessions:12") == Simple("OK")
+    assert conn.command("MULTI") == Simple("OK")
+    assert conn.command("SET", "user_sessions:12", "twelve") == Simple("QUEUED")
+    assert conn.command("EXEC") == [Simple("OK")]
+
+
+def test_redis_py_transaction_helper_retries_after_a_conflict(px):
+    client, other = px.client(protocol=3), px.client(protocol=2)
+    calls = []
+
+    def append_mark(pipe):
+        value = pipe.get("user_sessions:13")
+        if not calls:  # the first time, another client writes between WATCH and EXEC
+            other.set("user_sessions:13", "conflict")
+        calls.append(value)
+        pipe.multi()
+        pipe.set("user_sessions:13", value + b"+mark")
+
+    assert client.transaction(append_mark, "user_sessions:13") == [True]
+    assert calls == [demo_value("user_sessions", 13), b"conflict"]
+    assert stored(px, 13) == "conflict+mark"

@@ -4,7 +4,7 @@ import NIOCore
 /// and the flags `COMMAND` reports.
 public enum CommandKind: Int, CaseIterable, Sendable {
     case get, mget, exists, set, del, query, sqlQuery, sqlExec
-    case multi, exec, discard
+    case multi, exec, discard, watch, unwatch
     case ping, echo, quit, hello, auth, command, client, config, select
     case stats, policy, warm
 
@@ -21,6 +21,8 @@ public enum CommandKind: Int, CaseIterable, Sendable {
         case .multi: "MULTI"
         case .exec: "EXEC"
         case .discard: "DISCARD"
+        case .watch: "WATCH"
+        case .unwatch: "UNWATCH"
         case .ping: "PING"
         case .echo: "ECHO"
         case .quit: "QUIT"
@@ -43,7 +45,8 @@ public enum CommandKind: Int, CaseIterable, Sendable {
         case .mget, .exists, .del, .query, .sqlQuery, .sqlExec: -2
         case .set: -3
         case .ping, .quit, .hello, .command, .stats, .warm: -1
-        case .multi, .exec, .discard: 1
+        case .multi, .exec, .discard, .unwatch: 1
+        case .watch: -2
         case .echo, .select: 2
         case .auth, .client, .config, .policy: -2
         }
@@ -54,7 +57,7 @@ public enum CommandKind: Int, CaseIterable, Sendable {
         case .get, .mget, .exists, .query, .sqlQuery: ["readonly", "fast"]
         case .set, .del, .sqlExec: ["write"]
         case .ping, .echo: ["fast", "stale"]
-        case .multi, .exec, .discard: ["noscript", "loading", "stale", "fast", "allow_busy"]
+        case .multi, .exec, .discard, .watch, .unwatch: ["noscript", "loading", "stale", "fast", "allow_busy"]
         case .quit, .hello, .auth: ["noscript", "loading", "stale", "fast", "no_auth"]
         case .command, .client, .config, .select, .stats, .policy, .warm: ["loading", "stale"]
         }
@@ -64,7 +67,7 @@ public enum CommandKind: Int, CaseIterable, Sendable {
     public var keySpan: (first: Int, last: Int, step: Int) {
         switch self {
         case .get, .set: (1, 1, 1)
-        case .mget, .exists, .del: (1, -1, 1)
+        case .mget, .exists, .del, .watch: (1, -1, 1)
         default: (0, 0, 0)
         }
     }
@@ -109,7 +112,7 @@ extension CommandKind {
     /// now, not in a transaction: refused while queuing, which makes `EXEC` abort.
     var mayBeQueued: Bool {
         switch self {
-        case .get, .mget, .exists, .set, .del, .query, .sqlQuery, .sqlExec, .ping, .echo: true
+        case .get, .mget, .exists, .set, .del, .query, .sqlQuery, .sqlExec, .ping, .echo, .unwatch: true
         default: false
         }
     }
@@ -117,7 +120,7 @@ extension CommandKind {
     /// Commands that act at once even between `MULTI` and `EXEC`, as in Redis.
     var actsInTransaction: Bool {
         switch self {
-        case .multi, .exec, .discard, .quit: true
+        case .multi, .exec, .discard, .watch, .quit: true
         default: false
         }
     }

@@ -1,4 +1,11 @@
+import TierCacheBackend
 import TierCacheProtocol
+
+/// A key under `WATCH`: its row when it was watched.
+struct WatchedKey: Sendable {
+    var target: TransactionStep.Target
+    var snapshot: ResultSet
+}
 
 /// What a client queued after `MULTI`.
 struct QueuedTransaction {
@@ -15,6 +22,8 @@ struct ClientSession {
     var name: String?
     /// Between `MULTI` and `EXEC`/`DISCARD`: the commands queued so far.
     var transaction: QueuedTransaction?
+    /// Keys under `WATCH`, with their rows as the database held them then; `EXEC` runs nothing if any changed.
+    var watched: [WatchedKey] = []
 
     init(id: Int64, requiresPassword: Bool) {
         self.id = id

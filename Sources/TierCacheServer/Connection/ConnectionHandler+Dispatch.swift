@@ -41,6 +41,8 @@ extension ConnectionHandler {
         case .multi: finished = multi()
         case .exec: finished = exec(started: started, context: context)
         case .discard: finished = discard()
+        case .watch: finished = watch(started: started, context: context)
+        case .unwatch: finished = unwatch()
         case .ping: finished = ping()
         case .echo: finished = echo()
         case .quit: finished = quit(context: context)

@@ -3,9 +3,10 @@ import TierCacheBackend
 import TierCachePolicy
 import TierCacheProtocol
 
-/// `MULTI`, `EXEC` and `DISCARD` as Redis has them: after `MULTI` each command is checked and queued (`+QUEUED`),
-/// or refused, which makes `EXEC` run nothing (`-EXECABORT`); `EXEC` runs the queue in one database transaction
-/// (`Proxy.runTransaction`) and answers an array of the replies.
+/// `MULTI`, `EXEC`, `DISCARD`, `WATCH` and `UNWATCH` as Redis has them: after `MULTI` each command is checked and
+/// queued (`+QUEUED`), or refused, which makes `EXEC` run nothing (`-EXECABORT`); `EXEC` runs the queue in one
+/// database transaction (`Proxy.runTransaction`) and answers an array of the replies, or nil when a watched key's
+/// row changed since `WATCH`.
 extension ConnectionHandler {
     func multi() -> Bool {
         guard session.transaction == nil else {
@@ -23,6 +24,38 @@ extension ConnectionHandler {
             return true
         }
         session.transaction = nil
+        session.watched.removeAll()
+        out.writeRESPSimpleString(staticString: "OK")
+        return true
+    }
+
+    /// `WATCH key…`: reads each key's row from the database now (not from a cache, which may be behind it), to be
+    /// compared with the row inside `EXEC`'s transaction. Keys of no type are accepted and never change.
+    func watch(started: UInt64, context: ChannelHandlerContext) -> Bool {
+        guard session.transaction == nil else {
+            writeError(ProxyError(.generic, "WATCH inside MULTI is not allowed"))
+            return true
+        }
+        let targets = arguments.dropFirst().compactMap { key in
+            isQueryKey(key) ? nil : policy.route(key).map { TransactionStep.owned($0, key: key) }
+        }
+        guard !targets.isEmpty else {
+            out.writeRESPSimpleString(staticString: "OK")
+            return true
+        }
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let reply = proxy.snapshot(targets, on: context.eventLoop).map { snapshots in
+            bound.value.session.watched += zip(targets, snapshots).map { WatchedKey(target: $0, snapshot: $1) }
+            var reply = ByteBuffer()
+            reply.writeRESPSimpleString(staticString: "OK")
+            return reply
+        }
+        awaitReply(reply, command: .watch, started: started, context: context)
+        return false
+    }
+
+    func unwatch() -> Bool {
+        session.watched.removeAll()
         out.writeRESPSimpleString(staticString: "OK")
         return true
     }
@@ -33,22 +66,29 @@ extension ConnectionHandler {
             return true
         }
         session.transaction = nil
+        let watched = session.watched
+        session.watched.removeAll()
         guard !transaction.refused else {
             writeError(ProxyError(.execAbort, "Transaction discarded because of previous errors."))
             return true
         }
-        guard transaction.steps.contains(where: \.needsDatabase) else {
+        guard transaction.steps.contains(where: \.needsDatabase) || !watched.isEmpty else {
             out.writeRESPArrayHeader(count: transaction.steps.count)
             for case .reply(var reply) in transaction.steps { out.writeBuffer(&reply) }
             return true
         }
-        let reply = proxy.runTransaction(transaction.steps, version: session.version, on: context.eventLoop).map {
-            replies in
-            var array = ByteBuffer()
-            array.writeRESPArrayHeader(count: replies.count)
-            for var reply in replies { array.writeBuffer(&reply) }
-            return array
-        }
+        let version = session.version
+        let reply = proxy.runTransaction(transaction.steps, watched: watched, version: version, on: context.eventLoop)
+            .map { replies in
+                var array = ByteBuffer()
+                guard let replies else {
+                    array.writeRESPNullArray(version)  // a watched key changed: nothing ran
+                    return array
+                }
+                array.writeRESPArrayHeader(count: replies.count)
+                for var reply in replies { array.writeBuffer(&reply) }
+                return array
+            }
         awaitReply(reply, command: .exec, started: started, context: context)
         return false
     }
@@ -109,11 +149,16 @@ extension ConnectionHandler {
             }
             let parameters = arguments[2...].map(SQLValue.init(parameter:))
             step = kind == .sqlExec ? .sqlExec(sql: sql, parameters: parameters) : .query(sql: sql, parameters: parameters)
-        case .ping, .echo:
-            // Answered into a buffer of their own, to go into EXEC's array.
+        case .ping, .echo, .unwatch:
+            // Answered into a buffer of their own, to go into EXEC's array. (UNWATCH in a transaction does nothing
+            // more: EXEC unwatches anyway.)
             var reply = ByteBuffer()
             swap(&reply, &out)
-            _ = kind == .ping ? ping() : echo()
+            switch kind {
+            case .ping: _ = ping()
+            case .echo: _ = echo()
+            default: reply.writeRESPSimpleString(staticString: "OK")
+            }
             swap(&reply, &out)
             step = .reply(reply)
         default:

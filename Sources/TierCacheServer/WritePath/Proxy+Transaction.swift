@@ -12,20 +12,27 @@ import TierCacheStats
 extension Proxy {
     /// Runs `steps` in one database transaction and returns each step's reply, encoded for `version`.
     ///
-    /// - Returns: the replies, in order; or a failed future with `EXECABORT …` naming the step that failed, when the
-    ///   transaction was rolled back (nothing was written).
+    /// - Parameter watched: keys under `WATCH`: when one's row differs from its snapshot, checked first inside the
+    ///   transaction (which holds the write lock, so no write can come between the check and the steps), nothing
+    ///   runs.
+    /// - Returns: the replies, in order, or nil when a watched key changed; or a failed future with `EXECABORT …`
+    ///   naming the step that failed, when the transaction was rolled back (nothing was written).
     func runTransaction(
         _ steps: [TransactionStep],
+        watched: [WatchedKey],
         version: RESPVersion,
         on eventLoop: any EventLoop
-    ) -> EventLoopFuture<[ByteBuffer]> {
+    ) -> EventLoopFuture<[ByteBuffer]?> {
         let origin: StatementOrigin = steps.contains(where: \.runsClientSQL) ? .client : .policy
         return onDatabase(eventLoop, statements: origin, writes: true) { [self] in
             let started = monotonicNanoseconds()
             var invalidation = Invalidation()
-            let replies: [ByteBuffer]
+            let replies: [ByteBuffer]?
             do throws(BackendError) {
-                replies = try backend.inTransaction { transaction throws(BackendError) in
+                replies = try backend.inTransaction { transaction throws(BackendError) -> [ByteBuffer]? in
+                    for key in watched where try load(key.target, in: transaction) != key.snapshot {
+                        return nil
+                    }
                     var replies: [ByteBuffer] = []
                     replies.reserveCapacity(steps.count)
                     for (index, step) in steps.enumerated() {
@@ -48,8 +55,22 @@ extension Proxy {
             stats.backend.transaction.record(nanoseconds: monotonicNanoseconds() &- started)
             apply(invalidation)
             return (replies, invalidation)
-        }.flatMap { [self] (replies: [ByteBuffer], invalidation: Invalidation) in
+        }.flatMap { [self] (replies: [ByteBuffer]?, invalidation: Invalidation) in
             publish(invalidation, on: eventLoop).map { replies }
+        }
+    }
+
+    /// Each key's row as the database holds it now, for `WATCH`.
+    func snapshot(_ targets: [TransactionStep.Target], on eventLoop: any EventLoop) -> EventLoopFuture<[ResultSet]> {
+        onDatabase(eventLoop, statements: .policy) { [self] in
+            do throws(BackendError) {
+                return try targets.map { target throws(BackendError) in
+                    try backend.read(target.type.policy.load, parameters: [SQLValue(parameter: target.id)]).resultSet
+                }
+            } catch {
+                stats.backend.errors.increment()
+                throw ProxyError(error)
+            }
         }
     }
 
@@ -63,19 +84,19 @@ extension Proxy {
         var reply = ByteBuffer()
         switch step {
         case .get(let target):
-            reply = encoded(try load(target, in: transaction), version)
+            reply = encoded(try value(target, in: transaction), version)
         case .mget(let targets):
             reply.writeRESPArrayHeader(count: targets.count)
             for target in targets {
                 var cached = ResultEncoding.nullReply
-                if let target { cached = try load(target, in: transaction) }
+                if let target { cached = try value(target, in: transaction) }
                 var value = encoded(cached, version)
                 reply.writeBuffer(&value)
             }
         case .exists(let targets):
             var present = 0
             for case let target? in targets {
-                let loaded = try load(target, in: transaction)
+                let loaded = try value(target, in: transaction)
                 if !loaded.resp2.withUnsafeReadableBytes(ResultEncoding.isNull) { present += 1 }
             }
             reply.writeRESPInteger(present)
@@ -116,11 +137,18 @@ extension Proxy {
     }
 
     /// A key's value as the transaction sees it, from its type's `load`.
-    private func load(_ target: TransactionStep.Target, in transaction: any BackendTransaction) throws(BackendError)
+    private func value(_ target: TransactionStep.Target, in transaction: any BackendTransaction) throws(BackendError)
         -> CachedReply
     {
-        let result = try transaction.read(target.type.policy.load, parameters: [SQLValue(parameter: target.id)])
-        return result.resultSet.rows.isEmpty ? ResultEncoding.nullReply : ResultEncoding.keyedValue(result.resultSet)
+        let rows = try load(target, in: transaction)
+        return rows.rows.isEmpty ? ResultEncoding.nullReply : ResultEncoding.keyedValue(rows)
+    }
+
+    /// A key's row as the transaction sees it.
+    private func load(_ target: TransactionStep.Target, in transaction: any BackendTransaction) throws(BackendError)
+        -> ResultSet
+    {
+        try transaction.read(target.type.policy.load, parameters: [SQLValue(parameter: target.id)]).resultSet
     }
 
     private func encoded(_ reply: CachedReply, _ version: RESPVersion) -> ByteBuffer {
