@@ -99,6 +99,22 @@ extension ByteBuffer {
         self.writeRESPCRLF()
     }
 
+    /// Writes a RESP3 verbatim string, `=<length>\r\n<format>:<text>\r\n`, as Redis answers `INFO` in RESP3.
+    ///
+    /// - Parameters:
+    ///   - string: The text.
+    ///   - format: Three letters: `txt` or `mkd`.
+    @inlinable
+    public mutating func writeRESPVerbatimString(_ string: String, format: StaticString) {
+        self.writeInteger(UInt8(ascii: "="))
+        self.writeRESPDecimal(Int64(string.utf8.count + format.utf8CodeUnitCount + 1))
+        self.writeRESPCRLF()
+        self.writeStaticString(format)
+        self.writeInteger(UInt8(ascii: ":"))
+        self.writeString(string)
+        self.writeRESPCRLF()
+    }
+
     /// Writes a null reply: `$-1\r\n` (the RESP2 null bulk string) or `_\r\n`.
     ///
     /// - Parameter version: The connection's protocol version.

@@ -6,6 +6,7 @@ public enum CommandKind: Int, CaseIterable, Sendable {
     case get, mget, exists, set, del, query, sqlQuery, sqlExec
     case multi, exec, discard, watch, unwatch
     case ping, echo, quit, hello, auth, command, client, config, select
+    case info
     case stats, policy, warm
 
     public var name: String {
@@ -32,6 +33,7 @@ public enum CommandKind: Int, CaseIterable, Sendable {
         case .client: "CLIENT"
         case .config: "CONFIG"
         case .select: "SELECT"
+        case .info: "INFO"
         case .stats: "STATS"
         case .policy: "POLICY"
         case .warm: "WARM"
@@ -44,7 +46,7 @@ public enum CommandKind: Int, CaseIterable, Sendable {
         case .get: 2
         case .mget, .exists, .del, .query, .sqlQuery, .sqlExec: -2
         case .set: -3
-        case .ping, .quit, .hello, .command, .stats, .warm: -1
+        case .ping, .quit, .hello, .command, .stats, .warm, .info: -1
         case .multi, .exec, .discard, .unwatch: 1
         case .watch: -2
         case .echo, .select: 2
@@ -59,7 +61,7 @@ public enum CommandKind: Int, CaseIterable, Sendable {
         case .ping, .echo: ["fast", "stale"]
         case .multi, .exec, .discard, .watch, .unwatch: ["noscript", "loading", "stale", "fast", "allow_busy"]
         case .quit, .hello, .auth: ["noscript", "loading", "stale", "fast", "no_auth"]
-        case .command, .client, .config, .select, .stats, .policy, .warm: ["loading", "stale"]
+        case .command, .client, .config, .select, .stats, .policy, .warm, .info: ["loading", "stale"]
         }
     }
 

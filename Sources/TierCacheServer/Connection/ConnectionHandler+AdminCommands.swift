@@ -23,6 +23,19 @@ extension ConnectionHandler {
         return true
     }
 
+    /// `INFO [section …]`: Redis' report format over TierCache's stats (`Proxy.infoReport`). A bulk string in RESP2,
+    /// a verbatim string in RESP3, as Redis answers.
+    func info() -> Bool {
+        let sections = arguments.dropFirst().compactMap { text($0)?.lowercased() }
+        let report = proxy.infoReport(sections: sections)
+        if session.version == .v3 {
+            out.writeRESPVerbatimString(report, format: "txt")
+        } else {
+            out.writeRESPBulkString(report)
+        }
+        return true
+    }
+
     /// `WARM` warms every type with a `warm` statement, `WARM type` that type, in the background (see `Warmer`);
     /// progress is in `STATS warming`.
     func warm(context: ChannelHandlerContext) -> Bool {

@@ -52,6 +52,7 @@ extension ConnectionHandler {
         case .client: finished = client()
         case .config: finished = config()
         case .select: finished = select()
+        case .info: finished = info()
         case .stats: finished = stats()
         case .policy: finished = policy(started: started, context: context)
         case .warm: finished = warm(context: context)

@@ -7,6 +7,7 @@ import TierCacheCache
 import TierCachePolicy
 import TierCacheRedis
 import TierCacheResilience
+import TierCacheStats
 
 /// Everything a connection needs to answer requests: the tiers, the policies, the backend and the stats.
 ///
@@ -50,6 +51,8 @@ public final class Proxy: Sendable {
     let connections = ConnectionRegistry()
     /// What all connections hold of commands not yet executed.
     let inputBudget: InputBudget
+    /// Commands per second lately, for `INFO`.
+    let operationRate = OperationRate()
 
     public init(
         configuration: ServerConfiguration,
@@ -103,6 +106,7 @@ public final class Proxy: Sendable {
     public func maintain() {
         let now = monotonicNanoseconds()
         l1.sweep(now: now, slotsPerShard: 512)
+        operationRate.sample(now: now, count: stats.commandsProcessed.current)
         accessTracker.decayIfDue(now: now)
         l2?.maintain()
     }
