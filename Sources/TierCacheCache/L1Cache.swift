@@ -171,6 +171,29 @@ public final class L1Cache: Sendable {
         return Array(keys.prefix(limit))
     }
 
+    /// One step of a `SCAN` over L1's live keys: about `count` slots from `cursor` (0 to start), one shard lock at a
+    /// time. Returns the keys found, each with the first byte of its RESP2 value, and the cursor to go on from (0
+    /// when the scan is complete). A cursor is the shard's index in the high 32 bits and a slot in the low ones.
+    public func scan(cursor: UInt64, count: Int, now: UInt64) -> (keys: [(key: [UInt8], kind: UInt8)], next: UInt64) {
+        var shardIndex = Int(cursor >> 32)
+        var slot = Int(cursor & 0xFFFF_FFFF)
+        var keys: [(key: [UInt8], kind: UInt8)] = []
+        var budget = max(1, count)
+        while shardIndex < shards.count, budget > 0 {
+            let step = shards[shardIndex].state.withLock { $0.scan(from: slot, count: budget, now: now) }
+            keys += step.keys
+            budget -= max(1, step.visited)
+            if let next = step.next {
+                slot = next
+            } else {
+                shardIndex += 1
+                slot = 0
+            }
+        }
+        let next = shardIndex >= shards.count ? 0 : UInt64(shardIndex) << 32 | UInt64(slot)
+        return (keys, next)
+    }
+
     /// Removes expired entries from every shard, one shard lock at a time.
     ///
     /// - Parameters:

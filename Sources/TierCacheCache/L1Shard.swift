@@ -260,6 +260,30 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
         return keys
     }
 
+    /// Live entries' keys (no tombstones, none expired, none starting with 0x00: QUERY results, none remembering
+    /// that a key has no row) in slots
+    /// `from ..< from + count`, each with the first byte of its RESP2 value (`$` one value, `*` several); and the
+    /// slot to go on from, or nil past the last one. Slots keep their entries while they live, so an entry present
+    /// throughout a scan is in one of its steps.
+    func scan(from: Int, count: Int, now: UInt64) -> (keys: [(key: [UInt8], kind: UInt8)], next: Int?, visited: Int) {
+        var keys: [(key: [UInt8], kind: UInt8)] = []
+        let end = min(slots.count, from + count)
+        var index = from
+        while index < end {
+            defer { index += 1 }
+            guard let entry = slots[index], !entry.isTombstone, entry.expiresAt > now else { continue }
+            let length = entry.keyLength
+            let found = entry.withBytes { bytes -> (key: [UInt8], kind: UInt8)? in
+                guard length > 0, bytes[0] != 0, length < bytes.count else { return nil }
+                // `$-1`: a cached "no row".
+                if length + 1 < bytes.count, bytes[length + 1] == UInt8(ascii: "-") { return nil }
+                return (Array(bytes.prefix(length)), bytes[length])
+            }
+            if let found { keys.append(found) }
+        }
+        return (keys, end < slots.count ? end : nil, max(0, end - from))
+    }
+
     // MARK: Internals
 
     private func charge(of entry: EntryStorage) -> Int {

@@ -73,3 +73,69 @@ def test_redis_cli_stat_runs_on_info(px):
     text = output.decode(errors="replace")
     assert "keys" in text and "requests" in text, text
     assert "ERR" not in text, text
+
+
+def test_dbsize_scan_keys_ttl_type_over_what_is_cached(proxy):
+    px = proxy()
+    client = px.client(protocol=2)
+    assert client.dbsize() == 0
+    assert client.ttl("user_sessions:1") == -2  # not cached (whether or not the database has it)
+    for i in range(1, 31):
+        assert client.get(f"user_sessions:{i}") == demo_value("user_sessions", i)
+    assert client.get("auth_tokens:1") is not None
+    assert client.dbsize() == 31
+    ttl, pttl = client.ttl("user_sessions:1"), client.pttl("user_sessions:1")
+    assert 1000 < ttl <= 1800 * 1.2  # the shipped policy's 30m, with its jitter
+    assert abs(pttl / 1000 - ttl) <= 1
+    assert client.type("user_sessions:1") == b"string"
+    assert client.type("user_sessions:31") == b"string"  # loaded to answer
+    assert client.type("user_sessions:99999999") == b"none"
+    assert client.type("nope:1") == b"none"
+    assert client.strlen("user_sessions:1") == len(demo_value("user_sessions", 1))
+    assert client.strlen("user_sessions:99999999") == 0
+    assert client.hlen("user_sessions:1") == 0
+    # SCAN with small steps: every cached key exactly once, the cursor ending at 0.
+    seen, cursor, calls = [], 0, 0
+    while True:
+        cursor, keys = client.scan(cursor, match="user_sessions:*", count=3)
+        seen += keys
+        calls += 1
+        if cursor == 0:
+            break
+    assert sorted(seen) == sorted(f"user_sessions:{i}".encode() for i in range(1, 32))
+    assert calls > 2
+    assert set(client.scan_iter(match="auth_tokens:*")) == {b"auth_tokens:1"}
+    assert set(client.scan_iter(_type="hash", count=1000)) == {b"auth_tokens:1"}  # three columns
+    assert b"user_sessions:1" in set(client.scan_iter(_type="string", count=1000))
+    assert client.type("auth_tokens:1") == b"hash" and client.hlen("auth_tokens:1") == 3
+    assert sorted(client.keys("user_sessions:1?")) == sorted(f"user_sessions:{i}".encode() for i in range(10, 20))
+    assert client.keys("nothing:*") == []
+    seconds, micros = client.time()
+    assert abs(seconds - time.time()) < 5 and 0 <= micros < 1_000_000
+
+
+def test_redis_commands_with_other_meanings_are_refused_with_the_reason_and_counted(proxy):
+    px = proxy()
+    conn = px.raw()
+    reply = conn.command("EXPIRE", "user_sessions:1", "10")
+    assert reply == Err("ERR EXPIRE is not supported: an entry's life comes from its data type's policy (ttl in "
+                        "ttl-policies/), not from clients")
+    assert conn.command("FLUSHALL").startswith("ERR FLUSHALL is not supported")
+    for _ in range(3):
+        assert conn.command("XADD", "s", "*", "f", "v").startswith("ERR unknown command 'XADD'")
+    refused = px.stats()["commands"]["refused"]
+    assert refused == {"XADD": 3, "EXPIRE": 1, "FLUSHALL": 1}
+    assert px.log().count("refused a command TierCache does not have") == 3
+
+
+def test_redis_cli_scan_and_bigkeys(px):
+    cli = require_tool("redis-cli")
+    for i in range(1, 6):
+        px.raw().command("GET", f"static_config:{i}")
+    scan = subprocess.run([cli, "-p", str(px.port), "--scan", "--pattern", "static_config:*"], capture_output=True,
+                          text=True, timeout=30)
+    assert scan.returncode == 0, scan.stderr
+    assert {f"static_config:{i}" for i in range(1, 6)} <= set(scan.stdout.split())
+    bigkeys = subprocess.run([cli, "-p", str(px.port), "--bigkeys"], capture_output=True, text=True, timeout=30)
+    assert bigkeys.returncode == 0, bigkeys.stdout + bigkeys.stderr
+    assert "Biggest string found" in bigkeys.stdout, bigkeys.stdout

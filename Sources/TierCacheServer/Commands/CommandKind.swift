@@ -6,7 +6,7 @@ public enum CommandKind: Int, CaseIterable, Sendable {
     case get, mget, exists, set, del, query, sqlQuery, sqlExec
     case multi, exec, discard, watch, unwatch
     case ping, echo, quit, hello, auth, command, client, config, select
-    case info
+    case info, dbsize, time, ttl, pttl, type, strlen, hlen, scan, keys
     case stats, policy, warm
 
     public var name: String {
@@ -34,6 +34,15 @@ public enum CommandKind: Int, CaseIterable, Sendable {
         case .config: "CONFIG"
         case .select: "SELECT"
         case .info: "INFO"
+        case .dbsize: "DBSIZE"
+        case .time: "TIME"
+        case .ttl: "TTL"
+        case .pttl: "PTTL"
+        case .type: "TYPE"
+        case .strlen: "STRLEN"
+        case .hlen: "HLEN"
+        case .scan: "SCAN"
+        case .keys: "KEYS"
         case .stats: "STATS"
         case .policy: "POLICY"
         case .warm: "WARM"
@@ -47,7 +56,9 @@ public enum CommandKind: Int, CaseIterable, Sendable {
         case .mget, .exists, .del, .query, .sqlQuery, .sqlExec: -2
         case .set: -3
         case .ping, .quit, .hello, .command, .stats, .warm, .info: -1
-        case .multi, .exec, .discard, .unwatch: 1
+        case .multi, .exec, .discard, .unwatch, .dbsize, .time: 1
+        case .ttl, .pttl, .type, .strlen, .hlen, .keys: 2
+        case .scan: -2
         case .watch: -2
         case .echo, .select: 2
         case .auth, .client, .config, .policy: -2
@@ -56,7 +67,9 @@ public enum CommandKind: Int, CaseIterable, Sendable {
 
     public var flags: [String] {
         switch self {
-        case .get, .mget, .exists, .query, .sqlQuery: ["readonly", "fast"]
+        case .get, .mget, .exists, .query, .sqlQuery, .ttl, .pttl, .type, .strlen, .hlen, .dbsize, .time:
+            ["readonly", "fast"]
+        case .scan, .keys: ["readonly"]
         case .set, .del, .sqlExec: ["write"]
         case .ping, .echo: ["fast", "stale"]
         case .multi, .exec, .discard, .watch, .unwatch: ["noscript", "loading", "stale", "fast", "allow_busy"]
@@ -68,7 +81,7 @@ public enum CommandKind: Int, CaseIterable, Sendable {
     /// Position of the first and last key argument and the step between keys (0 when it takes no keys).
     public var keySpan: (first: Int, last: Int, step: Int) {
         switch self {
-        case .get, .set: (1, 1, 1)
+        case .get, .set, .ttl, .pttl, .type, .strlen, .hlen: (1, 1, 1)
         case .mget, .exists, .del, .watch: (1, -1, 1)
         default: (0, 0, 0)
         }

@@ -32,9 +32,13 @@ extension Proxy {
             )
         )
 
-        let commands: [(String, StatsNode)] = CommandKind.allCases.compactMap { kind in
+        var commands: [(String, StatsNode)] = CommandKind.allCases.compactMap { kind in
             let summary = stats.recorder(for: kind).summary()
             return summary.count == 0 ? nil : (kind.name, summary.node)
+        }
+        let refused = refusals.top(20)
+        if !refused.isEmpty {
+            commands.append(("refused", .map(refused.map { ($0.0, .integer(Int64($0.1))) })))
         }
         var backend: [(String, StatsNode)] = stats.backend.all.map { ($0.name, $0.summary().node) }
         backend.append(("errors", .integer(Int64(stats.backend.errors.current))))

@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import TierCacheProtocol
 import TierCacheStats
@@ -53,6 +54,15 @@ extension ConnectionHandler {
         case .config: finished = config()
         case .select: finished = select()
         case .info: finished = info()
+        case .dbsize: finished = dbsize()
+        case .time: finished = time()
+        case .ttl: finished = ttl(started: started, milliseconds: false)
+        case .pttl: finished = ttl(started: started, milliseconds: true)
+        case .type: finished = valueFact(.type, command: kind, started: started, context: context)
+        case .strlen: finished = valueFact(.stringLength, command: kind, started: started, context: context)
+        case .hlen: finished = valueFact(.hashLength, command: kind, started: started, context: context)
+        case .scan: finished = scan(started: started)
+        case .keys: finished = keys(started: started)
         case .stats: finished = stats()
         case .policy: finished = policy(started: started, context: context)
         case .warm: finished = warm(context: context)
@@ -67,14 +77,34 @@ extension ConnectionHandler {
         answeredInBatch[kind.rawValue] += 1
     }
 
-    /// Redis' wording, so clients and people recognise it.
+    /// Redis' wording, so clients and people recognise it; a Redis command TierCache refuses on purpose gets the
+    /// reason instead. Counted by name, logged once per name.
     private func unknownCommand() {
+        let name = printable(arguments[0]).uppercased()
+        if proxy.refusals.record(name) {
+            logger.notice("refused a command TierCache does not have", metadata: ["command": "\(name)"])
+        }
+        if let reason = Self.refusedOnPurpose[name] {
+            writeError(ProxyError(.generic, "\(name) is not supported: \(reason)"))
+            return
+        }
         var message = "unknown command '\(printable(arguments[0]))', with args beginning with:"
         for argument in arguments.dropFirst().prefix(8) {
             message += " '\(printable(argument))'"
         }
         writeError(ProxyError(.generic, message))
     }
+
+    /// Redis commands that would mean something else here, with the reason they are refused.
+    static let refusedOnPurpose: [String: String] = {
+        let expiry = "an entry's life comes from its data type's policy (ttl in ttl-policies/), not from clients"
+        return [
+            "EXPIRE": expiry, "PEXPIRE": expiry, "EXPIREAT": expiry, "PEXPIREAT": expiry, "PERSIST": expiry,
+            "GETEX": expiry, "SETEX": expiry + "; use SET key value", "PSETEX": expiry + "; use SET key value",
+            "FLUSHALL": "TierCache caches a database, whose rows it does not delete; entries expire by their TTL",
+            "FLUSHDB": "TierCache caches a database, whose rows it does not delete; entries expire by their TTL",
+        ]
+    }()
 
     /// An argument for an error message: at most 64 bytes, non-printable bytes escaped.
     func printable(_ buffer: ByteBuffer) -> String {

@@ -53,6 +53,8 @@ public final class Proxy: Sendable {
     let inputBudget: InputBudget
     /// Commands per second lately, for `INFO`.
     let operationRate = OperationRate()
+    /// Commands refused as unknown or unsupported, by name.
+    let refusals = CommandRefusals()
 
     public init(
         configuration: ServerConfiguration,
