@@ -8,6 +8,8 @@ mode=${1:-run}
 packages=(libsqlite3-dev libhiredis-dev pkg-config redis-tools)
 if [ "$mode" = test ]; then
     packages+=(redis-server sqlite3 python3)
+    # The clients the compatibility tests run in their default configuration (Tests/Integration/test_clients.py).
+    packages+=(nodejs node-redis php-cli php-redis ruby-redis libredis-perl)
 fi
 
 missing=()
@@ -27,9 +29,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ "$mode" = test ]; then
-    if ! python3 -c 'import redis, pytest; assert int(redis.__version__.split(".")[0]) == 8' 2>/dev/null; then
-        echo "installing Python packages: redis pytest" >&2
-        python3 -m pip install --quiet --disable-pip-version-check 'redis>=8,<9' 'pytest>=8' 2>/dev/null \
-            || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages 'redis>=8,<9' 'pytest>=8'
+    if ! python3 -c 'import redis, pytest, valkey; assert int(redis.__version__.split(".")[0]) == 8' 2>/dev/null; then
+        echo "installing Python packages: redis pytest valkey" >&2
+        python3 -m pip install --quiet --disable-pip-version-check 'redis>=8,<9' 'pytest>=8' 'valkey>=6,<7' 2>/dev/null \
+            || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages 'redis>=8,<9' \
+                'pytest>=8' 'valkey>=6,<7'
     fi
 fi

@@ -56,10 +56,20 @@ def test_a_failing_command_rolls_the_whole_transaction_back(proxy):
     pipe.execute_command("SQL.EXEC", "INSERT INTO user_sessions (id, data) VALUES ('3', 'duplicate')")
     with pytest.raises(redis.exceptions.ExecAbortError) as failure:
         pipe.execute()
-    message = str(failure.value)
-    assert "Transaction rolled back, nothing was written: command 3 of the transaction (SQL.EXEC) failed:" in message
-    assert "UNIQUE constraint failed" in message
+    assert "Transaction rolled back, nothing was written: command 3 of the transaction (SQL.EXEC) failed" in str(
+        failure.value)
     assert stored(px, 1) == demo_value("user_sessions", 1).decode()
+    # What EXEC answers: an array in which no command claims success, the failing one with its own error.
+    conn = px.raw()
+    assert conn.command("MULTI") == Simple("OK")
+    assert conn.command("SET", "user_sessions:1", "must not stay") == Simple("QUEUED")
+    assert conn.command("SQL.EXEC", "INSERT INTO user_sessions (id, data) VALUES ('3', 'duplicate')") == Simple(
+        "QUEUED")
+    first, second = conn.command("EXEC")
+    assert first == Err("EXECABORT Transaction rolled back, nothing was written: command 2 of the transaction "
+                        "(SQL.EXEC) failed")
+    assert isinstance(second, Err) and second.startswith("DBERR UNIQUE constraint failed"), second
+    assert second.endswith("(the transaction was rolled back: nothing was written)")
     assert stored(px, 2) == demo_value("user_sessions", 2).decode()
     # Nothing was invalidated, and L1's entry is still the truth.
     assert client.get("user_sessions:1") == demo_value("user_sessions", 1)
@@ -74,12 +84,25 @@ def test_a_command_refused_while_queuing_makes_exec_run_nothing(px):
     assert conn.command("NOSUCHCOMMAND", "x") == Err(
         "ERR unknown command 'NOSUCHCOMMAND', with args beginning with: 'x'")
     assert conn.command("GET") == Err("ERR wrong number of arguments for 'get' command")
-    assert conn.command("GET", "nope:1").startswith("ERR no data type for key 'nope:1'")
     assert conn.command("STATS") == Err("ERR Command not allowed inside a transaction")
     assert conn.command("EXEC") == Err("EXECABORT Transaction discarded because of previous errors.")
     assert stored(px, 5) == demo_value("user_sessions", 5).decode()
     # The connection is out of the transaction and works as before.
     assert conn.command("GET", "user_sessions:5") == demo_value("user_sessions", 5)
+
+
+def test_a_command_that_can_only_fail_is_queued_and_exec_runs_nothing(px):
+    """As Redis queues `SET` of any key, a key of no type is queued; EXEC then writes nothing and says why."""
+    conn = px.raw()
+    assert conn.command("MULTI") == Simple("OK")
+    assert conn.command("SET", "user_sessions:5", "never written") == Simple("QUEUED")
+    assert conn.command("GET", "nope:1") == Simple("QUEUED")
+    assert conn.command("SET", "user_sessions:5", "x", "EX", "10") == Simple("QUEUED")
+    first, second, third = conn.command("EXEC")
+    assert first == third == Err("EXECABORT Transaction rolled back, nothing was written: command 2 of the "
+                                 "transaction (GET) failed")
+    assert second.startswith("ERR no data type for key 'nope:1'"), second
+    assert stored(px, 5) == demo_value("user_sessions", 5).decode()
 
 
 def test_discard_and_the_errors_redis_gives(px):

@@ -5,7 +5,7 @@ import NIOCore
 public enum CommandKind: Int, CaseIterable, Sendable {
     case get, mget, exists, set, del, query, sqlQuery, sqlExec
     case multi, exec, discard, watch, unwatch
-    case ping, echo, quit, hello, auth, command, client, config, select
+    case ping, echo, quit, reset, hello, auth, command, client, config, select
     case info, dbsize, time, ttl, pttl, type, strlen, hlen, scan, keys
     case stats, policy, warm
 
@@ -27,6 +27,7 @@ public enum CommandKind: Int, CaseIterable, Sendable {
         case .ping: "PING"
         case .echo: "ECHO"
         case .quit: "QUIT"
+        case .reset: "RESET"
         case .hello: "HELLO"
         case .auth: "AUTH"
         case .command: "COMMAND"
@@ -56,7 +57,7 @@ public enum CommandKind: Int, CaseIterable, Sendable {
         case .mget, .exists, .del, .query, .sqlQuery, .sqlExec: -2
         case .set: -3
         case .ping, .quit, .hello, .command, .stats, .warm, .info: -1
-        case .multi, .exec, .discard, .unwatch, .dbsize, .time: 1
+        case .multi, .exec, .discard, .unwatch, .dbsize, .time, .reset: 1
         case .ttl, .pttl, .type, .strlen, .hlen, .keys: 2
         case .scan: -2
         case .watch: -2
@@ -73,7 +74,7 @@ public enum CommandKind: Int, CaseIterable, Sendable {
         case .set, .del, .sqlExec: ["write"]
         case .ping, .echo: ["fast", "stale"]
         case .multi, .exec, .discard, .watch, .unwatch: ["noscript", "loading", "stale", "fast", "allow_busy"]
-        case .quit, .hello, .auth: ["noscript", "loading", "stale", "fast", "no_auth"]
+        case .quit, .hello, .auth, .reset: ["noscript", "loading", "stale", "fast", "no_auth"]
         case .command, .client, .config, .select, .stats, .policy, .warm, .info: ["loading", "stale"]
         }
     }
@@ -135,7 +136,7 @@ extension CommandKind {
     /// Commands that act at once even between `MULTI` and `EXEC`, as in Redis.
     var actsInTransaction: Bool {
         switch self {
-        case .multi, .exec, .discard, .watch, .quit: true
+        case .multi, .exec, .discard, .watch, .quit, .reset: true
         default: false
         }
     }

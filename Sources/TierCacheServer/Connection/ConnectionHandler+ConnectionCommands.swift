@@ -198,14 +198,55 @@ extension ConnectionHandler {
         } else if argument(1, is: "ID") {
             out.writeRESPInteger(session.id)
         } else if argument(1, is: "INFO") {
-            out.writeRESPBulkString(
-                "id=\(session.id) name=\(session.name ?? "") resp=\(session.version == .v3 ? 3 : 2)\n")
+            let now = monotonicNanoseconds()
+            record?.noteBatch(at: now, lastCommand: .client)  // this command, as Redis shows it
+            out.writeRESPBulkString(record?.line(now: now) ?? "")
+        } else if argument(1, is: "LIST") {
+            out.writeRESPBulkString(clientList())
         } else {
             writeError(
                 ProxyError(
-                    .generic, "unknown subcommand '\(printable(arguments[1]))'. Try CLIENT SETNAME, GETNAME, ID, INFO.")
+                    .generic,
+                    "unknown subcommand '\(printable(arguments[1]))'. Try CLIENT SETNAME, GETNAME, ID, INFO, LIST.")
             )
         }
+        return true
+    }
+
+    /// `CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id …]`: every connection's line; TierCache's clients are
+    /// all of type normal.
+    private func clientList() -> String {
+        var ids: Set<Int64>?
+        var onlyNormal = true
+        var index = 2
+        while index + 1 < arguments.count {
+            if argument(index, is: "TYPE") {
+                onlyNormal = argument(index + 1, is: "normal")
+                index += 2
+            } else if argument(index, is: "ID") {
+                ids = Set(arguments[(index + 1)...].compactMap { text($0).flatMap { Int64($0) } })
+                break
+            } else {
+                break
+            }
+        }
+        guard onlyNormal else { return "" }
+        let now = monotonicNanoseconds()
+        return proxy.connections.records.filter { ids?.contains($0.id) ?? true }.map { $0.line(now: now) }.joined()
+    }
+
+    /// `RESET`: the connection as it was when it opened (no transaction, nothing watched, RESP2, no name, and not
+    /// authenticated when a password is required), as Redis does.
+    func reset() -> Bool {
+        session.transaction = nil
+        session.watched.removeAll()
+        session.version = .v2
+        session.name = nil
+        if proxy.configuration.requirePassword != nil, session.isAuthenticated {
+            session.isAuthenticated = false
+            resetToUnauthenticatedLimits()
+        }
+        out.writeRESPSimpleString(staticString: "RESET")
         return true
     }
 

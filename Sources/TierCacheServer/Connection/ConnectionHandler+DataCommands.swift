@@ -269,12 +269,15 @@ extension ConnectionHandler {
     }
 
     func noType(_ key: ByteBuffer) -> Bool {
-        let prefixes = policy.types.map(\.policy.prefix).joined(separator: ", ")
-        writeError(
-            ProxyError(
-                .noType, "no data type for key '\(printable(key))': keys are PREFIX:ID with PREFIX one of \(prefixes)")
-        )
+        writeError(noTypeError(key))
         return true
+    }
+
+    /// `no data type for key …`, listing the prefixes there are.
+    func noTypeError(_ key: ByteBuffer) -> ProxyError {
+        let prefixes = policy.types.map(\.policy.prefix).joined(separator: ", ")
+        return ProxyError(
+            .noType, "no data type for key '\(printable(key))': keys are PREFIX:ID with PREFIX one of \(prefixes)")
     }
 
     static func bytes(of reply: CachedReply, _ version: RESPVersion) -> ByteBuffer {

@@ -13,13 +13,14 @@ extension ConnectionHandler {
             refuseQueuedTransaction()
             return
         }
+        lastKind = kind
         guard kind.accepts(argumentCount: arguments.count) else {
             answered(kind)
             writeError(ProxyError.wrongArity(kind.name))
             refuseQueuedTransaction()
             return
         }
-        if !session.isAuthenticated, kind != .auth, kind != .hello, kind != .quit {
+        if !session.isAuthenticated, kind != .auth, kind != .hello, kind != .quit, kind != .reset {
             answered(kind)
             proxy.stats.rejectedAuth.increment()
             writeError(ProxyError(.noAuth, "Authentication required."))
@@ -44,6 +45,7 @@ extension ConnectionHandler {
         case .discard: finished = discard()
         case .watch: finished = watch(started: started, context: context)
         case .unwatch: finished = unwatch()
+        case .reset: finished = reset()
         case .ping: finished = ping()
         case .echo: finished = echo()
         case .quit: finished = quit(context: context)

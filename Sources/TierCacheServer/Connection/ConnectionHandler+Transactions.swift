@@ -2,6 +2,7 @@ import NIOCore
 import TierCacheBackend
 import TierCachePolicy
 import TierCacheProtocol
+import TierCacheStats
 
 /// `MULTI`, `EXEC`, `DISCARD`, `WATCH` and `UNWATCH` as Redis has them: after `MULTI` each command is checked and
 /// queued (`+QUEUED`), or refused, which makes `EXEC` run nothing (`-EXECABORT`); `EXEC` runs the queue in one
@@ -72,25 +73,67 @@ extension ConnectionHandler {
             writeError(ProxyError(.execAbort, "Transaction discarded because of previous errors."))
             return true
         }
-        guard transaction.steps.contains(where: \.needsDatabase) || !watched.isEmpty else {
-            out.writeRESPArrayHeader(count: transaction.steps.count)
-            for case .reply(var reply) in transaction.steps { out.writeBuffer(&reply) }
+        let steps = transaction.steps
+        if let index = steps.firstIndex(where: { if case .failure = $0 { true } else { false } }),
+            case .failure(_, let error) = steps[index]
+        {
+            proxy.stats.errorReplies.increment()
+            Self.writeRolledBack(steps, failed: index, error: error, into: &out)
+            return true
+        }
+        guard steps.contains(where: \.needsDatabase) || !watched.isEmpty else {
+            out.writeRESPArrayHeader(count: steps.count)
+            for case .reply(var reply) in steps { out.writeBuffer(&reply) }
             return true
         }
         let version = session.version
-        let reply = proxy.runTransaction(transaction.steps, watched: watched, version: version, on: context.eventLoop)
-            .map { replies in
+        let reply = proxy.runTransaction(steps, watched: watched, version: version, on: context.eventLoop)
+            .map { outcome in
                 var array = ByteBuffer()
-                guard let replies else {
-                    array.writeRESPNullArray(version)  // a watched key changed: nothing ran
-                    return array
+                switch outcome {
+                case .watchedKeyChanged:
+                    array.writeRESPNullArray(version)  // nothing ran
+                case .committed(let replies):
+                    array.writeRESPArrayHeader(count: replies.count)
+                    for var reply in replies { array.writeBuffer(&reply) }
                 }
-                array.writeRESPArrayHeader(count: replies.count)
-                for var reply in replies { array.writeBuffer(&reply) }
+                return array
+            }
+            .recover { error in
+                // Nothing was written: every reply says so, the failing command's with its own error.
+                var array = ByteBuffer()
+                if let failed = error as? TransactionStepFailed {
+                    Self.writeRolledBack(steps, failed: failed.index, error: failed.error, into: &array)
+                } else {
+                    let failure = error as? ProxyError ?? ProxyError(.generic, "\(error)")
+                    array.writeRESPArrayHeader(count: steps.count)
+                    for _ in steps { array.writeRESPError("\(failure.replyText) (transaction not run)") }
+                }
                 return array
             }
         awaitReply(reply, command: .exec, started: started, context: context)
         return false
+    }
+
+    /// `EXEC`'s reply when nothing was written because step `failed` failed: an array (what clients expect of an
+    /// `EXEC` that ran) in which that step has its error and every other step says it was rolled back with it. No
+    /// element claims success, so no client reports a write that did not happen.
+    static func writeRolledBack(
+        _ steps: [TransactionStep],
+        failed: Int,
+        error: ProxyError,
+        into buffer: inout ByteBuffer
+    ) {
+        buffer.writeRESPArrayHeader(count: steps.count)
+        for index in steps.indices {
+            if index == failed {
+                buffer.writeRESPError("\(error.replyText) (the transaction was rolled back: nothing was written)")
+            } else {
+                buffer.writeRESPError(
+                    "EXECABORT Transaction rolled back, nothing was written: command \(failed + 1) of the "
+                        + "transaction (\(steps[failed].name)) failed")
+            }
+        }
     }
 
     /// Marks the open transaction refused, after a command was refused while queuing.
@@ -98,8 +141,10 @@ extension ConnectionHandler {
         session.transaction?.refused = true
     }
 
-    /// Queues the command in `arguments` (a known one, with a valid arity) after checking what can be checked
-    /// now: answers `+QUEUED`, or the error (and marks the transaction refused).
+    /// Queues the command in `arguments` (a known one, with a valid arity): answers `+QUEUED`, or the error (and
+    /// marks the transaction refused) for a command that may not be queued, as Redis does. A command that can only
+    /// fail when run (a key of no type, `SET` options) is queued as Redis would queue it, and makes `EXEC` run
+    /// nothing and say why.
     func queue(_ kind: CommandKind) {
         guard kind.mayBeQueued else {
             refuse(ProxyError(.generic, "Command not allowed inside a transaction"))
@@ -108,7 +153,7 @@ extension ConnectionHandler {
         let step: TransactionStep
         switch kind {
         case .get:
-            guard let target = queuedTarget(arguments[1]) else { return }
+            guard let target = queuedTarget(arguments[1], kind) else { return }
             step = .get(target)
         case .mget, .exists:
             let targets = arguments.dropFirst().map { key in
@@ -117,12 +162,13 @@ extension ConnectionHandler {
             step = kind == .mget ? .mget(targets) : .exists(targets)
         case .set:
             guard arguments.count == 3 else {
-                refuse(ProxyError(.wrongArguments, "SET options (EX, PX, NX, XX, KEEPTTL, GET) are not supported"))
+                queueFailure(kind, ProxyError(.wrongArguments, "SET options (EX, PX, NX, XX, KEEPTTL, GET) are not supported"))
                 return
             }
-            guard let target = queuedTarget(arguments[1]) else { return }
+            guard let target = queuedTarget(arguments[1], kind) else { return }
             guard target.type.policy.store != nil else {
-                refuse(
+                queueFailure(
+                    kind,
                     ProxyError(
                         .readOnlyType, "type '\(target.type.name)' has no store statement; SET is not available for it"))
                 return
@@ -131,9 +177,10 @@ extension ConnectionHandler {
         case .del:
             var targets: [TransactionStep.Target] = []
             for key in arguments.dropFirst() {
-                guard let target = queuedTarget(key) else { return }
+                guard let target = queuedTarget(key, kind) else { return }
                 guard target.type.policy.delete != nil else {
-                    refuse(
+                    queueFailure(
+                        kind,
                         ProxyError(
                             .readOnlyType,
                             "type '\(target.type.name)' has no delete statement; DEL is not available for it"))
@@ -144,7 +191,7 @@ extension ConnectionHandler {
             step = .del(targets)
         case .query, .sqlQuery, .sqlExec:
             guard let sql = text(arguments[1]) else {
-                refuse(ProxyError(.wrongArguments, "\(kind.name) statement is not valid UTF-8"))
+                queueFailure(kind, ProxyError(.wrongArguments, "\(kind.name) statement is not valid UTF-8"))
                 return
             }
             let parameters = arguments[2...].map(SQLValue.init(parameter:))
@@ -169,14 +216,19 @@ extension ConnectionHandler {
         out.writeRESPSimpleString(staticString: "QUEUED")
     }
 
-    /// A key's type and id with their own bytes, or nil after refusing a key of no type.
-    private func queuedTarget(_ key: ByteBuffer) -> TransactionStep.Target? {
+    /// A key's type and id with their own bytes, or nil after queuing the failure of a key of no type.
+    private func queuedTarget(_ key: ByteBuffer, _ kind: CommandKind) -> TransactionStep.Target? {
         guard !isQueryKey(key), let target = policy.route(key) else {
-            _ = noType(key)
-            refuseQueuedTransaction()
+            queueFailure(kind, noTypeError(key))
             return nil
         }
         return TransactionStep.owned(target, key: key)
+    }
+
+    /// Queues a command that can only fail: `EXEC` will answer its error and run nothing.
+    private func queueFailure(_ kind: CommandKind, _ error: ProxyError) {
+        session.transaction?.steps.append(.failure(name: kind.name, error))
+        out.writeRESPSimpleString(staticString: "QUEUED")
     }
 
     private func refuse(_ error: ProxyError) {

@@ -43,7 +43,10 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// per batch: `refreshPolicy`), so the hit path takes no lock for it.
     var policy: PolicyState
     private var policyVersion: UInt64
-    var session: ClientSession
+    /// Every change (name, protocol, transaction) is published to `record`, for `CLIENT LIST`; none happens per GET.
+    var session: ClientSession {
+        didSet { sessionChanged() }
+    }
     var state = State.ready
     private var parser: RESPRequestParser
     /// Arguments of the command being executed: slices of `inbound`, valid until the next parse.
@@ -91,6 +94,10 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var cachedL2Connection: L2Connection?
     /// The idle and slow-request checks (`checkLimits`), when either limit is set.
     private var limitCheck: RepeatedTask?
+    /// What `CLIENT LIST` shows of this connection; set at activation.
+    var record: ClientRecord?
+    /// The last command executed, published to `record` once per batch.
+    var lastKind: CommandKind?
     /// Bytes of `inbound` last reported to the proxy's input budget.
     private var inputAccounted = 0
     /// The client shut down its sending side (`nc -N`, `shutdown(SHUT_WR)`): what it sent is still answered,
@@ -134,7 +141,11 @@ final class ConnectionHandler: ChannelInboundHandler {
             close(context: context)
             return
         }
-        proxy.connections.add(context.channel)
+        let record = ClientRecord(
+            id: session.id, address: Self.describe(context.channel.remoteAddress),
+            localAddress: Self.describe(context.channel.localAddress), now: monotonicNanoseconds())
+        self.record = record
+        proxy.connections.add(context.channel, record: record)
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         closeForInputBudget = { [eventLoop = context.eventLoop] in
             eventLoop.execute {
@@ -470,6 +481,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Records the latency of the commands this batch answered: from the batch's start to now, which is when
     /// their replies are complete in the output buffer.
     private func recordBatch(started: UInt64) {
+        record?.noteBatch(at: started, lastCommand: lastKind)
         for group in hitGroups {
             policy.counters(ofGroup: group).l1.hits.increment(by: hitsInBatch[Int(group)])
             hitsInBatch[Int(group)] = 0
@@ -694,10 +706,28 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    /// `host:port` as Redis shows addresses.
+    private static func describe(_ address: SocketAddress?) -> String {
+        guard let address, let port = address.port else { return "" }
+        let host = address.ipAddress ?? ""
+        return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+
+    /// Publishes what `CLIENT LIST` shows of the session: after a change of name, protocol or transaction.
+    func sessionChanged() {
+        record?.noteSession(
+            name: session.name, version: session.version == .v3 ? 3 : 2, queued: session.transaction?.steps.count)
+    }
+
     /// The client gave the right password: from now on it may send commands as large as any.
     func didAuthenticate() {
         session.isAuthenticated = true
         parser.limits = proxy.configuration.protocolLimits
+    }
+
+    /// Back to Redis' small limits after `RESET` of an authenticated client.
+    func resetToUnauthenticatedLimits() {
+        parser.limits = proxy.configuration.protocolLimits.beforeAuthentication
     }
 
     /// Closes after the replies written so far (QUIT runs only when nothing is awaited).

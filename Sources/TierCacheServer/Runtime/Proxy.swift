@@ -215,7 +215,10 @@ public final class Proxy: Sendable {
 
     /// Whether a failed call says the database is unwell.
     static func outcome(of error: any Error, statements: StatementOrigin) -> CircuitBreaker.Outcome {
-        guard let code = (error as? ProxyError)?.backendCode ?? (error as? BackendError)?.code else {
+        guard
+            let code = (error as? ProxyError)?.backendCode ?? (error as? BackendError)?.code
+                ?? (error as? TransactionStepFailed)?.error.backendCode
+        else {
             return .ignored  // ours, not the database's (an encoding limit, say)
         }
         switch code {

@@ -1,14 +1,20 @@
 import NIOCore
 import Synchronization
 
-/// The open client connections, so a graceful shutdown can ask each to finish its in-flight requests and close.
+/// The open client connections, so a graceful shutdown can ask each to finish its in-flight requests and close,
+/// and `CLIENT LIST` can show them.
 final class ConnectionRegistry: Sendable {
-    private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private let channels = Mutex<[ObjectIdentifier: (channel: any Channel, record: ClientRecord)]>([:])
 
     var count: Int { channels.withLock { $0.count } }
 
-    func add(_ channel: any Channel) {
-        channels.withLock { $0[ObjectIdentifier(channel)] = channel }
+    func add(_ channel: any Channel, record: ClientRecord) {
+        channels.withLock { $0[ObjectIdentifier(channel)] = (channel, record) }
+    }
+
+    /// Every open connection's record, by id.
+    var records: [ClientRecord] {
+        channels.withLock { $0.values.map(\.record) }.sorted { $0.id < $1.id }
     }
 
     func remove(_ channel: any Channel) {
@@ -19,7 +25,7 @@ final class ConnectionRegistry: Sendable {
     ///
     /// - Returns: how many were still open at the timeout (the event loops' shutdown then closes them).
     func drain(timeout: Duration) async -> Int {
-        for channel in channels.withLock({ Array($0.values) }) {
+        for channel in channels.withLock({ $0.values.map(\.channel) }) {
             channel.pipeline.fireUserInboundEventTriggered(ConnectionHandler.Drain())
         }
         let clock = ContinuousClock()

@@ -9,29 +9,46 @@ import TierCacheStats
 /// at all, and a read in it sees the transaction's earlier writes. Reads in a transaction go to the database, not
 /// the cache tiers, and fill nothing: what they see may never commit. After the commit the transaction's writes
 /// invalidate as one write, before the client hears the replies.
+/// What became of a `MULTI … EXEC` that ran.
+enum TransactionOutcome: Sendable {
+    /// Every step ran and the transaction committed: their replies, in order.
+    case committed([ByteBuffer])
+    /// A watched key's row changed since `WATCH`: nothing ran.
+    case watchedKeyChanged
+}
+
+/// A step of a transaction failed, so the transaction was rolled back and nothing was written.
+struct TransactionStepFailed: Error, Sendable {
+    /// The step's place in the transaction, from 0.
+    var index: Int
+    var error: ProxyError
+}
+
 extension Proxy {
     /// Runs `steps` in one database transaction and returns each step's reply, encoded for `version`.
     ///
     /// - Parameter watched: keys under `WATCH`: when one's row differs from its snapshot, checked first inside the
     ///   transaction (which holds the write lock, so no write can come between the check and the steps), nothing
     ///   runs.
-    /// - Returns: the replies, in order, or nil when a watched key changed; or a failed future with `EXECABORT …`
-    ///   naming the step that failed, when the transaction was rolled back (nothing was written).
+    /// - Returns: what became of the transaction; a failed future when it did not commit: `TransactionStepFailed`
+    ///   naming the step that failed, or another error when it could not start or commit (the breaker open, the
+    ///   database locked). Then nothing was written.
     func runTransaction(
         _ steps: [TransactionStep],
         watched: [WatchedKey],
         version: RESPVersion,
         on eventLoop: any EventLoop
-    ) -> EventLoopFuture<[ByteBuffer]?> {
+    ) -> EventLoopFuture<TransactionOutcome> {
         let origin: StatementOrigin = steps.contains(where: \.runsClientSQL) ? .client : .policy
         return onDatabase(eventLoop, statements: origin, writes: true) { [self] in
             let started = monotonicNanoseconds()
             var invalidation = Invalidation()
-            let replies: [ByteBuffer]?
+            var failedStep: (index: Int, error: BackendError)?
+            let outcome: TransactionOutcome
             do throws(BackendError) {
-                replies = try backend.inTransaction { transaction throws(BackendError) -> [ByteBuffer]? in
+                outcome = try backend.inTransaction { transaction throws(BackendError) -> TransactionOutcome in
                     for key in watched where try load(key.target, in: transaction) != key.snapshot {
-                        return nil
+                        return .watchedKeyChanged
                     }
                     var replies: [ByteBuffer] = []
                     replies.reserveCapacity(steps.count)
@@ -39,24 +56,22 @@ extension Proxy {
                         do throws(BackendError) {
                             replies.append(try run(step, in: transaction, version: version, invalidation: &invalidation))
                         } catch {
-                            throw BackendError(
-                                error.code,
-                                "command \(index + 1) of the transaction (\(step.name)) failed: \(error.message)")
+                            failedStep = (index, error)
+                            throw error  // rolls the transaction back
                         }
                     }
-                    return replies
+                    return .committed(replies)
                 }
             } catch {
                 stats.backend.errors.increment()
-                var aborted = ProxyError(.execAbort, "Transaction rolled back, nothing was written: \(error.message)")
-                aborted.backendCode = error.code
-                throw aborted
+                guard let failedStep else { throw ProxyError(error) }
+                throw TransactionStepFailed(index: failedStep.index, error: ProxyError(failedStep.error))
             }
             stats.backend.transaction.record(nanoseconds: monotonicNanoseconds() &- started)
             apply(invalidation)
-            return (replies, invalidation)
-        }.flatMap { [self] (replies: [ByteBuffer]?, invalidation: Invalidation) in
-            publish(invalidation, on: eventLoop).map { replies }
+            return (outcome, invalidation)
+        }.flatMap { [self] (outcome: TransactionOutcome, invalidation: Invalidation) in
+            publish(invalidation, on: eventLoop).map { outcome }
         }
     }
 
@@ -132,6 +147,9 @@ extension Proxy {
             reply.writeRESPInteger(written.changes)
         case .reply(let bytes):
             reply = bytes
+        case .failure(_, let error):
+            // Answered without running the transaction (`ConnectionHandler.exec`); never sent here.
+            throw BackendError(.notAllowed, error.message)
         }
         return reply
     }

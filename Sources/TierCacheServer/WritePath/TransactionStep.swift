@@ -18,6 +18,9 @@ enum TransactionStep: Sendable {
     case sqlExec(sql: String, parameters: [SQLValue])
     /// A command that needs no database (`PING`, `ECHO`): its reply, made when it was queued.
     case reply(ByteBuffer)
+    /// A command that can only fail (a key of no type, `SET` options): queued as Redis would queue it, it makes
+    /// `EXEC` run nothing and say why.
+    case failure(name: String, ProxyError)
 
     /// The command's name, for an error that names the step that failed.
     var name: String {
@@ -30,6 +33,7 @@ enum TransactionStep: Sendable {
         case .query: "QUERY"
         case .sqlExec: "SQL.EXEC"
         case .reply: "PING"
+        case .failure(let name, _): name
         }
     }
 

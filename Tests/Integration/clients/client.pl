@@ -1,0 +1,26 @@
+# Perl's Redis (libredis-perl) in its default configuration: perl client.pl PORT [PASSWORD]
+use strict;
+use warnings;
+use Redis;
+my ($port, $password) = @ARGV;
+my $r = Redis->new(server => "127.0.0.1:$port", defined $password ? (password => $password) : ());
+print "get ", $r->get('user_sessions:1'), "\n";
+print "set ", $r->set('user_sessions:2', 'written by perl'), "\n";
+my @piped;
+$r->get('user_sessions:2', sub { push @piped, $_[0] });
+$r->exists('user_sessions:3', sub { push @piped, $_[0] });
+$r->wait_all_responses;
+print "pipeline [", join(',', @piped), "]\n";
+$r->multi;
+$r->set('user_sessions:3', 'perl tx');
+$r->get('user_sessions:3');
+print "multi [", join(',', $r->exec), "]\n";
+$r->multi;
+$r->set('user_sessions:4', 'never');
+eval { $r->nosuchcommand };
+my $aborted = eval { $r->exec; 'no error' } // (split /,/, $@)[0];
+print "aborted $aborted\n";
+my $error = eval { $r->get('nope:1'); 'none' } // (split /:/, $@)[0];
+print "error $error\n";
+my $rows = $r->query('SELECT data FROM user_sessions WHERE id = ?', '3');
+print "query ", join(',', map { join('|', @$_) } @$rows), "\n";
