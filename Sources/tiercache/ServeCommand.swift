@@ -195,6 +195,14 @@ struct ServeCommand: AsyncParsableCommand {
     var dbStatementTimeout: String?
 
     @Option(
+        name: .customLong("demo-benchmark-keys"),
+        help: """
+            Rows of the demo's `key` type (redis-benchmark's key:000000000000 …) created with an absent database \
+            (TIERCACHE_DEMO_BENCHMARK_KEYS); default 1000000.
+            """)
+    var demoBenchmarkKeys: String?
+
+    @Option(
         name: .customLong("max-result-size"),
         help: """
             Largest result of one database read, e.g. 16mb (TIERCACHE_MAX_RESULT_SIZE); default \
@@ -605,6 +613,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     private func openDatabase(_ configuration: ServerConfiguration, logger: Logger) throws -> SQLiteBackend {
         let path = configuration.databasePath
+        let benchmarkKeys = try Self.option(
+            demoBenchmarkKeys, "TIERCACHE_DEMO_BENCHMARK_KEYS", flag: "--demo-benchmark-keys",
+            expected: "a count, 0 or more", { Int($0).flatMap { $0 >= 0 ? $0 : nil } }) ?? DemoDatabase.defaultBenchmarkKeys
         let exists = access(path, F_OK) == 0
         do {
             let backend = try SQLiteBackend(
@@ -617,12 +628,12 @@ struct ServeCommand: AsyncParsableCommand {
             if exists {
                 logger.info("database opened", metadata: ["sqlite": "\(path)"])
             } else {
-                try DemoDatabase.seed(backend)
+                try DemoDatabase.seed(backend, benchmarkKeys: benchmarkKeys)
                 logger.notice(
                     "database file was absent: created it with demo rows",
                     metadata: [
                         "sqlite": "\(path)", "tables": "\(DemoDatabase.tables.count)",
-                        "rows_per_table": "\(DemoDatabase.rowsPerTable)",
+                        "rows_per_table": "\(DemoDatabase.rowsPerTable)", "benchmark_keys": "\(benchmarkKeys)",
                     ]
                 )
             }

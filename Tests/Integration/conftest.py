@@ -32,11 +32,13 @@ STARTUP_TIMEOUT = 20.0
 SHUTDOWN_TIMEOUT = 10.0
 SOCKET_TIMEOUT = 5.0
 
-# The eight shipped data types and what their id 1 row holds in the demo database (DemoDatabase.swift).
+# The shipped data types with demo rows 1, 2, 3, … and what their row holds in the demo database
+# (DemoDatabase.swift). The ninth, `key` (redis-benchmark's keys, ids of 12 digits), is BENCHMARK_TYPE.
 SHIPPED_TYPES = [
     "user_sessions", "auth_tokens", "policy_decisions", "governance_rules",
     "static_config", "api_responses", "compliance_checks", "synthesis_results",
 ]
+BENCHMARK_TYPE = "key"
 
 
 def demo_value(type_name: str, i: int) -> Any:
@@ -101,6 +103,8 @@ def free_port() -> int:
 def clean_environment(extra: dict[str, str] | None) -> dict[str, str]:
     """The test process' environment without TIERCACHE_* settings (they would override defaults), plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIERCACHE_")}
+    # A demo database with a million benchmark rows takes a second or two to create: tests need a few.
+    env["TIERCACHE_DEMO_BENCHMARK_KEYS"] = "1000"
     env.update(extra or {})
     return env
 

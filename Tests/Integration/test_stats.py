@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import SHIPPED_TYPES, Err, RawConnection, decode_tree, run_tiercache, wait_for
+from conftest import BENCHMARK_TYPE, SHIPPED_TYPES, Err, RawConnection, decode_tree, run_tiercache, wait_for
 
 L1_KEYS = ["hits", "misses", "hit_ratio", "entries", "bytes", "max_bytes", "evictions", "expirations"]
 TYPE_L1_KEYS = ["hits", "misses", "hit_ratio", "entries", "bytes", "evictions", "expirations"]
@@ -46,7 +46,7 @@ def test_stats_resp3_is_nested_map_with_documented_keys(px, r3):
     assert list(stats["tiers"]) == ["l1", "l2"]
     assert stats["tiers"]["l2"] == {"status": "off"}, "no --redis: the L2 tier is off"
     assert list(stats["tiers"]["l1"]) == L1_KEYS
-    assert sorted(stats["types"]) == sorted(SHIPPED_TYPES + ["default"])
+    assert sorted(stats["types"]) == sorted(SHIPPED_TYPES + [BENCHMARK_TYPE, "default"])
     for name, type_stats in stats["types"].items():
         assert list(type_stats) == TYPE_KEYS, name
         assert list(type_stats["l1"]) == TYPE_L1_KEYS, name
@@ -103,8 +103,8 @@ def test_stats_of_one_type(px, r3):
     with px.raw() as conn:
         reply = conn.command("STATS", "nosuch")
         assert reply == Err("ERR no data type 'nosuch'; known: api_responses, auth_tokens, compliance_checks, "
-                            "governance_rules, policy_decisions, static_config, synthesis_results, user_sessions, "
-                            "default")
+                            "governance_rules, key, policy_decisions, static_config, synthesis_results, "
+                            "user_sessions, default")
         assert conn.command("STATS", "a", "b") == Err("ERR wrong number of arguments for 'stats' command")
 
 
@@ -169,7 +169,7 @@ def test_tiercache_stats_table(px, r3):
     assert result.stderr == ""
     out = result.stdout
     assert out.startswith("TierCache ")
-    for name in SHIPPED_TYPES + ["default"]:
+    for name in SHIPPED_TYPES + [BENCHMARK_TYPE, "default"]:
         assert re.search(rf"^{name}\s", out, re.M), name
     assert re.search(r"^TYPE\s+L1 HITS\s+L1 MISSES\s+HIT RATIO", out, re.M)
     get_row = re.search(r"^GET\s+(\d+)\s", out, re.M)
@@ -185,7 +185,7 @@ def test_tiercache_stats_table(px, r3):
                      r" client_readers 0/3 in use, 0 waiting, 0 timed out; health (unchecked|ok)", out, re.M), out
     assert re.search(r"^BREAKER\s+STATE\s+FOR S\s+CALLS\s+FAILED\s+SLOW\s+OPENED\s+REJECTED$", out, re.M), out
     assert re.search(r"^database\s+closed\s+[\d.]+\s+\d+\s+[\d.]+%\s+[\d.]+%\s+0\s+0$", out, re.M), out
-    assert re.search(rf"^POLICY version {expected['policy']['version']}, 8 types, loaded \d+s ago, 0 reloads, 0 refused$",
+    assert re.search(rf"^POLICY version {expected['policy']['version']}, 9 types, loaded \d+s ago, 0 reloads, 0 refused$",
                      out, re.M), out
 
 

@@ -12,21 +12,21 @@ import TierCachePolicy
     static let expectedTTLs: [String: TTL] = [
         "user_sessions": .seconds(1800), "auth_tokens": .seconds(3600), "policy_decisions": .seconds(300),
         "governance_rules": .seconds(3600), "static_config": .seconds(86_400), "api_responses": .seconds(600),
-        "compliance_checks": .seconds(900), "synthesis_results": .seconds(1200),
+        "compliance_checks": .seconds(900), "synthesis_results": .seconds(1200), "key": .seconds(600),
     ]
 
-    @Test func loadsExactlyTheEightTypesWithTheirTTLs() throws {
+    @Test func loadsExactlyTheNineTypesWithTheirTTLs() throws {
         let set = try PolicyLoader.load(path: Self.directory)
         #expect(set.types.map(\.name) == Self.expectedTTLs.keys.sorted())
         #expect(Dictionary(uniqueKeysWithValues: set.types.map { ($0.name, $0.ttl) }) == Self.expectedTTLs)
         #expect(
             set.files.map { URL(fileURLWithPath: $0).lastPathComponent }
-                == ["content.yaml", "governance.yaml", "sessions.yaml"])
+                == ["benchmark.yaml", "content.yaml", "governance.yaml", "sessions.yaml"])
     }
 
     @Test func eachTypeReadsItsOwnTableUnderItsOwnName() throws {
         let set = try PolicyLoader.load(path: Self.directory)
-        #expect(set.types.count == 8)
+        #expect(set.types.count == 9)
         for type in set.types {
             #expect(type.prefix == type.name)
             #expect(type.tables == [type.name])

@@ -3,18 +3,32 @@ import TierCacheSQLite
 
 /// The demo data `tiercache serve` creates when its database file is absent: one table per shipped data type
 /// (schemas as documented at the top of each file in `ttl-policies/`), with `rowsPerTable` rows whose ids are
-/// 1, 2, 3, …, so `GET user_sessions:1` answers right away.
+/// 1, 2, 3, …, so `GET user_sessions:1` answers right away; and redis-benchmark's keys (`key`, ids of 12 digits
+/// from 0, `benchmarkKeys` of them).
 public enum DemoDatabase {
     public static let rowsPerTable = 1000
+    /// Rows of the `key` type by default: what `redis-benchmark -r 1000000` reads and writes.
+    public static let defaultBenchmarkKeys = 1_000_000
 
     public static let tables = [
         "user_sessions", "auth_tokens", "policy_decisions", "governance_rules",
-        "static_config", "api_responses", "compliance_checks", "synthesis_results",
+        "static_config", "api_responses", "compliance_checks", "synthesis_results", "key",
     ]
 
     /// Creates the tables and rows (`executeScript` runs them in one transaction).
-    public static func seed(_ backend: SQLiteBackend) throws(BackendError) {
-        try backend.executeScript(script)
+    ///
+    /// - Parameter benchmarkKeys: rows of the `key` table (about 1.5 s and 24 MB per million).
+    public static func seed(_ backend: SQLiteBackend, benchmarkKeys: Int = defaultBenchmarkKeys) throws(BackendError) {
+        try backend.executeScript(script + benchmarkScript(rows: benchmarkKeys))
+    }
+
+    /// redis-benchmark's keys, `key:000000000000` …, each with redis-benchmark's 3-byte value.
+    static func benchmarkScript(rows: Int) -> String {
+        """
+        CREATE TABLE key (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+        WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < \(rows - 1))
+            INSERT INTO key(id, data) SELECT printf('%012d', i), 'xxx' FROM n WHERE \(rows) > 0;
+        """
     }
 
     static var script: String {
