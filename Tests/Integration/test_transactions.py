@@ -190,3 +190,35 @@ def test_redis_py_transaction_helper_retries_after_a_conflict(px):
     assert client.transaction(append_mark, "user_sessions:13") == [True]
     assert calls == [demo_value("user_sessions", 13), b"conflict"]
     assert stored(px, 13) == "conflict+mark"
+
+
+def test_set_nx_xx_get_keepttl_as_in_redis_and_expiry_options_refused(px):
+    client = px.client(protocol=2)
+    assert client.get("user_sessions:30") == demo_value("user_sessions", 30)  # cached: the writes must invalidate it
+    assert client.set("user_sessions:30", "nx", nx=True) is None  # the row exists: not set
+    assert client.set("user_sessions:30", "xx", xx=True) is True
+    assert client.get("user_sessions:30") == b"xx"
+    assert client.set("user_sessions:30", "get", get=True) == b"xx"  # the old value, then written
+    assert client.set("user_sessions:30", "keepttl", keepttl=True) is True
+    with px.sqlite() as db:
+        db.execute("DELETE FROM user_sessions WHERE id = 'new-nx'")
+    assert client.set("user_sessions:new-nx", "created", nx=True) is True
+    assert client.set("user_sessions:new-xx", "never", xx=True) is None
+    assert client.set("user_sessions:new-get", "created", get=True) is None  # no old value
+    assert stored(px, 30) == "keepttl"
+    with px.sqlite() as db:
+        rows = dict(db.execute("SELECT id, data FROM user_sessions WHERE id LIKE 'new-%'").fetchall())
+    assert rows == {"new-nx": "created", "new-get": "created"}
+    with pytest.raises(redis.ResponseError, match="SET's expiry options .* are not supported"):
+        client.set("user_sessions:30", "x", ex=10)
+    with pytest.raises(redis.ResponseError, match="syntax error"):
+        client.execute_command("SET", "user_sessions:30", "x", "NX", "XX")
+    with pytest.raises(redis.ResponseError, match="SETEX is not supported"):
+        client.execute_command("SETEX", "user_sessions:30", "10", "x")
+    assert stored(px, 30) == "keepttl"
+    # In a transaction too.
+    pipe = client.pipeline()
+    pipe.set("user_sessions:30", "in tx", nx=True)
+    pipe.set("user_sessions:30", "in tx", xx=True)
+    assert pipe.execute() == [None, True]
+    assert client.get("user_sessions:30") == b"in tx"

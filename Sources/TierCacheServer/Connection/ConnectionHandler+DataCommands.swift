@@ -185,18 +185,33 @@ extension ConnectionHandler {
     }
 
     func set(started: UInt64, context: ChannelHandlerContext) -> Bool {
-        guard arguments.count == 3 else {
-            writeError(
-                ProxyError(
-                    .wrongArguments,
-                    "SET options (EX, PX, NX, XX, KEEPTTL, GET) are not supported: the TTL comes from the type's "
-                        + "policy; use SET key value"
-                )
-            )
+        let options: SetOptions
+        switch SetOptions.parse(arguments[3...], argument: argument) {
+        case .failure(let error):
+            writeError(error)
             return true
+        case .success(let parsed):
+            options = parsed
         }
         let key = arguments[1]
         guard !isQueryKey(key), let (type, id) = policy.route(key) else { return noType(key) }
+        if options.needsTransaction {
+            // Read and write as one: the condition (or the old value) and the write see the same row.
+            let step = TransactionStep.set(TransactionStep.owned((type, id), key: key),
+                value: ByteBuffer(bytes: arguments[2].readableBytesView), options: options)
+            let reply = proxy.runTransaction([step], watched: [], version: session.version, on: context.eventLoop)
+                .flatMapThrowing { outcome -> ByteBuffer in
+                    guard case .committed(let replies) = outcome, let reply = replies.first else {
+                        throw ProxyError(.generic, "SET did not run")
+                    }
+                    return reply
+                }
+                .flatMapErrorThrowing { error in
+                    throw (error as? TransactionStepFailed)?.error ?? error
+                }
+            awaitReply(reply, command: .set, started: started, context: context)
+            return false
+        }
         let written = proxy.set(type: type, id: id, key: key, value: arguments[2], on: context.eventLoop)
         let reply = written.map { _ in
             var reply = ByteBuffer()

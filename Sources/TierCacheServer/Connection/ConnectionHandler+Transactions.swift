@@ -161,9 +161,13 @@ extension ConnectionHandler {
             }
             step = kind == .mget ? .mget(targets) : .exists(targets)
         case .set:
-            guard arguments.count == 3 else {
-                queueFailure(kind, ProxyError(.wrongArguments, "SET options (EX, PX, NX, XX, KEEPTTL, GET) are not supported"))
+            let options: SetOptions
+            switch SetOptions.parse(arguments[3...], argument: argument) {
+            case .failure(let error):
+                queueFailure(kind, error)
                 return
+            case .success(let parsed):
+                options = parsed
             }
             guard let target = queuedTarget(arguments[1], kind) else { return }
             guard target.type.policy.store != nil else {
@@ -173,7 +177,7 @@ extension ConnectionHandler {
                         .readOnlyType, "type '\(target.type.name)' has no store statement; SET is not available for it"))
                 return
             }
-            step = .set(target, value: ByteBuffer(bytes: arguments[2].readableBytesView))
+            step = .set(target, value: ByteBuffer(bytes: arguments[2].readableBytesView), options: options)
         case .del:
             var targets: [TransactionStep.Target] = []
             for key in arguments.dropFirst() {

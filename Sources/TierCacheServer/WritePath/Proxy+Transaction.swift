@@ -115,14 +115,33 @@ extension Proxy {
                 if !loaded.resp2.withUnsafeReadableBytes(ResultEncoding.isNull) { present += 1 }
             }
             reply.writeRESPInteger(present)
-        case .set(let target, let value):
+        case .set(let target, let newValue, let options):
             guard let store = target.type.policy.store else {
                 throw BackendError(.notAllowed, "type '\(target.type.name)' has no store statement")
             }
-            let parameters = [SQLValue(parameter: target.id), SQLValue(parameter: value)]
-            let written = try transaction.write(store, parameters: parameters)
-            invalidation.merge(self.invalidation(after: written.tablesWritten, keyed: (target.type, target.key)))
-            reply.writeRESPSimpleString(staticString: "OK")
+            var old: CachedReply?
+            if options.needsTransaction {
+                old = try value(target, in: transaction)
+            }
+            let exists = old.map { !$0.resp2.withUnsafeReadableBytes(ResultEncoding.isNull) } ?? false
+            let allowed =
+                switch options.condition {
+                case nil: true
+                case .ifAbsent?: !exists
+                case .ifPresent?: exists
+                }
+            if allowed {
+                let parameters = [SQLValue(parameter: target.id), SQLValue(parameter: newValue)]
+                let written = try transaction.write(store, parameters: parameters)
+                invalidation.merge(self.invalidation(after: written.tablesWritten, keyed: (target.type, target.key)))
+            }
+            if options.returnsOld, let old {
+                reply = encoded(old, version)
+            } else if allowed {
+                reply.writeRESPSimpleString(staticString: "OK")
+            } else {
+                reply.writeRESPNull(version)  // not set: Redis' nil
+            }
         case .del(let targets):
             var deleted = 0
             for target in targets {

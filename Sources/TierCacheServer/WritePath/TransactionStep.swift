@@ -12,7 +12,7 @@ enum TransactionStep: Sendable {
     case mget([Target?])
     /// Keys of no type count as absent.
     case exists([Target?])
-    case set(Target, value: ByteBuffer)
+    case set(Target, value: ByteBuffer, options: SetOptions = SetOptions())
     case del([Target])
     case query(sql: String, parameters: [SQLValue])
     case sqlExec(sql: String, parameters: [SQLValue])
