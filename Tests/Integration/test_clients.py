@@ -15,6 +15,7 @@ import redis
 import redis.asyncio
 
 from conftest import demo_value
+from test_l2 import RedisServer, wait_status
 
 CLIENTS = Path(__file__).parent / "clients"
 PASSWORD = "s3cret-pass"
@@ -31,6 +32,28 @@ SCRIPTS = [
 @pytest.fixture(scope="module")
 def secured(module_proxy_launcher):
     return module_proxy_launcher("--requirepass", PASSWORD)
+
+
+@pytest.fixture(scope="module")
+def with_l2(tmp_path_factory):
+    """A proxy with the shared Redis tier (its own launcher, so it stops before its redis-server)."""
+    from conftest import ProxyLauncher
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    launcher = ProxyLauncher(tmp_path_factory.mktemp("l2-proxies"))
+    try:
+        proxy = launcher("--redis", server.url)
+        wait_status(proxy, "up")
+        yield proxy
+    finally:
+        problems = launcher.stop_all()
+        server.stop()
+    assert not problems, problems
+
+
+@pytest.fixture(params=["open", "requirepass", "redis"])
+def target(request, px, secured, with_l2):
+    """(proxy, password) for each deployment the clients are tried against."""
+    return {"open": (px, None), "requirepass": (secured, PASSWORD), "redis": (with_l2, None)}[request.param]
 
 
 def stored(px, i: int):
@@ -50,11 +73,10 @@ def run_script(interpreter: str, script: str, env: dict, port: int, password: st
     return lines
 
 
-@pytest.mark.parametrize("secure", [False, True], ids=["open", "requirepass"])
 @pytest.mark.parametrize("name,interpreter,script,env", SCRIPTS, ids=[s[0] for s in SCRIPTS])
-def test_client_in_its_default_configuration(px, secured, name, interpreter, script, env, secure):
-    target = secured if secure else px
-    out = run_script(interpreter, script, env, target.port, PASSWORD if secure else None)
+def test_client_in_its_default_configuration(target, name, interpreter, script, env):
+    target, password = target
+    out = run_script(interpreter, script, env, target.port, password)
     assert out["get"] == demo_value("user_sessions", 1).decode()
     assert out["set"] in ("OK", "true")
     word = interpreter  # each script writes "written by node", "php tx", …
@@ -66,15 +88,13 @@ def test_client_in_its_default_configuration(px, secured, name, interpreter, scr
     assert stored(target, 2) == f"written by {word}"
     assert stored(target, 3) == f"{word} tx"
     assert stored(target, 4) == demo_value("user_sessions", 4).decode()  # the aborted transaction wrote nothing
-    if secure:
-        assert secured.stats()["server"]["auth_failures"] == 0
+    assert target.stats()["server"]["auth_failures"] == 0
 
 
-@pytest.mark.parametrize("secure", [False, True], ids=["open", "requirepass"])
-def test_valkey_py_in_its_default_configuration(px, secured, secure):
+def test_valkey_py_in_its_default_configuration(target):
     import valkey  # installed by scripts/install-deps.sh test
-    target = secured if secure else px
-    client = valkey.Valkey(port=target.port, password=PASSWORD if secure else None)
+    target, password = target
+    client = valkey.Valkey(port=target.port, password=password)
     assert client.get("user_sessions:1") == demo_value("user_sessions", 1)
     info = client.client_info()  # parses every CLIENT INFO field (it raised KeyError: 'age' before)
     assert info["age"] >= 0 and info["cmd"] == "client" and info["resp"] == "2"

@@ -139,3 +139,35 @@ def test_redis_cli_scan_and_bigkeys(px):
     bigkeys = subprocess.run([cli, "-p", str(px.port), "--bigkeys"], capture_output=True, text=True, timeout=30)
     assert bigkeys.returncode == 0, bigkeys.stdout + bigkeys.stderr
     assert "Biggest string found" in bigkeys.stdout, bigkeys.stdout
+
+
+def test_redis_cli_latency_and_redis_benchmark_get_set(px):
+    cli, benchmark = require_tool("redis-cli"), require_tool("redis-benchmark")
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen([cli, "-p", str(px.port), "--latency", "-i", "0.2"], stdout=terminal, stderr=terminal,
+                               stdin=subprocess.DEVNULL)
+    os.close(terminal)
+    output = b""
+    deadline = time.monotonic() + 10
+    try:
+        while time.monotonic() < deadline and b"samples" not in output:
+            ready, _, _ = select.select([controller], [], [], 0.5)
+            if ready:
+                output += os.read(controller, 4096)
+    finally:
+        process.kill()
+        process.wait()
+        os.close(controller)
+    assert b"samples" in output and b"ERR" not in output, output
+    # redis-benchmark's GET and SET on the shipped `key` type's rows (1000 of them in tests).
+    result = subprocess.run([benchmark, "-p", str(px.port), "-t", "get,set", "-r", "1000", "-n", "2000", "-c", "4",
+                             "--csv"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    tests = {line.split(",")[0].strip('"') for line in result.stdout.splitlines()[1:]}
+    assert tests == {"SET", "GET"}, result.stdout
+    stats = px.stats("key")
+    # Real rows: every GET that went to the database found one (ids 0…999 exist, and SET wrote more).
+    assert stats["loads"] > 0 and stats["loads_absent"] == 0, stats
+    assert px.stats()["commands"].get("refused", {}).keys() <= {"XADD", "NOSUCHCOMMAND"}
+    with px.sqlite() as db:
+        assert db.execute("SELECT count(*) FROM key").fetchone()[0] >= 1000
