@@ -108,15 +108,17 @@ def test_valkey_py_in_its_default_configuration(target):
     client.close()
 
 
-def test_redis_py_sync_and_async_defaults(px):
-    client = redis.Redis(port=px.port)  # RESP3 (HELLO 3), CLIENT SETINFO, MAINT_NOTIFICATIONS on connect
+def test_redis_py_sync_and_async_defaults(target):
+    px, password = target
+    # RESP3 (HELLO 3, with AUTH when there is a password), CLIENT SETINFO, MAINT_NOTIFICATIONS on connect.
+    client = redis.Redis(port=px.port, password=password)
     assert client.get("user_sessions:21") == demo_value("user_sessions", 21)
     assert client.pipeline().set("user_sessions:21", "sync tx").get("user_sessions:21").execute() == [
         True, b"sync tx"]
     client.close()
 
     async def main():
-        aclient = redis.asyncio.Redis(port=px.port)
+        aclient = redis.asyncio.Redis(port=px.port, password=password)
         assert await aclient.get("user_sessions:22") == demo_value("user_sessions", 22)
         async with aclient.pipeline() as pipe:
             results = await pipe.set("user_sessions:22", "async tx").get("user_sessions:22").execute()

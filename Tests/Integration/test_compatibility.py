@@ -171,3 +171,30 @@ def test_redis_cli_latency_and_redis_benchmark_get_set(px):
     assert px.stats()["commands"].get("refused", {}).keys() <= {"XADD", "NOSUCHCOMMAND"}
     with px.sqlite() as db:
         assert db.execute("SELECT count(*) FROM key").fetchone()[0] >= 1000
+
+
+def test_client_list_info_and_reset(proxy):
+    px = proxy("--requirepass", "pw")
+    first, second = px.raw(), px.raw()
+    for conn in (first, second):
+        assert conn.command("AUTH", "pw") == Simple("OK")
+    assert first.command("CLIENT", "SETNAME", "first") == Simple("OK")
+    assert second.command("HELLO", "3") is not None
+    assert second.command("MULTI") == Simple("OK")
+    assert second.command("PING") == Simple("QUEUED")
+    listing = first.command("CLIENT", "LIST").decode()
+    lines = [dict(field.split("=", 1) for field in line.split()) for line in listing.strip().split("\n")]
+    assert len(lines) == 2
+    mine, other = sorted(lines, key=lambda fields: fields["name"] != "first")
+    assert mine["name"] == "first" and mine["cmd"] == "client" and mine["resp"] == "2" and mine["multi"] == "-1"
+    assert other["resp"] == "3" and other["multi"] == "1" and other["flags"] == "x"
+    assert int(mine["age"]) >= 0 and mine["addr"].startswith("127.0.0.1:") and mine["laddr"].endswith(f":{px.port}")
+    info = dict(field.split("=", 1) for field in first.command("CLIENT", "INFO").decode().split())
+    assert info["id"] == mine["id"] and info["name"] == "first"
+    # RESET: out of the transaction, RESP2, no name, and not authenticated (a password is required).
+    assert second.command("RESET") == Simple("RESET")
+    assert second.command("GET", "user_sessions:1") == Err("NOAUTH Authentication required.")
+    assert second.command("AUTH", "pw") == Simple("OK")
+    assert second.command("CLIENT", "GETNAME") is None
+    assert second.command("EXEC") == Err("ERR EXEC without MULTI")
+    assert second.command("GET", "user_sessions:1") == demo_value("user_sessions", 1)
