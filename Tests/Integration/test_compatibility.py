@@ -198,3 +198,10 @@ def test_client_list_info_and_reset(proxy):
     assert second.command("CLIENT", "GETNAME") is None
     assert second.command("EXEC") == Err("ERR EXEC without MULTI")
     assert second.command("GET", "user_sessions:1") == demo_value("user_sessions", 1)
+
+
+def test_glob_patterns_are_bounded(px):
+    conn = px.raw()
+    assert conn.command("SCAN", "0", "MATCH", "*" * 5000) == Err("ERR pattern too long: at most 4096 bytes")
+    assert conn.command("KEYS", "a" * 5000) == Err("ERR pattern too long: at most 4096 bytes")
+    assert conn.command("KEYS", "*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b") == []

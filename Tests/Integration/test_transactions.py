@@ -222,3 +222,18 @@ def test_set_nx_xx_get_keepttl_as_in_redis_and_expiry_options_refused(px):
     pipe.set("user_sessions:30", "in tx", xx=True)
     assert pipe.execute() == [None, True]
     assert client.get("user_sessions:30") == b"in tx"
+
+
+def test_a_transactions_size_and_watched_keys_are_bounded(px):
+    conn = RawConnection(px.port, timeout=30)
+    assert conn.command("MULTI") == Simple("OK")
+    conn.send(encode_command("PING") * 10_001)
+    replies = [conn.read_reply() for _ in range(10_001)]
+    assert replies[:10_000] == [Simple("QUEUED")] * 10_000
+    assert replies[10_000] == Err("ERR transaction too large: at most 10000 commands and 64 MB of arguments")
+    assert conn.command("EXEC") == Err("EXECABORT Transaction discarded because of previous errors.")
+    keys = [f"user_sessions:{i}" for i in range(1, 1002)]
+    assert conn.command("WATCH", *keys) == Err("ERR too many watched keys: at most 1000 per connection")
+    assert conn.command("WATCH", *keys[:1000]) == Simple("OK")
+    assert conn.command("UNWATCH") == Simple("OK")
+    conn.close()

@@ -12,6 +12,13 @@ struct QueuedTransaction {
     var steps: [TransactionStep] = []
     /// A command was refused while queuing: `EXEC` then runs nothing (`EXECABORT`), as in Redis.
     var refused = false
+    /// Bytes of arguments queued so far: queued commands hold their own copies, outside the input budget.
+    var bytes = 0
+
+    /// Most commands and bytes one transaction may queue: it runs holding the database's write lock, and its
+    /// queue is memory no other limit counts.
+    static let maxSteps = 10_000
+    static let maxBytes = 64 * 1024 * 1024
 }
 
 /// What the proxy knows about one client connection.

@@ -99,6 +99,18 @@ extension ConnectionHandler {
         return false
     }
 
+    /// Longest glob pattern: a pattern becomes an array of elements before matching, so its size is bounded.
+    static let maxPatternLength = 4096
+
+    /// The pattern, or nil after writing the error for one too long.
+    private func globPattern(_ argument: ByteBuffer) -> GlobPattern? {
+        guard argument.readableBytes <= Self.maxPatternLength else {
+            writeError(ProxyError(.generic, "pattern too long: at most \(Self.maxPatternLength) bytes"))
+            return nil
+        }
+        return GlobPattern(argument.readableBytesView)
+    }
+
     fileprivate static func typeName(_ firstByte: UInt8) -> String {
         switch firstByte {
         case UInt8(ascii: "$"): "string"
@@ -124,7 +136,8 @@ extension ConnectionHandler {
                 return true
             }
             if argument(index, is: "MATCH") {
-                pattern = GlobPattern(arguments[index + 1].readableBytesView)
+                guard let parsed = globPattern(arguments[index + 1]) else { return true }
+                pattern = parsed
             } else if argument(index, is: "COUNT") {
                 guard let value = text(arguments[index + 1]).flatMap({ Int($0) }), value > 0 else {
                     writeError(ProxyError(.generic, "value is out of range, must be positive"))
@@ -152,7 +165,7 @@ extension ConnectionHandler {
 
     /// `KEYS pattern`: every key in L1 that matches. Like Redis' own, it visits everything at once: prefer `SCAN`.
     func keys(started: UInt64) -> Bool {
-        let pattern = GlobPattern(arguments[1].readableBytesView)
+        guard let pattern = globPattern(arguments[1]) else { return true }
         var matched: [[UInt8]] = []
         var cursor: UInt64 = 0
         repeat {

@@ -37,6 +37,11 @@ extension ConnectionHandler {
             writeError(ProxyError(.generic, "WATCH inside MULTI is not allowed"))
             return true
         }
+        // Each watched key is read again inside EXEC's transaction, which holds the write lock: keep that short.
+        guard session.watched.count + arguments.count - 1 <= Self.maxWatchedKeys else {
+            writeError(ProxyError(.generic, "too many watched keys: at most \(Self.maxWatchedKeys) per connection"))
+            return true
+        }
         let targets = arguments.dropFirst().compactMap { key in
             isQueryKey(key) ? nil : policy.route(key).map { TransactionStep.owned($0, key: key) }
         }
@@ -54,6 +59,8 @@ extension ConnectionHandler {
         awaitReply(reply, command: .watch, started: started, context: context)
         return false
     }
+
+    static let maxWatchedKeys = 1000
 
     func unwatch() -> Bool {
         session.watched.removeAll()
@@ -150,6 +157,18 @@ extension ConnectionHandler {
             refuse(ProxyError(.generic, "Command not allowed inside a transaction"))
             return
         }
+        let size = arguments.reduce(0) { $0 + $1.readableBytes }
+        guard let queued = session.transaction,
+            queued.steps.count < QueuedTransaction.maxSteps, queued.bytes + size <= QueuedTransaction.maxBytes
+        else {
+            refuse(
+                ProxyError(
+                    .generic,
+                    "transaction too large: at most \(QueuedTransaction.maxSteps) commands and "
+                        + "\(QueuedTransaction.maxBytes / 1_048_576) MB of arguments"))
+            return
+        }
+        session.transaction?.bytes += size
         let step: TransactionStep
         switch kind {
         case .get:
