@@ -52,17 +52,16 @@ def test_info_in_redis_format_agrees_with_stats(px):
     assert parsed["loading"] == 0 and parsed["redis_version"] == info["Server"]["redis_version"]
 
 
-def test_redis_cli_stat_runs_on_info(px):
-    """redis-cli --stat polls INFO and prints a table; it buffers unless its output is a terminal."""
-    cli = require_tool("redis-cli")
+def on_a_terminal(args: list[str], done) -> bytes:
+    """What a program that only prints to a terminal (redis-cli --stat, --latency) printed until `done(output)`
+    (or 10 s); then it is killed."""
     controller, terminal = pty.openpty()
-    process = subprocess.Popen([cli, "-p", str(px.port), "--stat", "-i", "0.2"], stdout=terminal,
-                               stderr=terminal, stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(args, stdout=terminal, stderr=terminal, stdin=subprocess.DEVNULL)
     os.close(terminal)
     output = b""
     deadline = time.monotonic() + 10
     try:
-        while time.monotonic() < deadline and output.count(b"\n") < 4:
+        while time.monotonic() < deadline and not done(output):
             ready, _, _ = select.select([controller], [], [], 0.5)
             if ready:
                 output += os.read(controller, 4096)
@@ -70,6 +69,13 @@ def test_redis_cli_stat_runs_on_info(px):
         process.kill()
         process.wait()
         os.close(controller)
+    return output
+
+
+def test_redis_cli_stat_runs_on_info(px):
+    """redis-cli --stat polls INFO and prints a table; it buffers unless its output is a terminal."""
+    cli = require_tool("redis-cli")
+    output = on_a_terminal([cli, "-p", str(px.port), "--stat", "-i", "0.2"], lambda out: out.count(b"\n") >= 4)
     text = output.decode(errors="replace")
     assert "keys" in text and "requests" in text, text
     assert "ERR" not in text, text
@@ -143,21 +149,7 @@ def test_redis_cli_scan_and_bigkeys(px):
 
 def test_redis_cli_latency_and_redis_benchmark_get_set(px):
     cli, benchmark = require_tool("redis-cli"), require_tool("redis-benchmark")
-    controller, terminal = pty.openpty()
-    process = subprocess.Popen([cli, "-p", str(px.port), "--latency", "-i", "0.2"], stdout=terminal, stderr=terminal,
-                               stdin=subprocess.DEVNULL)
-    os.close(terminal)
-    output = b""
-    deadline = time.monotonic() + 10
-    try:
-        while time.monotonic() < deadline and b"samples" not in output:
-            ready, _, _ = select.select([controller], [], [], 0.5)
-            if ready:
-                output += os.read(controller, 4096)
-    finally:
-        process.kill()
-        process.wait()
-        os.close(controller)
+    output = on_a_terminal([cli, "-p", str(px.port), "--latency", "-i", "0.2"], lambda out: b"samples" in out)
     assert b"samples" in output and b"ERR" not in output, output
     # redis-benchmark's GET and SET on the shipped `key` type's rows (1000 of them in tests).
     result = subprocess.run([benchmark, "-p", str(px.port), "-t", "get,set", "-r", "1000", "-n", "2000", "-c", "4",

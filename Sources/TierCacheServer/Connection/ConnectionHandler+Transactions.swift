@@ -90,7 +90,7 @@ extension ConnectionHandler {
         }
         guard steps.contains(where: \.needsDatabase) || !watched.isEmpty else {
             out.writeRESPArrayHeader(count: steps.count)
-            for case .reply(var reply) in steps { out.writeBuffer(&reply) }
+            for case .reply(_, var reply) in steps { out.writeBuffer(&reply) }
             return true
         }
         let version = session.version
@@ -138,7 +138,7 @@ extension ConnectionHandler {
             } else {
                 buffer.writeRESPError(
                     "EXECABORT Transaction rolled back, nothing was written: command \(failed + 1) of the "
-                        + "transaction (\(steps[failed].name)) failed")
+                        + "transaction (\(steps[failed].kind.name)) failed")
             }
         }
     }
@@ -230,7 +230,7 @@ extension ConnectionHandler {
             default: reply.writeRESPSimpleString(staticString: "OK")
             }
             swap(&reply, &out)
-            step = .reply(reply)
+            step = .reply(kind, reply)
         default:
             refuse(ProxyError(.generic, "Command not allowed inside a transaction"))
             return
@@ -250,7 +250,7 @@ extension ConnectionHandler {
 
     /// Queues a command that can only fail: `EXEC` will answer its error and run nothing.
     private func queueFailure(_ kind: CommandKind, _ error: ProxyError) {
-        session.transaction?.steps.append(.failure(name: kind.name, error))
+        session.transaction?.steps.append(.failure(kind, error))
         out.writeRESPSimpleString(staticString: "QUEUED")
     }
 

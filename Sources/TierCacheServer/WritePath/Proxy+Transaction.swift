@@ -164,7 +164,7 @@ extension Proxy {
                 invalidation.merge(self.invalidation(after: written.tablesWritten, keyed: nil))
             }
             reply.writeRESPInteger(written.changes)
-        case .reply(let bytes):
+        case .reply(_, let bytes):
             reply = bytes
         case .failure(_, let error):
             // Answered without running the transaction (`ConnectionHandler.exec`); never sent here.

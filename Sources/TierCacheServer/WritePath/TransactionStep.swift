@@ -16,24 +16,23 @@ enum TransactionStep: Sendable {
     case del([Target])
     case query(sql: String, parameters: [SQLValue])
     case sqlExec(sql: String, parameters: [SQLValue])
-    /// A command that needs no database (`PING`, `ECHO`): its reply, made when it was queued.
-    case reply(ByteBuffer)
+    /// A command that needs no database (`PING`, `ECHO`, `UNWATCH`): its reply, made when it was queued.
+    case reply(CommandKind, ByteBuffer)
     /// A command that can only fail (a key of no type, `SET` options): queued as Redis would queue it, it makes
     /// `EXEC` run nothing and say why.
-    case failure(name: String, ProxyError)
+    case failure(CommandKind, ProxyError)
 
-    /// The command's name, for an error that names the step that failed.
-    var name: String {
+    /// The command, for an error that names the step that failed.
+    var kind: CommandKind {
         switch self {
-        case .get: "GET"
-        case .mget: "MGET"
-        case .exists: "EXISTS"
-        case .set: "SET"
-        case .del: "DEL"
-        case .query: "QUERY"
-        case .sqlExec: "SQL.EXEC"
-        case .reply: "PING"
-        case .failure(let name, _): name
+        case .get: .get
+        case .mget: .mget
+        case .exists: .exists
+        case .set: .set
+        case .del: .del
+        case .query: .query
+        case .sqlExec: .sqlExec
+        case .reply(let kind, _), .failure(let kind, _): kind
         }
     }
 
