@@ -105,6 +105,16 @@ extension Proxy {
             }
             if case .map(let types)? = report["types"] {
                 fields.append(("types", "\(types.count)"))
+                // One line a type, in the shape of Keyspace's `db0:` lines.
+                for (name, type) in types {
+                    let l1 = type["l1"]
+                    fields.append(
+                        (
+                            "type_\(name)",
+                            "l1_hits=\(integer(l1?["hits"])),l1_misses=\(integer(l1?["misses"])),"
+                                + "entries=\(integer(l1?["entries"])),loads=\(integer(type["loads"]))"
+                        ))
+                }
             }
             return fields
         }
