@@ -243,9 +243,9 @@ def test_clients_input_beyond_the_budget_is_reclaimed_from_the_largest(proxy):
     assert server["input_buffered_bytes"] <= 100 * 1024 * 1024, server
     grown_mb = (proc_status_kb(px, "VmHWM") - before) / 1024
     assert grown_mb < 250, f"peak RSS grew {grown_mb:.0f} MB"
-    closed = [sock for sock in attackers if b"input buffers for all clients are full" in read_all(sock)]
-    assert len(closed) == server["input_budget_closed"]
-    assert "over --max-input-buffers" in px.log()
+    # (Whether a closed attacker reads the error line is up to its kernel: a close with its bytes unread may reset
+    # the connection. The count and the log say what the proxy did.)
+    assert px.log().count("over --max-input-buffers") == server["input_budget_closed"]
     assert bystander.command("GET", "user_sessions:3") == demo_value("user_sessions", 3)
     for sock in attackers:
         sock.close()
