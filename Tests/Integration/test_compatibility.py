@@ -212,3 +212,12 @@ def test_glob_patterns_are_bounded(px):
     assert conn.command("SCAN", "0", "MATCH", "*" * 5000) == Err("ERR pattern too long: at most 4096 bytes")
     assert conn.command("KEYS", "a" * 5000) == Err("ERR pattern too long: at most 4096 bytes")
     assert conn.command("KEYS", "*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b") == []
+
+
+def test_ttl_of_a_cached_miss_is_minus_two_and_the_miss_stays_cached(px):
+    client = px.client(protocol=2)
+    assert client.get("user_sessions:88888888") is None  # a cached "no row"
+    loads = px.stats("user_sessions")["loads"]
+    assert client.ttl("user_sessions:88888888") == -2
+    assert client.get("user_sessions:88888888") is None
+    assert px.stats("user_sessions")["loads"] == loads  # still cached: TTL did not drop it

@@ -237,3 +237,12 @@ def test_a_transactions_size_and_watched_keys_are_bounded(px):
     assert conn.command("WATCH", *keys[:1000]) == Simple("OK")
     assert conn.command("UNWATCH") == Simple("OK")
     conn.close()
+
+
+def test_unwatch_inside_multi_is_queued_and_answered_in_exec(px):
+    conn = px.raw()
+    assert conn.command("MULTI") == Simple("OK")
+    assert conn.command("UNWATCH") == Simple("QUEUED")
+    assert conn.command("PING") == Simple("QUEUED")
+    assert conn.command("EXEC") == [Simple("OK"), Simple("PONG")]
+    assert conn.command("PING") == Simple("PONG")  # nothing extra was left on the connection

@@ -196,6 +196,10 @@ extension ConnectionHandler {
         let key = arguments[1]
         guard !isQueryKey(key), let (type, id) = policy.route(key) else { return noType(key) }
         if options.needsTransaction {
+            guard type.policy.store != nil else {
+                writeError(ProxyError.missingStatement("store", of: type, for: "SET"))
+                return true
+            }
             // Read and write as one: the condition (or the old value) and the write see the same row.
             let step = TransactionStep.set(TransactionStep.owned((type, id), key: key),
                 value: ByteBuffer(bytes: arguments[2].readableBytesView), options: options)

@@ -26,22 +26,26 @@ extension ConnectionHandler {
         return true
     }
 
-    /// `TTL key` / `PTTL key`: the cached entry's remaining life (rounded up, as Redis rounds), -2 when the key is not
-    /// in L1 (it may still be in the database: ask with `GET`).
+    /// `TTL key` / `PTTL key`: the cached entry's remaining life (milliseconds, or seconds rounded to the nearest as
+    /// Redis rounds them), -2 when L1 holds no value for the key (it may still be in the database: ask with `GET`).
+    /// A cached "no row" is no key, as for `SCAN`.
     func ttl(started: UInt64, milliseconds: Bool) -> Bool {
         var remaining: UInt64?
         let policy = self.policy
-        _ = proxy.l1.lookup(arguments[1], now: started) { info, _, _ in
-            guard policy.keyedEntryIsFresh(info) else { return false }
-            remaining = info.expiresAt &- started
-            return true
+        if !isQueryKey(arguments[1]) {
+            _ = proxy.l1.lookup(arguments[1], now: started) { info, resp2, _ in
+                // False drops the entry (as a stale one is dropped); a cached "no row" stays, without a TTL.
+                guard policy.keyedEntryIsFresh(info) else { return false }
+                if !ResultEncoding.isNull(resp2) { remaining = info.expiresAt &- started }
+                return true
+            }
         }
-        guard let remaining, !isQueryKey(arguments[1]) else {
+        guard let remaining else {
             out.writeRESPInteger(-2)
             return true
         }
-        let unit: UInt64 = milliseconds ? 1_000_000 : 1_000_000_000
-        out.writeRESPInteger(Int((remaining + unit - 1) / unit))
+        let remainingMilliseconds = Int(remaining / 1_000_000)
+        out.writeRESPInteger(milliseconds ? remainingMilliseconds : (remainingMilliseconds + 500) / 1000)
         return true
     }
 

@@ -81,9 +81,7 @@ extension ConnectionHandler {
             return true
         }
         let steps = transaction.steps
-        if let index = steps.firstIndex(where: { if case .failure = $0 { true } else { false } }),
-            case .failure(_, let error) = steps[index]
-        {
+        if let index = steps.firstIndex(where: { $0.failure != nil }), let error = steps[index].failure {
             proxy.stats.errorReplies.increment()
             Self.writeRolledBack(steps, failed: index, error: error, into: &out)
             return true
@@ -190,10 +188,7 @@ extension ConnectionHandler {
             }
             guard let target = queuedTarget(arguments[1], kind) else { return }
             guard target.type.policy.store != nil else {
-                queueFailure(
-                    kind,
-                    ProxyError(
-                        .readOnlyType, "type '\(target.type.name)' has no store statement; SET is not available for it"))
+                queueFailure(kind, ProxyError.missingStatement("store", of: target.type, for: "SET"))
                 return
             }
             step = .set(target, value: ByteBuffer(bytes: arguments[2].readableBytesView), options: options)
@@ -202,11 +197,7 @@ extension ConnectionHandler {
             for key in arguments.dropFirst() {
                 guard let target = queuedTarget(key, kind) else { return }
                 guard target.type.policy.delete != nil else {
-                    queueFailure(
-                        kind,
-                        ProxyError(
-                            .readOnlyType,
-                            "type '\(target.type.name)' has no delete statement; DEL is not available for it"))
+                    queueFailure(kind, ProxyError.missingStatement("delete", of: target.type, for: "DEL"))
                     return
                 }
                 targets.append(target)
@@ -227,7 +218,7 @@ extension ConnectionHandler {
             switch kind {
             case .ping: _ = ping()
             case .echo: _ = echo()
-            default: reply.writeRESPSimpleString(staticString: "OK")
+            default: out.writeRESPSimpleString(staticString: "OK")
             }
             swap(&reply, &out)
             step = .reply(kind, reply)

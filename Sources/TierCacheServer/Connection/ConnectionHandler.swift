@@ -194,16 +194,21 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .closing:
             return
         case .ready, .waiting, .holding:
-            // Commands already executing finish and their replies go out; bytes not yet run are dropped, never
-            // half-done (nothing is acknowledged that did not run). A held command has not run either.
-            state = .closing
-            inbound = nil
-            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
-            if outstanding > 0 {
-                closeWhenDrained = true
-            } else {
-                close(context: context)
-            }
+            finishStartedAndClose(context: context)
+        }
+    }
+
+    /// Stops reading and closes once the commands already executing have their replies out. Bytes not yet run are
+    /// dropped, never half-done (nothing is acknowledged that did not run); a held command has not run either.
+    private func finishStartedAndClose(context: ChannelHandlerContext) {
+        state = .closing
+        inbound = nil
+        accountInput()
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        if outstanding > 0 {
+            closeWhenDrained = true
+        } else {
+            close(context: context)
         }
     }
 
@@ -358,17 +363,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         logger.warning(
             "closing connection: clients' unexecuted input is over --max-input-buffers and this one's is among the largest",
             metadata: ["bytes": "\(inbound?.readableBytes ?? 0)", "limit": "\(proxy.inputBudget.limit ?? 0)"])
-        inbound = nil
-        accountInput()
         out.writeRESPError(
             "ERR closing connection: the server's input buffers for all clients are full and this client's is among the largest")
-        if outstanding > 0 {
-            state = .closing
-            closeWhenDrained = true
-            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
-        } else {
-            close(context: context)
-        }
+        finishStartedAndClose(context: context)
     }
 
     /// Input buffered while a command waits for the backend, beyond which the connection stops reading.

@@ -71,6 +71,12 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
         backendCode = error.code
     }
 
+    /// `SET` or `DEL` of a type whose policy has no `store` or `delete` statement.
+    static func missingStatement(_ statement: String, of type: DataTypeState, for command: String) -> ProxyError {
+        ProxyError(
+            .readOnlyType, "type '\(type.name)' has no \(statement) statement; \(command) is not available for it")
+    }
+
     public static func wrongArity(_ command: String) -> ProxyError {
         ProxyError(.wrongArguments, "wrong number of arguments for '\(command.lowercased())' command")
     }

@@ -5,10 +5,6 @@ import TierCachePolicy
 import TierCacheProtocol
 import TierCacheStats
 
-/// `MULTI … EXEC`: the queued commands run in one database transaction, so their writes commit all together or not
-/// at all, and a read in it sees the transaction's earlier writes. Reads in a transaction go to the database, not
-/// the cache tiers, and fill nothing: what they see may never commit. After the commit the transaction's writes
-/// invalidate as one write, before the client hears the replies.
 /// What became of a `MULTI … EXEC` that ran.
 enum TransactionOutcome: Sendable {
     /// Every step ran and the transaction committed: their replies, in order.
@@ -24,6 +20,10 @@ struct TransactionStepFailed: Error, Sendable {
     var error: ProxyError
 }
 
+/// `MULTI … EXEC`: the queued commands run in one database transaction, so their writes commit all together or not
+/// at all, and a read in it sees the transaction's earlier writes. Reads in a transaction go to the database, not
+/// the cache tiers, and fill nothing: what they see may never commit. After the commit the transaction's writes
+/// invalidate as one write, before the client hears the replies.
 extension Proxy {
     /// Runs `steps` in one database transaction and returns each step's reply, encoded for `version`.
     ///
@@ -117,7 +117,8 @@ extension Proxy {
             reply.writeRESPInteger(present)
         case .set(let target, let newValue, let options):
             guard let store = target.type.policy.store else {
-                throw BackendError(.notAllowed, "type '\(target.type.name)' has no store statement")
+                // Checked when the command was queued; a reload may have dropped the statement since.
+                throw BackendError(.notAllowed, ProxyError.missingStatement("store", of: target.type, for: "SET").message)
             }
             var old: CachedReply?
             if options.needsTransaction {
@@ -146,7 +147,8 @@ extension Proxy {
             var deleted = 0
             for target in targets {
                 guard let delete = target.type.policy.delete else {
-                    throw BackendError(.notAllowed, "type '\(target.type.name)' has no delete statement")
+                    throw BackendError(
+                        .notAllowed, ProxyError.missingStatement("delete", of: target.type, for: "DEL").message)
                 }
                 let written = try transaction.write(delete, parameters: [SQLValue(parameter: target.id)])
                 invalidation.merge(self.invalidation(after: written.tablesWritten, keyed: (target.type, target.key)))

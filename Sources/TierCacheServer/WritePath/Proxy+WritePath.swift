@@ -14,7 +14,7 @@ extension Proxy {
     {
         guard let store = type.policy.store else {
             return eventLoop.makeFailedFuture(
-                ProxyError(.readOnlyType, "type '\(type.name)' has no store statement; SET is not available for it")
+                ProxyError.missingStatement("store", of: type, for: "SET")
             )
         }
         let parameters = [SQLValue(parameter: id), SQLValue(parameter: value)]
@@ -33,8 +33,7 @@ extension Proxy {
     {
         for target in targets where target.type.policy.delete == nil {
             return eventLoop.makeFailedFuture(
-                ProxyError(
-                    .readOnlyType, "type '\(target.type.name)' has no delete statement; DEL is not available for it")
+                ProxyError.missingStatement("delete", of: target.type, for: "DEL")
             )
         }
         let work = targets.map { target in

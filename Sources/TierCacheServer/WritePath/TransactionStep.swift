@@ -44,6 +44,12 @@ enum TransactionStep: Sendable {
         }
     }
 
+    /// The error of a step that can only fail.
+    var failure: ProxyError? {
+        if case .failure(_, let error) = self { return error }
+        return nil
+    }
+
     var needsDatabase: Bool {
         if case .reply = self { return false }
         return true
