@@ -45,6 +45,8 @@ let package = Package(
         ),
 
         // Pure, I/O-free parts.
+        // Shared by every target: durations and the clock.
+        .target(name: "TierCacheSupport", swiftSettings: hotPath),
         .target(
             name: "TierCacheProtocol",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
@@ -67,6 +69,7 @@ let package = Package(
         ),
         .target(
             name: "TierCacheBackend",
+            dependencies: ["TierCacheSupport"],
             swiftSettings: strict
         ),
         // Circuit breakers and other failure handling as pure state machines.
@@ -85,7 +88,7 @@ let package = Package(
         // On the L2 request path (reply parsing): built like the other request-path targets.
         .target(
             name: "TierCacheRedis",
-            dependencies: ["CHiredis"],
+            dependencies: ["CHiredis", "TierCacheSupport"],
             swiftSettings: hotPath
         ),
 
@@ -94,7 +97,7 @@ let package = Package(
             name: "TierCacheServer",
             dependencies: [
                 "TierCacheProtocol", "TierCachePolicy", "TierCacheCache", "TierCacheStats",
-                "TierCacheBackend", "TierCacheSQLite", "TierCacheRedis", "TierCacheResilience",
+                "TierCacheBackend", "TierCacheSQLite", "TierCacheRedis", "TierCacheResilience", "TierCacheSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -108,6 +111,7 @@ let package = Package(
             name: "tiercache",
             dependencies: [
                 "TierCacheServer", "TierCacheProtocol", "TierCachePolicy", "TierCacheRedis", "TierCacheResilience",
+                "TierCacheSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -152,7 +156,7 @@ let package = Package(
             name: "TierCacheServerTests",
             dependencies: [
                 "TierCacheServer", "TierCacheProtocol", "TierCachePolicy", "TierCacheCache", "TierCacheBackend",
-                "TierCacheSQLite", "TierCacheStats", "TierCacheRedis", "RedisTestSupport",
+                "TierCacheSQLite", "TierCacheStats", "TierCacheRedis", "TierCacheSupport", "RedisTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

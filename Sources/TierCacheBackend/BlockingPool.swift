@@ -1,4 +1,5 @@
 import Dispatch
+import TierCacheSupport
 import Synchronization
 
 /// Lends a fixed set of connections to callers that block their thread, one caller per connection, in the order
@@ -122,7 +123,7 @@ public final class BlockingPool<Connection: AnyObject>: Sendable {
             return .failure(
                 BackendError(
                     .busy,
-                    "no \(name) connection free within \(acquireTimeout.milliseconds) ms (\(state.inUse) of \(size) in use, \(state.waiters.count) waiting)"
+                    "no \(name) connection free within \(acquireTimeout.shortDescription) (\(state.inUse) of \(size) in use, \(state.waiters.count) waiting)"
                 ))
         }
         return try outcome.get()
@@ -141,19 +142,5 @@ public final class BlockingPool<Connection: AnyObject>: Sendable {
             return next.wakeUp
         }
         woken?.signal()
-    }
-}
-
-extension Duration {
-    /// Whole milliseconds, for messages.
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
-
-    var wholeNanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds.multipliedReportingOverflow(by: 1_000_000_000).overflow
-            ? .max : seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

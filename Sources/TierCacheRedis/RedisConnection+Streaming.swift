@@ -1,5 +1,6 @@
 import CHiredis
 import Glibc
+import TierCacheSupport
 
 /// Sending without waiting, and waiting for a reply with a deadline that does not break the connection: what a
 /// subscribed connection needs, since its replies (messages) arrive whenever other clients publish.

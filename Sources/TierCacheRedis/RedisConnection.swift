@@ -1,5 +1,6 @@
 import CHiredis
 import Glibc
+import TierCacheSupport
 
 /// A blocking Redis connection over a hiredis `redisContext`.
 ///
@@ -224,19 +225,5 @@ extension Duration {
             microseconds -= 1_000_000
         }
         return Glibc.timeval(tv_sec: wholeSeconds, tv_usec: microseconds)
-    }
-
-    /// This duration in nanoseconds, saturating.
-    public var wholeNanoseconds: Int {
-        let (seconds, attoseconds) = components
-        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? (seconds < 0 ? .min : .max) : Int(clamping: scaled + attoseconds / 1_000_000_000)
-    }
-
-    /// "200 ms", "1500 ms": milliseconds, the unit our timeouts are configured in.
-    public var shortDescription: String {
-        let (seconds, attoseconds) = components
-        let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
-        return "\(milliseconds) ms"
     }
 }

@@ -1,5 +1,6 @@
 import Dispatch
 import Synchronization
+import TierCacheSupport
 
 /// Listens on one pub/sub channel over a connection of its own, on a thread of its own, and says at once when it
 /// can no longer hear: a subscriber that misses messages must know it missed them.

@@ -7,9 +7,10 @@ import TierCacheBackend
 import TierCachePolicy
 import TierCacheProtocol
 import TierCacheRedis
-import TierCacheSQLite
 import TierCacheResilience
+import TierCacheSQLite
 import TierCacheServer
+import TierCacheSupport
 import UnixSignals
 
 #if canImport(Glibc)

@@ -1,3 +1,4 @@
+import TierCacheSupport
 import Glibc
 import NIOCore
 import NIOPosix
@@ -41,6 +42,7 @@ struct L2ConnectionTests {
                 group: group,
                 configuration: L2Configuration(url: url, connectTimeout: .milliseconds(500), commandTimeout: timeout),
                 roundTrip: roundTrip,
+                clock: SystemClock(),
                 onEvent: events.record
             )
             connections.start()

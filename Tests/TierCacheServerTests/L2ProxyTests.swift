@@ -4,9 +4,10 @@ import RedisTestSupport
 import Testing
 import TierCacheCache
 import TierCacheRedis
-import TierCacheStats
-
 @testable import TierCacheServer
+import TierCacheStats
+import TierCacheSupport
+
 
 /// Two or three proxies on one SQLite file sharing one real redis-server: the L2 tier and cross-sidecar
 /// invalidation end to end, below the network layer.
@@ -256,7 +257,7 @@ extension ProxyTestHarness {
     /// How long the L1 entry of `key` has left, or nil when L1 has none.
     func l1Expiry(_ key: String) -> Duration? {
         var left: Duration?
-        let now = monotonicNanoseconds()
+        let now = proxy.clock.monotonicNanoseconds()
         _ = proxy.l1.lookup(ByteBuffer(string: key), now: now) { info, _, _ in
             left = .nanoseconds(Int64(info.expiresAt &- now))
             return true

@@ -1,3 +1,4 @@
+import TierCacheSupport
 import NIOCore
 import Testing
 import TierCacheCache
@@ -79,7 +80,7 @@ struct PolicyVersionTests {
 
     @Test("L2 consistency: a type registered after writes to it starts from its last write number")
     func lateRegistration() {
-        let consistency = L2Consistency()
+        let consistency = L2Consistency(clock: SystemClock())
         consistency.register([("a", 1)])
         consistency.record(
             InvalidationMessage(sequence: 40, origin: 1, sentAtMicroseconds: 0, types: ["a", "b"]))

@@ -2,9 +2,10 @@ import NIOCore
 import Testing
 import TierCacheBackend
 import TierCacheCache
-import TierCacheStats
-
 @testable import TierCacheServer
+import TierCacheStats
+import TierCacheSupport
+
 
 @Suite("Read path and invalidation")
 struct ProxyConsistencyTests {
@@ -66,7 +67,7 @@ struct ProxyConsistencyTests {
             key,
             reply: oldReply,
             info: L1EntryInfo(expiresAt: .max, stamp: stamp, group: harness.type("item").group),
-            now: monotonicNanoseconds()
+            now: proxy.clock.monotonicNanoseconds()
         )
         #expect(result == .refusedStale)
         #expect(try await harness.get("item:1") == "uno")

@@ -7,8 +7,9 @@ import TierCacheCache
 import TierCachePolicy
 import TierCacheProtocol
 import TierCacheSQLite
-
 @testable import TierCacheServer
+import TierCacheSupport
+
 
 /// A proxy over a fresh SQLite file with two types reading one table, for read/write path tests.
 ///
@@ -114,7 +115,7 @@ final class ProxyTestHarness {
         var out = ByteBuffer()
         var refreshDue = false
         switch proxy.serveKeyFromL1(
-            keyBuffer, now: monotonicNanoseconds(), version: .v2, policy: proxy.policy, refreshDue: &refreshDue, into: &out) {
+            keyBuffer, now: proxy.clock.monotonicNanoseconds(), version: .v2, policy: proxy.policy, refreshDue: &refreshDue, into: &out) {
         case .hit:
             return Self.decodeBulk(out)
         case .miss, .stale, .expired:
@@ -129,7 +130,7 @@ final class ProxyTestHarness {
             sql: ByteBuffer(string: sql), parameters: parameters.map { ByteBuffer(string: $0) }[...])
         var out = ByteBuffer()
         switch proxy.serveQueryFromL1(
-            key, now: monotonicNanoseconds(), version: .v2, policy: proxy.policy, into: &out) {
+            key, now: proxy.clock.monotonicNanoseconds(), version: .v2, policy: proxy.policy, into: &out) {
         case .hit:
             return String(buffer: out)
         case .miss, .stale, .expired:
@@ -161,7 +162,7 @@ final class ProxyTestHarness {
             var out = ByteBuffer()
             var refreshDue = false
             if case .hit = proxy.serveKeyFromL1(
-                target.key, now: monotonicNanoseconds(), version: .v2, policy: proxy.policy, refreshDue: &refreshDue,
+                target.key, now: proxy.clock.monotonicNanoseconds(), version: .v2, policy: proxy.policy, refreshDue: &refreshDue,
                 into: &out) {
                 values[index] = Self.decodeBulk(out)
             } else {

@@ -5,6 +5,7 @@
 #endif
 import Synchronization
 import TierCacheStats
+import TierCacheSupport
 
 /// `INFO [section …]` in Redis' format (`# Section` headers, `field:value` lines, CRLF), with Redis' field names
 /// meaning what they mean in Redis as far as a cache proxy has them: clients that read `INFO` (ioredis' ready check,
@@ -36,7 +37,7 @@ extension Proxy {
             if case .integer(let value)? = node { return "\(value)" }
             return "0"
         }
-        let uptime = Int64((monotonicNanoseconds() &- startedAt) / 1_000_000_000)
+        let uptime = Int64((clock.monotonicNanoseconds() &- startedAt) / 1_000_000_000)
         switch section {
         case "server":
             return [

@@ -3,6 +3,7 @@ import TierCacheBackend
 import TierCacheCache
 import TierCachePolicy
 import TierCacheStats
+import TierCacheSupport
 
 /// Builds the `STATS` report: server, tiers, data types, commands and backend operations.
 extension Proxy {
@@ -50,7 +51,7 @@ extension Proxy {
                 "server",
                 .map([
                     ("version", .text(TierCacheVersion.string)),
-                    ("uptime_seconds", .integer(Int64((monotonicNanoseconds() &- startedAt) / 1_000_000_000))),
+                    ("uptime_seconds", .integer(Int64((clock.monotonicNanoseconds() &- startedAt) / 1_000_000_000))),
                     ("connections_open", .integer(Int64(stats.connectionsOpen.current))),
                     ("connections_total", .integer(Int64(stats.connectionsAccepted.current))),
                     ("commands_processed", .integer(Int64(stats.commandsProcessed.current))),
@@ -98,7 +99,7 @@ extension Proxy {
 
     /// Warming progress per type, and whether none is under way.
     func warmingReport() -> StatsNode {
-        let now = monotonicNanoseconds()
+        let now = clock.monotonicNanoseconds()
         let types: [(String, StatsNode)] = warmer.snapshot.map { name, progress in
             var fields: [(String, StatsNode)] = [
                 ("phase", .text(progress.phase.rawValue)),
@@ -118,7 +119,7 @@ extension Proxy {
     func policyStatus() -> StatsNode {
         let history = policyHistory.withLock { $0 }
         let current = currentPolicy.withLock { $0.loaded }
-        let now = wallClockMicroseconds()
+        let now = clock.wallClockMicroseconds()
         var fields: [(String, StatsNode)] = [
             ("version", .text(current.digest)),
             ("types", .integer(Int64(current.types))),
@@ -191,7 +192,7 @@ extension Proxy {
     /// The shared tier: its link, its traffic and the invalidations through it.
     private func l2Report(hits: Int, misses: Int) -> StatsNode {
         guard let l2 else { return .map([("status", .text("off"))]) }
-        let now = wallClockMicroseconds()
+        let now = clock.wallClockMicroseconds()
         func seconds(since micros: UInt64) -> StatsNode { .double(Double(now > micros ? now - micros : 0) / 1e6) }
         var link: [(String, StatsNode)]
         switch l2.consistency.link {

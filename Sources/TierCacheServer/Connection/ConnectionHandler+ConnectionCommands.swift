@@ -1,6 +1,7 @@
 import NIOCore
 import TierCacheProtocol
 import TierCacheStats
+import TierCacheSupport
 
 /// PING, ECHO, QUIT, HELLO, AUTH, COMMAND, CLIENT, CONFIG and SELECT: what Redis clients send besides data
 /// commands, answered as Redis does so that redis-cli, redis-py and redis-benchmark work unchanged.
@@ -198,7 +199,7 @@ extension ConnectionHandler {
         } else if argument(1, is: "ID") {
             out.writeRESPInteger(session.id)
         } else if argument(1, is: "INFO") {
-            let now = monotonicNanoseconds()
+            let now = clock.monotonicNanoseconds()
             record?.noteBatch(at: now, lastCommand: .client)  // this command, as Redis shows it
             out.writeRESPBulkString(record?.line(now: now) ?? "")
         } else if argument(1, is: "LIST") {
@@ -231,7 +232,7 @@ extension ConnectionHandler {
             }
         }
         guard onlyNormal else { return "" }
-        let now = monotonicNanoseconds()
+        let now = clock.monotonicNanoseconds()
         return proxy.connections.records.filter { ids?.contains($0.id) ?? true }.map { $0.line(now: now) }.joined()
     }
 

@@ -6,6 +6,7 @@
 import NIOCore
 import TierCacheCache
 import TierCacheProtocol
+import TierCacheSupport
 
 /// Read-only introspection that Redis tools send (`redis-cli --scan`, `--bigkeys`, monitoring), answered over what
 /// TierCache has: the keys it has cached in L1. Honest about being a cache: `DBSIZE` counts cached entries, not the
@@ -19,7 +20,7 @@ extension ConnectionHandler {
 
     /// `TIME`: [seconds, microseconds] since the Unix epoch, as bulk strings.
     func time() -> Bool {
-        let microseconds = wallClockMicroseconds()
+        let microseconds = clock.wallClockMicroseconds()
         out.writeRESPArrayHeader(count: 2)
         out.writeRESPBulkString(String(microseconds / 1_000_000))
         out.writeRESPBulkString(String(microseconds % 1_000_000))

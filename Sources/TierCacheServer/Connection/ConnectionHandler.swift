@@ -3,8 +3,8 @@ import NIOCore
 import Synchronization
 import TierCacheCache
 import TierCacheProtocol
-import TierCacheRedis
 import TierCacheStats
+import TierCacheSupport
 
 /// One client connection: decodes requests in place from the read buffer, answers L1 hits synchronously,
 /// hands misses to L2 and the backend and writes to the backend, and writes replies in request order.
@@ -39,6 +39,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     static let maxOutstanding = 64
 
     let proxy: Proxy
+    /// The proxy's clock, held here so a batch's clock read is one call.
+    let clock: any ServerClock
     /// The policy this connection's commands run under, taken from the proxy when its version moves (checked once
     /// per batch: `refreshPolicy`), so the hit path takes no lock for it.
     var policy: PolicyState
@@ -114,6 +116,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     init(proxy: Proxy) {
         self.proxy = proxy
+        self.clock = proxy.clock
         self.policyVersion = proxy.policyVersion.load(ordering: .acquiring)
         self.policy = proxy.policy
         let session = ClientSession(
@@ -143,7 +146,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
         let record = ClientRecord(
             id: session.id, address: Self.describe(context.channel.remoteAddress),
-            localAddress: Self.describe(context.channel.localAddress), now: monotonicNanoseconds())
+            localAddress: Self.describe(context.channel.localAddress), now: clock.monotonicNanoseconds())
         self.record = record
         proxy.connections.add(context.channel, record: record)
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -159,7 +162,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         // Checked a few times per limit, at most every second and at least every 50 ms.
         let period = TimeAmount.nanoseconds(
             min(1_000_000_000, max(50_000_000, Int64(clamping: shortest.wholeNanoseconds / 4))))
-        lastActivity = monotonicNanoseconds()
+        lastActivity = clock.monotonicNanoseconds()
         limitCheck = context.eventLoop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
             let (handler, context) = bound.value
             handler.checkLimits(context: context)
@@ -221,7 +224,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             partial = nil
             return
         }
-        let now = monotonicNanoseconds()
+        let now = clock.monotonicNanoseconds()
         if sawInput {
             sawInput = false
             lastActivity = now
@@ -395,7 +398,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         // One clock read per batch start: the latency of the batch's commands is measured from it. For expiry,
         // "now" is re-read every `commandsPerClockRead` commands, so a long pipeline can't serve an entry more
         // than a few microseconds past its expiry.
-        let batchStarted = monotonicNanoseconds()
+        let batchStarted = clock.monotonicNanoseconds()
         defer { recordBatch(started: batchStarted) }
         refreshPolicy()
         if case .holding = state {
@@ -421,7 +424,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             commandsParsed &+= 1
             sinceClockRead += 1
             if sinceClockRead == Self.commandsPerClockRead {
-                now = monotonicNanoseconds()
+                now = clock.monotonicNanoseconds()
                 sinceClockRead = 0
                 if out.readableBytes > Self.maxGatheredOutput, slots.isEmpty { flushReplies(context: context) }
             }
@@ -485,7 +488,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
         hitGroups.removeAll(keepingCapacity: true)
         guard !answeredKinds.isEmpty else { return }
-        let elapsed = monotonicNanoseconds() &- started
+        let elapsed = clock.monotonicNanoseconds() &- started
         var total = 0
         for kind in answeredKinds {
             let count = answeredInBatch[kind.rawValue]
@@ -499,7 +502,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private func recordArrived() {
         guard !arrivedKinds.isEmpty else { return }
-        let now = monotonicNanoseconds()
+        let now = clock.monotonicNanoseconds()
         var total = 0
         for kind in arrivedKinds {
             total += arrivedLatencies[kind.rawValue].count

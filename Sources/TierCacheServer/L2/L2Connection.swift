@@ -4,6 +4,7 @@ import Synchronization
 import TierCacheProtocol
 import TierCacheRedis
 import TierCacheStats
+import TierCacheSupport
 
 /// One Redis connection owned by one event loop: NIO does the socket I/O, `RESPValueParser` reads the replies in
 /// place, and requests and replies never leave the loop — the L2 hit path takes no lock and no thread hop for Redis.
@@ -64,6 +65,7 @@ final class L2Connection {
     /// command and reply in the batch, one clock read each instead of one per command.
     private var batchQueuedAt: UInt64 = 0
     private var readAt: UInt64 = 0
+    private let clock: any ServerClock
 
     init(
         eventLoop: any EventLoop,
@@ -72,6 +74,7 @@ final class L2Connection {
         flag: L2ConnectionFlag,
         roundTrip: LatencyRecorder,
         breaker: Breaker? = nil,
+        clock: any ServerClock,
         onEvent: @escaping @Sendable (Event) -> Void
     ) {
         self.roundTrip = roundTrip
@@ -81,6 +84,7 @@ final class L2Connection {
         self.configuration = configuration
         self.onEvent = onEvent
         self.flag = flag
+        self.clock = clock
         self.delay = Self.firstDelay
     }
 
@@ -126,7 +130,7 @@ final class L2Connection {
         encode(&outbound)
         if !flushScheduled {
             flushScheduled = true
-            batchQueuedAt = monotonicNanoseconds()
+            batchQueuedAt = clock.monotonicNanoseconds()
             let bound = NIOLoopBound(self, eventLoop: eventLoop)
             eventLoop.execute { bound.value.flush() }
         }
@@ -169,7 +173,7 @@ final class L2Connection {
             fail(RedisError(.protocolError, "Redis sent a reply nobody asked for"))
             return
         }
-        if readAt == 0 { readAt = monotonicNanoseconds() }
+        if readAt == 0 { readAt = clock.monotonicNanoseconds() }
         roundTrips.append(readAt &- request.since)
         request.completion(.success(reply))
     }
@@ -303,7 +307,7 @@ final class L2Connection {
 
     private func checkTimeout() {
         guard let oldest = waiting.first else { return }
-        if monotonicNanoseconds() &- oldest.since > UInt64(clamping: configuration.commandTimeout.wholeNanoseconds) {
+        if clock.monotonicNanoseconds() &- oldest.since > UInt64(clamping: configuration.commandTimeout.wholeNanoseconds) {
             fail(RedisError(.timeout, "\(configuration.url) did not answer within \(configuration.commandTimeout.shortDescription)"))
         }
     }

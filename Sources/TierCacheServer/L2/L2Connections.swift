@@ -1,6 +1,7 @@
 import NIOCore
 import TierCacheRedis
 import TierCacheStats
+import TierCacheSupport
 
 /// One ``L2Connection`` per event loop of the server's group, usable from any thread: a caller on an event loop
 /// uses that loop's connection directly; any other caller hops to one.
@@ -15,6 +16,7 @@ final class L2Connections: Sendable {
         configuration: L2Configuration,
         roundTrip: LatencyRecorder,
         breaker: Breaker? = nil,
+        clock: any ServerClock,
         onEvent: @escaping @Sendable (L2Connection.Event) -> Void
     ) {
         var connections: [NIOLoopBound<L2Connection>] = []
@@ -28,7 +30,7 @@ final class L2Connections: Sendable {
                 NIOLoopBound(
                     L2Connection(
                         eventLoop: loop, index: index, configuration: configuration, flag: flag,
-                        roundTrip: roundTrip, breaker: breaker, onEvent: onEvent),
+                        roundTrip: roundTrip, breaker: breaker, clock: clock, onEvent: onEvent),
                     eventLoop: loop)
             }
             guard let connection = try? made.wait() else {

@@ -1,5 +1,6 @@
 import Synchronization
 import TierCacheCache
+import TierCacheSupport
 
 /// What this sidecar knows of the writes all sidecars made through the shared tier, and whether it may use that
 /// tier right now.
@@ -35,7 +36,7 @@ final class L2Consistency: Sendable {
     }
 
     private struct State {
-        var link: Link = .down(sinceMicroseconds: wallClockMicroseconds(), reason: "not connected yet")
+        var link: Link
         /// Raised on every link change, so a fill or sync that began under an older link is dropped.
         var epoch: UInt64 = 0
         var knownSequence: UInt64 = 0
@@ -62,8 +63,11 @@ final class L2Consistency: Sendable {
     /// A keyed write naming more keys than this while Redis is unreachable is replayed as "everything".
     static let pendingKeyLimit = 10_000
 
-    init() {
-        state = Mutex(State())
+    private let clock: any ServerClock
+
+    init(clock: any ServerClock) {
+        self.clock = clock
+        state = Mutex(State(link: .down(sinceMicroseconds: clock.wallClockMicroseconds(), reason: "not connected yet")))
         typeWrites = (0..<TypeRegistry.capacity).map { _ in InvalidationStamp() }
     }
 
@@ -123,7 +127,7 @@ final class L2Consistency: Sendable {
     func subscribed() -> UInt64 {
         state.withLock { state in
             state.epoch += 1
-            state.link = .syncing(sinceMicroseconds: wallClockMicroseconds())
+            state.link = .syncing(sinceMicroseconds: clock.wallClockMicroseconds())
             state.heardWhileSyncing = []
             state.syncInFlight = false
             return state.epoch
@@ -139,7 +143,7 @@ final class L2Consistency: Sendable {
                 return false
             }
             state.epoch += 1
-            state.link = .down(sinceMicroseconds: wallClockMicroseconds(), reason: reason)
+            state.link = .down(sinceMicroseconds: clock.wallClockMicroseconds(), reason: reason)
             state.heardWhileSyncing = []
             return true
         }
@@ -186,7 +190,7 @@ final class L2Consistency: Sendable {
             for message in state.heardWhileSyncing { apply(message, to: &state) }
             state.heardWhileSyncing = []
             state.syncInFlight = false
-            state.link = .up(sinceMicroseconds: wallClockMicroseconds())
+            state.link = .up(sinceMicroseconds: clock.wallClockMicroseconds())
             return sequence < previous ? .syncedAfterReset(previous: previous, now: sequence) : .synced
         }
     }

@@ -1,10 +1,11 @@
 import Logging
-import Synchronization
 import NIOCore
+import Synchronization
 import TierCacheCache
 import TierCacheProtocol
 import TierCacheRedis
 import TierCacheStats
+import TierCacheSupport
 
 /// The shared Redis tier: entries every sidecar reads and fills, the invalidations every sidecar publishes after a
 /// write and hears from the others, and the bookkeeping that keeps both consistent (`L2Consistency`).
@@ -51,15 +52,17 @@ final class L2Tier: Sendable {
     private static let mgetCommand = Array("MGET".utf8)
 
     private let relay = EventRelay()
+    let clock: any ServerClock
 
     /// - Parameters:
     ///   - group: the server's event loops; each gets its own Redis connection.
-    init(configuration: L2Configuration, group: any EventLoopGroup, logger: Logger) {
+    init(configuration: L2Configuration, group: any EventLoopGroup, logger: Logger, clock: any ServerClock) {
         self.configuration = configuration
-        self.consistency = L2Consistency()
+        self.clock = clock
+        self.consistency = L2Consistency(clock: clock)
         self.namespace = L2Namespace(prefix: configuration.prefix)
         self.entryKeyHead = Array("\r\n".utf8) + namespace.prefix + Array("k:".utf8)
-        self.breaker = Breaker(name: "redis", configuration: configuration.breaker, logger: logger)
+        self.breaker = Breaker(name: "redis", configuration: configuration.breaker, logger: logger, clock: clock)
         self.logger = logger
         let consistency = self.consistency
         let stats = self.stats
@@ -70,6 +73,7 @@ final class L2Tier: Sendable {
             configuration: configuration,
             roundTrip: stats.roundTrip,
             breaker: breaker,
+            clock: clock,
             onEvent: { event in
                 switch event {
                 case .connected(let index):
@@ -109,7 +113,7 @@ final class L2Tier: Sendable {
                     guard message.origin != origin else { return }
                     relay.send(.remoteInvalidation(message))
                     // Counted once applied, so whoever reads the count sees its effect.
-                    let now = wallClockMicroseconds()
+                    let now = clock.wallClockMicroseconds()
                     stats.invalidationLag.record(
                         nanoseconds: now > message.sentAtMicroseconds ? (now - message.sentAtMicroseconds) * 1000 : 0
                     )
@@ -434,7 +438,7 @@ final class L2Tier: Sendable {
 
     func message(everything: Bool, types: [String], tables: [String], keys: [ByteBuffer]) -> InvalidationMessage {
         InvalidationMessage(
-            origin: origin, sentAtMicroseconds: wallClockMicroseconds(), everything: everything, types: types,
+            origin: origin, sentAtMicroseconds: clock.wallClockMicroseconds(), everything: everything, types: types,
             tables: tables, keys: keys
         )
     }

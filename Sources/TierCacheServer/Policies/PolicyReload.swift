@@ -2,6 +2,7 @@ import Logging
 import Synchronization
 import TierCacheCache
 import TierCachePolicy
+import TierCacheSupport
 
 /// One policy version as it was loaded.
 public struct PolicyLoadRecord: Sendable, Equatable {
@@ -12,11 +13,11 @@ public struct PolicyLoadRecord: Sendable, Equatable {
     /// Wall clock, microseconds since 1970.
     public var loadedAtMicroseconds: UInt64
 
-    init(policies: PolicySet) {
+    init(policies: PolicySet, loadedAtMicroseconds: UInt64) {
         digest = policies.digest
         files = policies.files
         types = policies.types.count
-        loadedAtMicroseconds = wallClockMicroseconds()
+        self.loadedAtMicroseconds = loadedAtMicroseconds
     }
 }
 
@@ -79,7 +80,7 @@ extension Proxy {
         } catch {
             return .refused("\(configuration.policyPath): \(error)")
         }
-        let record = PolicyLoadRecord(policies: policies)
+        let record = PolicyLoadRecord(policies: policies, loadedAtMicroseconds: clock.wallClockMicroseconds())
         // Registered before the swap, so an L2 read under the new version already knows its types' writes.
         l2?.consistency.register(new.types.map { ($0.name, $0.group) })
         currentPolicy.withLock { $0 = (new, record) }
@@ -120,7 +121,7 @@ extension Proxy {
     private func shortenLives(group: Int32, from old: EntryLifetime, to new: EntryLifetime) {
         guard new.ttlNanoseconds < old.ttlNanoseconds else { return }
         let cut = old.ttlNanoseconds - new.ttlNanoseconds
-        let now = monotonicNanoseconds()
+        let now = clock.monotonicNanoseconds()
         l1.revise(group: group) { expiresAt in
             expiresAt > cut && expiresAt - cut > now ? expiresAt - cut : nil
         }
@@ -155,7 +156,7 @@ extension Proxy {
             policyHistory.withLock { history in
                 history.failures += 1
                 history.lastError = errors
-                history.lastErrorAtMicroseconds = wallClockMicroseconds()
+                history.lastErrorAtMicroseconds = clock.wallClockMicroseconds()
             }
             logger.error("policy reload refused; the running policy stays in force", metadata: ["trigger": "\(trigger)"])
             for line in errors.split(separator: "\n") { logger.error("\(line)") }

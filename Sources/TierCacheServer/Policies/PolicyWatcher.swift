@@ -3,7 +3,7 @@ import Glibc
 import Logging
 import Synchronization
 import TierCachePolicy
-import TierCacheRedis
+import TierCacheSupport
 
 /// Reloads the policy when its files change, and on SIGHUP.
 ///

@@ -6,6 +6,7 @@ import TierCacheProtocol
 import TierCacheRedis
 import TierCacheResilience
 import TierCacheStats
+import TierCacheSupport
 
 /// What an L2 look-up gives a read of one key.
 enum L2Answer: Sendable {
@@ -103,7 +104,7 @@ extension Proxy {
             ?? ByteBuffer(bytes: id.readableBytesView)
         let load = coalescedLoad(key: ownedKey, stamp: stamp, counters: type.counters, on: eventLoop) { [self] in
             if refreshing { type.counters.refreshes.increment() }
-            let started = monotonicNanoseconds()
+            let started = clock.monotonicNanoseconds()
             let ticket = type.policy.l2 ? l2?.readTicket() : nil
             guard consultL2, let l2, let ticket else {
                 return loadKeyFromBackend(
@@ -167,7 +168,7 @@ extension Proxy {
         let windowNanoseconds = UInt64(window.milliseconds) * 1_000_000
         let policy = self.policy
         // An entry past the window is left in place: it may still stand in for a failed load (`max_stale`).
-        let lookup = l1.lookupStale(key, now: monotonicNanoseconds(), maxAge: windowNanoseconds) { info, resp2, resp3 in
+        let lookup = l1.lookupStale(key, now: clock.monotonicNanoseconds(), maxAge: windowNanoseconds) { info, resp2, resp3 in
             guard policy.keyedEntryIsFresh(info) else { return false }
             out.writeBytes(version == .v3 ? resp3 : resp2)
             return true
@@ -198,7 +199,7 @@ extension Proxy {
     private func usableStaleEntry(type: DataTypeState, key: ByteBuffer) -> LoadedReply? {
         let policy = self.policy
         var reply: CachedReply?
-        let lookup = l1.lookupStale(key, now: monotonicNanoseconds(), maxAge: type.maxStaleNanoseconds) {
+        let lookup = l1.lookupStale(key, now: clock.monotonicNanoseconds(), maxAge: type.maxStaleNanoseconds) {
             info, resp2, resp3 in
             guard policy.keyedEntryIsFresh(info) else { return false }
             reply = CachedReply(resp2: ByteBuffer(bytes: resp2), resp3: ByteBuffer(bytes: resp3))
@@ -276,7 +277,7 @@ extension Proxy {
             type.counters.l2.misses.increment()
             return .miss(stale: nil)
         }
-        let nowMilliseconds = wallClockMicroseconds() / 1000
+        let nowMilliseconds = clock.wallClockMicroseconds() / 1000
         guard l2.consistency.keyedEntryIsFresh(group: type.group, sequence: entry.sequence) else {
             l2.stats.stale.increment()
             type.counters.l2.misses.increment()
@@ -294,7 +295,7 @@ extension Proxy {
         }
         type.counters.l2.hits.increment()
         if type.policy.l1, !entry.isAbsent || type.policy.cacheMisses, type.stamp.current <= stamp {
-            let now = monotonicNanoseconds()
+            let now = clock.monotonicNanoseconds()
             let remaining = (expiresAt - nowMilliseconds) * 1_000_000
             l1.store(
                 key,
@@ -321,7 +322,7 @@ extension Proxy {
         let age = (nowMilliseconds - expiredAt) * 1_000_000
         guard age < type.staleGraceNanoseconds else { return nil }
         if type.policy.l1, !entry.isAbsent || type.policy.cacheMisses, type.stamp.current <= stamp {
-            let now = monotonicNanoseconds()
+            let now = clock.monotonicNanoseconds()
             let expiresAt = now > age ? now - age : 0
             let policy = self.policy
             var held: UInt64?
@@ -400,7 +401,7 @@ extension Proxy {
         key: ByteBuffer,
         stamp: UInt64
     ) throws -> LoadedReply {
-        let started = monotonicNanoseconds()
+        let started = clock.monotonicNanoseconds()
         let result: ReadResult
         do {
             result = try backend.read(type.policy.load, parameters: [parameter])
@@ -409,7 +410,7 @@ extension Proxy {
             stats.backend.errors.increment()
             throw ProxyError(error)
         }
-        let finished = monotonicNanoseconds()
+        let finished = clock.monotonicNanoseconds()
         stats.backend.load.record(nanoseconds: finished &- started)
         type.counters.loads.increment()
 
@@ -451,11 +452,11 @@ extension Proxy {
     private func mayFillL2(_ ticket: L2Consistency.Ticket, started: UInt64) -> Bool {
         guard let l2 else { return false }
         let limit = UInt64(clamping: l2.configuration.tombstoneLifetime.wholeNanoseconds / 2)
-        return monotonicNanoseconds() &- started < limit && l2.consistency.isCurrent(ticket)
+        return clock.monotonicNanoseconds() &- started < limit && l2.consistency.isCurrent(ticket)
     }
 
     private func l2Entry(_ loaded: LoadedReply, lifetime: UInt64, sequence: UInt64, tables: [String]) -> L2Entry {
-        let now = wallClockMicroseconds() / 1000
+        let now = clock.wallClockMicroseconds() / 1000
         return L2Entry(
             reply: loaded.reply,
             isAbsent: loaded.isAbsent,
@@ -516,7 +517,7 @@ extension Proxy {
         let stamp = sequencer.current
         // The owning type is known only once the statement ran, so joined QUERYs are not counted per type.
         return coalescedLoad(key: key, stamp: stamp, counters: nil, on: eventLoop) { [self] in
-            let started = monotonicNanoseconds()
+            let started = clock.monotonicNanoseconds()
             let ticket = policy.anyQueryUsesL2 ? l2?.readTicket() : nil
             guard let l2, let ticket else {
                 return queryFromBackend(sql, parameters, key, stamp: stamp, ticket: nil, started: started, on: eventLoop)
@@ -536,7 +537,7 @@ extension Proxy {
         guard let l2, case .hit(let entry) = lookup, policy.resultUsesL2(entry.tables) else { return nil }
         let owner = policy.owner(ofTables: Set(entry.tables))
         let counters = owner?.counters ?? policy.defaultType.counters
-        let nowMilliseconds = wallClockMicroseconds() / 1000
+        let nowMilliseconds = clock.wallClockMicroseconds() / 1000
         // As for keyed entries: sooner than its own expiry if the owner's TTL was lowered since.
         let longest = (owner?.lifetime ?? policy.defaultType.lifetime).longestMilliseconds
         let expiresAt = min(entry.expiresAtMilliseconds, entry.createdAtMilliseconds &+ longest)
@@ -550,7 +551,7 @@ extension Proxy {
         counters.l2.hits.increment()
         let dependencies = tables.ids(for: entry.tables)
         if policy.resultUsesL1(entry.tables), tables.unchanged(dependencies, since: stamp) {
-            let now = monotonicNanoseconds()
+            let now = clock.monotonicNanoseconds()
             let remaining = (expiresAt - nowMilliseconds) * 1_000_000
             l1.store(
                 key,
@@ -598,7 +599,7 @@ extension Proxy {
         stamp: UInt64,
         consultedL2: Bool
     ) throws -> LoadedReply {
-        let started = monotonicNanoseconds()
+        let started = clock.monotonicNanoseconds()
         let result: ReadResult
         do {
             result = try backend.read(sql, parameters: parameters, origin: .client)
@@ -606,7 +607,7 @@ extension Proxy {
             stats.backend.errors.increment()
             throw ProxyError(error)
         }
-        let finished = monotonicNanoseconds()
+        let finished = clock.monotonicNanoseconds()
         stats.backend.query.record(nanoseconds: finished &- started)
 
         let reply = ResultEncoding.resultSet(result.resultSet)

@@ -3,6 +3,7 @@ import Synchronization
 import TierCachePolicy
 import TierCacheResilience
 import TierCacheStats
+import TierCacheSupport
 
 /// A circuit breaker around one dependency, shared by every event loop: the pure `CircuitBreaker` under a lock,
 /// with the clock, the counters `STATS` shows and one log line per transition.
@@ -18,17 +19,19 @@ final class Breaker: Sendable {
     /// Mirrors "closed" for `allows()`, so the common case takes no lock.
     private let isClosed = Atomic<Bool>(true)
     private let logger: Logger
+    private let clock: any ServerClock
 
-    init(name: String, configuration: CircuitBreakerConfiguration, logger: Logger) {
+    init(name: String, configuration: CircuitBreakerConfiguration, logger: Logger, clock: any ServerClock) {
         self.name = name
         self.configuration = configuration
-        self.state = Mutex((CircuitBreaker(configuration), monotonicNanoseconds()))
+        self.clock = clock
+        self.state = Mutex((CircuitBreaker(configuration), clock.monotonicNanoseconds()))
         self.logger = logger
     }
 
     /// Asks to make a call now.
     func admit() -> CircuitBreaker.Admission {
-        let now = monotonicNanoseconds()
+        let now = clock.monotonicNanoseconds()
         let (admission, moved) = state.withLock { state in
             let result = state.breaker.admit(now: now)
             if result.moved != nil { self.noteTransition(&state, now) }
@@ -49,7 +52,7 @@ final class Breaker: Sendable {
         started: UInt64,
         countingSlowness: Bool = true
     ) {
-        let now = monotonicNanoseconds()
+        let now = clock.monotonicNanoseconds()
         let duration = countingSlowness ? now &- started : 0
         let (moved, trip) = state.withLock { state -> (CircuitBreaker.Phase?, CircuitBreaker.Window?) in
             let wasClosed = state.breaker.phase == .closed
@@ -99,7 +102,7 @@ final class Breaker: Sendable {
     /// each counts as a probe.
     func record(durations: [UInt64], failures: Int) {
         guard !durations.isEmpty || failures > 0 else { return }
-        let now = monotonicNanoseconds()
+        let now = clock.monotonicNanoseconds()
         var moves: [(CircuitBreaker.Phase, CircuitBreaker.Window?)] = []
         state.withLock { state in
             func one(_ outcome: CircuitBreaker.Outcome, _ duration: UInt64) {
@@ -121,7 +124,7 @@ final class Breaker: Sendable {
     /// `STATS` → `resilience.breakers.<name>`. The window's calls and rates are those of the closed state (zero
     /// while open or half-open).
     var report: StatsNode {
-        let now = monotonicNanoseconds()
+        let now = clock.monotonicNanoseconds()
         let (phase, since, window) = state.withLock { state in
             (state.breaker.phase, state.since, state.breaker.phase == .closed ? state.breaker.window : nil)
         }

@@ -2,6 +2,7 @@ import Logging
 import Synchronization
 import TierCacheBackend
 import TierCacheStats
+import TierCacheSupport
 
 /// The outcome of the periodic database health checks (`Backend.checkHealth()`): what `STATS` shows, and one log
 /// line when the database becomes unwell, when it is well again, and when its file was reopened.
@@ -15,9 +16,11 @@ final class DatabaseHealth: Sendable {
     /// Set while a check runs, so a slow one is not stacked on.
     private let running = Atomic<Bool>(false)
     private let logger: Logger
+    private let clock: any ServerClock
 
-    init(logger: Logger) {
+    init(logger: Logger, clock: any ServerClock) {
         self.logger = logger
+        self.clock = clock
     }
 
     /// Runs one check on the calling thread (a thread-pool thread), unless one is already running.
@@ -33,7 +36,7 @@ final class DatabaseHealth: Sendable {
         }
         let previous = state.withLock { state in
             let previous = state.problem
-            state = (result.problem, monotonicNanoseconds())
+            state = (result.problem, clock.monotonicNanoseconds())
             return previous
         }
         switch (previous, result.problem) {
@@ -57,7 +60,7 @@ final class DatabaseHealth: Sendable {
             ("reopened", .integer(Int64(reopened.current))),
         ]
         if let checkedAt {
-            fields.append(("seconds_since_check", .integer(Int64((monotonicNanoseconds() &- checkedAt) / 1_000_000_000))))
+            fields.append(("seconds_since_check", .integer(Int64((clock.monotonicNanoseconds() &- checkedAt) / 1_000_000_000))))
         }
         if let problem { fields.append(("problem", .text(problem))) }
         return .map(fields)

@@ -1,6 +1,6 @@
 import Synchronization
 import TierCacheCache
-import TierCacheRedis
+import TierCacheSupport
 
 /// Which keys of each data type are read most: a `HotKeySketch` per accounting group, fed a sample of reads, and
 /// halved every `window`. Feeds `STATS HOT`, adaptive TTLs (`ttl_max`) and the hot-key snapshot.
@@ -13,10 +13,11 @@ final class AccessTracker: Sendable {
     let window: Duration
     /// By group; a sketch (32 kB) is made on a group's first read.
     private let sketches: [SketchBox]
-    private let lastDecay = Mutex<UInt64>(monotonicNanoseconds())
+    private let lastDecay: Mutex<UInt64>
 
-    init(window: Duration, groups: Int = TypeRegistry.capacity) {
+    init(window: Duration, groups: Int = TypeRegistry.capacity, now: UInt64) {
         self.window = window
+        self.lastDecay = Mutex(now)
         self.sketches = (0..<groups).map { _ in SketchBox() }
     }
 

@@ -1,13 +1,13 @@
 import Logging
-import Synchronization
 import NIOCore
 import NIOPosix
+import Synchronization
 import TierCacheBackend
 import TierCacheCache
 import TierCachePolicy
-import TierCacheRedis
 import TierCacheResilience
 import TierCacheStats
+import TierCacheSupport
 
 /// Everything a connection needs to answer requests: the tiers, the policies, the backend and the stats.
 ///
@@ -45,7 +45,9 @@ public final class Proxy: Sendable {
     /// Blocking backend calls run here, never on an event loop.
     let threadPool: NIOThreadPool
     let logger: Logger
-    let startedAt = monotonicNanoseconds()
+    /// Every "now" of the server (`SystemClock`; tests move a `TestClock`).
+    let clock: any ServerClock
+    let startedAt: UInt64
     let connectionIDs = ConnectionIDs()
     /// Open client connections, for the graceful shutdown's drain.
     let connections = ConnectionRegistry()
@@ -62,27 +64,30 @@ public final class Proxy: Sendable {
         backend: any Backend,
         threadPool: NIOThreadPool,
         eventLoopGroup: any EventLoopGroup,
-        logger: Logger
+        logger: Logger,
+        clock: any ServerClock = SystemClock()
     ) throws {
         self.configuration = configuration
+        self.clock = clock
+        self.startedAt = clock.monotonicNanoseconds()
         self.inputBudget = InputBudget(limit: configuration.maxInputBuffers)
-        self.accessTracker = AccessTracker(window: configuration.hotKeyWindow)
-        self.warmer = Warmer(logger: logger)
+        self.accessTracker = AccessTracker(window: configuration.hotKeyWindow, now: clock.monotonicNanoseconds())
+        self.warmer = Warmer(logger: logger, clock: clock)
         self.l1 = try L1Cache(
             configuration: .init(maxBytes: configuration.l1MaxMemory, shardCount: configuration.l1Shards)
         )
         let state = try PolicyState(
             policy, exactIDs: Self.exactIDs(of: policy, on: backend), registry: typeRegistry)
-        let loaded = PolicyLoadRecord(policies: policy)
+        let loaded = PolicyLoadRecord(policies: policy, loadedAtMicroseconds: clock.wallClockMicroseconds())
         self.currentPolicy = Mutex((state, loaded))
         self.policyHistory = Mutex(PolicyHistory())
         self.backend = backend
-        self.databaseBreaker = Breaker(name: "database", configuration: configuration.databaseBreaker, logger: logger)
-        self.databaseHealth = DatabaseHealth(logger: logger)
+        self.databaseBreaker = Breaker(name: "database", configuration: configuration.databaseBreaker, logger: logger, clock: clock)
+        self.databaseHealth = DatabaseHealth(logger: logger, clock: clock)
         l1.setStaleGrace(state.staleGraceByGroup)
         self.threadPool = threadPool
         self.logger = logger
-        self.l2 = configuration.l2.map { L2Tier(configuration: $0, group: eventLoopGroup, logger: logger) }
+        self.l2 = configuration.l2.map { L2Tier(configuration: $0, group: eventLoopGroup, logger: logger, clock: clock) }
         l2?.consistency.register(state.types.map { ($0.name, $0.group) })
     }
 
@@ -106,7 +111,7 @@ public final class Proxy: Sendable {
 
     /// Periodic upkeep off the request path (the server runs it every 250 ms).
     public func maintain() {
-        let now = monotonicNanoseconds()
+        let now = clock.monotonicNanoseconds()
         l1.sweep(now: now, slotsPerShard: 512)
         operationRate.sample(now: now, count: stats.commandsProcessed.current)
         accessTracker.decayIfDue(now: now)
@@ -161,10 +166,11 @@ public final class Proxy: Sendable {
         // fills the cache.
         let recorded = OnceFlag()
         let answered = OnceFlag()
-        let submitted = monotonicNanoseconds()
+        let submitted = clock.monotonicNanoseconds()
+        let clock = self.clock
         let call = threadPool.runIfActive(eventLoop: eventLoop) {
             // Slowness is the database's own time, not the wait for a pool thread (the timeout covers both).
-            let started = monotonicNanoseconds()
+            let started = clock.monotonicNanoseconds()
             // A client's statement is as slow as the client made it: only the policies' own time tells how the
             // database is doing.
             let countingSlowness = statements == .policy

@@ -3,7 +3,7 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import TierCacheCache
-import TierCacheRedis
+import TierCacheSupport
 
 /// The listening socket as a lifecycle service: binds, serves until graceful shutdown, then stops accepting.
 public final class ProxyServer: Service {

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import TierCacheCache
+import TierCacheSupport
 
 extension Proxy {
     /// Keys saved per type at most: the hottest (the access tracker's top list) first, then the rest of what L1
@@ -11,7 +12,7 @@ extension Proxy {
     /// Saves every type's keys to `hotKeysFile` (blocking: call it off the event loops). Logs a failure.
     public func saveHotKeys() {
         guard let path = configuration.hotKeysFile else { return }
-        let now = monotonicNanoseconds()
+        let now = clock.monotonicNanoseconds()
         let types = policy.types.map { type in
             var keys = accessTracker.hottest(group: type.group, limit: AccessTracker.hotKeysPerType).map(\.key)
             var seen = Set(keys)

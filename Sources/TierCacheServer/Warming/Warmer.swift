@@ -4,6 +4,7 @@ import Synchronization
 import TierCacheBackend
 import TierCacheCache
 import TierCachePolicy
+import TierCacheSupport
 
 /// Loads a type's keys before readers ask for them: the ids its `warm` statement lists, each through the normal
 /// read path (L1, then L2, then the database), one at a time and at most `warm_rate` a second, so warming can
@@ -21,16 +22,18 @@ final class Warmer: Sendable {
         var done = 0
         var failed = 0
         var rate: Double
-        var startedAt = monotonicNanoseconds()
+        var startedAt: UInt64
         var finishedAt: UInt64?
         var error: String?
     }
 
     private let progress = Mutex<[(name: String, progress: Progress)]>([])
     private let logger: Logger
+    private let clock: any ServerClock
 
-    init(logger: Logger) {
+    init(logger: Logger, clock: any ServerClock) {
         self.logger = logger
+        self.clock = clock
     }
 
     /// Whether no warming run is under way.
@@ -58,7 +61,7 @@ final class Warmer: Sendable {
                 }
                 guard !running else { continue }
                 runs.removeAll { $0.name == type.name }
-                runs.append((type.name, Progress(phase: .listing, rate: type.policy.warmRate)))
+                runs.append((type.name, Progress(phase: .listing, rate: type.policy.warmRate, startedAt: clock.monotonicNanoseconds())))
                 started.append(type)
             }
             return started
@@ -101,14 +104,14 @@ final class Warmer: Sendable {
                 logger.info(
                     "warming \(type.name): \(keys.count) keys at most \(type.policy.warmRate) a second",
                     metadata: ["type": "\(type.name)"])
-                load(keys, index: 0, prefixLength: prefix.count, type: type, started: monotonicNanoseconds(),
+                load(keys, index: 0, prefixLength: prefix.count, type: type, started: clock.monotonicNanoseconds(),
                     proxy: proxy, on: eventLoop)
             case .failure(let error):
                 let message = (error as? ProxyError)?.message ?? "\(error)"
                 update(type.name) {
                     $0.phase = .failed
                     $0.error = message
-                    $0.finishedAt = monotonicNanoseconds()
+                    $0.finishedAt = clock.monotonicNanoseconds()
                 }
                 logger.error("warming \(type.name) failed: its warm statement: \(message)")
                 noteReadyIfDone()
@@ -133,14 +136,14 @@ final class Warmer: Sendable {
         let key = keys[index]
         let next = { [self] in
             let due = started &+ UInt64(Double(index + 1) / type.policy.warmRate * 1e9)
-            let now = monotonicNanoseconds()
+            let now = clock.monotonicNanoseconds()
             eventLoop.scheduleTask(in: .nanoseconds(due > now ? Int64(due - now) : 0)) { [self] in
                 load(keys, index: index + 1, prefixLength: prefixLength, type: type, started: started, proxy: proxy,
                     on: eventLoop)
             }
         }
         let policy = proxy.policy
-        let cached = proxy.l1.lookup(key, now: monotonicNanoseconds()) { info, _, _ in policy.keyedEntryIsFresh(info) }
+        let cached = proxy.l1.lookup(key, now: clock.monotonicNanoseconds()) { info, _, _ in policy.keyedEntryIsFresh(info) }
         if case .hit = cached {
             update(type.name) { $0.done += 1 }
             next()
@@ -159,7 +162,7 @@ final class Warmer: Sendable {
         let finished = progress.withLock { runs -> Progress? in
             guard let index = runs.firstIndex(where: { $0.name == type.name }) else { return nil }
             runs[index].progress.phase = .done
-            runs[index].progress.finishedAt = monotonicNanoseconds()
+            runs[index].progress.finishedAt = clock.monotonicNanoseconds()
             return runs[index].progress
         }
         if let finished {

@@ -4,6 +4,7 @@ import TierCacheCache
 import TierCachePolicy
 import TierCacheProtocol
 import TierCacheStats
+import TierCacheSupport
 
 /// What became of a `MULTI … EXEC` that ran.
 enum TransactionOutcome: Sendable {
@@ -41,7 +42,7 @@ extension Proxy {
     ) -> EventLoopFuture<TransactionOutcome> {
         let origin: StatementOrigin = steps.contains(where: \.runsClientSQL) ? .client : .policy
         return onDatabase(eventLoop, statements: origin, writes: true) { [self] in
-            let started = monotonicNanoseconds()
+            let started = clock.monotonicNanoseconds()
             var invalidation = Invalidation()
             var failedStep: (index: Int, error: BackendError)?
             let outcome: TransactionOutcome
@@ -67,7 +68,7 @@ extension Proxy {
                 guard let failedStep else { throw ProxyError(error) }
                 throw TransactionStepFailed(index: failedStep.index, error: ProxyError(failedStep.error))
             }
-            stats.backend.transaction.record(nanoseconds: monotonicNanoseconds() &- started)
+            stats.backend.transaction.record(nanoseconds: clock.monotonicNanoseconds() &- started)
             apply(invalidation)
             return (outcome, invalidation)
         }.flatMap { [self] (outcome: TransactionOutcome, invalidation: Invalidation) in

@@ -3,6 +3,7 @@ import TierCacheBackend
 import TierCacheCache
 import TierCachePolicy
 import TierCacheStats
+import TierCacheSupport
 
 /// The write path: the backend commits first; then every L1 entry the write made stale is dropped, and (with L2)
 /// the write is numbered, its L2 entries dropped and the other sidecars told, all before the client hears OK. So a
@@ -82,10 +83,10 @@ extension Proxy {
     }
 
     private func runWrite(_ sql: String, parameters: [SQLValue], recorder: LatencyRecorder) throws -> WriteResult {
-        let started = monotonicNanoseconds()
+        let started = clock.monotonicNanoseconds()
         do {
             let result = try backend.write(sql, parameters: parameters)
-            recorder.record(nanoseconds: monotonicNanoseconds() &- started)
+            recorder.record(nanoseconds: clock.monotonicNanoseconds() &- started)
             return result
         } catch {
             stats.backend.errors.increment()
@@ -152,7 +153,7 @@ extension Proxy {
             type.stamp.raise(to: stamp)
             type.counters.invalidations.increment()
         }
-        let now = monotonicNanoseconds()
+        let now = clock.monotonicNanoseconds()
         for key in invalidation.keys {
             l1.invalidate(key, stamp: stamp, now: now)
             if let (type, _) = policy.route(key), !invalidation.types.contains(where: { $0 === type }) {
