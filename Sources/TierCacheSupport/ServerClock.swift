@@ -42,9 +42,9 @@ public final class TestClock: ServerClock {
     private let wallOffsetMicroseconds: UInt64
 
     /// - Parameters:
-    ///   - monotonicStart: the first monotonic reading (not 0, so "0 = never" sentinels stay distinguishable).
+    ///   - monotonicStart: the first monotonic reading: a day of uptime, so times in the past stay positive.
     ///   - wallClockStart: the first wall-clock reading, microseconds since the epoch (default 2026-01-01).
-    public init(monotonicStart: UInt64 = 1_000_000_000, wallClockStart: UInt64 = 1_767_225_600_000_000) {
+    public init(monotonicStart: UInt64 = 86_400_000_000_000, wallClockStart: UInt64 = 1_767_225_600_000_000) {
         monotonic = Atomic(monotonicStart)
         wallOffsetMicroseconds = wallClockStart &- monotonicStart / 1000
     }

@@ -20,23 +20,23 @@ struct DatabaseBreakerClassificationTests {
         ])
     func outcomes(code: BackendError.Code, policy: CircuitBreaker.Outcome, client: CircuitBreaker.Outcome) {
         let error = BackendError(code, "x")
-        #expect(Proxy.outcome(of: error, statements: .policy) == policy)
-        #expect(Proxy.outcome(of: ProxyError(error), statements: .policy) == policy, "as the client sees it")
-        #expect(Proxy.outcome(of: ProxyError(error), statements: .client) == client)
+        #expect(Database.outcome(of: error, statements: .policy) == policy)
+        #expect(Database.outcome(of: ProxyError(error), statements: .policy) == policy, "as the client sees it")
+        #expect(Database.outcome(of: ProxyError(error), statements: .client) == client)
     }
 
     @Test("errors that are not the database's are ignored")
     func notTheDatabase() {
-        #expect(Proxy.outcome(of: ProxyError(.generic, "reply too large"), statements: .policy) == .ignored)
+        #expect(Database.outcome(of: ProxyError(.generic, "reply too large"), statements: .policy) == .ignored)
     }
 
     @Test("the refusal names the dependency and the whole seconds to the next try, rounded up, at least 1")
     func refusal() {
-        #expect(Proxy.circuitOpen("database", retryAfter: 2_100_000_000).replyText
+        #expect(Database.circuitOpen("database", retryAfter: 2_100_000_000).replyText
             == "UNAVAILABLE database circuit open, retrying in 3s")
-        #expect(Proxy.circuitOpen("database", retryAfter: 3_000_000_000).replyText
+        #expect(Database.circuitOpen("database", retryAfter: 3_000_000_000).replyText
             == "UNAVAILABLE database circuit open, retrying in 3s")
-        #expect(Proxy.circuitOpen("database", retryAfter: 1).replyText
+        #expect(Database.circuitOpen("database", retryAfter: 1).replyText
             == "UNAVAILABLE database circuit open, retrying in 1s")
     }
 }

@@ -271,7 +271,7 @@ extension ProxyTestHarness {
         guard let (type, id) = proxy.policy.route(buffer) else {
             return eventLoop.makeFailedFuture(HarnessError(message: "no type for \(key)"))
         }
-        return proxy.loadKey(type: type, id: id, key: buffer, on: eventLoop)
+        return proxy.reads.read(keyRead(type, id, buffer), on: eventLoop)
     }
 }
 

@@ -90,7 +90,7 @@ struct ProxyConsistencyTests {
         // Issue all loads from the event loop so they race for the same flight.
         let futures = try await eventLoop.submit {
             (0..<200).map { _ in
-                proxy.loadKey(type: item, id: ByteBuffer(string: "1"), key: ByteBuffer(string: "item:1"), on: eventLoop)
+                proxy.reads.read(harness.keyRead(item, ByteBuffer(string: "1"), ByteBuffer(string: "item:1")), on: eventLoop)
             }
         }.get()
         for future in futures {

@@ -105,6 +105,11 @@ final class ProxyTestHarness {
 
     var eventLoop: any EventLoop { group.next() }
 
+    /// A client's read of `key`, under the policy in force.
+    func keyRead(_ type: DataTypeState, _ id: ByteBuffer, _ key: ByteBuffer) -> ReadPath.KeyRead {
+        ReadPath.KeyRead(type: type, id: id, key: key, policy: proxy.policy)
+    }
+
     func type(_ name: String) -> DataTypeState {
         proxy.policy.types.first { $0.name == name }!
     }
@@ -114,32 +119,29 @@ final class ProxyTestHarness {
         let keyBuffer = ByteBuffer(string: key)
         var out = ByteBuffer()
         var refreshDue = false
-        switch proxy.serveKeyFromL1(
+        switch proxy.reads.serveKeyFromL1(
             keyBuffer, now: proxy.clock.monotonicNanoseconds(), version: .v2, policy: proxy.policy, refreshDue: &refreshDue, into: &out) {
         case .hit:
             return Self.decodeBulk(out)
         case .miss, .stale, .expired:
             let (type, id) = try require(proxy.policy.route(keyBuffer))
-            let loaded = try await proxy.loadKey(type: type, id: id, key: keyBuffer, on: eventLoop).get()
+            let loaded = try await proxy.reads.read(keyRead(type, id, keyBuffer), on: eventLoop).get()
             return Self.decodeBulk(loaded.reply.resp2)
         }
     }
 
     func query(_ sql: String, _ parameters: [String] = []) async throws -> String {
-        let key = Proxy.queryKey(
+        let key = ReadPath.queryKey(
             sql: ByteBuffer(string: sql), parameters: parameters.map { ByteBuffer(string: $0) }[...])
         var out = ByteBuffer()
-        switch proxy.serveQueryFromL1(
+        switch proxy.reads.serveQueryFromL1(
             key, now: proxy.clock.monotonicNanoseconds(), version: .v2, policy: proxy.policy, into: &out) {
         case .hit:
             return String(buffer: out)
         case .miss, .stale, .expired:
-            let loaded = try await proxy.loadQuery(
-                sql: sql,
-                parameters: parameters.map { .text($0) },
-                key: key,
-                on: eventLoop
-            ).get()
+            let read = ReadPath.QueryRead(
+                sql: sql, parameters: parameters.map { .text($0) }, key: key, policy: proxy.policy)
+            let loaded = try await proxy.reads.read(query: read, on: eventLoop).get()
             return String(buffer: loaded.reply.resp2)
         }
     }
@@ -161,7 +163,7 @@ final class ProxyTestHarness {
         for (index, target) in targets.enumerated() {
             var out = ByteBuffer()
             var refreshDue = false
-            if case .hit = proxy.serveKeyFromL1(
+            if case .hit = proxy.reads.serveKeyFromL1(
                 target.key, now: proxy.clock.monotonicNanoseconds(), version: .v2, policy: proxy.policy, refreshDue: &refreshDue,
                 into: &out) {
                 values[index] = Self.decodeBulk(out)
@@ -169,7 +171,7 @@ final class ProxyTestHarness {
                 missing.append(index)
             }
         }
-        let loaded = try await proxy.loadKeys(missing.map { targets[$0] }, on: eventLoop).get()
+        let loaded = try await proxy.reads.read(many: missing.map { keyRead(targets[$0].type, targets[$0].id, targets[$0].key) }, on: eventLoop).get()
         for (index, reply) in zip(missing, loaded) { values[index] = Self.decodeBulk(reply.reply.resp2) }
         return values
     }

@@ -44,7 +44,7 @@ extension Proxy {
         var backend: [(String, StatsNode)] = stats.backend.all.map { ($0.name, $0.summary().node) }
         backend.append(("errors", .integer(Int64(stats.backend.errors.current))))
         backend.append(("pools", .map(self.backend.pools.map { ($0.name, $0.report.node) })))
-        backend.append(("health", databaseHealth.report))
+        backend.append(("health", database.health.report))
 
         return .map([
             (
@@ -65,7 +65,7 @@ extension Proxy {
                     ("output_limit_closed", .integer(Int64(stats.outputLimitClosed.current))),
                     ("input_buffered_bytes", .integer(Int64(inputBudget.total))),
                     ("input_budget_closed", .integer(Int64(stats.inputBudgetClosed.current))),
-                    ("loads_in_flight", .integer(Int64(coalescer.inFlight))),
+                    ("loads_in_flight", .integer(Int64(reads.coalescer.inFlight))),
                     ("writes", .integer(Int64(sequencer.current))),
                 ])
             ),
@@ -139,7 +139,7 @@ extension Proxy {
 
     /// The database's breaker, and Redis' when there is an L2.
     private var breakerReports: [(String, StatsNode)] {
-        [("database", databaseBreaker.report)] + (l2.map { [("redis", $0.breaker.report)] } ?? [])
+        [("database", database.breaker.report)] + (l2.map { [("redis", $0.breaker.report)] } ?? [])
     }
 
     /// One type's part of the report, or nil if no such type.

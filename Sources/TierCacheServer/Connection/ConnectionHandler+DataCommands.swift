@@ -13,9 +13,10 @@ extension ConnectionHandler {
         var refreshDue = false
         let lookup = arguments[1].withUnsafeReadableBytes { key -> L1Lookup? in
             if key.first == 0 { return nil }  // a QUERY result's key: not addressable by clients
-            return proxy.serveKeyFromL1Uncounted(
+            return proxy.reads.serveKeyFromL1Uncounted(
                 key, now: started, version: version, policy: policy, refreshDue: &refreshDue, into: &out)
         }
+        let expired: Bool
         switch lookup {
         case nil:
             return noType(arguments[1])
@@ -24,75 +25,37 @@ extension ConnectionHandler {
             noteRead(group: group, key: arguments[1])
             if refreshDue { refreshAhead(arguments[1], context: context) }
             return true
-        case .miss, .stale, .expired:
-            let key = arguments[1]
-            guard let (type, id) = policy.route(key) else { return noType(key) }
-            noteRead(group: type.group, key: key)
-            if case .expired = lookup,
-                proxy.serveWhileRevalidating(
-                    type: type, id: id, key: key, version: version, into: &out, on: context.eventLoop)
-            {
-                return true
-            }
-            if let l2 = proxy.l2, type.policy.l2, let connection = l2Connection(l2), l2.readTicket() != nil {
-                getThroughL2(l2, connection, type: type, id: id, key: key, started: started, context: context)
-                return false
-            }
-            let reply = proxy.loadKey(type: type, id: id, key: key, on: context.eventLoop).map { loaded in
-                Self.bytes(of: loaded.reply, version)
-            }
-            awaitReply(reply, command: .get, started: started, context: context)
-            return false
+        case .expired:
+            expired = true
+        case .miss, .stale:
+            expired = false
         }
+        let key = arguments[1]
+        guard let (type, id) = policy.route(key) else { return noType(key) }
+        noteRead(group: type.group, key: key)
+        // `key` and `id` are slices of the read buffer, kept until the reply: under pipelining that costs NIO a
+        // fresh receive buffer per read, cheaper than a copy of every key.
+        let read = ReadPath.KeyRead(type: type, id: id, key: key, policy: policy)
+        guard
+            let pending = proxy.reads.start(read, expired: expired, version: version, into: &out, on: context.eventLoop)
+        else {
+            return true  // served stale while a background load revalidates it
+        }
+        let reply = reserveReply(command: .get, context: context)
+        // Runs on this loop: the closure holds the handler and its context directly.
+        proxy.reads.finish(pending, connection: proxy.l2.flatMap(l2Connection), on: context.eventLoop) {
+            [self] result in
+            replyArrived(
+                result.map { Self.bytes(of: $0.reply, version) }, id: reply, command: .get, started: started,
+                context: context)
+        }
+        return false
     }
 
     /// Starts `refresh_ahead`'s background load for a key just served from L1.
     private func refreshAhead(_ key: ByteBuffer, context: ChannelHandlerContext) {
         guard let (type, id) = policy.route(key) else { return }
-        proxy.refreshAhead(type: type, id: id, key: key, on: context.eventLoop)
-    }
-
-    /// The L2-hit path without futures or thread hops: the GET goes out on this event loop's Redis connection, and
-    /// its reply is checked, filled into L1 and placed in order when it comes back. An L2 miss goes on to the
-    /// coalesced backend load. One closure per request, this one, which the layers below take as it is; it runs
-    /// on this loop, so it holds the handler and its context directly.
-    private func getThroughL2(
-        _ l2: L2Tier,
-        _ connection: L2Connection,
-        type: DataTypeState,
-        id: ByteBuffer,
-        key: ByteBuffer,
-        started: UInt64,
-        context: ChannelHandlerContext
-    ) {
-        let version = session.version
-        let reply = reserveReply(command: .get, context: context)
-        let stamp = proxy.beginL2Lookup(type: type)
-        // `key` and `id` are slices of the read buffer, kept until the reply: under pipelining that costs NIO a
-        // fresh receive buffer per read, cheaper than a copy of every key.
-        l2.requestEntry(key, on: connection) { [self] result in
-            let staleFromL2: LoadedReply?
-            switch proxy.acceptL2Reply(result, type: type, key: key, stamp: stamp) {
-            case .hit(let loaded):
-                replyArrived(
-                    .success(Self.bytes(of: loaded.reply, version)), id: reply, command: .get, started: started,
-                    context: context)
-                return
-            case .miss(let stale):
-                staleFromL2 = stale
-            }
-            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            proxy.loadKey(
-                type: type, id: id, key: key, consultL2: false, countMiss: false, staleFromL2: staleFromL2,
-                on: context.eventLoop
-            )
-                .whenComplete { result in
-                    let (handler, context) = bound.value
-                    handler.replyArrived(
-                        result.map { Self.bytes(of: $0.reply, version) }, id: reply, command: .get, started: started,
-                        context: context)
-                }
-        }
+        proxy.reads.refreshAhead(ReadPath.KeyRead(type: type, id: id, key: key, policy: policy), on: context.eventLoop)
     }
 
     func mget(started: UInt64, context: ChannelHandlerContext) -> Bool {
@@ -108,7 +71,7 @@ extension ConnectionHandler {
             let start = scratch.writerIndex
             var refreshDue = false
             if !isQueryKey(key),
-                case .hit = proxy.serveKeyFromL1(
+                case .hit = proxy.reads.serveKeyFromL1(
                     key, now: started, version: version, policy: policy, refreshDue: &refreshDue, into: &scratch)
             {
                 hits.append(start..<scratch.writerIndex)
@@ -125,18 +88,18 @@ extension ConnectionHandler {
         }
         // Second pass: load what L1 lacked (L2 look-ups batched into one round trip); a key of no type reads as
         // nil, as a missing key does in Redis.
-        var targets: [(type: DataTypeState, id: ByteBuffer, key: ByteBuffer)] = []
+        var targets: [ReadPath.KeyRead] = []
         var targetOf: [Int?] = []
         targetOf.reserveCapacity(keys.count)
         for (key, hit) in zip(keys, hits) {
             if hit == nil, !isQueryKey(key), let (type, id) = policy.route(key) {
                 targetOf.append(targets.count)
-                targets.append((type, id, key))
+                targets.append(ReadPath.KeyRead(type: type, id: id, key: key, policy: policy))
             } else {
                 targetOf.append(nil)
             }
         }
-        let reply = proxy.loadKeys(targets, on: context.eventLoop).map { [scratch, hits, targetOf] loaded in
+        let reply = proxy.reads.read(many: targets, on: context.eventLoop).map { [scratch, hits, targetOf] loaded in
             var reply = ByteBuffer()
             reply.writeRESPArrayHeader(count: hits.count)
             scratch.withUnsafeReadableBytes { found in
@@ -162,11 +125,12 @@ extension ConnectionHandler {
         var loads: [EventLoopFuture<Bool>] = []
         for key in arguments.dropFirst() {
             if isQueryKey(key) { continue }
-            if let present = proxy.existsInL1(key, now: started, policy: policy) {
+            if let present = proxy.reads.existsInL1(key, now: started, policy: policy) {
                 if present { known += 1 }
             } else if let (type, id) = policy.route(key) {
                 loads.append(
-                    proxy.loadKey(type: type, id: id, key: key, on: context.eventLoop).map { !$0.isAbsent }
+                    proxy.reads.read(ReadPath.KeyRead(type: type, id: id, key: key, policy: policy), on: context.eventLoop)
+                        .map { !$0.isAbsent }
                 )
             }
         }
@@ -247,16 +211,15 @@ extension ConnectionHandler {
             writeError(ProxyError(.wrongArguments, "\(kind.name) statement is not valid UTF-8"))
             return true
         }
-        let key = Proxy.queryKey(sql: arguments[1], parameters: arguments[2...])
-        switch proxy.serveQueryFromL1(key, now: started, version: session.version, policy: policy, into: &out) {
+        let key = ReadPath.queryKey(sql: arguments[1], parameters: arguments[2...])
+        switch proxy.reads.serveQueryFromL1(key, now: started, version: session.version, policy: policy, into: &out) {
         case .hit:
             return true
         case .miss, .stale, .expired:
             let parameters = arguments[2...].map(SQLValue.init(parameter:))
             let version = session.version
-            let reply = proxy.loadQuery(sql: sql, parameters: parameters, key: key, on: context.eventLoop).map {
-                Self.bytes(of: $0.reply, version)
-            }
+            let read = ReadPath.QueryRead(sql: sql, parameters: parameters, key: key, policy: policy)
+            let reply = proxy.reads.read(query: read, on: context.eventLoop).map { Self.bytes(of: $0.reply, version) }
             awaitReply(reply, command: kind, started: started, context: context)
             return false
         }

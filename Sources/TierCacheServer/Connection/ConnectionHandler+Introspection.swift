@@ -95,7 +95,7 @@ extension ConnectionHandler {
             ResultEncoding.nullReply.resp2.withUnsafeReadableBytes { fact.reply($0, into: &out) }
             return true
         }
-        let reply = proxy.loadKey(type: type, id: id, key: key, on: context.eventLoop).map { loaded in
+        let reply = proxy.reads.read(ReadPath.KeyRead(type: type, id: id, key: key, policy: policy), on: context.eventLoop).map { loaded in
             var reply = ByteBuffer()
             loaded.reply.resp2.withUnsafeReadableBytes { fact.reply($0, into: &reply) }
             return reply

@@ -1,6 +1,8 @@
 import NIOCore
 import Synchronization
 import TierCacheCache
+import TierCacheStats
+import TierCacheSupport
 
 /// Makes concurrent misses for one key share one backend load.
 ///

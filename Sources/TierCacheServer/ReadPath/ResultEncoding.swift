@@ -2,6 +2,8 @@ import NIOCore
 import TierCacheBackend
 import TierCacheCache
 import TierCacheProtocol
+import TierCacheStats
+import TierCacheSupport
 
 /// Turns database rows into encoded replies, once per protocol version, so cache hits only copy bytes.
 enum ResultEncoding {

@@ -67,7 +67,7 @@ public final class ProxyServer: Service {
         let healthChecks = proxy.configuration.databaseHealthInterval.map { interval in
             let period = TimeAmount.nanoseconds(Int64(clamping: interval.wholeNanoseconds))
             return group.next().scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
-                proxy.checkDatabaseHealth()
+                proxy.database.checkHealth()
             }
         }
         defer { healthChecks?.cancel() }

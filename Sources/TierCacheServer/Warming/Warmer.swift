@@ -81,7 +81,7 @@ final class Warmer: Sendable {
         let backend = proxy.backend
         let listing: EventLoopFuture<[[UInt8]]>
         if let statement = type.policy.warm {
-            listing = proxy.onDatabase(eventLoop, statements: .policy) {
+            listing = proxy.database.run(eventLoop, statements: .policy) {
                 try backend.read(statement, parameters: []).resultSet.rows.compactMap { $0.first?.idBytes }
             }
         } else {
@@ -150,7 +150,9 @@ final class Warmer: Sendable {
             return
         }
         let id = key.getSlice(at: key.readerIndex + prefixLength, length: key.readableBytes - prefixLength) ?? key
-        proxy.loadKey(type: type, id: id, key: key, countMiss: false, on: eventLoop).whenComplete { [self] result in
+        proxy.reads.read(
+            ReadPath.KeyRead(type: type, id: id, key: key, policy: proxy.policy, purpose: .warming), on: eventLoop
+        ).whenComplete { [self] result in
             update(type.name) {
                 if case .success = result { $0.done += 1 } else { $0.failed += 1 }
             }

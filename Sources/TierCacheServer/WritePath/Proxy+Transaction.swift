@@ -41,7 +41,7 @@ extension Proxy {
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<TransactionOutcome> {
         let origin: StatementOrigin = steps.contains(where: \.runsClientSQL) ? .client : .policy
-        return onDatabase(eventLoop, statements: origin, writes: true) { [self] in
+        return database.run(eventLoop, statements: origin, writes: true) { [self] in
             let started = clock.monotonicNanoseconds()
             var invalidation = Invalidation()
             var failedStep: (index: Int, error: BackendError)?
@@ -78,7 +78,7 @@ extension Proxy {
 
     /// Each key's row as the database holds it now, for `WATCH`.
     func snapshot(_ targets: [TransactionStep.Target], on eventLoop: any EventLoop) -> EventLoopFuture<[ResultSet]> {
-        onDatabase(eventLoop, statements: .policy) { [self] in
+        database.run(eventLoop, statements: .policy) { [self] in
             do throws(BackendError) {
                 return try targets.map { target throws(BackendError) in
                     try backend.read(target.type.policy.load, parameters: [SQLValue(parameter: target.id)]).resultSet

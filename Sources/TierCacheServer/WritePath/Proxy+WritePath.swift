@@ -20,7 +20,7 @@ extension Proxy {
         }
         let parameters = [SQLValue(parameter: id), SQLValue(parameter: value)]
         let ownedKey = ByteBuffer(bytes: key.readableBytesView)
-        return onDatabase(eventLoop, statements: .policy, writes: true) { [self] in
+        return database.run(eventLoop, statements: .policy, writes: true) { [self] in
             let result = try runWrite(store, parameters: parameters, recorder: stats.backend.store)
             return invalidate(after: result.tablesWritten, keyed: (type, ownedKey))
         }.flatMap { [self] invalidation in
@@ -45,7 +45,7 @@ extension Proxy {
                 key: ByteBuffer(bytes: target.key.readableBytesView)
             )
         }
-        return onDatabase(eventLoop, statements: .policy, writes: true) { [self] in
+        return database.run(eventLoop, statements: .policy, writes: true) { [self] in
             var deleted = 0
             var invalidation = Invalidation()
             for item in work {
@@ -70,7 +70,7 @@ extension Proxy {
 
     /// `SQL.EXEC sql params…`: runs any one statement and invalidates what it may have changed.
     func exec(sql: String, parameters: [SQLValue], on eventLoop: any EventLoop) -> EventLoopFuture<WriteResult> {
-        onDatabase(eventLoop, statements: .client, writes: true) { [self] in
+        database.run(eventLoop, statements: .client, writes: true) { [self] in
             let result = try runWrite(sql, parameters: parameters, recorder: stats.backend.exec)
             if !result.isReadOnly, result.tablesWritten.isEmpty {
                 // Schema changes (CREATE, and DDL the authorizer reports no row write for): drop everything.

@@ -1,6 +1,8 @@
 import Logging
+import NIOCore
 import Synchronization
 import TierCacheBackend
+import TierCacheCache
 import TierCacheStats
 import TierCacheSupport
 

@@ -1,0 +1,286 @@
+import TierCacheCache
+
+/// One read of a key (or a QUERY result) from the moment L1 could not answer it: where it is, and for each thing
+/// that happens to it, what must happen next.
+///
+/// A value with no I/O, no clock and no shared state of its own: times, and what the tiers know (is an L2 entry
+/// older than a write this sidecar saw?), arrive with the events. So tests drive it through every path with a
+/// test clock (`ReadMachineTests`), and `ReadPath`, its one driver, performs its actions for GET, MGET, EXISTS,
+/// QUERY, warming, refresh-ahead and stale-while-revalidate.
+///
+/// ```
+/// lookingUpL1 (missed)
+///      │ expired, revalidating allowed ─▶ revalidating ─ served ─────────────────▶ done (refresh in background)
+///      │ miss                                   │ nothing to serve
+///      ▼                                        ▼
+///  (L2 used?) ── yes ─▶ awaitingL2 ─ fresh ──────────────────────────────────────▶ done (fill L1, reply)
+///      │ no                 │ miss or expired (an expired one within max_stale is the stale candidate)
+///      ▼                    ▼
+///  awaitingBackend ─ loaded ─────────────────────────────────────────────────────▶ done (reply)
+///      │ soft timeout ─▶ checkingStale ─ found ─▶ answeredWhileLoading ─ loaded/failed ─▶ done
+///      │ failed, database unwell ─▶ checkingStale ─ found ─▶ done (reply stale) / none ─▶ done (error)
+///      │ failed otherwise ────────────────────────────────────────────────────────▶ done (error)
+/// ```
+struct ReadMachine {
+    /// What the read may do, fixed when it starts: from its type's policy, and whether L2 may be asked now.
+    struct Plan: Sendable, Equatable {
+        /// Ask L2 before the backend.
+        var consultsL2: Bool
+        /// Entries from L2 may go into L1 (the type caches there).
+        var fillsL1: Bool
+        /// A "no row" entry may be cached.
+        var cachesMisses: Bool
+        /// `stale_while_revalidate`: an entry expired less than this long ago (nanoseconds) is served while a
+        /// background load refreshes it. Nil: never.
+        var revalidateWindow: UInt64?
+        /// `max_stale` is set: an entry expired less than `maxStale` ago may stand in for a load that failed
+        /// because the database is unwell (nanoseconds).
+        var failSafe: Bool
+        var maxStale: UInt64
+        /// How long past their expiry entries are kept, for `max_stale` and `stale_while_revalidate`
+        /// (nanoseconds).
+        var staleGrace: UInt64
+        /// With `failSafe`: a load still running after this long (nanoseconds) is answered for by a stale entry,
+        /// if there is one; the load goes on and refreshes the cache.
+        var softTimeout: UInt64?
+
+        /// Whether an entry may go into L1: the type caches there, and a "no row" entry only if it caches misses.
+        func mayFillL1(isAbsent: Bool) -> Bool {
+            fillsL1 && (!isAbsent || cachesMisses)
+        }
+
+        /// A read that only consults the backend (`refresh_ahead`, QUERY with no L2).
+        static let backendOnly = Plan(
+            consultsL2: false, fillsL1: true, cachesMisses: true, revalidateWindow: nil, failSafe: false,
+            maxStale: 0, staleGrace: 0, softTimeout: nil)
+    }
+
+    /// Why the stale entry is being looked for.
+    enum StaleReason {
+        /// The soft timeout fired: answer stale if there is one, else keep waiting for the load.
+        case softTimeout
+        /// The load failed because the database is unwell: answer stale if there is one, else with `error`.
+        case loadFailed(any Error)
+    }
+
+    enum State {
+        case lookingUpL1
+        /// Serving an entry expired within `revalidateWindow`, if L1 still has one.
+        case revalidating
+        case awaitingL2
+        /// `stale`: an expired L2 entry within `max_stale`, to fall back on.
+        case awaitingBackend(stale: LoadedReply?)
+        case checkingStale(StaleReason, stale: LoadedReply?)
+        /// The soft timeout answered with a stale entry; the load goes on, for the cache only.
+        case answeredWhileLoading
+        case done
+    }
+
+    enum Action {
+        /// Nothing (for now).
+        case none
+        /// Serve the key's entry if it expired less than `window` ago and no write has made it wrong; report
+        /// with ``revalidation(served:)``.
+        case serveExpired(window: UInt64)
+        /// An expired entry was served: a background read refreshes it (L2, then the backend).
+        case revalidateInBackground
+        /// Send the L2 GET; report with ``l2Replied(_:)``.
+        case sendL2Get
+        /// Run the backend load (joining an identical one running); report with ``loaded(_:)`` or
+        /// ``loadFailed(_:databaseUnwell:)``. With `softTimeout`, call ``softTimeoutFired()`` after that many
+        /// nanoseconds unless the load is in.
+        case runLoad(softTimeout: UInt64?)
+        /// Look the key's L1 entry up, expired or not, if it is at most `maxAge` past its expiry and no write has
+        /// made it wrong; report with ``staleLookedUp(_:)``.
+        case lookUpStale(maxAge: UInt64)
+        case reply(LoadedReply)
+        /// Answer with an expired entry standing in for the load (counted as a stale hit).
+        case replyStale(LoadedReply)
+        case fail(any Error)
+    }
+
+    /// What an L2 reply told, for the counters.
+    enum L2Verdict: Equatable {
+        case hit
+        /// No entry, an unreadable one, or Redis failed.
+        case miss
+        /// An entry, but expired or older than a write this sidecar knows of.
+        case stale
+    }
+
+    /// An entry for L1, when one may go there; `expiresAt` on the monotonic clock (in the past for an expired
+    /// entry kept for `max_stale` and `stale_while_revalidate`).
+    struct L1Fill: Equatable {
+        var reply: CachedReply
+        var isAbsent: Bool
+        var expiresAt: UInt64
+        var isExpired: Bool
+    }
+
+    /// An L2 look-up's outcome, with what the sidecar knows about it.
+    struct L2Reply {
+        /// Nil: no entry, an unreadable one, or Redis failed.
+        var entry: L2Entry?
+        /// The entry is newer than every write this sidecar knows of (and, for a QUERY result, its tables'
+        /// policies still allow L2).
+        var isCurrent: Bool
+        /// The longest life the entry's policy gives now: an entry created longer ago has outlived a lowered TTL.
+        var longestLifetimeMilliseconds: UInt64
+        var nowMilliseconds: UInt64
+        var nowMonotonic: UInt64
+        /// The longest life a new L1 entry may have now (shorter while other sidecars can't be heard).
+        var l1LifetimeLimit: UInt64 = .max
+    }
+
+    /// The outcome of ``l2Replied(_:)``: fill L1 first (when `fill` is set), then do `action`.
+    struct L2Step {
+        var verdict: L2Verdict
+        var fill: L1Fill?
+        var action: Action
+    }
+
+    let plan: Plan
+    private(set) var state = State.lookingUpL1
+
+    init(plan: Plan) {
+        self.plan = plan
+    }
+
+    // MARK: Events
+
+    /// L1 had no fresh entry; `expired` when it had one past its expiry.
+    mutating func l1Missed(expired: Bool) -> Action {
+        guard case .lookingUpL1 = state else { return .none }
+        if expired, let window = plan.revalidateWindow {
+            state = .revalidating
+            return .serveExpired(window: window)
+        }
+        return nextTier()
+    }
+
+    mutating func revalidation(served: Bool) -> Action {
+        guard case .revalidating = state else { return .none }
+        if served {
+            state = .done
+            return .revalidateInBackground
+        }
+        return nextTier()
+    }
+
+    private mutating func nextTier() -> Action {
+        if plan.consultsL2 {
+            state = .awaitingL2
+            return .sendL2Get
+        }
+        return runLoad(stale: nil)
+    }
+
+    private mutating func runLoad(stale: LoadedReply?) -> Action {
+        state = .awaitingBackend(stale: stale)
+        return .runLoad(softTimeout: plan.failSafe ? plan.softTimeout : nil)
+    }
+
+    /// The L2 look-up came back. A fresh entry answers (and fills L1 with its remaining life); an expired one
+    /// within the stale grace goes into L1 as the expired entry it is, where stale-while-revalidate and the
+    /// fail-safe find it, and within `max_stale` it is kept to fall back on; anything else goes to the backend.
+    mutating func l2Replied(_ reply: L2Reply) -> L2Step {
+        guard case .awaitingL2 = state else { return L2Step(verdict: .miss, action: .none) }
+        guard let entry = reply.entry else { return L2Step(verdict: .miss, action: runLoad(stale: nil)) }
+        guard reply.isCurrent else { return L2Step(verdict: .stale, action: runLoad(stale: nil)) }
+        // The entry's own expiry, or sooner if the policy's TTL was lowered since it was created.
+        let expiresAt = min(
+            entry.expiresAtMilliseconds, entry.createdAtMilliseconds &+ reply.longestLifetimeMilliseconds)
+        let mayFill = plan.mayFillL1(isAbsent: entry.isAbsent)
+        if expiresAt > reply.nowMilliseconds {
+            state = .done
+            let remaining = (expiresAt - reply.nowMilliseconds) * 1_000_000
+            let fill =
+                mayFill
+                ? L1Fill(
+                    reply: entry.reply, isAbsent: entry.isAbsent,
+                    expiresAt: reply.nowMonotonic &+ min(remaining, reply.l1LifetimeLimit), isExpired: false)
+                : nil
+            return L2Step(
+                verdict: .hit, fill: fill, action: .reply(LoadedReply(reply: entry.reply, isAbsent: entry.isAbsent)))
+        }
+        let age = (reply.nowMilliseconds - expiresAt) * 1_000_000
+        guard age < plan.staleGrace else { return L2Step(verdict: .stale, action: runLoad(stale: nil)) }
+        let fill =
+            mayFill
+            ? L1Fill(
+                reply: entry.reply, isAbsent: entry.isAbsent,
+                expiresAt: reply.nowMonotonic > age ? reply.nowMonotonic - age : 0, isExpired: true)
+            : nil
+        let stale =
+            plan.failSafe && age <= plan.maxStale
+            ? LoadedReply(reply: entry.reply, isAbsent: entry.isAbsent, isStale: true) : nil
+        return L2Step(verdict: .stale, fill: fill, action: runLoad(stale: stale))
+    }
+
+    /// The backend load succeeded (it filled the tiers itself: a load outlives the reads waiting for it).
+    mutating func loaded(_ reply: LoadedReply) -> Action {
+        switch state {
+        case .awaitingBackend:
+            state = .done
+            return .reply(reply)
+        case .answeredWhileLoading:
+            state = .done
+            return .none
+        default:
+            return .none
+        }
+    }
+
+    /// The backend load failed; `databaseUnwell` when for the database's sake (`Database.isUnwell`), so a stale
+    /// entry may answer instead.
+    mutating func loadFailed(_ error: any Error, databaseUnwell: Bool) -> Action {
+        switch state {
+        case .awaitingBackend(let stale):
+            guard plan.failSafe, databaseUnwell else {
+                state = .done
+                return .fail(error)
+            }
+            if let stale {
+                state = .done
+                return .replyStale(stale)
+            }
+            state = .checkingStale(.loadFailed(error), stale: nil)
+            return .lookUpStale(maxAge: plan.maxStale)
+        case .answeredWhileLoading:
+            state = .done
+            return .none
+        default:
+            return .none
+        }
+    }
+
+    /// The soft timeout fired while the load runs.
+    mutating func softTimeoutFired() -> Action {
+        guard case .awaitingBackend(let stale) = state else { return .none }
+        state = .checkingStale(.softTimeout, stale: stale)
+        return .lookUpStale(maxAge: plan.maxStale)
+    }
+
+    /// What ``Action/lookUpStale(maxAge:)`` found in L1.
+    mutating func staleLookedUp(_ found: LoadedReply?) -> Action {
+        guard case .checkingStale(let reason, let stale) = state else { return .none }
+        switch reason {
+        case .softTimeout:
+            // L1's entry first: an L2 one found expired went into L1 too, unless L1 had a later one.
+            guard let answer = found ?? stale else {
+                state = .awaitingBackend(stale: stale)
+                return .none
+            }
+            state = .answeredWhileLoading
+            return .replyStale(answer)
+        case .loadFailed(let error):
+            state = .done
+            return found.map { .replyStale($0) } ?? .fail(error)
+        }
+    }
+
+    var isDone: Bool {
+        if case .done = state { return true }
+        return false
+    }
+}

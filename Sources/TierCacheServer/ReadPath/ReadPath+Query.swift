@@ -1,0 +1,151 @@
+import NIOCore
+import TierCacheBackend
+import TierCacheCache
+import TierCachePolicy
+import TierCacheStats
+import TierCacheSupport
+
+/// QUERY's read path: the same machine as a keyed read, with a result's own L1 key, L2 entries judged by the
+/// tables they read, and the owning type known only once the statement ran.
+extension ReadPath {
+    /// One QUERY read. `key` is ``queryKey(sql:parameters:)``.
+    struct QueryRead: Sendable {
+        var sql: String
+        var parameters: [SQLValue]
+        var key: ByteBuffer
+        var policy: PolicyState
+    }
+
+    /// The L1 key of a QUERY: a 0x00 byte (no client key routes to it: typed keys are `prefix:id`, and GET
+    /// refuses keys starting with 0x00), then the SHA-256 digest of the statement and its parameters, each
+    /// length-prefixed so parts can't run together. A fixed 33 bytes however long the statement is.
+    static func queryKey(sql: ByteBuffer, parameters: ArraySlice<ByteBuffer>) -> ByteBuffer {
+        var hasher = SHA256()
+        func add(_ part: ByteBuffer) {
+            var length = UInt32(truncatingIfNeeded: part.readableBytes).bigEndian
+            withUnsafeBytes(of: &length) { hasher.update($0) }
+            part.withUnsafeReadableBytes { hasher.update($0) }
+        }
+        add(sql)
+        for parameter in parameters { add(parameter) }
+        var key = ByteBuffer()
+        key.reserveCapacity(33)
+        key.writeInteger(UInt8(0))
+        key.writeBytes(hasher.finalize())
+        return key
+    }
+
+    /// Runs a read-only statement after an L1 miss: from L2 when QUERY results may live there, else (or on an L2
+    /// miss) on the backend, joining an identical statement already running. Caches the rows under the policy of
+    /// the type that owns the tables it read.
+    func read(query: QueryRead, on eventLoop: any EventLoop) -> EventLoopFuture<LoadedReply> {
+        guard eventLoop.inEventLoop else { return eventLoop.flatSubmit { self.read(query: query, on: eventLoop) } }
+        var plan = ReadMachine.Plan.backendOnly
+        plan.consultsL2 = query.policy.anyQueryUsesL2 && l2?.readTicket() != nil
+        var machine = ReadMachine(plan: plan)
+        let action = machine.l1Missed(expired: false)
+        let promise = eventLoop.makePromise(of: LoadedReply.self)
+        ReadTask(
+            path: self, target: .query(query), machine: machine, stamp: sequencer.current, connection: nil,
+            eventLoop: eventLoop, completion: promise.completeWith
+        ).perform(action)
+        return promise.futureResult
+    }
+
+    /// Feeds an L2 look-up to a QUERY's machine: an entry counts only while the policies of the tables it read
+    /// still allow L2, and is fresh only if none of them was written since. Fills L1 as the machine says.
+    func l2Replied(
+        _ lookup: L2Tier.Lookup,
+        query: QueryRead,
+        stamp: UInt64,
+        machine: inout ReadMachine
+    ) -> ReadMachine.Action {
+        let policy = query.policy
+        var entry: L2Entry?
+        if case .hit(let found) = lookup, policy.resultUsesL2(found.tables) { entry = found }
+        let owner = entry.map { policy.owner(ofTables: Set($0.tables)) } ?? nil
+        let now = clock.monotonicNanoseconds()
+        let step = machine.l2Replied(
+            ReadMachine.L2Reply(
+                entry: entry,
+                isCurrent: entry.map { l2?.consistency.queryEntryIsFresh(tables: $0.tables, sequence: $0.sequence) }
+                    == true,
+                // As for keyed entries: sooner than its own expiry if the owner's TTL was lowered since.
+                longestLifetimeMilliseconds: (owner?.lifetime ?? policy.defaultType.lifetime).longestMilliseconds,
+                nowMilliseconds: clock.wallClockMilliseconds(),
+                nowMonotonic: now,
+                l1LifetimeLimit: l1LifetimeLimit
+            ))
+        switch step.verdict {
+        case .hit:
+            let counters = owner?.counters ?? policy.defaultType.counters
+            counters.l1.misses.increment()
+            counters.l2.hits.increment()
+        case .stale:
+            l2?.stats.stale.increment()
+        case .miss:
+            break  // counted with the load, once the owner is known
+        }
+        if let fill = step.fill, let entry {
+            fillL1(
+                query: query.key, reply: fill.reply, tables: entry.tables, policy: policy, expiresAt: fill.expiresAt,
+                stamp: stamp, now: now)
+        }
+        return step.action
+    }
+
+    /// Runs the statement on the backend, joining an identical one running since the same write number.
+    func load(_ query: QueryRead, consultedL2: Bool, on eventLoop: any EventLoop) -> EventLoopFuture<LoadedReply> {
+        let stamp = sequencer.current
+        // The owning type is known only once the statement ran, so joined QUERYs are not counted per type.
+        return coalesced(key: query.key, stamp: stamp, counters: nil, on: eventLoop) { [self] in
+            let started = clock.monotonicNanoseconds()
+            let ticket = query.policy.anyQueryUsesL2 ? l2?.readTicket() : nil
+            return database.run(eventLoop, statements: .client) { [self] in
+                try performQuery(query, stamp: stamp, consultedL2: consultedL2)
+            }.map { [self] loaded in
+                if let l2, let ticket, let lifetime = loaded.lifetime, mayFillL2(ticket, started: started) {
+                    l2.fillQuery(
+                        query.key,
+                        entry: l2Entry(loaded, lifetime: lifetime, sequence: ticket.sequence, tables: loaded.tables),
+                        lifetimeMilliseconds: lifetime.milliseconds
+                    )
+                }
+                return loaded
+            }
+        }
+    }
+
+    /// Runs on the thread pool.
+    private func performQuery(_ query: QueryRead, stamp: UInt64, consultedL2: Bool) throws -> LoadedReply {
+        let started = clock.monotonicNanoseconds()
+        let result: ReadResult
+        do {
+            result = try database.backend.read(query.sql, parameters: query.parameters, origin: .client)
+        } catch {
+            stats.backend.errors.increment()
+            throw ProxyError(error)
+        }
+        let finished = clock.monotonicNanoseconds()
+        stats.backend.query.record(nanoseconds: finished &- started)
+
+        let policy = query.policy
+        let reply = ResultEncoding.resultSet(result.resultSet)
+        let owner = policy.owner(ofTables: result.tablesRead)
+        let counters = owner?.counters ?? policy.defaultType.counters
+        counters.l1.misses.increment()
+        if consultedL2 { counters.l2.misses.increment() }
+        counters.loads.increment()
+
+        let lifetime = (owner?.lifetime ?? policy.defaultType.lifetime).next()
+        fillL1(
+            query: query.key, reply: reply, tables: result.tablesRead, policy: policy,
+            expiresAt: finished &+ l1Lifetime(lifetime), stamp: stamp, now: finished)
+        return LoadedReply(
+            reply: reply,
+            isAbsent: false,
+            lifetime: policy.resultUsesL2(result.tablesRead) ? lifetime : nil,
+            tables: result.tablesRead.sorted()
+        )
+    }
+}

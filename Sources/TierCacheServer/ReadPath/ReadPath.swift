@@ -1,0 +1,263 @@
+import NIOCore
+import TierCacheCache
+import TierCachePolicy
+import TierCacheProtocol
+import TierCacheStats
+import TierCacheSupport
+
+/// The read path past L1: runs each read's `ReadMachine` and performs what it decides — the L2 GET, the coalesced
+/// backend load, L1 and L2 fills, the soft timeout, stale answers. GET, MGET, EXISTS, QUERY, warming,
+/// refresh-ahead and stale-while-revalidate all come through here. (L1 hits never do: the connection serves them
+/// in place, `ReadPath+L1.swift`.)
+final class ReadPath: Sendable {
+    let l1: L1Cache
+    let l2: L2Tier?
+    let database: Database
+    let coalescer = LoadCoalescer()
+    let sequencer: WriteSequencer
+    let tables: TableRegistry
+    let stats: ProxyStats
+    let accessTracker: AccessTracker
+    let clock: any ServerClock
+    /// `--soft-timeout`, in nanoseconds.
+    let softTimeout: UInt64?
+
+    init(
+        l1: L1Cache,
+        l2: L2Tier?,
+        database: Database,
+        sequencer: WriteSequencer,
+        tables: TableRegistry,
+        stats: ProxyStats,
+        accessTracker: AccessTracker,
+        clock: any ServerClock,
+        softTimeout: Duration?
+    ) {
+        self.l1 = l1
+        self.l2 = l2
+        self.database = database
+        self.sequencer = sequencer
+        self.tables = tables
+        self.stats = stats
+        self.accessTracker = accessTracker
+        self.clock = clock
+        self.softTimeout = softTimeout.map(\.nonNegativeNanoseconds)
+    }
+
+    /// Why a key is read: decides what is counted, and what the read may do.
+    enum Purpose: Sendable {
+        /// A client's GET, MGET, EXISTS…: counts an L1 miss.
+        case client
+        /// Warming: L1 was checked by the warmer.
+        case warming
+        /// Stale-while-revalidate's background refresh, after serving the expired entry.
+        case revalidation
+        /// `refresh_ahead`'s background load: straight to the backend (L2 holds the same aging entry).
+        case refresh
+    }
+
+    /// One keyed read. `key` and `id` may be slices of a connection's read buffer: kept until the read ends.
+    struct KeyRead: Sendable {
+        var type: DataTypeState
+        var id: ByteBuffer
+        var key: ByteBuffer
+        var policy: PolicyState
+        var purpose: Purpose = .client
+    }
+
+    /// What a keyed read may do now, from its type's policy and the tiers' state.
+    func plan(for read: KeyRead) -> ReadMachine.Plan {
+        let type = read.type
+        let consultsL2 = read.purpose != .refresh && type.policy.l2 && l2?.readTicket() != nil
+        let failSafe = type.policy.maxStale != nil
+        return ReadMachine.Plan(
+            consultsL2: consultsL2,
+            fillsL1: type.policy.l1,
+            cachesMisses: type.policy.cacheMisses,
+            revalidateWindow: read.purpose == .client
+                ? type.policy.staleWhileRevalidate.map { UInt64(max($0.milliseconds, 0)) * 1_000_000 } : nil,
+            failSafe: failSafe,
+            maxStale: type.maxStaleNanoseconds,
+            staleGrace: type.staleGraceNanoseconds,
+            softTimeout: failSafe ? softTimeout : nil
+        )
+    }
+
+    // MARK: Keyed reads
+
+    /// Starts a client's read of a key L1 did not answer (`expired`: L1 holds it past its expiry). Serves an entry
+    /// within `stale_while_revalidate` into `out` at once (and refreshes it in the background): then returns nil.
+    /// Otherwise returns the read for ``finish(_:connection:on:completion:)``, once the caller has made room for
+    /// its reply.
+    func start(
+        _ read: KeyRead,
+        expired: Bool,
+        version: RESPVersion,
+        into out: inout ByteBuffer,
+        on eventLoop: any EventLoop
+    ) -> PendingRead? {
+        var machine = ReadMachine(plan: plan(for: read))
+        var action = machine.l1Missed(expired: expired)
+        if case .serveExpired(let window) = action {
+            let served = serveExpired(read, window: window, version: version, into: &out)
+            action = machine.revalidation(served: served)
+            if case .revalidateInBackground = action {
+                read.type.counters.revalidations.increment()
+                background(read, purpose: .revalidation, on: eventLoop)
+                return nil
+            }
+        }
+        return PendingRead(read: read, machine: machine, stamp: sequencer.current, next: action)
+    }
+
+    /// A read that goes on past L1: its machine, the write number it began at, and the action decided last.
+    struct PendingRead {
+        var read: KeyRead
+        var machine: ReadMachine
+        var stamp: UInt64
+        var next: ReadMachine.Action
+    }
+
+    /// Runs a started read to its end; `completion` gets the reply on `eventLoop`. `connection`: the event loop's
+    /// Redis connection, when the caller has it (the L2 GET then goes out without a hop).
+    func finish(
+        _ pending: PendingRead,
+        connection: L2Connection?,
+        on eventLoop: any EventLoop,
+        completion: @escaping (Result<LoadedReply, any Error>) -> Void
+    ) {
+        ReadTask(
+            path: self, target: .key(pending.read), machine: pending.machine, stamp: pending.stamp,
+            connection: connection, eventLoop: eventLoop, completion: completion
+        ).perform(pending.next)
+    }
+
+    /// Reads a key L1 did not answer, as a future: EXISTS, TYPE/STRLEN/HLEN, and the background reads.
+    func read(_ read: KeyRead, on eventLoop: any EventLoop) -> EventLoopFuture<LoadedReply> {
+        // Reads are driven on their loop; callers off it (warming's start, tests) hop there first.
+        guard eventLoop.inEventLoop else { return eventLoop.flatSubmit { self.read(read, on: eventLoop) } }
+        let promise = eventLoop.makePromise(of: LoadedReply.self)
+        var machine = ReadMachine(plan: plan(for: read))
+        let action = machine.l1Missed(expired: false)
+        ReadTask(
+            path: self, target: .key(read), machine: machine, stamp: sequencer.current, connection: nil,
+            eventLoop: eventLoop, completion: promise.completeWith
+        ).perform(action)
+        return promise.futureResult
+    }
+
+    /// `refresh_ahead`: one background load of a key whose entry was just hit late in its life, straight from the
+    /// database, filling L1 and L2 with a fresh one. Hits meanwhile join it.
+    func refreshAhead(_ read: KeyRead, on eventLoop: any EventLoop) {
+        background(read, purpose: .refresh, on: eventLoop)
+    }
+
+    /// A read whose result only goes to the cache (a failure leaves the entry to the next reader).
+    private func background(_ read: KeyRead, purpose: Purpose, on eventLoop: any EventLoop) {
+        var read = read
+        read.purpose = purpose
+        // The request's bytes are slices of the connection's read buffer; the read outlives them.
+        read.key = ByteBuffer(bytes: read.key.readableBytesView)
+        read.id = ByteBuffer(bytes: read.id.readableBytesView)
+        _ = self.read(read, on: eventLoop)
+    }
+
+    /// Reads several keys that missed L1 (MGET): those whose types use L2 in one MGET round trip, each L2 miss
+    /// then from the backend. Results are in the order of `reads`.
+    func read(many reads: [KeyRead], on eventLoop: any EventLoop) -> EventLoopFuture<[LoadedReply]> {
+        guard eventLoop.inEventLoop else { return eventLoop.flatSubmit { self.read(many: reads, on: eventLoop) } }
+        let plans = reads.map(plan(for:))
+        let batched = plans.indices.filter { plans[$0].consultsL2 }
+        let stamp = sequencer.current
+        guard let l2, batched.count > 1 else {
+            // One key gains nothing from batching.
+            let futures = reads.indices.map { index in
+                var machine = ReadMachine(plan: plans[index])
+                let action = machine.l1Missed(expired: false)
+                let promise = eventLoop.makePromise(of: LoadedReply.self)
+                ReadTask(
+                    path: self, target: .key(reads[index]), machine: machine, stamp: stamp, connection: nil,
+                    eventLoop: eventLoop, completion: promise.completeWith
+                ).perform(action)
+                return promise.futureResult
+            }
+            return EventLoopFuture.whenAllSucceed(futures, on: eventLoop)
+        }
+        let keys = batched.map { l2.namespace.entryKey(reads[$0].key) }
+        // The requests' bytes are slices of the connection's read buffer; the reads outlive them.
+        let owned = reads.map { read -> KeyRead in
+            var read = read
+            read.key = ByteBuffer(bytes: read.key.readableBytesView)
+            read.id = ByteBuffer(bytes: read.id.readableBytesView)
+            return read
+        }
+        return l2.get(many: keys, on: eventLoop).flatMap { [self] lookups in
+            var lookupOf = [L2Tier.Lookup?](repeating: nil, count: owned.count)
+            for (position, index) in batched.enumerated() { lookupOf[index] = lookups[position] }
+            let futures = owned.indices.map { index in
+                var machine = ReadMachine(plan: plans[index])
+                var action = machine.l1Missed(expired: false)
+                if let lookup = lookupOf[index] {
+                    countL1Miss(owned[index])
+                    action = l2Replied(lookup, read: owned[index], stamp: stamp, machine: &machine)
+                }
+                let promise = eventLoop.makePromise(of: LoadedReply.self)
+                ReadTask(
+                    path: self, target: .key(owned[index]), machine: machine, stamp: stamp, connection: nil,
+                    eventLoop: eventLoop, missCounted: lookupOf[index] != nil, completion: promise.completeWith
+                ).perform(action)
+                return promise.futureResult
+            }
+            return EventLoopFuture.whenAllSucceed(futures, on: eventLoop)
+        }
+    }
+
+    /// A client's read counts one L1 miss when it goes past L1 (L2 or the backend).
+    func countL1Miss(_ read: KeyRead) {
+        if read.purpose == .client { read.type.counters.l1.misses.increment() }
+    }
+
+    /// Feeds an L2 look-up to a keyed read's machine; fills L1 as it says, counts what L2 told.
+    func l2Replied(
+        _ lookup: L2Tier.Lookup,
+        read: KeyRead,
+        stamp: UInt64,
+        machine: inout ReadMachine
+    ) -> ReadMachine.Action {
+        let type = read.type
+        var entry: L2Entry?
+        if case .hit(let found) = lookup { entry = found }
+        let now = clock.monotonicNanoseconds()
+        let step = machine.l2Replied(
+            ReadMachine.L2Reply(
+                entry: entry,
+                isCurrent: entry.map { l2?.consistency.keyedEntryIsFresh(group: type.group, sequence: $0.sequence) }
+                    == true,
+                longestLifetimeMilliseconds: type.longestLifetimeMilliseconds,
+                nowMilliseconds: clock.wallClockMilliseconds(),
+                nowMonotonic: now,
+                l1LifetimeLimit: l1LifetimeLimit
+            ))
+        switch step.verdict {
+        case .hit:
+            type.counters.l2.hits.increment()
+        case .miss:
+            type.counters.l2.misses.increment()
+        case .stale:
+            l2?.stats.stale.increment()
+            type.counters.l2.misses.increment()
+        }
+        if let fill = step.fill { fillL1(read, with: fill, stamp: stamp, now: now) }
+        return step.action
+    }
+
+    /// How long a new L1 entry may live now: as long as it likes, except while this sidecar cannot hear other
+    /// sidecars' invalidations.
+    var l1LifetimeLimit: UInt64 {
+        guard let l2, !l2.consistency.isListening else { return .max }
+        return l2.configuration.degradedL1Lifetime.nonNegativeNanoseconds
+    }
+
+    /// `min(lifetime, l1LifetimeLimit)`.
+    func l1Lifetime(_ lifetime: UInt64) -> UInt64 { min(lifetime, l1LifetimeLimit) }
+}
