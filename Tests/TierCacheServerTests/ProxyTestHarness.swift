@@ -149,7 +149,7 @@ final class ProxyTestHarness {
     func set(_ key: String, _ value: String) async throws {
         let keyBuffer = ByteBuffer(string: key)
         let (type, id) = try require(proxy.policy.route(keyBuffer))
-        try await proxy.set(type: type, id: id, key: keyBuffer, value: ByteBuffer(string: value), on: eventLoop).get()
+        try await proxy.writes.set(type: type, id: id, key: keyBuffer, value: ByteBuffer(string: value), on: eventLoop).get()
     }
 
     func mget(_ keys: [String]) async throws -> [String?] {
@@ -182,11 +182,11 @@ final class ProxyTestHarness {
             let (type, id) = try require(proxy.policy.route(buffer))
             return (type: type, id: id, key: buffer)
         }
-        return try await proxy.delete(targets, on: eventLoop).get()
+        return try await proxy.writes.delete(targets, on: eventLoop).get()
     }
 
     func exec(_ sql: String, _ parameters: [SQLValue] = []) async throws -> Int {
-        try await proxy.exec(sql: sql, parameters: parameters, on: eventLoop).get().changes
+        try await proxy.writes.exec(sql: sql, parameters: parameters, on: eventLoop).get().changes
     }
 
     static func decodeBulk(_ buffer: ByteBuffer) -> String? {

@@ -117,8 +117,8 @@ extension Proxy {
 
     /// The running policy's version and the reloads since start-up (in `STATS` and `POLICY SHOW`).
     func policyStatus() -> StatsNode {
-        let history = policyHistory.withLock { $0 }
-        let current = currentPolicy.withLock { $0.loaded }
+        let history = policies.history.withLock { $0 }
+        let current = policies.current.withLock { $0.loaded }
         let now = clock.wallClockMicroseconds()
         var fields: [(String, StatsNode)] = [
             ("version", .text(current.digest)),

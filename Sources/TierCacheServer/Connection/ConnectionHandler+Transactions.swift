@@ -50,7 +50,7 @@ extension ConnectionHandler {
             return true
         }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let reply = proxy.snapshot(targets, on: context.eventLoop).map { snapshots in
+        let reply = proxy.writes.snapshot(targets, on: context.eventLoop).map { snapshots in
             bound.value.session.watched += zip(targets, snapshots).map { WatchedKey(target: $0, snapshot: $1) }
             var reply = ByteBuffer()
             reply.writeRESPSimpleString(staticString: "OK")
@@ -92,7 +92,7 @@ extension ConnectionHandler {
             return true
         }
         let version = session.version
-        let reply = proxy.runTransaction(steps, watched: watched, version: version, on: context.eventLoop)
+        let reply = proxy.writes.runTransaction(steps, watched: watched, version: version, on: context.eventLoop)
             .map { outcome in
                 var array = ByteBuffer()
                 switch outcome {

@@ -117,7 +117,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     init(proxy: Proxy) {
         self.proxy = proxy
         self.clock = proxy.clock
-        self.policyVersion = proxy.policyVersion.load(ordering: .acquiring)
+        self.policyVersion = proxy.policies.version.load(ordering: .acquiring)
         self.policy = proxy.policy
         let session = ClientSession(
             id: proxy.connectionIDs.next(),
@@ -453,7 +453,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Takes the proxy's policy if a reload replaced it since this connection last looked.
     @inline(__always)
     private func refreshPolicy() {
-        let version = proxy.policyVersion.load(ordering: .acquiring)
+        let version = proxy.policies.version.load(ordering: .acquiring)
         guard version != policyVersion else { return }
         policy = proxy.policy
         policyVersion = version

@@ -67,7 +67,7 @@ extension Proxy {
         } catch {
             return .refused(error.description)
         }
-        let (old, oldRecord) = currentPolicy.withLock { $0 }
+        let (old, oldRecord) = self.policies.current.withLock { $0 }
         if policies.digest == oldRecord.digest { return .unchanged(oldRecord) }
         let validation = PolicyValidation.validate(policies, against: backend)
         for warning in validation.warnings { logger.warning("\(warning.description)") }
@@ -83,8 +83,7 @@ extension Proxy {
         let record = PolicyLoadRecord(policies: policies, loadedAtMicroseconds: clock.wallClockMicroseconds())
         // Registered before the swap, so an L2 read under the new version already knows its types' writes.
         l2?.consistency.register(new.types.map { ($0.name, $0.group) })
-        currentPolicy.withLock { $0 = (new, record) }
-        policyVersion.wrappingAdd(1, ordering: .releasing)
+        self.policies.replace(with: new, record: record)
         let changes = applyToCachedEntries(from: old, to: new)
         return .reloaded(record, changes: changes)
     }
@@ -130,7 +129,7 @@ extension Proxy {
     private func record(_ outcome: PolicyReloadOutcome, trigger: String) {
         switch outcome {
         case .reloaded(let record, let changes):
-            policyHistory.withLock { history in
+            policies.history.withLock { history in
                 history.reloads += 1
                 history.lastError = nil
             }
@@ -141,7 +140,7 @@ extension Proxy {
                     "changes": "\(changes.isEmpty ? "none" : changes.joined(separator: "; "))",
                 ])
         case .unchanged(let record):
-            let cleared = policyHistory.withLock { history -> Bool in
+            let cleared = policies.history.withLock { history -> Bool in
                 defer { history.lastError = nil }
                 return history.lastError != nil
             }
@@ -153,7 +152,7 @@ extension Proxy {
                 logger.debug("policy unchanged", metadata: ["trigger": "\(trigger)", "version": "\(record.digest)"])
             }
         case .refused(let errors):
-            policyHistory.withLock { history in
+            policies.history.withLock { history in
                 history.failures += 1
                 history.lastError = errors
                 history.lastErrorAtMicroseconds = clock.wallClockMicroseconds()

@@ -47,7 +47,7 @@ final class PolicyWatcher: Sendable {
 
     func start() {
         let path = proxy.configuration.policyPath
-        let running = proxy.currentPolicy.withLock { $0.loaded.digest }
+        let running = proxy.policies.current.withLock { $0.loaded.digest }
         // SIGHUP would end the process; from now on it asks for a reload.
         signal(SIGHUP, SIG_IGN)
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: queue)

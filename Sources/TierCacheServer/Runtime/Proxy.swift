@@ -17,13 +17,8 @@ public final class Proxy: Sendable {
     public let configuration: ServerConfiguration
     public let l1: L1Cache
     /// The policy in force. A reload replaces it (`reloadPolicy`); a request keeps the version it began with.
-    public var policy: PolicyState { currentPolicy.withLock { $0.state } }
-    /// Raised by every reload: connections keep the policy they use and look again only when it moved, so the
-    /// request path takes no lock for it.
-    let policyVersion = Atomic<UInt64>(0)
-    let currentPolicy: Mutex<(state: PolicyState, loaded: PolicyLoadRecord)>
-    /// What reloads and failed reloads left behind, for `STATS` and `POLICY SHOW`.
-    let policyHistory: Mutex<PolicyHistory>
+    public var policy: PolicyState { policies.state }
+    let policies: ActivePolicy
     /// The slots data types keep across policy versions.
     let typeRegistry = TypeRegistry()
     /// Which keys are read most, per type.
@@ -44,6 +39,8 @@ public final class Proxy: Sendable {
     let l2: L2Tier?
     /// Reads past L1: L2, the coalesced backend load, fills.
     let reads: ReadPath
+    /// Writes: the backend's commit, then invalidation here and in the other sidecars.
+    let writes: WritePath
     let logger: Logger
     /// Every "now" of the server (`SystemClock`; tests move a `TestClock`).
     let clock: any ServerClock
@@ -79,8 +76,8 @@ public final class Proxy: Sendable {
         let state = try PolicyState(
             policy, exactIDs: Self.exactIDs(of: policy, on: backend), registry: typeRegistry)
         let loaded = PolicyLoadRecord(policies: policy, loadedAtMicroseconds: clock.wallClockMicroseconds())
-        self.currentPolicy = Mutex((state, loaded))
-        self.policyHistory = Mutex(PolicyHistory())
+        let policies = ActivePolicy(state, loaded: loaded)
+        self.policies = policies
         self.threadPool = threadPool
         self.database = Database(
             backend: backend,
@@ -97,6 +94,9 @@ public final class Proxy: Sendable {
         self.reads = ReadPath(
             l1: l1, l2: l2, database: database, sequencer: sequencer, tables: tables, stats: stats,
             accessTracker: accessTracker, clock: clock, softTimeout: configuration.softTimeout)
+        self.writes = WritePath(
+            database: database, l1: l1, l2: l2, policies: policies, sequencer: sequencer, tables: tables,
+            stats: stats, clock: clock)
         l2?.consistency.register(state.types.map { ($0.name, $0.group) })
     }
 
@@ -111,8 +111,8 @@ public final class Proxy: Sendable {
         // every retain of it on the request path would take the slow route through that table (measured, issue 4).
         l2?.start { [self] event in
             switch event {
-            case .remoteInvalidation(let message): applyRemote(message)
-            case .channelLost: invalidateEverything()
+            case .remoteInvalidation(let message): writes.applyRemote(message)
+            case .channelLost: writes.invalidateEverything()
             case .maintenanceDue: l2?.maintain()
             }
         }

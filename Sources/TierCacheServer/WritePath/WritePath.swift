@@ -8,7 +8,40 @@ import TierCacheSupport
 /// The write path: the backend commits first; then every L1 entry the write made stale is dropped, and (with L2)
 /// the write is numbered, its L2 entries dropped and the other sidecars told, all before the client hears OK. So a
 /// read after an acknowledged write never returns the old value here, and not in another sidecar once it heard.
-extension Proxy {
+final class WritePath: Sendable {
+    let database: Database
+    let l1: L1Cache
+    let l2: L2Tier?
+    let policies: ActivePolicy
+    let sequencer: WriteSequencer
+    let tables: TableRegistry
+    let stats: ProxyStats
+    let clock: any ServerClock
+
+    init(
+        database: Database,
+        l1: L1Cache,
+        l2: L2Tier?,
+        policies: ActivePolicy,
+        sequencer: WriteSequencer,
+        tables: TableRegistry,
+        stats: ProxyStats,
+        clock: any ServerClock
+    ) {
+        self.database = database
+        self.l1 = l1
+        self.l2 = l2
+        self.policies = policies
+        self.sequencer = sequencer
+        self.tables = tables
+        self.stats = stats
+        self.clock = clock
+    }
+
+    /// The policy in force: an invalidation is decided under the newest version (a type a reload just added
+    /// must be invalidated too).
+    private var policy: PolicyState { policies.state }
+
     /// `SET type:id value`: runs the type's `store` statement with (id, value).
     func set(type: DataTypeState, id: ByteBuffer, key: ByteBuffer, value: ByteBuffer, on eventLoop: any EventLoop)
         -> EventLoopFuture<Void>
@@ -82,10 +115,10 @@ extension Proxy {
         }
     }
 
-    private func runWrite(_ sql: String, parameters: [SQLValue], recorder: LatencyRecorder) throws -> WriteResult {
+    func runWrite(_ sql: String, parameters: [SQLValue], recorder: LatencyRecorder) throws -> WriteResult {
         let started = clock.monotonicNanoseconds()
         do {
-            let result = try backend.write(sql, parameters: parameters)
+            let result = try database.backend.write(sql, parameters: parameters)
             recorder.record(nanoseconds: clock.monotonicNanoseconds() &- started)
             return result
         } catch {
@@ -172,22 +205,5 @@ extension Proxy {
             keys: invalidation.keys
         )
         return l2.publish(message, on: eventLoop)
-    }
-}
-
-/// What one write made stale: everything, or whole types, tables (QUERY results), and single keys.
-struct Invalidation: Sendable {
-    var everything = false
-    var types: [DataTypeState] = []
-    var tables: Set<String> = []
-    var keys: [ByteBuffer] = []
-
-    var isEmpty: Bool { !everything && types.isEmpty && tables.isEmpty && keys.isEmpty }
-
-    mutating func merge(_ other: Invalidation) {
-        everything = everything || other.everything
-        for type in other.types where !types.contains(where: { $0 === type }) { types.append(type) }
-        tables.formUnion(other.tables)
-        keys += other.keys
     }
 }

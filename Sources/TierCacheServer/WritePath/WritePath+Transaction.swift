@@ -25,7 +25,7 @@ struct TransactionStepFailed: Error, Sendable {
 /// at all, and a read in it sees the transaction's earlier writes. Reads in a transaction go to the database, not
 /// the cache tiers, and fill nothing: what they see may never commit. After the commit the transaction's writes
 /// invalidate as one write, before the client hears the replies.
-extension Proxy {
+extension WritePath {
     /// Runs `steps` in one database transaction and returns each step's reply, encoded for `version`.
     ///
     /// - Parameter watched: keys under `WATCH`: when one's row differs from its snapshot, checked first inside the
@@ -47,7 +47,7 @@ extension Proxy {
             var failedStep: (index: Int, error: BackendError)?
             let outcome: TransactionOutcome
             do throws(BackendError) {
-                outcome = try backend.inTransaction { transaction throws(BackendError) -> TransactionOutcome in
+                outcome = try database.backend.inTransaction { transaction throws(BackendError) -> TransactionOutcome in
                     for key in watched where try load(key.target, in: transaction) != key.snapshot {
                         return .watchedKeyChanged
                     }
@@ -81,7 +81,7 @@ extension Proxy {
         database.run(eventLoop, statements: .policy) { [self] in
             do throws(BackendError) {
                 return try targets.map { target throws(BackendError) in
-                    try backend.read(target.type.policy.load, parameters: [SQLValue(parameter: target.id)]).resultSet
+                    try database.backend.read(target.type.policy.load, parameters: [SQLValue(parameter: target.id)]).resultSet
                 }
             } catch {
                 stats.backend.errors.increment()
