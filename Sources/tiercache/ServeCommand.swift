@@ -322,10 +322,9 @@ struct ServeCommand: AsyncParsableCommand {
                 metadata: ["types": "\(inexact.joined(separator: ","))"]
             )
         }
-        let server = ProxyServer(proxy: proxy, group: group, logger: logger)
         let services = ServiceGroup(
             configuration: .init(
-                services: [.init(service: server)],
+                services: proxy.services(group: group, logger: logger).map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

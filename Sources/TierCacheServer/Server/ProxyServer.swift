@@ -5,7 +5,8 @@ import ServiceLifecycle
 import TierCacheCache
 import TierCacheSupport
 
-/// The listening socket as a lifecycle service: binds, serves until graceful shutdown, then stops accepting.
+/// The listening socket as a lifecycle service: binds, serves until graceful shutdown, then stops accepting and
+/// drains the connections. The last of `Proxy.services`: it starts after the parts it needs and stops first.
 public final class ProxyServer: Service {
     private let proxy: Proxy
     private let group: any EventLoopGroup
@@ -39,38 +40,6 @@ public final class ProxyServer: Service {
             logger.notice("listening", metadata: ["address": "\(address)"])
             onListening(address)
         }
-        proxy.start()
-        defer { proxy.shutdown() }
-        let watcher = PolicyWatcher(
-            proxy: proxy, mode: proxy.configuration.policyWatch, pollInterval: proxy.configuration.policyPollInterval,
-            logger: logger)
-        watcher.start()
-        defer { watcher.stop() }
-        // Start-up warming (the saved hot keys first, then `warm` statements) runs in the background while we serve.
-        proxy.warmer.warm(proxy.policy.types, keys: proxy.savedHotKeys(), proxy: proxy, on: group.next())
-        let hotKeySaves = proxy.configuration.hotKeysFile.map { _ in
-            let period = TimeAmount.nanoseconds(Int64(clamping: proxy.configuration.hotKeysInterval.wholeNanoseconds))
-            return group.next().scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
-                proxy.threadPool.submit { state in
-                    if case .active = state { proxy.saveHotKeys() }
-                }
-            }
-        }
-        defer { hotKeySaves?.cancel() }
-        // Expired entries nobody reads again are reclaimed a little at a time: 512 slots per shard every 250 ms
-        // keeps each lock hold to microseconds and still passes over a full 256 MB L1 within a minute. The same
-        // pass lets the L2 tier finish a sync and replay deferred invalidations.
-        let upkeep = group.next().scheduleRepeatedTask(initialDelay: .milliseconds(50), delay: .milliseconds(250)) {
-            _ in proxy.maintain()
-        }
-        defer { upkeep.cancel() }
-        let healthChecks = proxy.configuration.databaseHealthInterval.map { interval in
-            let period = TimeAmount.nanoseconds(Int64(clamping: interval.wholeNanoseconds))
-            return group.next().scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
-                proxy.database.checkHealth()
-            }
-        }
-        defer { healthChecks?.cancel() }
         // Serve until the service group asks us to stop; then stop accepting, and let every connection finish
         // the requests it has started (replies written) before it closes, within the drain timeout. The event
         // loops' shutdown afterwards closes whatever is left.
@@ -89,7 +58,6 @@ public final class ProxyServer: Service {
         } else {
             logger.notice("drained")
         }
-        proxy.saveHotKeys()
     }
 
     private func bind(host: String, port: Int) async throws -> any Channel {

@@ -134,7 +134,7 @@ final class Warmer: Sendable {
             return
         }
         let key = keys[index]
-        let next = { [self] in
+        let next: @Sendable () -> Void = { [self] in
             let due = started &+ UInt64(Double(index + 1) / type.policy.warmRate * 1e9)
             let now = clock.monotonicNanoseconds()
             eventLoop.scheduleTask(in: .nanoseconds(due > now ? Int64(due - now) : 0)) { [self] in
