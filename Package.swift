@@ -45,16 +45,16 @@ let package = Package(
         ),
 
         // Pure, I/O-free parts.
-        // Shared by every target: durations and the clock.
+        // Shared by every target: durations, the clock, the shape of errors.
         .target(name: "TierCacheSupport", swiftSettings: hotPath),
         .target(
             name: "TierCacheProtocol",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["TierCacheSupport", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: hotPath
         ),
         .target(
             name: "TierCachePolicy",
-            dependencies: [.product(name: "Yams", package: "Yams")],
+            dependencies: ["TierCacheSupport", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
         .target(
@@ -124,13 +124,14 @@ let package = Package(
         .testTarget(
             name: "TierCacheProtocolTests",
             dependencies: [
-                "TierCacheProtocol",
+                "TierCacheProtocol", "TierCacheSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "TierCachePolicyTests", dependencies: ["TierCachePolicy"], swiftSettings: strict),
+        .testTarget(
+            name: "TierCachePolicyTests", dependencies: ["TierCachePolicy", "TierCacheSupport"], swiftSettings: strict),
         .testTarget(
             name: "TierCacheCacheTests",
             dependencies: ["TierCacheCache", .product(name: "NIOCore", package: "swift-nio")],

@@ -1,55 +1,34 @@
+import TierCacheSupport
+
 /// One problem in the policy files, located at the YAML node that caused it.
 ///
 /// The `message` is written for the operator who has to fix the file; the `code` is for programs (tests, the
 /// `policy check` command) that need to tell problems apart without matching text.
-public struct PolicyError: Error, Sendable, Hashable, CustomStringConvertible {
-    public struct Code: Sendable, Hashable, CustomStringConvertible {
-        private enum Base: Sendable, Hashable {
-            case invalidYAML, unreadable, noPolicyFiles, unknownKey, missingKey, wrongType, invalidValue
-            case duplicateType, duplicatePrefix, duplicateDefault, invalidStatement
-        }
-        private let base: Base
-        private init(_ base: Base) { self.base = base }
-
+public struct PolicyError: CodedError, Hashable {
+    public enum Code: String, ErrorCode {
         /// The text is not valid YAML (libyaml's scanner, parser or composer refused it, or a key repeats).
-        public static let invalidYAML = Code(.invalidYAML)
+        case invalidYAML
         /// A file or directory does not exist or cannot be read, or a file is refused unread: it links outside the
         /// policy directory, is larger than `PolicyLoader.maximumFileSize`, or is not a regular file.
-        public static let unreadable = Code(.unreadable)
+        case unreadable
         /// A policy directory holds no `*.yaml` or `*.yml` file.
-        public static let noPolicyFiles = Code(.noPolicyFiles)
+        case noPolicyFiles
         /// A key the format does not know, usually a typo.
-        public static let unknownKey = Code(.unknownKey)
+        case unknownKey
         /// A required key is absent.
-        public static let missingKey = Code(.missingKey)
+        case missingKey
         /// A value has the wrong shape: a list where one value belongs, a value where a list or mapping belongs.
-        public static let wrongType = Code(.wrongType)
+        case wrongType
         /// A value has the right shape but not an allowed content (bad ttl, jitter, name, placeholder count).
-        public static let invalidValue = Code(.invalidValue)
+        case invalidValue
         /// Two files, or two places, define the same type.
-        public static let duplicateType = Code(.duplicateType)
+        case duplicateType
         /// Two types use the same key prefix, or prefixes that one key could match both of.
-        public static let duplicatePrefix = Code(.duplicatePrefix)
+        case duplicatePrefix
         /// More than one file has a `default` section.
-        public static let duplicateDefault = Code(.duplicateDefault)
+        case duplicateDefault
         /// The database refused a statement. The loader never raises it; the server does, at `fieldLocations`.
-        public static let invalidStatement = Code(.invalidStatement)
-
-        public var description: String {
-            switch base {
-            case .invalidYAML: "invalidYAML"
-            case .unreadable: "unreadable"
-            case .noPolicyFiles: "noPolicyFiles"
-            case .unknownKey: "unknownKey"
-            case .missingKey: "missingKey"
-            case .wrongType: "wrongType"
-            case .invalidValue: "invalidValue"
-            case .duplicateType: "duplicateType"
-            case .duplicatePrefix: "duplicatePrefix"
-            case .duplicateDefault: "duplicateDefault"
-            case .invalidStatement: "invalidStatement"
-            }
-        }
+        case invalidStatement
     }
 
     public var code: Code

@@ -1,60 +1,37 @@
+import TierCacheSupport
+
 /// A peer broke the RESP protocol; the server replies `-ERR <message>` and closes the connection.
 ///
 /// Messages follow Redis' wording where Redis has one, so clients and operators see familiar text, and name the
 /// limit that was hit where ours differ from Redis'. ``code`` lets code and tests match the kind of error without
 /// comparing text.
-public struct RESPProtocolError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct RESPProtocolError: CodedError, Hashable {
     /// The kind of protocol error, stable across message wording changes.
-    public struct Code: Sendable, Hashable, CustomStringConvertible {
-        private enum Base: String, Sendable, Hashable {
-            case invalidMultibulkLength
-            case invalidBulkLength
-            case unexpectedByte
-            case headerTooLong
-            case inlineTooLong
-            case bulkTooLong
-            case multibulkTooLong
-            case unbalancedQuotes
-            case missingTerminator
-            case lineTooLong
-            case invalidReply
-            case depthExceeded
-        }
-
-        private let base: Base
-
-        private init(_ base: Base) {
-            self.base = base
-        }
-
+    public enum Code: String, ErrorCode {
         /// A `*` count that is not a decimal integer.
-        public static let invalidMultibulkLength = Code(.invalidMultibulkLength)
+        case invalidMultibulkLength
         /// A `$` length that is not a non-negative decimal integer.
-        public static let invalidBulkLength = Code(.invalidBulkLength)
+        case invalidBulkLength
         /// A byte other than the one the protocol requires here, such as an argument not starting with `$`.
-        public static let unexpectedByte = Code(.unexpectedByte)
+        case unexpectedByte
         /// A `*` or `$` header line with no `\r\n` within the header length limit.
-        public static let headerTooLong = Code(.headerTooLong)
+        case headerTooLong
         /// An inline command line longer than ``RESPLimits/maxInlineLength``.
-        public static let inlineTooLong = Code(.inlineTooLong)
+        case inlineTooLong
         /// A bulk string longer than ``RESPLimits/maxBulkLength``.
-        public static let bulkTooLong = Code(.bulkTooLong)
+        case bulkTooLong
         /// An array with more elements than ``RESPLimits/maxArrayCount``.
-        public static let multibulkTooLong = Code(.multibulkTooLong)
+        case multibulkTooLong
         /// An inline line with an unterminated quote, or a closing quote followed by something other than a space.
-        public static let unbalancedQuotes = Code(.unbalancedQuotes)
+        case unbalancedQuotes
         /// A bulk string or line not followed by `\r\n`.
-        public static let missingTerminator = Code(.missingTerminator)
+        case missingTerminator
         /// A reply line longer than ``RESPLimits/maxInlineLength``.
-        public static let lineTooLong = Code(.lineTooLong)
+        case lineTooLong
         /// A reply that is not valid RESP2 or RESP3.
-        public static let invalidReply = Code(.invalidReply)
+        case invalidReply
         /// A reply nested deeper than the value parser's `maxDepth`.
-        public static let depthExceeded = Code(.depthExceeded)
-
-        public var description: String {
-            self.base.rawValue
-        }
+        case depthExceeded
     }
 
     /// The kind of error.
@@ -70,10 +47,6 @@ public struct RESPProtocolError: Error, Sendable, Hashable, CustomStringConverti
     public init(code: Code, message: String) {
         self.code = code
         self.message = message
-    }
-
-    public var description: String {
-        self.message
     }
 }
 

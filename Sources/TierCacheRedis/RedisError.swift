@@ -1,38 +1,22 @@
+import TierCacheSupport
+
 /// An error from the Redis adapter, with a code the proxy maps to a client-facing reply in one place.
-public struct RedisError: Error, Sendable, CustomStringConvertible {
-    public struct Code: Sendable, Hashable, CustomStringConvertible {
-        private enum Base: Sendable, Hashable {
-            case invalidURL, connect, timeout, io, protocolError, server, closed
-        }
-        private let base: Base
-        private init(_ base: Base) { self.base = base }
-
+public struct RedisError: CodedError {
+    public enum Code: String, ErrorCode {
         /// The Redis URL does not parse.
-        public static let invalidURL = Code(.invalidURL)
+        case invalidURL
         /// The TCP or Unix-socket connection could not be opened (refused, unreachable, connect timed out).
-        public static let connect = Code(.connect)
+        case connect
         /// Redis did not answer within the command timeout, or no pool connection was free in time.
-        public static let timeout = Code(.timeout)
+        case timeout
         /// The connection dropped (reset, closed by the server, read or write failed).
-        public static let io = Code(.io)
+        case io
         /// Redis sent bytes hiredis could not parse, or a reply of a type we do not know.
-        public static let protocolError = Code(.protocolError)
+        case protocolError
         /// Redis answered the connection's own set-up (AUTH, SELECT) with an error reply, e.g. `WRONGPASS`.
-        public static let server = Code(.server)
+        case server
         /// The connection or pool was closed, or the connection broke earlier and must be replaced.
-        public static let closed = Code(.closed)
-
-        public var description: String {
-            switch base {
-            case .invalidURL: "invalidURL"
-            case .connect: "connect"
-            case .timeout: "timeout"
-            case .io: "io"
-            case .protocolError: "protocolError"
-            case .server: "server"
-            case .closed: "closed"
-            }
-        }
+        case closed
     }
 
     public var code: Code
@@ -44,6 +28,4 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         self.code = code
         self.message = message
     }
-
-    public var description: String { message }
 }

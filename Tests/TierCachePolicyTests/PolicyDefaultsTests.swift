@@ -1,5 +1,6 @@
 import Testing
 import TierCachePolicy
+import TierCacheSupport
 
 /// What a type or default section gets for the keys it leaves out, and where it records what it has.
 @Suite struct PolicyDefaultsTests {

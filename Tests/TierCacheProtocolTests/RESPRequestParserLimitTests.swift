@@ -1,6 +1,7 @@
 import NIOCore
 import Testing
 import TierCacheProtocol
+import TierCacheSupport
 
 @Suite("RESPRequestParser: limits and malformed input")
 struct RESPRequestParserLimitTests {

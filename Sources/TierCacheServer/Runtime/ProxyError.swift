@@ -1,36 +1,31 @@
 import TierCacheBackend
+import TierCacheSupport
 
 /// An error a client sees as one RESP error line. The code decides the prefix, in this one place.
-public struct ProxyError: Error, Sendable, CustomStringConvertible {
-    public struct Code: Sendable, Hashable {
-        fileprivate enum Base: Sendable, Hashable {
-            case generic, wrongArguments, noType, readOnlyType, noAuth, wrongPass, noProto, database, notReadOnly
-            case unavailable, execAbort
-        }
-        fileprivate let base: Base
-
+public struct ProxyError: CodedError {
+    public enum Code: String, ErrorCode {
         /// A generic failure (`ERR`).
-        public static let generic = Code(base: .generic)
+        case generic
         /// Bad arguments to a known command (`ERR`).
-        public static let wrongArguments = Code(base: .wrongArguments)
+        case wrongArguments
         /// The key matches no data type (`ERR`).
-        public static let noType = Code(base: .noType)
+        case noType
         /// The type has no `store`/`delete` statement (`ERR`).
-        public static let readOnlyType = Code(base: .readOnlyType)
+        case readOnlyType
         /// Authentication is required (`NOAUTH`).
-        public static let noAuth = Code(base: .noAuth)
+        case noAuth
         /// Wrong password (`WRONGPASS`).
-        public static let wrongPass = Code(base: .wrongPass)
+        case wrongPass
         /// Unsupported HELLO version (`NOPROTO`).
-        public static let noProto = Code(base: .noProto)
+        case noProto
         /// The database refused or failed (`DBERR`).
-        public static let database = Code(base: .database)
+        case database
         /// QUERY was given a statement that may write (`READONLY`).
-        public static let notReadOnly = Code(base: .notReadOnly)
+        case notReadOnly
         /// A dependency's circuit breaker is open: refused without trying (`UNAVAILABLE`).
-        public static let unavailable = Code(base: .unavailable)
+        case unavailable
         /// `EXEC` ran nothing, or rolled back everything it ran (`EXECABORT`).
-        public static let execAbort = Code(base: .execAbort)
+        case execAbort
     }
 
     public var code: Code
@@ -46,7 +41,7 @@ public struct ProxyError: Error, Sendable, CustomStringConvertible {
     /// The RESP error line without the leading `-`.
     public var replyText: String {
         let prefix: String
-        switch code.base {
+        switch code {
         case .generic, .wrongArguments, .noType, .readOnlyType: prefix = "ERR"
         case .noAuth: prefix = "NOAUTH"
         case .wrongPass: prefix = "WRONGPASS"
