@@ -124,7 +124,7 @@ let package = Package(
         .testTarget(
             name: "TierCacheProtocolTests",
             dependencies: [
-                "TierCacheProtocol", "TierCacheSupport",
+                "TierCacheProtocol", "TierCacheSupport", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
@@ -134,7 +134,7 @@ let package = Package(
             name: "TierCachePolicyTests", dependencies: ["TierCachePolicy", "TierCacheSupport"], swiftSettings: strict),
         .testTarget(
             name: "TierCacheCacheTests",
-            dependencies: ["TierCacheCache", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["TierCacheCache", "TestSupport", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict
         ),
         .testTarget(name: "TierCacheStatsTests", dependencies: ["TierCacheStats"], swiftSettings: strict),
@@ -144,6 +144,8 @@ let package = Package(
             dependencies: ["TierCacheSQLite", "TierCacheBackend"],
             swiftSettings: strict
         ),
+        // What several test targets share: a seeded random generator.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         // Starts and stops real redis-server processes for the Redis and server tests.
         .target(
             name: "RedisTestSupport",
@@ -157,7 +159,7 @@ let package = Package(
             name: "TierCacheServerTests",
             dependencies: [
                 "TierCacheServer", "TierCacheProtocol", "TierCachePolicy", "TierCacheCache", "TierCacheBackend",
-                "TierCacheSQLite", "TierCacheStats", "TierCacheRedis", "TierCacheSupport", "RedisTestSupport",
+                "TierCacheSQLite", "TierCacheStats", "TierCacheRedis", "TierCacheSupport", "RedisTestSupport", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

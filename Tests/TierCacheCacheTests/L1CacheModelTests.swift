@@ -1,26 +1,15 @@
 import NIOCore
 import Testing
+import TestSupport
 
 @testable import TierCacheCache
-
-/// A deterministic generator so a failing sequence can be replayed from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite("L1 cache against a model")
 struct L1CacheModelTests {
     /// Random puts, gets, removes and time steps against a dictionary-plus-LRU-list model of one shard.
     @Test("matches an LRU model under random operations", arguments: [1, 2, 3, 42, 2026] as [UInt64])
     func matchesModel(seed: UInt64) throws {
-        var random = SplitMix64(state: seed)
+        var random = SplitMix64(seed: seed)
         let overhead = 16
         let budget = 2000
         let cache = try L1Cache(configuration: .init(maxBytes: budget, shardCount: 1, entryOverhead: overhead))
@@ -88,7 +77,7 @@ struct L1CacheModelTests {
             for worker in 0..<8 {
                 group.addTask {
                     var wrong = 0
-                    var random = SplitMix64(state: UInt64(worker))
+                    var random = SplitMix64(seed: UInt64(worker))
                     for _ in 0..<20_000 {
                         let id = Int.random(in: 0..<2000, using: &random)
                         let key = "key:\(id)"

@@ -1,5 +1,6 @@
 import NIOCore
 import Testing
+import TestSupport
 import TierCacheProtocol
 
 @Suite("RESPRequestParser: seeded randomized input")

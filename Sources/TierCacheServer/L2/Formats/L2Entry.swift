@@ -1,4 +1,5 @@
 import NIOCore
+import TierCacheCache
 
 /// A cached value as stored in the shared Redis tier: the encoded replies plus the times every sidecar needs to
 /// judge it, in a compact, versioned binary form.

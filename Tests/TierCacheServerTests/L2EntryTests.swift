@@ -1,7 +1,10 @@
 import NIOCore
 import Testing
+import TestSupport
 
-@testable import TierCacheCache
+import TierCacheCache
+
+@testable import TierCacheServer
 
 @Suite("L2 entry encoding")
 struct L2EntryTests {
@@ -72,7 +75,7 @@ struct L2EntryTests {
 
     @Test("random bytes never crash the decoder")
     func randomBytes() {
-        var random = SplitMix64(state: 7)
+        var random = SplitMix64(seed: 7)
         let valid = Array(map.encoded().readableBytesView)
         for _ in 0..<20_000 {
             var bytes = valid

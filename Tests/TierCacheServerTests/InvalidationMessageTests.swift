@@ -1,7 +1,9 @@
 import NIOCore
 import Testing
 
-@testable import TierCacheCache
+import TierCacheCache
+
+@testable import TierCacheServer
 
 @Suite("Invalidation message encoding")
 struct InvalidationMessageTests {
