@@ -47,8 +47,8 @@ final class L2Tier: Sendable {
     private let invalidateScript = Array(L2Scripts.invalidate.utf8)
     private let fillKeyedScript = Array(L2Scripts.fillKeyed.utf8)
     private static let getCommand = Array("GET".utf8)
-    /// `\r\n<prefix>k:`: see ``writeEntryGET(keyHead:key:into:)``.
-    private let entryKeyHead: [UInt8]
+    /// `<prefix>k:`, which every entry's Redis key starts with.
+    private let entryKeyPrefix: [UInt8]
     private static let mgetCommand = Array("MGET".utf8)
 
     private let relay = EventRelay()
@@ -61,7 +61,7 @@ final class L2Tier: Sendable {
         self.clock = clock
         self.consistency = L2Consistency(clock: clock)
         self.namespace = L2Namespace(prefix: configuration.prefix)
-        self.entryKeyHead = Array("\r\n".utf8) + namespace.prefix + Array("k:".utf8)
+        self.entryKeyPrefix = namespace.prefix + Array("k:".utf8)
         self.breaker = Breaker(name: "redis", configuration: configuration.breaker, logger: logger, clock: clock)
         self.logger = logger
         let consistency = self.consistency
@@ -257,51 +257,9 @@ final class L2Tier: Sendable {
         on connection: L2Connection,
         completion: @escaping L2Connection.RawCompletion
     ) {
-        let keyHead = entryKeyHead
-        connection.send({ Self.writeEntryGET(keyHead: keyHead, key: clientKey, into: &$0) }, completion: completion)
-    }
-
-    /// What every entry GET starts with, up to its key's length.
-    private static let entryGETHead = Array("*2\r\n$3\r\nGET\r\n$".utf8)
-
-    /// `*2 $3 GET $<length> <prefix>k:<key>` in one reservation and one pass. A `ByteBuffer` write per piece cost
-    /// more than the rest of sending the look-up (profile under `-P 16`, issue 4).
-    ///
-    /// - Parameter keyHead: `\r\n<prefix>k:`, the end of the length line and the start of the Redis key.
-    static func writeEntryGET(keyHead: [UInt8], key: ByteBuffer, into buffer: inout ByteBuffer) {
-        let length = keyHead.count - 2 + key.readableBytes
-        var digits = 1
-        var rest = length / 10
-        while rest > 0 {
-            digits += 1
-            rest /= 10
-        }
-        let total = entryGETHead.count + digits + keyHead.count + key.readableBytes + 2
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
-            // NIO reserved `total` bytes; writing fewer would leave a waiter without its command.
-            guard let base = out.baseAddress, out.count >= total else {
-                preconditionFailure("ByteBuffer reserved \(out.count) bytes, not the \(total) asked for")
-            }
-            var at = 0
-            func put(_ bytes: UnsafeRawBufferPointer) {
-                guard let source = bytes.baseAddress else { return }
-                (base + at).copyMemory(from: source, byteCount: bytes.count)
-                at += bytes.count
-            }
-            entryGETHead.withUnsafeBytes(put)
-            var value = length
-            for position in stride(from: at + digits - 1, through: at, by: -1) {
-                let digit = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value % 10)
-                base.storeBytes(of: digit, toByteOffset: position, as: UInt8.self)
-                value /= 10
-            }
-            at += digits
-            keyHead.withUnsafeBytes(put)
-            key.withUnsafeReadableBytes(put)
-            base.storeBytes(of: UInt8(ascii: "\r"), toByteOffset: at, as: UInt8.self)
-            base.storeBytes(of: UInt8(ascii: "\n"), toByteOffset: at + 1, as: UInt8.self)
-            return total
-        }
+        let keyPrefix = entryKeyPrefix
+        connection.send(
+            { $0.writeRESPCommand(Self.getCommand, prefixedArgument: keyPrefix, clientKey) }, completion: completion)
     }
 
     /// The outcome of a ``requestEntry(_:on:completion:)``.
