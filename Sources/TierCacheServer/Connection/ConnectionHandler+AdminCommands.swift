@@ -11,8 +11,8 @@ extension ConnectionHandler {
             return hotKeys()
         }
         if arguments.count == 1 {
-            out.writeStats(proxy.statsReport(), session.version)
-        } else if arguments.count == 2, let name = text(arguments[1]), let report = proxy.statsReport(type: name) {
+            out.writeStats(StatsReport(proxy).tree(), session.version)
+        } else if arguments.count == 2, let name = text(arguments[1]), let report = StatsReport(proxy).tree(type: name) {
             out.writeStats(report, session.version)
         } else if arguments.count == 2 {
             let names = (proxy.policy.types.map(\.name) + ["default"]).joined(separator: ", ")
@@ -23,11 +23,11 @@ extension ConnectionHandler {
         return true
     }
 
-    /// `INFO [section …]`: Redis' report format over TierCache's stats (`Proxy.infoReport`). A bulk string in RESP2,
+    /// `INFO [section …]`: Redis' report format over TierCache's stats (`InfoReport`). A bulk string in RESP2,
     /// a verbatim string in RESP3, as Redis answers.
     func info() -> Bool {
         let sections = arguments.dropFirst().compactMap { text($0)?.lowercased() }
-        let report = proxy.infoReport(sections: sections)
+        let report = InfoReport(proxy).text(sections: sections)
         if session.version == .v3 {
             out.writeRESPVerbatimString(report, format: "txt")
         } else {
@@ -96,19 +96,19 @@ extension ConnectionHandler {
     }
 
     /// `POLICY SHOW` describes the running policy; `POLICY CHECK` validates the running policy directory's files
-    /// as they are on disk now, without applying them; `POLICY RELOAD` applies them (`Proxy.reloadPolicy`). None
+    /// as they are on disk now, without applying them; `POLICY RELOAD` applies them (`PolicyReloader`). None
     /// takes a path: clients must not make the proxy read arbitrary files (operators have `tiercache policy check
     /// PATH`).
     func policy(started: UInt64, context: ChannelHandlerContext) -> Bool {
         if argument(1, is: "SHOW"), arguments.count == 2 {
-            out.writeStats(proxy.policyReport(), session.version)
+            out.writeStats(PolicyReport(proxy).tree(), session.version)
             return true
         }
         if argument(1, is: "RELOAD"), arguments.count == 2 {
             let proxy = self.proxy
             let reply = proxy.database.runUnguarded(context.eventLoop) { () throws -> ByteBuffer in
                 var reply = ByteBuffer()
-                switch proxy.reloadPolicy(trigger: "POLICY RELOAD") {
+                switch PolicyReloader(proxy).reload(trigger: "POLICY RELOAD") {
                 case .reloaded(let record, let changes):
                     let what = changes.isEmpty ? "" : ": " + changes.joined(separator: "; ")
                     reply.writeRESPSimpleString("OK reloaded version \(record.digest)\(what)")
@@ -160,49 +160,5 @@ extension ConnectionHandler {
         writeError(
             ProxyError(.wrongArguments, "unknown POLICY subcommand; use POLICY SHOW, POLICY CHECK or POLICY RELOAD"))
         return true
-    }
-}
-
-extension Proxy {
-    /// The running policy as operators wrote it, with where each type came from.
-    public func policyReport() -> StatsNode {
-        let types: [(String, StatsNode)] = policy.types.map { type in
-            let policy = type.policy
-            var fields: [(String, StatsNode)] = [
-                ("prefix", .text(policy.prefix)),
-                ("ttl_seconds", .double(policy.ttl.seconds)),
-                ("jitter_percent", .double(policy.jitterPercent)),
-                ("tables", .text(policy.tables.joined(separator: ","))),
-                ("l1", .integer(policy.l1 ? 1 : 0)),
-                ("l2", .integer(policy.l2 ? 1 : 0)),
-                ("cache_misses", .integer(policy.cacheMisses ? 1 : 0)),
-                ("load", .text(policy.load)),
-            ]
-            if let store = policy.store { fields.append(("store", .text(store))) }
-            if let delete = policy.delete { fields.append(("delete", .text(delete))) }
-            if let maxStale = policy.maxStale { fields.append(("max_stale_seconds", .double(maxStale.seconds))) }
-            if let window = policy.staleWhileRevalidate {
-                fields.append(("stale_while_revalidate_seconds", .double(window.seconds)))
-            }
-            if let fraction = policy.refreshAhead { fields.append(("refresh_ahead", .double(fraction))) }
-            if let ttlMax = policy.ttlMax { fields.append(("ttl_max_seconds", .double(ttlMax.seconds))) }
-            fields.append(("source", .text(policy.location.description)))
-            return (type.name, .map(fields))
-        }
-        let fallback = policy.policies.defaultPolicy
-        return .map([
-            ("path", .text(configuration.policyPath)),
-            ("files", .text(policy.policies.files.joined(separator: ","))),
-            ("status", policyStatus()),
-            ("types", .map(types)),
-            (
-                "default",
-                .map([
-                    ("cache", .integer(fallback.cache ? 1 : 0)),
-                    ("ttl_seconds", .double(fallback.ttl?.seconds ?? 0)),
-                    ("l1", .integer(fallback.l1 ? 1 : 0)),
-                ])
-            ),
-        ])
     }
 }

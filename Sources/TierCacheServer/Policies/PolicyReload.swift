@@ -42,7 +42,12 @@ public enum PolicyReloadOutcome: Sendable, Equatable {
     case refused(String)
 }
 
-extension Proxy {
+/// Policy reloads: `SIGHUP`, a file change, `POLICY RELOAD`.
+struct PolicyReloader {
+    let proxy: Proxy
+
+    init(_ proxy: Proxy) { self.proxy = proxy }
+
     /// Reads, checks and swaps in the policy at `configuration.policyPath`: every file parsed and every statement
     /// prepared first, then the new version replaces the old at once. Requests under way finish under the version
     /// they began with. Entries already cached follow the new policy now: a type removed or switched off L1 loses
@@ -52,8 +57,8 @@ extension Proxy {
     /// Blocks (files, database): call it off the event loops. Reloads run one at a time.
     ///
     /// - Parameter trigger: what asked for it, for the log (`file change`, `SIGHUP`, `POLICY RELOAD`).
-    public func reloadPolicy(trigger: String) -> PolicyReloadOutcome {
-        reloading.withLock { _ in
+    func reload(trigger: String) -> PolicyReloadOutcome {
+        proxy.reloading.withLock { _ in
             let outcome = attemptReload()
             record(outcome, trigger: trigger)
             return outcome
@@ -63,34 +68,34 @@ extension Proxy {
     private func attemptReload() -> PolicyReloadOutcome {
         let policies: PolicySet
         do {
-            policies = try PolicyLoader.load(path: configuration.policyPath)
+            policies = try PolicyLoader.load(path: proxy.configuration.policyPath)
         } catch {
             return .refused(error.description)
         }
-        let (old, oldRecord) = self.policies.current.withLock { $0 }
+        let (old, oldRecord) = proxy.policies.current.withLock { $0 }
         if policies.digest == oldRecord.digest { return .unchanged(oldRecord) }
-        let validation = PolicyValidation.validate(policies, against: backend)
-        for warning in validation.warnings { logger.warning("\(warning.description)") }
+        let validation = PolicyValidation.validate(policies, against: proxy.backend)
+        for warning in validation.warnings { proxy.logger.warning("\(warning.description)") }
         guard validation.errors.isEmpty else {
             return .refused(validation.errors.map(\.description).joined(separator: "\n"))
         }
         let new: PolicyState
         do {
-            new = try PolicyState(policies, exactIDs: Self.exactIDs(of: policies, on: backend), registry: typeRegistry)
+            new = try PolicyState(policies, exactIDs: Proxy.exactIDs(of: policies, on: proxy.backend), registry: proxy.typeRegistry)
         } catch {
-            return .refused("\(configuration.policyPath): \(error)")
+            return .refused("\(proxy.configuration.policyPath): \(error)")
         }
-        let record = PolicyLoadRecord(policies: policies, loadedAtMicroseconds: clock.wallClockMicroseconds())
+        let record = PolicyLoadRecord(policies: policies, loadedAtMicroseconds: proxy.clock.wallClockMicroseconds())
         // Registered before the swap, so an L2 read under the new version already knows its types' writes.
-        l2?.consistency.register(new.types.map { ($0.name, $0.group) })
-        self.policies.replace(with: new, record: record)
+        proxy.l2?.consistency.register(new.types.map { ($0.name, $0.group) })
+        proxy.policies.replace(with: new, record: record)
         let changes = applyToCachedEntries(from: old, to: new)
         return .reloaded(record, changes: changes)
     }
 
     /// Makes what L1 holds follow the new version; returns what changed, for the log.
     private func applyToCachedEntries(from old: PolicyState, to new: PolicyState) -> [String] {
-        l1.setStaleGrace(new.staleGraceByGroup)
+        proxy.l1.setStaleGrace(new.staleGraceByGroup)
         var changes: [String] = []
         for type in new.types where old.type(named: type.name) == nil {
             changes.append("type \(type.name) added")
@@ -98,7 +103,7 @@ extension Proxy {
         for before in old.types {
             let after = new.type(named: before.name)
             guard let after, after.policy.l1 else {
-                l1.revise(group: before.group) { _ in nil }
+                proxy.l1.revise(group: before.group) { _ in nil }
                 changes.append(after == nil ? "type \(before.name) removed" : "type \(before.name) off L1")
                 continue
             }
@@ -107,7 +112,7 @@ extension Proxy {
         }
         let (before, after) = (old.defaultType, new.defaultType)
         if before.cachesInL1, !after.cachesInL1 {
-            l1.revise(group: before.group) { _ in nil }
+            proxy.l1.revise(group: before.group) { _ in nil }
         } else {
             shortenLives(group: before.group, from: before.lifetime, to: after.lifetime)
         }
@@ -120,8 +125,8 @@ extension Proxy {
     private func shortenLives(group: Int32, from old: EntryLifetime, to new: EntryLifetime) {
         guard new.ttlNanoseconds < old.ttlNanoseconds else { return }
         let cut = old.ttlNanoseconds - new.ttlNanoseconds
-        let now = clock.monotonicNanoseconds()
-        l1.revise(group: group) { expiresAt in
+        let now = proxy.clock.monotonicNanoseconds()
+        proxy.l1.revise(group: group) { expiresAt in
             expiresAt > cut && expiresAt - cut > now ? expiresAt - cut : nil
         }
     }
@@ -129,36 +134,36 @@ extension Proxy {
     private func record(_ outcome: PolicyReloadOutcome, trigger: String) {
         switch outcome {
         case .reloaded(let record, let changes):
-            policies.history.withLock { history in
+            proxy.policies.history.withLock { history in
                 history.reloads += 1
                 history.lastError = nil
             }
-            logger.notice(
+            proxy.logger.notice(
                 "policy reloaded",
                 metadata: [
                     "trigger": "\(trigger)", "version": "\(record.digest)", "types": "\(record.types)",
                     "changes": "\(changes.isEmpty ? "none" : changes.joined(separator: "; "))",
                 ])
         case .unchanged(let record):
-            let cleared = policies.history.withLock { history -> Bool in
+            let cleared = proxy.policies.history.withLock { history -> Bool in
                 defer { history.lastError = nil }
                 return history.lastError != nil
             }
             if cleared {
-                logger.notice(
+                proxy.logger.notice(
                     "policy files are back to the running policy; error cleared",
                     metadata: ["trigger": "\(trigger)", "version": "\(record.digest)"])
             } else {
-                logger.debug("policy unchanged", metadata: ["trigger": "\(trigger)", "version": "\(record.digest)"])
+                proxy.logger.debug("policy unchanged", metadata: ["trigger": "\(trigger)", "version": "\(record.digest)"])
             }
         case .refused(let errors):
-            policies.history.withLock { history in
+            proxy.policies.history.withLock { history in
                 history.failures += 1
                 history.lastError = errors
-                history.lastErrorAtMicroseconds = clock.wallClockMicroseconds()
+                history.lastErrorAtMicroseconds = proxy.clock.wallClockMicroseconds()
             }
-            logger.error("policy reload refused; the running policy stays in force", metadata: ["trigger": "\(trigger)"])
-            for line in errors.split(separator: "\n") { logger.error("\(line)") }
+            proxy.logger.error("policy reload refused; the running policy stays in force", metadata: ["trigger": "\(trigger)"])
+            for line in errors.split(separator: "\n") { proxy.logger.error("\(line)") }
         }
     }
 }

@@ -156,7 +156,7 @@ final class PolicyWatcher: Sendable {
     }
 
     private func reload(trigger: String) {
-        let outcome = proxy.reloadPolicy(trigger: trigger)
+        let outcome = PolicyReloader(proxy).reload(trigger: trigger)
         if case .reloaded(let record, _) = outcome {
             state.withLock { $0.lastTried = record.digest }
         }

@@ -35,16 +35,16 @@ extension Proxy {
         let warmingLoop = group.next()
         services.append(
             BackgroundService("warming") {
-                self.warmer.warm(self.policy.types, keys: self.savedHotKeys(), proxy: self, on: warmingLoop)
+                self.warmer.warm(self.policy.types, keys: HotKeys(self).saved(), proxy: self, on: warmingLoop)
             })
         if configuration.hotKeysFile != nil {
             services.append(
                 PeriodicService(
                     "hot-key snapshot", on: group.next(), every: configuration.hotKeysInterval,
-                    atShutdown: { self.saveHotKeys() }
+                    atShutdown: { HotKeys(self).save() }
                 ) {
                     self.threadPool.submit { state in
-                        if case .active = state { self.saveHotKeys() }
+                        if case .active = state { HotKeys(self).save() }
                     }
                 })
         }

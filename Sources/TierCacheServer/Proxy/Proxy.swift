@@ -16,7 +16,7 @@ import TierCacheSupport
 public final class Proxy: Sendable {
     public let configuration: ServerConfiguration
     public let l1: L1Cache
-    /// The policy in force. A reload replaces it (`reloadPolicy`); a request keeps the version it began with.
+    /// The policy in force. A reload replaces it (`PolicyReloader`); a request keeps the version it began with.
     public var policy: PolicyState { policies.state }
     let policies: ActivePolicy
     /// The slots data types keep across policy versions.

@@ -6,22 +6,27 @@ import TierCacheStats
 import TierCacheSupport
 
 /// Builds the `STATS` report: server, tiers, data types, commands and backend operations.
-extension Proxy {
-    public func statsReport() -> StatsNode {
-        let l1 = self.l1.snapshot()
+struct StatsReport {
+    let proxy: Proxy
+
+    init(_ proxy: Proxy) { self.proxy = proxy }
+
+    /// The whole tree.
+    func tree() -> StatsNode {
+        let l1 = proxy.l1.snapshot()
         var l1Hits = 0
         var l1Misses = 0
         var l2Hits = 0
         var l2Misses = 0
         var types: [(String, StatsNode)] = []
-        for type in policy.types {
+        for type in proxy.policy.types {
             l1Hits += type.counters.l1.hits.current
             l1Misses += type.counters.l1.misses.current
             l2Hits += type.counters.l2.hits.current
             l2Misses += type.counters.l2.misses.current
             types.append((type.name, typeReport(type.counters, l1: l1.group(type.group), ttl: type.policy.ttl.seconds)))
         }
-        let fallback = policy.defaultType
+        let fallback = proxy.policy.defaultType
         l1Hits += fallback.counters.l1.hits.current
         l1Misses += fallback.counters.l1.misses.current
         l2Hits += fallback.counters.l2.hits.current
@@ -34,39 +39,39 @@ extension Proxy {
         )
 
         var commands: [(String, StatsNode)] = CommandKind.allCases.compactMap { kind in
-            let summary = stats.recorder(for: kind).summary()
+            let summary = proxy.stats.recorder(for: kind).summary()
             return summary.count == 0 ? nil : (kind.name, summary.node)
         }
-        let refused = refusals.top(20)
+        let refused = proxy.refusals.top(20)
         if !refused.isEmpty {
             commands.append(("refused", .map(refused.map { ($0.0, .integer(Int64($0.1))) })))
         }
-        var backend: [(String, StatsNode)] = stats.backend.all.map { ($0.name, $0.summary().node) }
-        backend.append(("errors", .integer(Int64(stats.backend.errors.current))))
-        backend.append(("pools", .map(self.backend.pools.map { ($0.name, $0.report.node) })))
-        backend.append(("health", database.health.report))
+        var backend: [(String, StatsNode)] = proxy.stats.backend.all.map { ($0.name, $0.summary().node) }
+        backend.append(("errors", .integer(Int64(proxy.stats.backend.errors.current))))
+        backend.append(("pools", .map(proxy.backend.pools.map { ($0.name, $0.report.node) })))
+        backend.append(("health", proxy.database.health.report))
 
         return .map([
             (
                 "server",
                 .map([
                     ("version", .text(TierCacheVersion.string)),
-                    ("uptime_seconds", .integer(Int64((clock.monotonicNanoseconds() &- startedAt) / 1_000_000_000))),
-                    ("connections_open", .integer(Int64(stats.connectionsOpen.current))),
-                    ("connections_total", .integer(Int64(stats.connectionsAccepted.current))),
-                    ("commands_processed", .integer(Int64(stats.commandsProcessed.current))),
-                    ("error_replies", .integer(Int64(stats.errorReplies.current))),
-                    ("protocol_errors", .integer(Int64(stats.protocolErrors.current))),
-                    ("auth_failures", .integer(Int64(stats.rejectedAuth.current))),
-                    ("rejected_connections", .integer(Int64(stats.rejectedConnections.current))),
-                    ("idle_closed", .integer(Int64(stats.idleClosed.current))),
-                    ("slow_requests_closed", .integer(Int64(stats.slowRequestsClosed.current))),
-                    ("output_paused", .integer(Int64(stats.outputPaused.current))),
-                    ("output_limit_closed", .integer(Int64(stats.outputLimitClosed.current))),
-                    ("input_buffered_bytes", .integer(Int64(inputBudget.total))),
-                    ("input_budget_closed", .integer(Int64(stats.inputBudgetClosed.current))),
-                    ("loads_in_flight", .integer(Int64(reads.coalescer.inFlight))),
-                    ("writes", .integer(Int64(sequencer.current))),
+                    ("uptime_seconds", .integer(Int64((proxy.clock.monotonicNanoseconds() &- proxy.startedAt) / 1_000_000_000))),
+                    ("connections_open", .integer(Int64(proxy.stats.connectionsOpen.current))),
+                    ("connections_total", .integer(Int64(proxy.stats.connectionsAccepted.current))),
+                    ("commands_processed", .integer(Int64(proxy.stats.commandsProcessed.current))),
+                    ("error_replies", .integer(Int64(proxy.stats.errorReplies.current))),
+                    ("protocol_errors", .integer(Int64(proxy.stats.protocolErrors.current))),
+                    ("auth_failures", .integer(Int64(proxy.stats.rejectedAuth.current))),
+                    ("rejected_connections", .integer(Int64(proxy.stats.rejectedConnections.current))),
+                    ("idle_closed", .integer(Int64(proxy.stats.idleClosed.current))),
+                    ("slow_requests_closed", .integer(Int64(proxy.stats.slowRequestsClosed.current))),
+                    ("output_paused", .integer(Int64(proxy.stats.outputPaused.current))),
+                    ("output_limit_closed", .integer(Int64(proxy.stats.outputLimitClosed.current))),
+                    ("input_buffered_bytes", .integer(Int64(proxy.inputBudget.total))),
+                    ("input_budget_closed", .integer(Int64(proxy.stats.inputBudgetClosed.current))),
+                    ("loads_in_flight", .integer(Int64(proxy.reads.coalescer.inFlight))),
+                    ("writes", .integer(Int64(proxy.sequencer.current))),
                 ])
             ),
             (
@@ -99,8 +104,8 @@ extension Proxy {
 
     /// Warming progress per type, and whether none is under way.
     func warmingReport() -> StatsNode {
-        let now = clock.monotonicNanoseconds()
-        let types: [(String, StatsNode)] = warmer.snapshot.map { name, progress in
+        let now = proxy.clock.monotonicNanoseconds()
+        let types: [(String, StatsNode)] = proxy.warmer.snapshot.map { name, progress in
             var fields: [(String, StatsNode)] = [
                 ("phase", .text(progress.phase.rawValue)),
                 ("done", .integer(Int64(progress.done))),
@@ -112,14 +117,14 @@ extension Proxy {
             if let error = progress.error { fields.append(("error", .text(error))) }
             return (name, .map(fields))
         }
-        return .map([("ready", .integer(warmer.isReady ? 1 : 0)), ("types", .map(types))])
+        return .map([("ready", .integer(proxy.warmer.isReady ? 1 : 0)), ("types", .map(types))])
     }
 
     /// The running policy's version and the reloads since start-up (in `STATS` and `POLICY SHOW`).
     func policyStatus() -> StatsNode {
-        let history = policies.history.withLock { $0 }
-        let current = policies.current.withLock { $0.loaded }
-        let now = clock.wallClockMicroseconds()
+        let history = proxy.policies.history.withLock { $0 }
+        let current = proxy.policies.current.withLock { $0.loaded }
+        let now = proxy.clock.wallClockMicroseconds()
         var fields: [(String, StatsNode)] = [
             ("version", .text(current.digest)),
             ("types", .integer(Int64(current.types))),
@@ -139,17 +144,18 @@ extension Proxy {
 
     /// The database's breaker, and Redis' when there is an L2.
     private var breakerReports: [(String, StatsNode)] {
-        [("database", database.breaker.report)] + (l2.map { [("redis", $0.breaker.report)] } ?? [])
+        [("database", proxy.database.breaker.report)] + (proxy.l2.map { [("redis", $0.breaker.report)] } ?? [])
     }
 
     /// One type's part of the report, or nil if no such type.
-    public func statsReport(type name: String) -> StatsNode? {
-        let l1 = self.l1.snapshot()
+    /// One data type's branch, by name.
+    func tree(type name: String) -> StatsNode? {
+        let l1 = proxy.l1.snapshot()
         if name == "default" {
-            let fallback = policy.defaultType
+            let fallback = proxy.policy.defaultType
             return typeReport(fallback.counters, l1: l1.group(fallback.group), ttl: fallback.policy.ttl?.seconds ?? 0)
         }
-        guard let type = policy.types.first(where: { $0.name == name }) else { return nil }
+        guard let type = proxy.policy.types.first(where: { $0.name == name }) else { return nil }
         return typeReport(type.counters, l1: l1.group(type.group), ttl: type.policy.ttl.seconds)
     }
 
@@ -191,8 +197,8 @@ extension Proxy {
 
     /// The shared tier: its link, its traffic and the invalidations through it.
     private func l2Report(hits: Int, misses: Int) -> StatsNode {
-        guard let l2 else { return .map([("status", .text("off"))]) }
-        let now = clock.wallClockMicroseconds()
+        guard let l2 = proxy.l2 else { return .map([("status", .text("off"))]) }
+        let now = proxy.clock.wallClockMicroseconds()
         func seconds(since micros: UInt64) -> StatsNode { .double(Double(now > micros ? now - micros : 0) / 1e6) }
         var link: [(String, StatsNode)]
         switch l2.consistency.link {

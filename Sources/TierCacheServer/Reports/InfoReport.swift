@@ -10,17 +10,21 @@ import TierCacheSupport
 /// `INFO [section …]` in Redis' format (`# Section` headers, `field:value` lines, CRLF), with Redis' field names
 /// meaning what they mean in Redis as far as a cache proxy has them: clients that read `INFO` (ioredis' ready check,
 /// `redis-cli --stat`, monitoring agents) work unchanged. What is TierCache's own is in a `# TierCache` section.
-extension Proxy {
+struct InfoReport {
+    let proxy: Proxy
+
+    init(_ proxy: Proxy) { self.proxy = proxy }
+
     /// The sections, in Redis' order; `default` and `all` name them all (TierCache has nothing that only `all`
     /// would add).
     static let infoSections = ["server", "clients", "memory", "persistence", "stats", "keyspace", "tiercache"]
 
     /// The `INFO` text for `names` (lower-cased section names; empty, `default`, `all` or `everything`: all of
     /// them). Unknown section names are skipped, as Redis does.
-    func infoReport(sections names: [String]) -> String {
+    func text(sections names: [String]) -> String {
         let everything = names.isEmpty || names.contains { ["default", "all", "everything"].contains($0) }
         let wanted = Self.infoSections.filter { everything || names.contains($0) }
-        let report = statsReport()
+        let report = StatsReport(proxy).tree()
         var text = ""
         for section in wanted {
             if !text.isEmpty { text += "\r\n" }
@@ -37,7 +41,7 @@ extension Proxy {
             if case .integer(let value)? = node { return "\(value)" }
             return "0"
         }
-        let uptime = Int64((clock.monotonicNanoseconds() &- startedAt) / 1_000_000_000)
+        let uptime = Int64((proxy.clock.monotonicNanoseconds() &- proxy.startedAt) / 1_000_000_000)
         switch section {
         case "server":
             return [
@@ -48,7 +52,7 @@ extension Proxy {
                 ("os", "Linux"),
                 ("arch_bits", "64"),
                 ("process_id", "\(getpid())"),
-                ("tcp_port", "\(configuration.port)"),
+                ("tcp_port", "\(proxy.configuration.port)"),
                 ("uptime_in_seconds", "\(uptime)"),
                 ("uptime_in_days", "\(uptime / 86_400)"),
             ]
@@ -56,7 +60,7 @@ extension Proxy {
             return [
                 ("connected_clients", integer(server?["connections_open"])),
                 ("blocked_clients", "0"),
-                ("maxclients", "\(configuration.maxClients)"),
+                ("maxclients", "\(proxy.configuration.maxClients)"),
             ]
         case "memory":
             let used = integer(l1?["bytes"])
@@ -77,7 +81,7 @@ extension Proxy {
             return [
                 ("total_connections_received", integer(server?["connections_total"])),
                 ("total_commands_processed", integer(server?["commands_processed"])),
-                ("instantaneous_ops_per_sec", "\(operationRate.perSecond)"),
+                ("instantaneous_ops_per_sec", "\(proxy.operationRate.perSecond)"),
                 ("rejected_connections", integer(server?["rejected_connections"])),
                 ("expired_keys", integer(l1?["expirations"])),
                 ("evicted_keys", integer(l1?["evictions"])),
