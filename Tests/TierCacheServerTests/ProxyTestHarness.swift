@@ -26,7 +26,15 @@ final class ProxyTestHarness {
     private let ownsDirectory: Bool
     private var upkeep: RepeatedTask?
 
-    init(sharing other: ProxyTestHarness? = nil, l2: L2Configuration? = nil) throws {
+    /// - Parameters:
+    ///   - configure: changes to the default configuration (limits, timeouts).
+    ///   - clock: the proxy's clock (a `TestClock` moves only when told).
+    init(
+        sharing other: ProxyTestHarness? = nil,
+        l2: L2Configuration? = nil,
+        clock: any ServerClock = SystemClock(),
+        configure: (inout ServerConfiguration) -> Void = { _ in }
+    ) throws {
         ownsDirectory = other == nil
         directory =
             other?.directory
@@ -37,13 +45,16 @@ final class ProxyTestHarness {
         if other == nil { try Self.createSchema(backend) }
         let policies = try PolicyLoader.parse(yaml: Self.policyYAML, file: "test.yaml").get()
         threadPool.start()
+        var configuration = ServerConfiguration(l2: l2)
+        configure(&configuration)
         proxy = try Proxy(
-            configuration: ServerConfiguration(l2: l2),
+            configuration: configuration,
             policy: PolicySet.merge([policies]),
             backend: gate,
             threadPool: threadPool,
             eventLoopGroup: group,
-            logger: Self.quietLogger
+            logger: Self.quietLogger,
+            clock: clock
         )
         proxy.start()
         // What the server's upkeep task does every 250 ms.

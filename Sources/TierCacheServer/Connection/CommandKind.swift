@@ -141,3 +141,13 @@ extension CommandKind {
         }
     }
 }
+
+extension CommandKind {
+    /// Reads may overlap each other in a pipeline; any other command is a barrier (`ConnectionStateMachine`).
+    var mayOverlap: Bool {
+        switch self {
+        case .get, .mget, .exists, .query, .sqlQuery: true
+        default: false
+        }
+    }
+}

@@ -9,34 +9,14 @@ import TierCacheSupport
 /// One client connection: decodes requests in place from the read buffer, answers L1 hits synchronously,
 /// hands misses to L2 and the backend and writes to the backend, and writes replies in request order.
 ///
-/// Pipelined reads overlap: a read that must wait (L2 round trip, database load) leaves a placeholder in the
-/// reply queue and decoding goes on, so sixteen pipelined misses cost about one round trip, not sixteen. Any
-/// other command (writes above all) is a barrier: it runs only once every earlier reply is in, and nothing after
-/// it runs before its own reply — so a pipelined `SET k v; GET k` reads what it wrote, as in Redis. Replies
-/// accumulate in one output buffer that is flushed once per read batch, and reused when the socket took it all.
+/// What may run when, the reply order, pausing and closing are decided by `ConnectionStateMachine`; this handler
+/// performs what it answers (decode, execute, write, flush, stop reading, close). Pipelined reads overlap, so
+/// sixteen pipelined misses cost about one round trip, not sixteen; any other command is a barrier, so a pipelined
+/// `SET k v; GET k` reads what it wrote, as in Redis. Replies accumulate in one output buffer that is flushed
+/// once per read batch, and reused when the socket took it all.
 final class ConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
-
-    /// Transitions: `.ready` (decoding; reads may be outstanding) → `.waiting` (a barrier command's reply is
-    /// outstanding) → `.ready`; `.ready` → `.holding` (the decoded command must wait for the outstanding reads,
-    /// or too many are outstanding) → `.ready` once they are in; any → `.closing` (QUIT, protocol error, channel
-    /// gone), which is final.
-    enum State {
-        case ready
-        case waiting
-        case holding
-        case closing
-    }
-
-    /// A reply's place in the output order: still awaited, or bytes ready to go.
-    private enum ReplySlot {
-        case awaited(id: UInt64)
-        case ready(ByteBuffer)
-    }
-
-    /// Replies awaited at once by one connection; a deeper pipeline waits (bounds Redis and backend queues).
-    static let maxOutstanding = 64
 
     let proxy: Proxy
     /// The proxy's clock, held here so a batch's clock read is one call.
@@ -49,7 +29,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     var session: ClientSession {
         didSet { sessionChanged() }
     }
-    var state = State.ready
+    /// What may run now, the reply order, pauses and closing.
+    private var machine = ConnectionStateMachine()
     private var parser: RESPRequestParser
     /// Arguments of the command being executed: slices of `inbound`, valid until the next parse.
     var arguments: [ByteBuffer] = []
@@ -70,22 +51,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var readSampler = UInt32.random(in: 1...UInt32.max)
     private var hitGroups: [Int32] = []
     let logger: Logger
-    /// Reading stopped because a client pipelined far ahead of a reply still awaited.
-    private var pausedForInput = false
-    /// Decoding and reading stopped because the client is not reading its replies (the channel is unwritable).
-    private var pausedForOutput = false
-    /// At the last limit check, when the unread replies were over `--max-output-buffer`: how many bytes NIO had
-    /// not sent, and how many the client had acknowledged in all (`TCPInfo`).
-    private var outputOverLimit: (pending: Int, acknowledged: UInt64?)?
-    /// Replies that precede `out`'s contents, from the first awaited one on. Empty when nothing is awaited: then
-    /// `out` follows everything already written.
-    private var slots: [ReplySlot] = []
-    private var outstanding = 0
-    private var nextReplyID: UInt64 = 0
     /// Written to the channel but not yet flushed.
     private var unflushed = false
-    /// A protocol error arrived while replies were awaited: close once they are written.
-    private var closeWhenDrained = false
     /// A flush is scheduled for the end of this event loop tick.
     private var flushScheduled = false
     /// Start times of the commands whose awaited replies arrived since the last flush, by kind; they become
@@ -102,17 +69,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     var lastKind: CommandKind?
     /// Bytes of `inbound` last reported to the proxy's input budget.
     private var inputAccounted = 0
-    /// The client shut down its sending side (`nc -N`, `shutdown(SHUT_WR)`): what it sent is still answered,
-    /// then the connection closes.
-    private var inputClosed = false
     /// Closes this connection from any thread when the input budget picks it; made once, at activation.
     private var closeForInputBudget: (@Sendable () -> Void)?
-    /// Input arrived since the last check; the check turns it into `lastActivity`, so reads take no clock.
-    private var sawInput = false
-    private var lastActivity: UInt64 = 0
-    /// Commands parsed so far, and when the check first saw an incomplete command with no progress since.
-    private var commandsParsed = 0
-    private var partial: (since: UInt64, commandsParsed: Int)?
 
     init(proxy: Proxy) {
         self.proxy = proxy
@@ -162,7 +120,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         // Checked a few times per limit, at most every second and at least every 50 ms.
         let period = TimeAmount.nanoseconds(
             min(1_000_000_000, max(50_000_000, Int64(clamping: shortest.wholeNanoseconds / 4))))
-        lastActivity = clock.monotonicNanoseconds()
+        machine.activated(now: clock.monotonicNanoseconds())
         limitCheck = context.eventLoop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
             let (handler, context) = bound.value
             handler.checkLimits(context: context)
@@ -173,7 +131,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         proxy.stats.connectionsOpen.decrement()
         proxy.connections.remove(context.channel)
         limitCheck?.cancel()
-        state = .closing
+        machine.closed()
         inbound = nil
         accountInput()
         closeForInputBudget = nil
@@ -185,7 +143,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed {
-            inputClosed = true
+            machine.inputClosed()
             finishIfInputDone(context: context)
             return
         }
@@ -193,104 +151,61 @@ final class ConnectionHandler: ChannelInboundHandler {
             context.fireUserInboundEventTriggered(event)
             return
         }
-        switch state {
-        case .closing:
-            return
-        case .ready, .waiting, .holding:
-            finishStartedAndClose(context: context)
-        }
+        finishStartedAndClose(context: context)
     }
 
     /// Stops reading and closes once the commands already executing have their replies out. Bytes not yet run are
     /// dropped, never half-done (nothing is acknowledged that did not run); a held command has not run either.
     private func finishStartedAndClose(context: ChannelHandlerContext) {
-        state = .closing
+        let action = machine.finishStarted()
+        guard action != .none else { return }
         inbound = nil
         accountInput()
         context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
-        if outstanding > 0 {
-            closeWhenDrained = true
-        } else {
-            close(context: context)
-        }
+        if action == .closeNow { closeAfterWriting(context: context) }
     }
 
     /// Closes a connection idle for `--idle-timeout` (nothing received, nothing awaited), one whose current
     /// command has stayed incomplete for `--request-timeout` while we were ready to read it (slowloris), and one
-    /// whose client left more than `--max-output-buffer` of replies unread and read none since the last check.
+    /// whose client left more than `--max-output-buffer` of replies unread and read none since the last check
+    /// (its unsent replies dropped: nobody reads them).
     private func checkLimits(context: ChannelHandlerContext) {
-        if let limit = proxy.configuration.maxOutputBuffer, outputLimitExceeded(limit, context: context) { return }
-        guard case .ready = state else {
-            partial = nil
-            return
-        }
-        let now = clock.monotonicNanoseconds()
-        if sawInput {
-            sawInput = false
-            lastActivity = now
-        }
         let configuration = proxy.configuration
-        if let idle = configuration.idleTimeout, outstanding == 0, slots.isEmpty,
-            now &- lastActivity >= UInt64(clamping: idle.wholeNanoseconds)
+        var output: ConnectionStateMachine.OutputProgress?
+        if configuration.maxOutputBuffer != nil, machine.outputPaused,
+            let unsent = try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)
         {
+            output = .init(unsent: unsent, acknowledged: TCPInfo.bytesAcknowledged(context.channel))
+        }
+        let limits = ConnectionStateMachine.Limits(
+            idleTimeout: configuration.idleTimeout, requestTimeout: configuration.requestTimeout,
+            maxOutputBuffer: configuration.maxOutputBuffer)
+        let verdict = machine.checkLimits(
+            now: clock.monotonicNanoseconds(), limits: limits, pendingInput: inbound?.readableBytes ?? 0,
+            output: output)
+        switch verdict {
+        case .none:
+            return
+        case .idle:
             proxy.stats.idleClosed.increment()
             logger.debug("closing idle connection")
-            close(context: context)
-            return
-        }
-        // Only while nothing is awaited: then the wait is the client's alone, and the error goes out at once. Not
-        // while decoding waits for the client to read its replies: then the input is complete, just not decoded.
-        guard let timeout = configuration.requestTimeout, outstanding == 0, slots.isEmpty, !pausedForOutput,
-            let pending = inbound, pending.readableBytes > 0
-        else {
-            partial = nil
-            return
-        }
-        guard let partial, partial.commandsParsed == commandsParsed else {
-            self.partial = (now, commandsParsed)  // a new incomplete command, or progress since the last check
-            return
-        }
-        if now &- partial.since >= UInt64(clamping: timeout.wholeNanoseconds) {
+            closeAfterWriting(context: context)
+        case .requestTimedOut(let timeout):
             proxy.stats.slowRequestsClosed.increment()
             out.writeRESPError("ERR request not completed within \(timeout.shortDescription); closing the connection")
-            close(context: context)
+            closeAfterWriting(context: context)
+        case .outputUnread(let unsent):
+            proxy.stats.outputLimitClosed.increment()
+            logger.notice(
+                "closing connection: its client left \(unsent) bytes of replies unread (limit \(configuration.maxOutputBuffer ?? 0)) and read none for a check period"
+            )
+            context.close(promise: nil)
         }
-    }
-
-    /// Whether the client left more than `limit` bytes of replies unread and read none of them since the last
-    /// check; then the connection is closed (its unsent replies dropped: nobody reads them). Reading is told by
-    /// the bytes the client's TCP stack acknowledged, which grow as it reads however seldom the kernel takes more
-    /// from NIO; where the kernel can't say, by NIO's unsent bytes shrinking.
-    private func outputLimitExceeded(_ limit: Int, context: ChannelHandlerContext) -> Bool {
-        guard pausedForOutput, let pending = try? context.channel.syncOptions?.getOption(.bufferedWritableBytes),
-            pending > limit
-        else {
-            outputOverLimit = nil
-            return false
-        }
-        let acknowledged = TCPInfo.bytesAcknowledged(context.channel)
-        let previous = outputOverLimit
-        outputOverLimit = (pending, acknowledged)
-        guard let previous else { return false }
-        if let now = acknowledged, let before = previous.acknowledged {
-            if now > before { return false }
-        } else if pending < previous.pending {
-            return false
-        }
-        proxy.stats.outputLimitClosed.increment()
-        logger.notice(
-            "closing connection: its client left \(pending) bytes of replies unread (limit \(limit)) and read none for a check period"
-        )
-        state = .closing
-        context.close(promise: nil)
-        return true
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if pausedForOutput, context.channel.isWritable {
-            pausedForOutput = false
-            outputOverLimit = nil
-            if case .ready = state {
+        if case .resume(let decode) = machine.writabilityChanged(channelWritable: context.channel.isWritable) {
+            if decode {
                 processInbound(context: context)
                 flushReplies(context: context)
             }
@@ -301,32 +216,25 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     /// Reads from the socket only while neither the client's input nor its unread output is too far ahead.
     private func updateReading(context: ChannelHandlerContext) {
-        guard case .closing = state else {
-            context.channel.setOption(ChannelOptions.autoRead, value: !pausedForInput && !pausedForOutput)
-                .whenFailure { _ in }
-            return
-        }
+        guard let reading = machine.wantsInput else { return }
+        context.channel.setOption(ChannelOptions.autoRead, value: reading).whenFailure { _ in }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
-        sawInput = true
         if inbound == nil {
             inbound = buffer
         } else {
             inbound?.writeBuffer(&buffer)
         }
-        switch state {
-        case .ready:
+        switch machine.received(buffered: inbound?.readableBytes ?? 0) {
+        case .decode:
             processInbound(context: context)
-        case .waiting, .holding:
+        case .pauseInput:
             // A client pipelining far ahead of a slow backend reply: stop reading until the reply is out, so
             // its input can't grow without bound.
-            if (inbound?.readableBytes ?? 0) > Self.maxBufferedWhileWaiting, !pausedForInput {
-                pausedForInput = true
-                updateReading(context: context)
-            }
-        case .closing:
+            updateReading(context: context)
+        case .keep:
             break
         }
         accountInput()
@@ -336,8 +244,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// replies and closes when they are out. (NIO would fail writes still pending at a plain close.) An
     /// incomplete command left in the buffer can never complete, and is dropped.
     private func finishIfInputDone(context: ChannelHandlerContext) {
-        guard case .ready = state, outstanding == 0, !pausedForOutput else { return }
-        state = .closing
+        guard machine.finishIfInputEnded() else { return }
         inbound = nil
         accountInput()
         flushReplies(context: context)
@@ -361,7 +268,10 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// connection's was among the largest (`InputBudget`). What it sent and was not executed is dropped; what was
     /// executed has been or will be answered first.
     private func closeOverInputBudget(context: ChannelHandlerContext) {
-        if case .closing = state { return }
+        switch machine.state {
+        case .draining, .closing: return
+        case .reading, .awaitingBarrier, .holding: break
+        }
         proxy.stats.inputBudgetClosed.increment()
         logger.warning(
             "closing connection: clients' unexecuted input is over --max-input-buffers and this one's is among the largest",
@@ -371,8 +281,6 @@ final class ConnectionHandler: ChannelInboundHandler {
         finishStartedAndClose(context: context)
     }
 
-    /// Input buffered while a command waits for the backend, beyond which the connection stops reading.
-    static let maxBufferedWhileWaiting = 1 << 20
     static let commandsPerClockRead = 32
     /// Replies gathered in one batch beyond which they are handed to the channel mid-batch, so that a client
     /// that is not reading is noticed (the channel turns unwritable) before a long pipeline's replies pile up.
@@ -385,7 +293,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.debug("connection error", metadata: ["error": "\(error)"])
-        state = .closing
+        machine.closed()
         context.close(promise: nil)
     }
 
@@ -393,7 +301,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     private func processInbound(context: ChannelHandlerContext) {
         defer {
             accountInput()
-            if inputClosed { finishIfInputDone(context: context) }
+            if machine.inputEnded { finishIfInputDone(context: context) }
         }
         // One clock read per batch start: the latency of the batch's commands is measured from it. For expiry,
         // "now" is re-read every `commandsPerClockRead` commands, so a long pipeline can't serve an entry more
@@ -401,10 +309,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         let batchStarted = clock.monotonicNanoseconds()
         defer { recordBatch(started: batchStarted) }
         refreshPolicy()
-        if case .holding = state {
+        if machine.resumeHeld() {
             // The held command's arguments are still in `arguments` (slices that keep their bytes alive): run it
             // first, even when no undecoded input is left.
-            state = .ready
             execute(now: batchStarted, context: context)
             arguments.removeAll(keepingCapacity: true)
         }
@@ -412,7 +319,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         inbound = nil
         var now = batchStarted
         var sinceClockRead = 0
-        while case .ready = state, !pausedForOutput {
+        while machine.mayDecode {
             let parsed: Bool
             do {
                 parsed = try parser.parseCommand(from: &buffer, into: &arguments)
@@ -421,20 +328,16 @@ final class ConnectionHandler: ChannelInboundHandler {
                 return
             }
             guard parsed else { break }
-            commandsParsed &+= 1
             sinceClockRead += 1
             if sinceClockRead == Self.commandsPerClockRead {
                 now = clock.monotonicNanoseconds()
                 sinceClockRead = 0
-                if out.readableBytes > Self.maxGatheredOutput, slots.isEmpty { flushReplies(context: context) }
+                if out.readableBytes > Self.maxGatheredOutput, !machine.awaitsReplies { flushReplies(context: context) }
             }
-            if outstanding > 0, !arguments.isEmpty, outstanding >= Self.maxOutstanding || !mayOverlap(arguments[0]) {
-                // Keep the command (its arguments are slices of `buffer`, kept alive below) until the awaited
-                // replies are in.
-                state = .holding
-                break
-            }
-            if !arguments.isEmpty { execute(now: now, context: context) }
+            let action = machine.decoded(isEmpty: arguments.isEmpty, mayOverlap: Self.mayOverlap(arguments[0]))
+            // A held command's arguments are slices of `buffer`, kept alive below until the awaited replies are in.
+            if action == .hold { break }
+            if action == .execute { execute(now: now, context: context) }
             arguments.removeAll(keepingCapacity: true)
         }
         // Bytes delivered while we were decoding (only if a callee re-entered channelRead) go after ours.
@@ -523,19 +426,19 @@ final class ConnectionHandler: ChannelInboundHandler {
         return cachedL2Connection
     }
 
-    /// Reads may overlap each other; anything else is a barrier (see the type's comment).
-    private func mayOverlap(_ name: ByteBuffer) -> Bool {
-        switch CommandKind.lookup(name) {
-        case .get, .mget, .exists, .query, .sqlQuery: true
-        default: false
-        }
+    /// Reads may overlap each other; anything else is a barrier.
+    private static func mayOverlap(_ name: ByteBuffer) -> Bool {
+        CommandKind.lookup(name)?.mayOverlap ?? false
     }
 
     /// Writes what is in order and ready, and flushes.
     func flushReplies(context: ChannelHandlerContext) {
         recordArrived()
-        writeReadySlots(context: context)
-        if slots.isEmpty, out.readableBytes > 0 {
+        if let ready = machine.takeReadyReplies() {
+            context.write(wrapOutboundOut(ready), promise: nil)
+            unflushed = true
+        }
+        if !machine.awaitsReplies, out.readableBytes > 0 {
             context.write(wrapOutboundOut(out), promise: nil)
             // If the socket takes everything, NIO releases its reference and clearing reuses the storage.
             out.clear()
@@ -544,9 +447,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         if unflushed {
             unflushed = false
             context.flush()
-            if !context.channel.isWritable, !pausedForOutput {
-                // The client is not reading: decode nothing more, so its replies can't pile up here.
-                pausedForOutput = true
+            if machine.flushed(channelWritable: context.channel.isWritable) {
                 proxy.stats.outputPaused.increment()
                 updateReading(context: context)
             }
@@ -559,14 +460,8 @@ final class ConnectionHandler: ChannelInboundHandler {
         let message = session.isAuthenticated ? error.message : error.message + " (before authentication)"
         logger.info("closing connection after protocol error", metadata: ["error": "\(message)"])
         out.writeRESPError("ERR \(message)")
-        state = .closing
-        if outstanding > 0 {
-            // Earlier commands' replies are still awaited: they go out first, then the error, then the close.
-            closeWhenDrained = true
-            return
-        }
-        flushReplies(context: context)
-        context.close(promise: nil)
+        // Earlier commands' replies still awaited go out first, then the error, then the close.
+        if machine.protocolError() == .closeNow { closeAfterWriting(context: context) }
     }
 
     // MARK: Replies from the backend
@@ -590,24 +485,12 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Takes the next place in the reply order for a reply that will come through `replyArrived(_:id:…)`; a
     /// barrier command parks decoding until it does.
     func reserveReply(command: CommandKind, context: ChannelHandlerContext) -> UInt64 {
-        if slots.isEmpty {
+        let (id, writeOutputFirst) = machine.reserveReply(barrier: !command.mayOverlap, output: &out)
+        if writeOutputFirst {
             // `out` holds replies that precede this one and nothing is awaited before them: they can go now.
-            if out.readableBytes > 0 {
-                context.write(wrapOutboundOut(out), promise: nil)
-                out.clear()
-                unflushed = true
-            }
-        } else if out.readableBytes > 0 {
-            slots.append(.ready(out))
-            out = context.channel.allocator.buffer(capacity: 256)
-        }
-        nextReplyID &+= 1
-        let id = nextReplyID
-        slots.append(.awaited(id: id))
-        outstanding += 1
-        switch command {
-        case .get, .mget, .exists, .query, .sqlQuery: break
-        default: state = .waiting
+            context.write(wrapOutboundOut(out), promise: nil)
+            out.clear()
+            unflushed = true
         }
         return id
     }
@@ -620,43 +503,31 @@ final class ConnectionHandler: ChannelInboundHandler {
         started: UInt64,
         context: ChannelHandlerContext
     ) {
-        guard let index = slots.firstIndex(where: { if case .awaited(id) = $0 { true } else { false } }) else {
-            return  // the connection closed meanwhile
-        }
+        let reply: ByteBuffer
         switch result {
         case .success(let bytes):
-            slots[index] = .ready(bytes)
+            reply = bytes
         case .failure(let error):
-            var reply = ByteBuffer()
-            swap(&reply, &out)
+            var bytes = ByteBuffer()
+            swap(&bytes, &out)
             writeError(error)
-            swap(&reply, &out)
-            slots[index] = .ready(reply)
+            swap(&bytes, &out)
+            reply = bytes
         }
+        let action = machine.replyArrived(id: id, reply)
+        if action == .ignore { return }  // the connection closed meanwhile
         if arrivedLatencies[command.rawValue].isEmpty { arrivedKinds.append(command) }
         arrivedLatencies[command.rawValue].append(started)
-        outstanding -= 1
         // Written at the flush: the replies of one Redis or database batch go out as one buffer.
-
-        switch state {
-        case .waiting:
-            state = .ready
-        case .holding where outstanding == 0 || (outstanding < Self.maxOutstanding && mayOverlap(arguments[0])):
-            break  // processInbound runs the held command
-        case .closing where closeWhenDrained && outstanding == 0:
-            closeWhenDrained = false
-            flushReplies(context: context)
-            context.close(promise: nil)
-            return
-        default:
+        switch action {
+        case .ignore, .flushSoon:
             scheduleFlush(context: context)
-            return
-        }
-        processInbound(context: context)
-        scheduleFlush(context: context)
-        if pausedForInput, case .ready = state {
-            pausedForInput = false
-            updateReading(context: context)
+        case .flushAndClose:
+            closeAfterWriting(context: context)
+        case .resume:
+            processInbound(context: context)
+            scheduleFlush(context: context)
+            if machine.resumeInput() { updateReading(context: context) }
         }
     }
 
@@ -671,29 +542,6 @@ final class ConnectionHandler: ChannelInboundHandler {
             handler.flushScheduled = false
             handler.flushReplies(context: context)
         }
-    }
-
-    /// Writes the replies at the head of the order that are ready, up to the first one still awaited.
-    /// Several ready replies are copied into one buffer: for replies of a few dozen bytes a copy costs less than
-    /// a pending write each in NIO.
-    private func writeReadySlots(context: ChannelHandlerContext) {
-        var ready = 0
-        var bytes = 0
-        for slot in slots {
-            guard case .ready(let reply) = slot else { break }
-            ready += 1
-            bytes += reply.readableBytes
-        }
-        guard ready > 0 else { return }
-        if ready == 1, case .ready(let reply) = slots[0] {
-            context.write(wrapOutboundOut(reply), promise: nil)
-        } else {
-            var combined = context.channel.allocator.buffer(capacity: bytes)
-            for case .ready(var reply) in slots.prefix(ready) { combined.writeBuffer(&reply) }
-            context.write(wrapOutboundOut(combined), promise: nil)
-        }
-        unflushed = true
-        slots.removeFirst(ready)
     }
 
     func writeError(_ error: any Error) {
@@ -732,7 +580,12 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     /// Closes after the replies written so far (QUIT runs only when nothing is awaited).
     func close(context: ChannelHandlerContext) {
-        state = .closing
+        machine.closed()
+        closeAfterWriting(context: context)
+    }
+
+    /// Writes what is ready and closes: the machine decided the connection ends here.
+    private func closeAfterWriting(context: ChannelHandlerContext) {
         flushReplies(context: context)
         context.close(promise: nil)
     }
