@@ -524,6 +524,12 @@ struct ServeCommand: AsyncParsableCommand {
         if let spec = dbBreaker ?? Environment.value("TIERCACHE_DB_BREAKER") {
             configuration.databaseBreaker = try Self.breaker(spec, flag: "--db-breaker", base: .default)
         }
+        // The options above refuse what they can't parse; the configuration checks what the server relies on.
+        do {
+            try configuration.validate()
+        } catch {
+            throw ValidationError(error.description)
+        }
         return configuration
     }
 
