@@ -114,6 +114,20 @@ struct AdaptiveTTLTests {
         #expect(fixed.nextLifetime(readsPerSecond: 1000) == minute)
     }
 
+    @Test("adaptive TTL counts a key only once it was seen in two samples: one sampled read stretches nothing")
+    func sampledOnce() {
+        let tracker = AccessTracker(window: .seconds(1), groups: 1, now: 0)
+        let key: [UInt8] = Array("a:1".utf8)
+        key.withUnsafeBytes { tracker.record(group: 0, key: $0) }
+        let once = key.withUnsafeBytes { tracker.sustainedReadsPerSecond(group: 0, key: $0) }
+        let estimated = key.withUnsafeBytes { tracker.readsPerSecond(group: 0, key: $0) }
+        #expect(once == 0)
+        #expect(estimated == Double(AccessTracker.sampleEvery) / 2, "STATS HOT still sees it")
+        key.withUnsafeBytes { tracker.record(group: 0, key: $0) }
+        let twice = key.withUnsafeBytes { tracker.sustainedReadsPerSecond(group: 0, key: $0) }
+        #expect(twice == Double(AccessTracker.sampleEvery))
+    }
+
     @Test("ttl_max shorter than ttl is refused where it is written")
     func refused() {
         let yaml = "types:\n  a:\n    load: SELECT v FROM t WHERE id = ?\n    tables: [t]\n    ttl: 1h\n    ttl_max: 5m\n"

@@ -87,7 +87,7 @@ extension ReadPath {
         let lifetime =
             cacheable
             ? type.nextLifetime(
-                readsPerSecond: read.key.withUnsafeReadableBytes { tracker.readsPerSecond(group: type.group, key: $0) })
+                readsPerSecond: read.key.withUnsafeReadableBytes { tracker.sustainedReadsPerSecond(group: type.group, key: $0) })
             : 0
         if plan.mayFillL1(isAbsent: noRow) {
             fillL1(

@@ -37,6 +37,16 @@ final class AccessTracker: Sendable {
         return Double(count) / (2 * window.seconds)
     }
 
+    /// Estimated reads per second of `key` for adaptive TTL: 0 until the key was seen in at least two samples.
+    /// One sampled read weighs `sampleEvery` reads, so without this floor a key read once (one chance in
+    /// `sampleEvery`) would look read dozens of times a TTL and live several TTLs.
+    func sustainedReadsPerSecond(group: Int32, key: UnsafeRawBufferPointer) -> Double {
+        guard group >= 0, Int(group) < sketches.count else { return 0 }
+        let count = sketches[Int(group)].sketch.withLock { $0?.estimate(key) ?? 0 }
+        guard count >= 2 * UInt32(Self.sampleEvery) else { return 0 }
+        return Double(count) / (2 * window.seconds)
+    }
+
     /// The most read keys of a group with their estimated reads per second, highest first.
     func hottest(group: Int32, limit: Int) -> [(key: [UInt8], readsPerSecond: Double)] {
         guard group >= 0, Int(group) < sketches.count else { return [] }
