@@ -69,7 +69,10 @@ let package = Package(
         ),
         .target(
             name: "TierCacheBackend",
-            dependencies: ["TierCacheSupport"],
+            dependencies: [
+                "TierCacheSupport", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         // Circuit breakers and other failure handling as pure state machines.

@@ -277,10 +277,16 @@ struct ServeCommand: AsyncParsableCommand {
         )
 
         let backend = try openDatabase(configuration, logger: logger)
-        let validation = PolicyValidation.validate(policySet, against: backend)
+        let threadPool = NIOThreadPool(numberOfThreads: configuration.backendThreads)
+        threadPool.start()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
+        let adapter = BlockingBackendAdapter(backend, threadPool: threadPool, now: SystemClock().monotonicNanoseconds)
+        let validation = try await PolicyValidation.validate(policySet, against: adapter, on: group.next()).get()
         for warning in validation.warnings { logger.warning("\(warning.description)") }
         guard validation.errors.isEmpty else {
             printErrors(validation.errors.map(\.description))
+            try? await group.shutdownGracefully()
+            try? await threadPool.shutdownGracefully()
             backend.close()
             throw ExitCode(1)
         }
@@ -304,14 +310,11 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if configuration.requirePassword != nil { logger.info("clients must authenticate (requirepass set)") }
 
-        let threadPool = NIOThreadPool(numberOfThreads: configuration.backendThreads)
-        threadPool.start()
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
         let proxy = try Proxy(
             configuration: configuration,
             policy: policySet,
-            backend: backend,
-            threadPool: threadPool,
+            validation: validation,
+            adapter: adapter,
             eventLoopGroup: group,
             logger: logger
         )

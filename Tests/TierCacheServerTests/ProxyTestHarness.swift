@@ -47,11 +47,14 @@ final class ProxyTestHarness {
         threadPool.start()
         var configuration = ServerConfiguration(l2: l2)
         configure(&configuration)
+        let policySet = try PolicySet.merge([policies])
+        let adapter = BlockingBackendAdapter(gate, threadPool: threadPool, now: clock.monotonicNanoseconds)
+        let validation = try PolicyValidation.validate(policySet, against: adapter, on: group.next()).wait()
         proxy = try Proxy(
             configuration: configuration,
-            policy: PolicySet.merge([policies]),
-            backend: gate,
-            threadPool: threadPool,
+            policy: policySet,
+            validation: validation,
+            adapter: adapter,
             eventLoopGroup: group,
             logger: Self.quietLogger,
             clock: clock

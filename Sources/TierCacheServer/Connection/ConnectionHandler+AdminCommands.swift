@@ -106,7 +106,7 @@ extension ConnectionHandler {
         }
         if argument(1, is: "RELOAD"), arguments.count == 2 {
             let proxy = self.proxy
-            let reply = proxy.database.runUnguarded(context.eventLoop) { () throws -> ByteBuffer in
+            let reply = proxy.runAdmin(context.eventLoop) { () throws -> ByteBuffer in
                 var reply = ByteBuffer()
                 switch PolicyReloader(proxy).reload(trigger: "POLICY RELOAD") {
                 case .reloaded(let record, let changes):
@@ -137,7 +137,7 @@ extension ConnectionHandler {
         }
         if argument(1, is: "CHECK"), arguments.count == 2 {
             let path = proxy.configuration.policyPath
-            let reply = proxy.database.runUnguarded(context.eventLoop) { () throws -> ByteBuffer in
+            let reply = proxy.runAdmin(context.eventLoop) { () throws -> ByteBuffer in
                 var reply = ByteBuffer()
                 do throws(PolicyLoadError) {
                     let policies = try PolicyLoader.load(path: path)

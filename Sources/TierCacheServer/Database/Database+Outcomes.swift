@@ -47,4 +47,12 @@ extension Database {
     static func isUnwell(_ error: any Error) -> Bool {
         (error as? ProxyError)?.code == .unavailable || outcome(of: error, statements: .policy) == .failure
     }
+
+    /// A failed adapter call as the request path reports it: a backend's error becomes the client's `ProxyError`
+    /// and is counted in `errors`; anything else (the thread pool stopped) passes through.
+    static func clientError(_ error: any Error, counting errors: Counter) -> any Error {
+        guard let backendError = error as? BackendError else { return error }
+        errors.increment()
+        return ProxyError(backendError)
+    }
 }

@@ -6,7 +6,7 @@ import TierCacheCache
 import TierCacheStats
 import TierCacheSupport
 
-/// The outcome of the periodic database health checks (`Backend.checkHealth()`): what `STATS` shows, and one log
+/// The outcome of the periodic database health checks (`BackendAdapter.checkHealth(on:)`): what `STATS` shows, and one log
 /// line when the database becomes unwell, when it is well again, and when its file was reopened.
 final class DatabaseHealth: Sendable {
     let checks = Counter()
@@ -25,11 +25,19 @@ final class DatabaseHealth: Sendable {
         self.clock = clock
     }
 
-    /// Runs one check on the calling thread (a thread-pool thread), unless one is already running.
-    func check(_ backend: any Backend) {
+    /// Runs one check, unless one is already running; records and logs what it found.
+    func check(_ adapter: any BackendAdapter, on eventLoop: any EventLoop) {
         guard running.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return }
-        defer { running.store(false, ordering: .releasing) }
-        let result = backend.checkHealth()
+        adapter.checkHealth(on: eventLoop).whenComplete { [self] result in
+            defer { running.store(false, ordering: .releasing) }
+            switch result {
+            case .success(let check): record(check)
+            case .failure: break  // it did not run (the server is stopping)
+            }
+        }
+    }
+
+    private func record(_ result: BackendHealthCheck) {
         checks.increment()
         if result.problem != nil { failures.increment() }
         if result.reopened {

@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import Synchronization
 import TierCacheCache
 import TierCachePolicy
@@ -74,14 +75,23 @@ struct PolicyReloader {
         }
         let (old, oldRecord) = proxy.policies.current.withLock { $0 }
         if policies.digest == oldRecord.digest { return .unchanged(oldRecord) }
-        let validation = PolicyValidation.validate(policies, against: proxy.backend)
+        // Reloads run on the proxy's admin queue or the watcher's, never on an event loop or a backend thread:
+        // waiting here for the backend's answers blocks nobody's requests.
+        let validation: PolicyValidation.Outcome
+        do {
+            validation = try PolicyValidation.validate(
+                policies, against: proxy.database.adapter, on: proxy.eventLoopGroup.next()
+            ).wait()
+        } catch {
+            return .refused("\(proxy.configuration.policyPath): the database did not answer: \(error)")
+        }
         for warning in validation.warnings { proxy.logger.warning("\(warning.description)") }
         guard validation.errors.isEmpty else {
             return .refused(validation.errors.map(\.description).joined(separator: "\n"))
         }
         let new: PolicyState
         do {
-            new = try PolicyState(policies, exactIDs: Proxy.exactIDs(of: policies, on: proxy.backend), registry: proxy.typeRegistry)
+            new = try PolicyState(policies, exactIDs: validation.exactIDs, registry: proxy.typeRegistry)
         } catch {
             return .refused("\(proxy.configuration.policyPath): \(error)")
         }

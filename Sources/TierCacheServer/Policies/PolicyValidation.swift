@@ -1,3 +1,4 @@
+import NIOCore
 import TierCacheBackend
 import TierCachePolicy
 
@@ -9,11 +10,60 @@ public enum PolicyValidation {
         public var errors: [PolicyError] = []
         /// Not fatal: e.g. a load reading a table its `tables` list lacks, so writes to it won't invalidate.
         public var warnings: [PolicyError] = []
+        /// The types whose `load` compares its id to data byte for byte (`BackendAdapter.comparesParametersExactly`).
+        public var exactIDs: Set<String> = []
     }
 
-    public static func validate(_ policies: PolicySet, against backend: any Backend) -> Outcome {
-        var outcome = Outcome()
+    /// What one statement turned out to be, or why it does not prepare.
+    private struct Inspection: Sendable {
+        var type: DataTypePolicy
+        var field: String
+        var parameters: Int
+        var readOnly: Bool
+        var info: Result<StatementInfo, BackendError>
+    }
+
+    /// Inspects every statement (one at a time, in file order) and every `load`'s exactness, then judges them.
+    public static func validate(
+        _ policies: PolicySet,
+        against adapter: any BackendAdapter,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<Outcome> {
+        var inspections = eventLoop.makeSucceededFuture([Inspection]())
         for type in policies.types {
+            let statements: [(String, String?, Int, Bool)] = [
+                ("load", type.load, 1, true), ("store", type.store, 2, false), ("delete", type.delete, 1, false),
+                ("warm", type.warm, 0, true),
+            ]
+            for case let (field, sql?, parameters, readOnly) in statements {
+                inspections = inspections.flatMap { done in
+                    adapter.inspect(sql, on: eventLoop)
+                        .map { Result<StatementInfo, BackendError>.success($0) }
+                        .recover { error in
+                            .failure(error as? BackendError ?? BackendError(.failed, "\(error)"))
+                        }
+                        .map { done + [Inspection(type: type, field: field, parameters: parameters, readOnly: readOnly, info: $0)] }
+                }
+            }
+        }
+        var exact = eventLoop.makeSucceededFuture(Set<String>())
+        for type in policies.types {
+            exact = exact.flatMap { names in
+                adapter.comparesParametersExactly(type.load, on: eventLoop).map { $0 ? names.union([type.name]) : names }
+            }
+        }
+        return inspections.and(exact).map { inspections, exactIDs in
+            var outcome = judge(inspections)
+            outcome.exactIDs = exactIDs
+            return outcome
+        }
+    }
+
+    private static func judge(_ inspections: [Inspection]) -> Outcome {
+        var outcome = Outcome()
+        for inspection in inspections {
+            let type = inspection.type
+            let field = inspection.field
             func report(_ field: String, _ message: String, warning: Bool = false) {
                 let error = PolicyError(
                     .invalidStatement,
@@ -22,37 +72,30 @@ public enum PolicyValidation {
                 )
                 if warning { outcome.warnings.append(error) } else { outcome.errors.append(error) }
             }
-            func check(_ field: String, _ sql: String?, parameters: Int, readOnly: Bool) {
-                guard let sql else { return }
-                do {
-                    let info = try backend.inspect(sql)
-                    if info.parameterCount != parameters {
-                        report(
-                            field,
-                            "\(field) statement has \(info.parameterCount) parameters; it must have \(parameters)")
-                    }
-                    if readOnly, !info.isReadOnly {
-                        report(field, "\(field) statement must be read-only")
-                    }
-                    if field == "load" {
-                        let unlisted = info.tablesRead.subtracting(type.tables).sorted()
-                        if !unlisted.isEmpty {
-                            report(
-                                "tables",
-                                "load reads \(unlisted.joined(separator: ", ")) which 'tables' does not list; "
-                                    + "writes to it will not invalidate this type",
-                                warning: true
-                            )
-                        }
-                    }
-                } catch {
-                    report(field, "\(field) statement does not prepare: \(error.message)")
+            switch inspection.info {
+            case .success(let info):
+                if info.parameterCount != inspection.parameters {
+                    report(
+                        field,
+                        "\(field) statement has \(info.parameterCount) parameters; it must have \(inspection.parameters)")
                 }
+                if inspection.readOnly, !info.isReadOnly {
+                    report(field, "\(field) statement must be read-only")
+                }
+                if field == "load" {
+                    let unlisted = info.tablesRead.subtracting(type.tables).sorted()
+                    if !unlisted.isEmpty {
+                        report(
+                            "tables",
+                            "load reads \(unlisted.joined(separator: ", ")) which 'tables' does not list; "
+                                + "writes to it will not invalidate this type",
+                            warning: true
+                        )
+                    }
+                }
+            case .failure(let error):
+                report(field, "\(field) statement does not prepare: \(error.message)")
             }
-            check("load", type.load, parameters: 1, readOnly: true)
-            check("store", type.store, parameters: 2, readOnly: false)
-            check("delete", type.delete, parameters: 1, readOnly: false)
-            check("warm", type.warm, parameters: 0, readOnly: true)
         }
         return outcome
     }

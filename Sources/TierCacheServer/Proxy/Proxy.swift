@@ -1,6 +1,6 @@
+import Dispatch
 import Logging
 import NIOCore
-import NIOPosix
 import Synchronization
 import TierCacheBackend
 import TierCacheCache
@@ -10,6 +10,9 @@ import TierCacheStats
 import TierCacheSupport
 
 /// Everything a connection needs to answer requests: the tiers, the policies, the backend and the stats.
+///
+/// `validation` is the policy's check against the backend (`PolicyValidation`), which the caller made and
+/// accepted (it also says which types' ids compare exactly).
 ///
 /// One instance is shared by all event loops. Its parts are individually thread-safe; the request path takes
 /// no lock of its own beyond the L1 shard's.
@@ -27,11 +30,12 @@ public final class Proxy: Sendable {
     let warmer: Warmer
     /// Held by a reload from start to swap: reloads run one at a time.
     let reloading = Mutex(())
-    public var backend: any Backend { database.backend }
     /// The backend behind its breaker and timeouts.
     let database: Database
-    /// Blocking work (the backend's calls, through `database`; hot-key saves), never on an event loop.
-    let threadPool: NIOThreadPool
+    /// Work that blocks (`POLICY RELOAD` and `POLICY CHECK` read files and wait for the backend; hot-key saves write
+    /// one): neither on an event loop nor on a thread the backend may need to answer it.
+    let adminQueue = DispatchQueue(label: "tiercache.admin")
+    let eventLoopGroup: any EventLoopGroup
     public let sequencer = WriteSequencer()
     public let tables = TableRegistry()
     public let stats = ProxyStats()
@@ -58,8 +62,8 @@ public final class Proxy: Sendable {
     public init(
         configuration: ServerConfiguration,
         policy: PolicySet,
-        backend: any Backend,
-        threadPool: NIOThreadPool,
+        validation: PolicyValidation.Outcome,
+        adapter: any BackendAdapter,
         eventLoopGroup: any EventLoopGroup,
         logger: Logger,
         clock: any ServerClock = SystemClock()
@@ -74,17 +78,16 @@ public final class Proxy: Sendable {
             configuration: .init(maxBytes: configuration.l1MaxMemory, shardCount: configuration.l1Shards)
         )
         let state = try PolicyState(
-            policy, exactIDs: Self.exactIDs(of: policy, on: backend), registry: typeRegistry)
+            policy, exactIDs: validation.exactIDs, registry: typeRegistry)
         let loaded = PolicyLoadRecord(policies: policy, loadedAtMicroseconds: clock.wallClockMicroseconds())
         let policies = ActivePolicy(state, loaded: loaded)
         self.policies = policies
-        self.threadPool = threadPool
+        self.eventLoopGroup = eventLoopGroup
         self.database = Database(
-            backend: backend,
+            adapter: adapter,
             breaker: Breaker(name: "database", configuration: configuration.databaseBreaker, logger: logger, clock: clock),
             health: DatabaseHealth(logger: logger, clock: clock),
             readTimeout: configuration.databaseTimeout,
-            threadPool: threadPool,
             clock: clock
         )
         l1.setStaleGrace(state.staleGraceByGroup)
@@ -100,9 +103,13 @@ public final class Proxy: Sendable {
         l2?.consistency.register(state.types.map { ($0.name, $0.group) })
     }
 
-    /// Names of the types whose ids the backend compares byte for byte.
-    static func exactIDs(of policy: PolicySet, on backend: any Backend) -> Set<String> {
-        Set(policy.types.filter { backend.comparesParametersExactly($0.load) }.map(\.name))
+    /// Runs blocking work on `adminQueue` and completes on `eventLoop`.
+    func runAdmin<T: Sendable>(_ eventLoop: any EventLoop, _ body: @escaping @Sendable () throws -> T)
+        -> EventLoopFuture<T>
+    {
+        let promise = eventLoop.makePromise(of: T.self)
+        adminQueue.async { promise.completeWith(Result { try body() }) }
+        return promise.futureResult
     }
 
     /// Starts background work: the L2 tier's connections and subscription.

@@ -5,8 +5,8 @@ import TierCachePolicy
 import TierCacheStats
 import TierCacheSupport
 
-/// Backend loads: one coalesced flight per key and write number, run through `Database`, that fills L1 (on the
-/// pool, as soon as the rows are in) and L2 (if its ticket is still good) whoever is still waiting for it: a load
+/// Backend loads: one coalesced flight per key and write number, run through `Database`, that fills L1 (as soon as
+/// the rows are in) and L2 (if its ticket is still good) whoever is still waiting for it: a load
 /// outlives the reads that wait for it (a soft timeout, a database timeout).
 extension ReadPath {
     /// Loads a key from the backend, joining an identical load running since the same write number.
@@ -24,8 +24,13 @@ extension ReadPath {
             if read.purpose == .refresh { type.counters.refreshes.increment() }
             let started = clock.monotonicNanoseconds()
             let ticket = type.policy.l2 ? l2?.readTicket() : nil
-            return database.run(eventLoop, statements: .policy) { [self] in
-                try performLoad(owned, plan: plan, stamp: stamp)
+            return database.run(eventLoop, statements: .policy) { adapter, call in
+                adapter.read(type.policy.load, parameters: [SQLValue(parameter: owned.id)], origin: .policy, call: call)
+                    .flatMapErrorThrowing { [self] error in
+                        if error is BackendError { type.counters.loadErrors.increment() }
+                        throw Database.clientError(error, counting: stats.backend.errors)
+                    }
+                    .map { [self] result in loaded(owned, result: result, plan: plan, stamp: stamp, call: call) }
             }.map { [self] loaded in
                 if let l2, let ticket, let lifetime = loaded.lifetime, mayFillL2(ticket, started: started) {
                     // Redis keeps the entry past its logical expiry for as long as it may be served stale; readers
@@ -63,20 +68,13 @@ extension ReadPath {
         }
     }
 
-    /// Runs on the thread pool.
-    private func performLoad(_ read: KeyRead, plan: ReadMachine.Plan, stamp: UInt64) throws -> LoadedReply {
+    /// A load's rows as the reply, counted, and in L1 as soon as they are in (whoever still waits for them).
+    private func loaded(_ read: KeyRead, result: ReadResult, plan: ReadMachine.Plan, stamp: UInt64, call: BackendCall)
+        -> LoadedReply
+    {
         let type = read.type
-        let started = clock.monotonicNanoseconds()
-        let result: ReadResult
-        do {
-            result = try database.backend.read(type.policy.load, parameters: [SQLValue(parameter: read.id)])
-        } catch {
-            type.counters.loadErrors.increment()
-            stats.backend.errors.increment()
-            throw ProxyError(error)
-        }
         let finished = clock.monotonicNanoseconds()
-        stats.backend.load.record(nanoseconds: finished &- started)
+        stats.backend.load.record(nanoseconds: finished &- call.startedAt)
         type.counters.loads.increment()
 
         let noRow = result.resultSet.rows.isEmpty

@@ -101,8 +101,10 @@ extension ReadPath {
         return coalesced(key: query.key, stamp: stamp, counters: nil, on: eventLoop) { [self] in
             let started = clock.monotonicNanoseconds()
             let ticket = query.policy.anyQueryUsesL2 ? l2?.readTicket() : nil
-            return database.run(eventLoop, statements: .client) { [self] in
-                try performQuery(query, stamp: stamp, consultedL2: consultedL2)
+            return database.run(eventLoop, statements: .client) { adapter, call in
+                adapter.read(query.sql, parameters: query.parameters, origin: .client, call: call)
+                    .flatMapErrorThrowing { [self] error in throw Database.clientError(error, counting: stats.backend.errors) }
+                    .map { [self] result in loaded(query, result: result, stamp: stamp, consultedL2: consultedL2, call: call) }
             }.map { [self] loaded in
                 if let l2, let ticket, let lifetime = loaded.lifetime, mayFillL2(ticket, started: started) {
                     l2.fillQuery(
@@ -116,18 +118,12 @@ extension ReadPath {
         }
     }
 
-    /// Runs on the thread pool.
-    private func performQuery(_ query: QueryRead, stamp: UInt64, consultedL2: Bool) throws -> LoadedReply {
-        let started = clock.monotonicNanoseconds()
-        let result: ReadResult
-        do {
-            result = try database.backend.read(query.sql, parameters: query.parameters, origin: .client)
-        } catch {
-            stats.backend.errors.increment()
-            throw ProxyError(error)
-        }
+    /// A QUERY's rows as the reply, counted against the type owning its tables, and in L1.
+    private func loaded(_ query: QueryRead, result: ReadResult, stamp: UInt64, consultedL2: Bool, call: BackendCall)
+        -> LoadedReply
+    {
         let finished = clock.monotonicNanoseconds()
-        stats.backend.query.record(nanoseconds: finished &- started)
+        stats.backend.query.record(nanoseconds: finished &- call.startedAt)
 
         let policy = query.policy
         let reply = ResultEncoding.resultSet(result.resultSet)

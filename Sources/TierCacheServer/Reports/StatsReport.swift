@@ -48,7 +48,7 @@ struct StatsReport {
         }
         var backend: [(String, StatsNode)] = proxy.stats.backend.all.map { ($0.name, $0.summary().node) }
         backend.append(("errors", .integer(Int64(proxy.stats.backend.errors.current))))
-        backend.append(("pools", .map(proxy.backend.pools.map { ($0.name, $0.report.node) })))
+        backend.append(("pools", .map(proxy.database.adapter.pools.map { ($0.name, $0.report.node) })))
         backend.append(("health", proxy.database.health.report))
 
         return .map([

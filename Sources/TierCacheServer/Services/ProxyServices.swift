@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 import NIOCore
 import NIOPosix
@@ -24,7 +25,9 @@ extension Proxy {
             })
         if let interval = configuration.databaseHealthInterval {
             services.append(
-                PeriodicService("database health", on: group.next(), every: interval) { self.database.checkHealth() })
+                PeriodicService("database health", on: group.next(), every: interval) { [self] in
+                    database.checkHealth(on: group.next())
+                })
         }
         let watcher = PolicyWatcher(
             proxy: self, mode: configuration.policyWatch, pollInterval: configuration.policyPollInterval,
@@ -43,9 +46,7 @@ extension Proxy {
                     "hot-key snapshot", on: group.next(), every: configuration.hotKeysInterval,
                     atShutdown: { HotKeys(self).save() }
                 ) {
-                    self.threadPool.submit { state in
-                        if case .active = state { HotKeys(self).save() }
-                    }
+                    self.adminQueue.async { HotKeys(self).save() }
                 })
         }
         services.append(ProxyServer(proxy: self, group: group, logger: logger, onListening: onListening))

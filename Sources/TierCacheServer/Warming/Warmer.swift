@@ -78,11 +78,12 @@ final class Warmer: Sendable {
 
     /// Lists the ids of the type's `warm` statement (if any) after the `known` keys, then loads them all.
     private func list(_ type: DataTypeState, known: [ByteBuffer], proxy: Proxy, on eventLoop: any EventLoop) {
-        let backend = proxy.backend
         let listing: EventLoopFuture<[[UInt8]]>
         if let statement = type.policy.warm {
-            listing = proxy.database.run(eventLoop, statements: .policy) {
-                try backend.read(statement, parameters: []).resultSet.rows.compactMap { $0.first?.idBytes }
+            listing = proxy.database.run(eventLoop, statements: .policy) { adapter, call in
+                adapter.read(statement, parameters: [], origin: .policy, call: call).map { result in
+                    result.resultSet.rows.compactMap { $0.first?.idBytes }
+                }
             }
         } else {
             listing = eventLoop.makeSucceededFuture([])

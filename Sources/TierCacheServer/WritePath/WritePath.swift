@@ -53,11 +53,10 @@ final class WritePath: Sendable {
         }
         let parameters = [SQLValue(parameter: id), SQLValue(parameter: value)]
         let ownedKey = ByteBuffer(bytes: key.readableBytesView)
-        return database.run(eventLoop, statements: .policy, writes: true) { [self] in
-            let result = try runWrite(store, parameters: parameters, recorder: stats.backend.store)
-            return invalidate(after: result.tablesWritten, keyed: (type, ownedKey))
-        }.flatMap { [self] invalidation in
-            publish(invalidation, on: eventLoop)
+        return database.run(eventLoop, statements: .policy, writes: true) { adapter, call in
+            write(store, parameters: parameters, recorder: stats.backend.store, adapter: adapter, call: call)
+        }.flatMap { [self] result in
+            publish(invalidate(after: result.tablesWritten, keyed: (type, ownedKey)), on: eventLoop)
         }
     }
 
@@ -78,21 +77,8 @@ final class WritePath: Sendable {
                 key: ByteBuffer(bytes: target.key.readableBytesView)
             )
         }
-        return database.run(eventLoop, statements: .policy, writes: true) { [self] in
-            var deleted = 0
-            var invalidation = Invalidation()
-            for item in work {
-                let result: WriteResult
-                do {
-                    result = try runWrite(item.statement, parameters: [item.parameter], recorder: stats.backend.delete)
-                } catch {
-                    // Keys deleted before the failure stay deleted: tell the other sidecars before failing.
-                    return (deleted, invalidation, error)
-                }
-                invalidation.merge(invalidate(after: result.tablesWritten, keyed: (item.type, item.key)))
-                deleted += result.changes
-            }
-            return (deleted, invalidation, nil)
+        return database.run(eventLoop, statements: .policy, writes: true) { adapter, call in
+            delete(work[...], deleted: 0, invalidation: Invalidation(), adapter: adapter, call: call)
         }.flatMap { [self] (deleted: Int, invalidation: Invalidation, error: (any Error)?) in
             publish(invalidation, on: eventLoop).flatMapThrowing {
                 if let error { throw error }
@@ -103,8 +89,9 @@ final class WritePath: Sendable {
 
     /// `SQL.EXEC sql params…`: runs any one statement and invalidates what it may have changed.
     func exec(sql: String, parameters: [SQLValue], on eventLoop: any EventLoop) -> EventLoopFuture<WriteResult> {
-        database.run(eventLoop, statements: .client, writes: true) { [self] in
-            let result = try runWrite(sql, parameters: parameters, recorder: stats.backend.exec)
+        database.run(eventLoop, statements: .client, writes: true) { adapter, call in
+            write(sql, parameters: parameters, recorder: stats.backend.exec, adapter: adapter, call: call)
+        }.map { [self] result in
             if !result.isReadOnly, result.tablesWritten.isEmpty {
                 // Schema changes (CREATE, and DDL the authorizer reports no row write for): drop everything.
                 return (result, invalidateEverything())
@@ -115,16 +102,45 @@ final class WritePath: Sendable {
         }
     }
 
-    func runWrite(_ sql: String, parameters: [SQLValue], recorder: LatencyRecorder) throws -> WriteResult {
-        let started = clock.monotonicNanoseconds()
-        do {
-            let result = try database.backend.write(sql, parameters: parameters)
-            recorder.record(nanoseconds: clock.monotonicNanoseconds() &- started)
+    /// One write through the adapter, timed from when the database began it; a failure as the client sees it.
+    func write(
+        _ sql: String, parameters: [SQLValue], recorder: LatencyRecorder, adapter: any BackendAdapter,
+        call: BackendCall
+    ) -> EventLoopFuture<WriteResult> {
+        let issued = clock.monotonicNanoseconds()
+        return adapter.write(sql, parameters: parameters, call: call).map { [self] result in
+            recorder.record(nanoseconds: clock.monotonicNanoseconds() &- max(issued, call.startedAt))
             return result
-        } catch {
-            stats.backend.errors.increment()
-            throw ProxyError(error)
+        }.flatMapErrorThrowing { [self] error in
+            throw Database.clientError(error, counting: stats.backend.errors)
         }
+    }
+
+    /// Deletes `work`'s keys one after another, each committed on its own. Keys deleted before a failure stay
+    /// deleted: the answer carries what they invalidate along with the error, to tell the other sidecars first.
+    private func delete(
+        _ work: ArraySlice<(type: DataTypeState, statement: String, parameter: SQLValue, key: ByteBuffer)>,
+        deleted: Int,
+        invalidation: Invalidation,
+        adapter: any BackendAdapter,
+        call: BackendCall
+    ) -> EventLoopFuture<(Int, Invalidation, (any Error)?)> {
+        guard let item = work.first else { return call.eventLoop.makeSucceededFuture((deleted, invalidation, nil)) }
+        return write(item.statement, parameters: [item.parameter], recorder: stats.backend.delete, adapter: adapter, call: call)
+            .map { Result<WriteResult, any Error>.success($0) }
+            .recover { .failure($0) }
+            .flatMap { [self] result in
+                switch result {
+                case .success(let written):
+                    var invalidation = invalidation
+                    invalidation.merge(invalidate(after: written.tablesWritten, keyed: (item.type, item.key)))
+                    return delete(
+                        work.dropFirst(), deleted: deleted + written.changes, invalidation: invalidation,
+                        adapter: adapter, call: call)
+                case .failure(let error):
+                    return call.eventLoop.makeSucceededFuture((deleted, invalidation, error))
+                }
+            }
     }
 
     /// Decides what a committed write made stale and drops it from this sidecar's L1 (`invalidation(after:keyed:)`).
