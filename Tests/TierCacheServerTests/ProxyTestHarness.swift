@@ -29,11 +29,14 @@ final class ProxyTestHarness {
     /// - Parameters:
     ///   - configure: changes to the default configuration (limits, timeouts).
     ///   - clock: the proxy's clock (a `TestClock` moves only when told).
+    ///   - adapter: the backend adapter over the (gated) SQLite backend; by default the server's own
+    ///     `BlockingBackendAdapter` on the harness' thread pool.
     init(
         sharing other: ProxyTestHarness? = nil,
         l2: L2Configuration? = nil,
         clock: any ServerClock = SystemClock(),
-        configure: (inout ServerConfiguration) -> Void = { _ in }
+        configure: (inout ServerConfiguration) -> Void = { _ in },
+        adapter makeAdapter: ((any Backend) -> any BackendAdapter)? = nil
     ) throws {
         ownsDirectory = other == nil
         directory =
@@ -48,7 +51,8 @@ final class ProxyTestHarness {
         var configuration = ServerConfiguration(l2: l2)
         configure(&configuration)
         let policySet = try PolicySet.merge([policies])
-        let adapter = BlockingBackendAdapter(gate, threadPool: threadPool, now: clock.monotonicNanoseconds)
+        let adapter =
+            makeAdapter?(gate) ?? BlockingBackendAdapter(gate, threadPool: threadPool, now: clock.monotonicNanoseconds)
         let validation = try PolicyValidation.validate(policySet, against: adapter, on: group.next()).wait()
         proxy = try Proxy(
             configuration: configuration,
@@ -197,6 +201,18 @@ final class ProxyTestHarness {
             return (type: type, id: id, key: buffer)
         }
         return try await proxy.writes.delete(targets, on: eventLoop).get()
+    }
+
+    /// `MULTI … EXEC` of `steps`, with `watched` keys under `WATCH`.
+    func transaction(_ steps: [TransactionStep], watched: [WatchedKey] = []) async throws -> TransactionOutcome {
+        try await proxy.writes.runTransaction(steps, watched: watched, version: .v2, on: eventLoop).get()
+    }
+
+    /// A transaction's target for `key`.
+    func target(_ key: String) throws -> TransactionStep.Target {
+        let buffer = ByteBuffer(string: key)
+        let (type, id) = try require(proxy.policy.route(buffer))
+        return TransactionStep.owned((type, id), key: buffer)
     }
 
     func exec(_ sql: String, _ parameters: [SQLValue] = []) async throws -> Int {
