@@ -374,159 +374,17 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--l1-max-memory must be a size like 268435456, 256mb or 1g; got '\(memory)'")
         }
         configuration.l1MaxMemory = bytes
-        if let shards = try Self.option(
-            l1Shards, "TIERCACHE_L1_SHARDS", flag: "--l1-shards", expected: "a power of two from 1 to 1024",
-            { Int($0).flatMap { $0 > 0 && $0 & ($0 - 1) == 0 && $0 <= 1024 ? $0 : nil } }
-        ) {
-            configuration.l1Shards = shards
-        }
         configuration.requirePassword = requirepass ?? Environment.value("TIERCACHE_REQUIREPASS")
 
-        var limits = RESPLimits.default
-        let size = "a size like 65536, 64kb or 1mb"
-        if let value = try Self.option(
-            maxInlineLength, "TIERCACHE_MAX_INLINE_LENGTH", flag: "--max-inline-length", expected: size, ByteSize.parse)
-        {
-            limits.maxInlineLength = value
-        }
-        if let value = try Self.option(
-            maxBulkLength, "TIERCACHE_MAX_BULK_LENGTH", flag: "--max-bulk-length", expected: size, ByteSize.parse)
-        {
-            limits.maxBulkLength = value
-        }
-        if let value = try Self.option(
-            maxArguments, "TIERCACHE_MAX_ARGUMENTS", flag: "--max-arguments", expected: "a positive count",
-            { Int($0).flatMap { $0 > 0 ? $0 : nil } }
-        ) {
-            limits.maxArrayCount = value
-        }
-        configuration.protocolLimits = limits
-
-        if let value = try Self.option(
-            threads, "TIERCACHE_THREADS", flag: "--threads", expected: "1…64",
-            { Int($0).flatMap { (1...64).contains($0) ? $0 : nil } }
-        ) {
-            configuration.eventLoopThreads = value
-        }
-        if let value = try Self.option(
-            backendThreads, "TIERCACHE_BACKEND_THREADS", flag: "--backend-threads", expected: "1…256",
-            { Int($0).flatMap { (1...256).contains($0) ? $0 : nil } }
-        ) {
-            configuration.backendThreads = value
-        }
-        configuration.l2 = try resolveL2()
-        if let value = try Self.option(
-            maxClients, "TIERCACHE_MAX_CLIENTS", flag: "--max-clients", expected: "a positive count",
-            { Int($0).flatMap { $0 > 0 ? $0 : nil } }
-        ) {
-            configuration.maxClients = value
-        }
-        if let value = try Self.option(
-            maxOutputBuffer, "TIERCACHE_MAX_OUTPUT_BUFFER", flag: "--max-output-buffer",
-            expected: "a size like 64mb, or 0 for none", { $0 == "0" ? 0 : ByteSize.parse($0) })
-        {
-            configuration.maxOutputBuffer = value > 0 ? value : nil
-        }
-        if let value = try Self.option(
-            maxInputBuffers, "TIERCACHE_MAX_INPUT_BUFFERS", flag: "--max-input-buffers",
-            expected: "a size like 256mb, or 0 for none", { $0 == "0" ? 0 : ByteSize.parse($0) })
-        {
-            configuration.maxInputBuffers = value > 0 ? value : nil
-        }
-        let durationOrOff = "a duration like 30s or 5m, or 0 for none"
-        if let value = try Self.option(
-            idleTimeout, "TIERCACHE_IDLE_TIMEOUT", flag: "--idle-timeout", expected: durationOrOff,
-            Self.parseDurationOrOff)
-        {
-            configuration.idleTimeout = value
-        }
-        if let value = try Self.option(
-            requestTimeout, "TIERCACHE_REQUEST_TIMEOUT", flag: "--request-timeout", expected: durationOrOff,
-            Self.parseDurationOrOff)
-        {
-            configuration.requestTimeout = value
-        }
-        if let value = try Self.option(
-            dbTimeout, "TIERCACHE_DB_TIMEOUT", flag: "--db-timeout", expected: "a positive duration like 500ms or 2s",
-            Self.parseDuration)
-        {
-            configuration.databaseTimeout = value
-        }
-        if let value = try Self.option(
-            dbStatementTimeout, "TIERCACHE_DB_STATEMENT_TIMEOUT", flag: "--db-statement-timeout",
-            expected: durationOrOff, Self.parseDurationOrOff)
-        {
-            configuration.databaseStatementTimeout = value
-        }
-        if let value = try Self.option(
-            maxResultSize, "TIERCACHE_MAX_RESULT_SIZE", flag: "--max-result-size",
-            expected: "a size of 1kb or more, like 64mb", { ByteSize.parse($0).flatMap { $0 >= 1024 ? $0 : nil } })
-        {
-            configuration.maxResultSize = value
-        } else {
+        for setting in Self.settings { try setting.apply(self, to: &configuration) }
+        if maxResultSize == nil, Environment.value("TIERCACHE_MAX_RESULT_SIZE") == nil {
             // Room for the largest value a client may SET, and its row: what can be written can be read back.
             configuration.maxResultSize = configuration.protocolLimits.maxBulkLength + 1024 * 1024
-        }
-        if let value = try Self.option(
-            policyWatch, "TIERCACHE_POLICY_WATCH", flag: "--policy-watch", expected: "auto, poll or off",
-            { PolicyWatchMode(rawValue: $0) })
-        {
-            configuration.policyWatch = value
-        }
-        if let value = try Self.option(
-            policyPollInterval, "TIERCACHE_POLICY_POLL_INTERVAL", flag: "--policy-poll-interval",
-            expected: "a positive duration like 500ms or 5s", Self.parseDuration)
-        {
-            configuration.policyPollInterval = value
-        }
-        if let value = try Self.option(
-            hotKeyWindow, "TIERCACHE_HOT_KEY_WINDOW", flag: "--hot-key-window",
-            expected: "a positive duration like 30s or 5m", Self.parseDuration)
-        {
-            configuration.hotKeyWindow = value
         }
         let hotKeysPath = hotKeysFile ?? Environment.value("TIERCACHE_HOT_KEYS_FILE")
         configuration.hotKeysFile =
             hotKeysPath == "off" ? nil : hotKeysPath.flatMap { $0.isEmpty ? nil : $0 } ?? configuration.databasePath + ".hotkeys"
-        if let value = try Self.option(
-            hotKeysInterval, "TIERCACHE_HOT_KEYS_INTERVAL", flag: "--hot-keys-interval",
-            expected: "a positive duration like 30s or 5m", Self.parseDuration)
-        {
-            configuration.hotKeysInterval = value
-        }
-        if let value = try Self.option(
-            dbReaders, "TIERCACHE_DB_READERS", flag: "--db-readers", expected: "1…64",
-            { Int($0).flatMap { (1...64).contains($0) ? $0 : nil } }
-        ) {
-            configuration.databaseReaders = value
-        }
-        if let value = try Self.option(
-            dbAcquireTimeout, "TIERCACHE_DB_ACQUIRE_TIMEOUT", flag: "--db-acquire-timeout",
-            expected: "a positive duration like 500ms or 2s", Self.parseDuration)
-        {
-            configuration.databaseAcquireTimeout = value
-        }
-        if let value = try Self.option(
-            dbHealthInterval, "TIERCACHE_DB_HEALTH_INTERVAL", flag: "--db-health-interval",
-            expected: "a duration like 30s, or 0 for never", Self.parseDurationOrOff)
-        {
-            configuration.databaseHealthInterval = value
-        }
-        if let value = try Self.option(
-            softTimeout, "TIERCACHE_SOFT_TIMEOUT", flag: "--soft-timeout",
-            expected: "a duration like 100ms, or 0 for none", Self.parseDurationOrOff)
-        {
-            configuration.softTimeout = value
-        }
-        if let value = try Self.option(
-            drainTimeout, "TIERCACHE_DRAIN_TIMEOUT", flag: "--drain-timeout",
-            expected: "a positive duration like 500ms or 10s", Self.parseDuration)
-        {
-            configuration.drainTimeout = value
-        }
-        if let spec = dbBreaker ?? Environment.value("TIERCACHE_DB_BREAKER") {
-            configuration.databaseBreaker = try Self.breaker(spec, flag: "--db-breaker", base: .default)
-        }
+        configuration.l2 = try resolveL2()
         // The options above refuse what they can't parse; the configuration checks what the server relies on.
         do {
             try configuration.validate()
@@ -545,28 +403,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--redis: \(error.message)")
         }
         var l2 = L2Configuration(url: url)
-        if let prefix = redisPrefix ?? Environment.value("TIERCACHE_REDIS_PREFIX") { l2.prefix = prefix }
-        let duration = "a positive duration like 500ms or 2s"
-        if let value = try Self.option(
-            redisConnectTimeout, "TIERCACHE_REDIS_CONNECT_TIMEOUT", flag: "--redis-connect-timeout",
-            expected: duration, Self.parseDuration)
-        {
-            l2.connectTimeout = value
-        }
-        if let value = try Self.option(
-            redisTimeout, "TIERCACHE_REDIS_TIMEOUT", flag: "--redis-timeout", expected: duration, Self.parseDuration)
-        {
-            l2.commandTimeout = value
-        }
-        if let value = try Self.option(
-            degradedL1TTL, "TIERCACHE_DEGRADED_L1_TTL", flag: "--degraded-l1-ttl", expected: duration,
-            Self.parseDuration)
-        {
-            l2.degradedL1Lifetime = value
-        }
-        if let spec = redisBreaker ?? Environment.value("TIERCACHE_REDIS_BREAKER") {
-            l2.breaker = try Self.breaker(spec, flag: "--redis-breaker", base: L2Configuration.defaultBreaker)
-        }
+        for setting in Self.l2Settings { try setting.apply(self, to: &l2) }
         return l2
     }
 
@@ -597,19 +434,6 @@ struct ServeCommand: AsyncParsableCommand {
         return parseDuration(text).map { .some($0) }
     }
 
-    /// An optional setting from its flag or, failing that, its environment variable; nil when neither is set.
-    private static func option<T>(
-        _ flagValue: String?,
-        _ variable: String,
-        flag: String,
-        expected: String,
-        _ parse: (String) -> T?
-    ) throws -> T? {
-        guard let text = flagValue ?? Environment.value(variable) else { return nil }
-        guard let value = parse(text) else { throw ValidationError("\(flag) must be \(expected); got '\(text)'") }
-        return value
-    }
-
     /// `HOST:PORT`, `[IPv6]:PORT`, or `:PORT` (loopback).
     static func parseListen(_ text: String) -> (String, Int)? {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
@@ -622,9 +446,11 @@ struct ServeCommand: AsyncParsableCommand {
 
     private func openDatabase(_ configuration: ServerConfiguration, logger: Logger) throws -> SQLiteBackend {
         let path = configuration.databasePath
-        let benchmarkKeys = try Self.option(
-            demoBenchmarkKeys, "TIERCACHE_DEMO_BENCHMARK_KEYS", flag: "--demo-benchmark-keys",
-            expected: "a count, 0 or more", { Int($0).flatMap { $0 >= 0 ? $0 : nil } }) ?? DemoDatabase.defaultBenchmarkKeys
+        var benchmarkKeys = DemoDatabase.defaultBenchmarkKeys
+        try ServeSetting(
+            "--demo-benchmark-keys", \.demoBenchmarkKeys, expected: "a count, 0 or more",
+            { Int($0).flatMap { $0 >= 0 ? $0 : nil } }, into: \.self
+        ).apply(self, to: &benchmarkKeys)
         let exists = access(path, F_OK) == 0
         do {
             let backend = try SQLiteBackend(
