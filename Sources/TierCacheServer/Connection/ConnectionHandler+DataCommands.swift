@@ -35,16 +35,16 @@ extension ConnectionHandler {
         noteRead(group: type.group, key: key)
         // `key` and `id` are slices of the read buffer, kept until the reply: under pipelining that costs NIO a
         // fresh receive buffer per read, cheaper than a copy of every key.
-        let read = ReadPath.KeyRead(type: type, id: id, key: key, policy: policy)
         guard
-            let pending = proxy.reads.start(read, expired: expired, version: version, into: &out, on: context.eventLoop)
+            let task = proxy.reads.start(
+                ReadPath.KeyRead(type: type, id: id, key: key, policy: policy), expired: expired, version: version,
+                into: &out, on: context.eventLoop)
         else {
             return true  // served stale while a background load revalidates it
         }
         let reply = reserveReply(command: .get, context: context)
         // Runs on this loop: the closure holds the handler and its context directly.
-        proxy.reads.finish(pending, connection: proxy.l2.flatMap(l2Connection), on: context.eventLoop) {
-            [self] result in
+        task.run(connection: proxy.l2.flatMap(l2Connection)) { [self] result in
             replyArrived(
                 result.map { Self.bytes(of: $0.reply, version) }, id: reply, command: .get, started: started,
                 context: context)

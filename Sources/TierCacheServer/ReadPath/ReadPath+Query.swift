@@ -46,9 +46,9 @@ extension ReadPath {
         let action = machine.l1Missed(expired: false)
         let promise = eventLoop.makePromise(of: LoadedReply.self)
         ReadTask(
-            path: self, target: .query(query), machine: machine, stamp: sequencer.current, connection: nil,
-            eventLoop: eventLoop, completion: promise.completeWith
-        ).perform(action)
+            path: self, target: .query(query), machine: machine, stamp: sequencer.current, eventLoop: eventLoop,
+            next: action
+        ).run(completion: promise.completeWith)
         return promise.futureResult
     }
 

@@ -87,15 +87,15 @@ final class ReadPath: Sendable {
 
     /// Starts a client's read of a key L1 did not answer (`expired`: L1 holds it past its expiry). Serves an entry
     /// within `stale_while_revalidate` into `out` at once (and refreshes it in the background): then returns nil.
-    /// Otherwise returns the read for ``finish(_:connection:on:completion:)``, once the caller has made room for
-    /// its reply.
+    /// Otherwise returns the read's task, to ``ReadTask/run(connection:completion:)`` once the caller has made room
+    /// for its reply.
     func start(
-        _ read: KeyRead,
+        _ read: consuming KeyRead,
         expired: Bool,
         version: RESPVersion,
         into out: inout ByteBuffer,
         on eventLoop: any EventLoop
-    ) -> PendingRead? {
+    ) -> ReadTask? {
         var machine = ReadMachine(plan: plan(for: read))
         var action = machine.l1Missed(expired: expired)
         if case .serveExpired(let window) = action {
@@ -107,29 +107,9 @@ final class ReadPath: Sendable {
                 return nil
             }
         }
-        return PendingRead(read: read, machine: machine, stamp: sequencer.current, next: action)
-    }
-
-    /// A read that goes on past L1: its machine, the write number it began at, and the action decided last.
-    struct PendingRead {
-        var read: KeyRead
-        var machine: ReadMachine
-        var stamp: UInt64
-        var next: ReadMachine.Action
-    }
-
-    /// Runs a started read to its end; `completion` gets the reply on `eventLoop`. `connection`: the event loop's
-    /// Redis connection, when the caller has it (the L2 GET then goes out without a hop).
-    func finish(
-        _ pending: PendingRead,
-        connection: L2Connection?,
-        on eventLoop: any EventLoop,
-        completion: @escaping (Result<LoadedReply, any Error>) -> Void
-    ) {
-        ReadTask(
-            path: self, target: .key(pending.read), machine: pending.machine, stamp: pending.stamp,
-            connection: connection, eventLoop: eventLoop, completion: completion
-        ).perform(pending.next)
+        return ReadTask(
+            path: self, target: .key(read), machine: machine, stamp: sequencer.current, eventLoop: eventLoop,
+            next: action)
     }
 
     /// Reads a key L1 did not answer, as a future: EXISTS, TYPE/STRLEN/HLEN, and the background reads.
@@ -140,9 +120,9 @@ final class ReadPath: Sendable {
         var machine = ReadMachine(plan: plan(for: read))
         let action = machine.l1Missed(expired: false)
         ReadTask(
-            path: self, target: .key(read), machine: machine, stamp: sequencer.current, connection: nil,
-            eventLoop: eventLoop, completion: promise.completeWith
-        ).perform(action)
+            path: self, target: .key(read), machine: machine, stamp: sequencer.current, eventLoop: eventLoop,
+            next: action
+        ).run(completion: promise.completeWith)
         return promise.futureResult
     }
 
@@ -176,9 +156,9 @@ final class ReadPath: Sendable {
                 let action = machine.l1Missed(expired: false)
                 let promise = eventLoop.makePromise(of: LoadedReply.self)
                 ReadTask(
-                    path: self, target: .key(reads[index]), machine: machine, stamp: stamp, connection: nil,
-                    eventLoop: eventLoop, completion: promise.completeWith
-                ).perform(action)
+                    path: self, target: .key(reads[index]), machine: machine, stamp: stamp, eventLoop: eventLoop,
+                    next: action
+                ).run(completion: promise.completeWith)
                 return promise.futureResult
             }
             return EventLoopFuture.whenAllSucceed(futures, on: eventLoop)
@@ -203,9 +183,9 @@ final class ReadPath: Sendable {
                 }
                 let promise = eventLoop.makePromise(of: LoadedReply.self)
                 ReadTask(
-                    path: self, target: .key(owned[index]), machine: machine, stamp: stamp, connection: nil,
-                    eventLoop: eventLoop, missCounted: lookupOf[index] != nil, completion: promise.completeWith
-                ).perform(action)
+                    path: self, target: .key(owned[index]), machine: machine, stamp: stamp, eventLoop: eventLoop,
+                    next: action, missCounted: lookupOf[index] != nil
+                ).run(completion: promise.completeWith)
                 return promise.futureResult
             }
             return EventLoopFuture.whenAllSucceed(futures, on: eventLoop)

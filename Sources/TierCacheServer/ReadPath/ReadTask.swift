@@ -17,12 +17,17 @@ final class ReadTask {
     }
 
     private let path: ReadPath
-    private let target: Target
+    /// The keyed read, or nil for a QUERY. (Two optionals rather than one enum: the hit path reads the key's fields
+    /// in place, where matching an enum's payload copies every reference in it.)
+    private let keyRead: ReadPath.KeyRead?
+    private let queryRead: ReadPath.QueryRead?
     private var machine: ReadMachine
     /// The write number when the read began: fills from it are refused if a write came after.
     private let stamp: UInt64
-    private let connection: L2Connection?
+    private var connection: L2Connection?
     private let eventLoop: any EventLoop
+    /// The action to perform first, when `run` starts the read.
+    private let first: ReadMachine.Action
     private var completion: ((Result<LoadedReply, any Error>) -> Void)?
     private var softTimer: Scheduled<Void>?
     /// The L1 miss is counted once, when the read first goes past L1.
@@ -30,22 +35,35 @@ final class ReadTask {
 
     init(
         path: ReadPath,
-        target: Target,
-        machine: ReadMachine,
+        target: consuming Target,
+        machine: consuming ReadMachine,
         stamp: UInt64,
-        connection: L2Connection?,
         eventLoop: any EventLoop,
-        missCounted: Bool = false,
-        completion: @escaping (Result<LoadedReply, any Error>) -> Void
+        next: ReadMachine.Action,
+        missCounted: Bool = false
     ) {
         self.path = path
-        self.target = target
+        switch consume target {
+        case .key(let read):
+            keyRead = read
+            queryRead = nil
+        case .query(let read):
+            keyRead = nil
+            queryRead = read
+        }
         self.machine = machine
         self.stamp = stamp
-        self.connection = connection
         self.eventLoop = eventLoop
+        self.first = next
         self.missCounted = missCounted
+    }
+
+    /// Carries the read to its end; `completion` gets the reply on the event loop. `connection`: the event loop's
+    /// Redis connection, when the caller has it (the L2 GET then goes out without a hop).
+    func run(connection: L2Connection? = nil, completion: @escaping (Result<LoadedReply, any Error>) -> Void) {
+        self.connection = connection
         self.completion = completion
+        perform(first)
     }
 
     /// Performs `action` and what follows from it synchronously; returns when the read waits for L2 or the
@@ -68,16 +86,12 @@ final class ReadTask {
                 runLoad(softTimeout: softTimeout)
                 return
             case .lookUpStale(let maxAge):
-                guard case .key(let read) = target else {
-                    action = machine.staleLookedUp(nil)
-                    continue
-                }
-                action = machine.staleLookedUp(path.staleEntry(read, maxAge: maxAge))
+                action = machine.staleLookedUp(keyRead.flatMap { path.staleEntry($0, maxAge: maxAge) })
             case .reply(let reply):
                 answer(.success(reply))
                 return
             case .replyStale(let reply):
-                if case .key(let read) = target { read.type.counters.staleHits.increment() }
+                keyRead?.type.counters.staleHits.increment()
                 answer(.success(reply))
                 return
             case .fail(let error):
@@ -100,7 +114,7 @@ final class ReadTask {
     private func countMiss() {
         guard !missCounted else { return }
         missCounted = true
-        if case .key(let read) = target { path.countL1Miss(read) }
+        if let keyRead { path.countL1Miss(keyRead) }
     }
 
     // MARK: L2
@@ -110,17 +124,16 @@ final class ReadTask {
             perform(replied(.miss))
             return
         }
-        switch target {
-        case .key(let read):
+        if let key = keyRead?.key {
             if let connection = connection ?? l2.localConnection() {
                 // On this loop's own Redis connection: the reply comes back here with no hop and no future.
                 // The closure holds the task alone: the L2-hit path's one allocation besides the task.
-                l2.requestEntry(read.key, on: connection) { [self] result in perform(replied(result)) }
+                l2.requestEntry(key, on: connection) { [self] result in perform(replied(result)) }
                 return
             }
-            whenL2Answers(l2.get(l2.namespace.entryKey(read.key), on: eventLoop))
-        case .query(let read):
-            whenL2Answers(l2.get(l2.namespace.queryKey(read.key), on: eventLoop))
+            whenL2Answers(l2.get(l2.namespace.entryKey(key), on: eventLoop))
+        } else if let key = queryRead?.key {
+            whenL2Answers(l2.get(l2.namespace.queryKey(key), on: eventLoop))
         }
     }
 
@@ -134,24 +147,26 @@ final class ReadTask {
 
     /// A keyed read's raw reply on this loop's connection.
     private func replied(_ result: Result<L2Connection.Reply, RedisError>) -> ReadMachine.Action {
-        guard let l2 = path.l2, case .key(let read) = target else { return .none }
-        return replied(l2.entry(from: result, key: read.key))
+        guard let l2 = path.l2, let key = keyRead?.key else { return .none }
+        return replied(l2.entry(from: result, key: key))
     }
 
     private func replied(_ lookup: L2Tier.Lookup) -> ReadMachine.Action {
-        switch target {
-        case .key(let read): path.l2Replied(lookup, read: read, stamp: stamp, machine: &machine)
-        case .query(let read): path.l2Replied(lookup, query: read, stamp: stamp, machine: &machine)
-        }
+        if let keyRead { return path.l2Replied(lookup, read: keyRead, stamp: stamp, machine: &machine) }
+        if let queryRead { return path.l2Replied(lookup, query: queryRead, stamp: stamp, machine: &machine) }
+        return .none
     }
 
     // MARK: Backend
 
     private func runLoad(softTimeout: UInt64?) {
         let load: EventLoopFuture<LoadedReply>
-        switch target {
-        case .key(let read): load = path.load(read, plan: machine.plan, on: eventLoop)
-        case .query(let read): load = path.load(read, consultedL2: machine.plan.consultsL2, on: eventLoop)
+        if let keyRead {
+            load = path.load(keyRead, plan: machine.plan, on: eventLoop)
+        } else if let queryRead {
+            load = path.load(queryRead, consultedL2: machine.plan.consultsL2, on: eventLoop)
+        } else {
+            return
         }
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
         if let softTimeout {
