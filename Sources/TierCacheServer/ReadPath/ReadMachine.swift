@@ -183,7 +183,7 @@ struct ReadMachine {
     /// The L2 look-up came back. A fresh entry answers (and fills L1 with its remaining life); an expired one
     /// within the stale grace goes into L1 as the expired entry it is, where stale-while-revalidate and the
     /// fail-safe find it, and within `max_stale` it is kept to fall back on; anything else goes to the backend.
-    mutating func l2Replied(_ reply: L2Reply) -> L2Step {
+    mutating func l2Replied(_ reply: consuming L2Reply) -> L2Step {
         guard case .awaitingL2 = state else { return L2Step(verdict: .miss, action: .none) }
         guard let entry = reply.entry else { return L2Step(verdict: .miss, action: runLoad(stale: nil)) }
         guard reply.isCurrent else { return L2Step(verdict: .stale, action: runLoad(stale: nil)) }

@@ -199,20 +199,20 @@ final class ReadPath: Sendable {
 
     /// Feeds an L2 look-up to a keyed read's machine; fills L1 as it says, counts what L2 told.
     func l2Replied(
-        _ lookup: L2Tier.Lookup,
+        _ lookup: consuming L2Tier.Lookup,
         read: KeyRead,
         stamp: UInt64,
         machine: inout ReadMachine
     ) -> ReadMachine.Action {
         let type = read.type
         var entry: L2Entry?
-        if case .hit(let found) = lookup { entry = found }
+        if case .hit(let found) = consume lookup { entry = consume found }
+        let isCurrent = entry.map { l2?.consistency.keyedEntryIsFresh(group: type.group, sequence: $0.sequence) } == true
         let now = clock.monotonicNanoseconds()
         let step = machine.l2Replied(
             ReadMachine.L2Reply(
-                entry: entry,
-                isCurrent: entry.map { l2?.consistency.keyedEntryIsFresh(group: type.group, sequence: $0.sequence) }
-                    == true,
+                entry: consume entry,
+                isCurrent: isCurrent,
                 longestLifetimeMilliseconds: type.longestLifetimeMilliseconds,
                 nowMilliseconds: clock.wallClockMilliseconds(),
                 nowMonotonic: now,

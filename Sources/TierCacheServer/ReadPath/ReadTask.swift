@@ -68,10 +68,11 @@ final class ReadTask {
 
     /// Performs `action` and what follows from it synchronously; returns when the read waits for L2 or the
     /// backend, or is done.
-    func perform(_ action: ReadMachine.Action) {
-        var action = action
+    func perform(_ first: consuming ReadMachine.Action) {
+        // Consumed, not copied: an action's payload (a reply, an error) moves on to the answer.
+        var action = first
         while true {
-            switch action {
+            switch consume action {
             case .none, .revalidateInBackground:
                 // (Revalidation is `ReadPath.start`'s.)
                 return
