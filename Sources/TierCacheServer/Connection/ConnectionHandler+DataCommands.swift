@@ -43,12 +43,9 @@ extension ConnectionHandler {
             return true  // served stale while a background load revalidates it
         }
         let reply = reserveReply(command: .get, context: context)
-        // Runs on this loop: the closure holds the handler and its context directly.
-        task.run(connection: proxy.l2.flatMap(l2Connection)) { [self] result in
-            replyArrived(
-                result.map { Self.bytes(of: $0.reply, version) }, id: reply, command: .get, started: started,
-                context: context)
-        }
+        task.run(
+            connection: proxy.l2.flatMap(l2Connection), answering: self,
+            slot: ReadSlot(id: reply, command: .get, started: started, version: version))
         return false
     }
 

@@ -14,7 +14,7 @@ import TierCacheSupport
 /// sixteen pipelined misses cost about one round trip, not sixteen; any other command is a barrier, so a pipelined
 /// `SET k v; GET k` reads what it wrote, as in Redis. Replies accumulate in one output buffer that is flushed
 /// once per read batch, and reused when the socket took it all.
-final class ConnectionHandler: ChannelInboundHandler {
+final class ConnectionHandler: ChannelInboundHandler, ReadReceiver {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -71,6 +71,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var inputAccounted = 0
     /// Closes this connection from any thread when the input budget picks it; made once, at activation.
     private var closeForInputBudget: (@Sendable () -> Void)?
+    /// This handler's context while it is in the pipeline: where answers that arrive without one go
+    /// (`readAnswered`).
+    private var context: ChannelHandlerContext?
 
     init(proxy: Proxy) {
         self.proxy = proxy
@@ -88,6 +91,14 @@ final class ConnectionHandler: ChannelInboundHandler {
         logger[metadataKey: "connection"] = "\(session.id)"
         self.logger = logger
         arguments.reserveCapacity(8)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -493,6 +504,14 @@ final class ConnectionHandler: ChannelInboundHandler {
             unflushed = true
         }
         return id
+    }
+
+    /// A client read's answer (`ReadTask`), for the reply it reserved.
+    func readAnswered(_ result: Result<LoadedReply, any Error>, slot: ReadSlot) {
+        guard let context else { return }  // the handler left the pipeline: nobody to answer
+        replyArrived(
+            result.map { Self.bytes(of: $0.reply, slot.version) }, id: slot.id, command: slot.command,
+            started: slot.started, context: context)
     }
 
     /// A reserved reply is here: written in its place, then decoding resumes if it was parked.

@@ -28,7 +28,7 @@ final class ReadTask {
     private let eventLoop: any EventLoop
     /// The action to perform first, when `run` starts the read.
     private let first: ReadMachine.Action
-    private var completion: ((Result<LoadedReply, any Error>) -> Void)?
+    private var completion = Completion.none
     private var softTimer: Scheduled<Void>?
     /// The L1 miss is counted once, when the read first goes past L1.
     private var missCounted: Bool
@@ -58,11 +58,24 @@ final class ReadTask {
         self.missCounted = missCounted
     }
 
-    /// Carries the read to its end; `completion` gets the reply on the event loop. `connection`: the event loop's
-    /// Redis connection, when the caller has it (the L2 GET then goes out without a hop).
-    func run(connection: L2Connection? = nil, completion: @escaping (Result<LoadedReply, any Error>) -> Void) {
+    /// Who hears the answer, once.
+    private enum Completion {
+        case none
+        case receiver(any ReadReceiver, ReadSlot)
+        case closure((Result<LoadedReply, any Error>) -> Void)
+    }
+
+    /// Carries the read to its end; `completion` gets the reply on the event loop.
+    func run(completion: @escaping (Result<LoadedReply, any Error>) -> Void) {
+        self.completion = .closure(completion)
+        perform(first)
+    }
+
+    /// Carries a client's read to its end; `receiver` gets the reply for `slot` on the event loop. `connection`:
+    /// the event loop's Redis connection, when the caller has it (the L2 GET then goes out without a hop).
+    func run(connection: L2Connection?, answering receiver: any ReadReceiver, slot: ReadSlot) {
         self.connection = connection
-        self.completion = completion
+        self.completion = .receiver(receiver, slot)
         perform(first)
     }
 
@@ -107,9 +120,13 @@ final class ReadTask {
             softTimer?.cancel()
             softTimer = nil
         }
-        guard let completion else { return }
-        self.completion = nil
-        completion(result)
+        let completion = self.completion
+        self.completion = .none
+        switch completion {
+        case .none: break
+        case .receiver(let receiver, let slot): receiver.readAnswered(result, slot: slot)
+        case .closure(let closure): closure(result)
+        }
     }
 
     private func countMiss() {
