@@ -46,7 +46,7 @@ extension ReadPath {
         let action = machine.l1Missed(expired: false)
         let promise = eventLoop.makePromise(of: LoadedReply.self)
         ReadTask(
-            path: self, target: .query(query), machine: machine, stamp: sequencer.current, eventLoop: eventLoop,
+            path: self, read: query, machine: machine, stamp: sequencer.current, eventLoop: eventLoop,
             next: action
         ).run(completion: promise.completeWith)
         return promise.futureResult

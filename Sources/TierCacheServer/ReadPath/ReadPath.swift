@@ -95,7 +95,7 @@ final class ReadPath: Sendable {
         version: RESPVersion,
         into out: inout ByteBuffer,
         on eventLoop: any EventLoop
-    ) -> ReadTask? {
+    ) -> ReadTask<KeyRead>? {
         var machine = ReadMachine(plan: plan(for: read))
         var action = machine.l1Missed(expired: expired)
         if case .serveExpired(let window) = action {
@@ -108,7 +108,7 @@ final class ReadPath: Sendable {
             }
         }
         return ReadTask(
-            path: self, target: .key(read), machine: machine, stamp: sequencer.current, eventLoop: eventLoop,
+            path: self, read: read, machine: machine, stamp: sequencer.current, eventLoop: eventLoop,
             next: action)
     }
 
@@ -120,7 +120,7 @@ final class ReadPath: Sendable {
         var machine = ReadMachine(plan: plan(for: read))
         let action = machine.l1Missed(expired: false)
         ReadTask(
-            path: self, target: .key(read), machine: machine, stamp: sequencer.current, eventLoop: eventLoop,
+            path: self, read: read, machine: machine, stamp: sequencer.current, eventLoop: eventLoop,
             next: action
         ).run(completion: promise.completeWith)
         return promise.futureResult
@@ -156,7 +156,7 @@ final class ReadPath: Sendable {
                 let action = machine.l1Missed(expired: false)
                 let promise = eventLoop.makePromise(of: LoadedReply.self)
                 ReadTask(
-                    path: self, target: .key(reads[index]), machine: machine, stamp: stamp, eventLoop: eventLoop,
+                    path: self, read: reads[index], machine: machine, stamp: stamp, eventLoop: eventLoop,
                     next: action
                 ).run(completion: promise.completeWith)
                 return promise.futureResult
@@ -183,7 +183,7 @@ final class ReadPath: Sendable {
                 }
                 let promise = eventLoop.makePromise(of: LoadedReply.self)
                 ReadTask(
-                    path: self, target: .key(owned[index]), machine: machine, stamp: stamp, eventLoop: eventLoop,
+                    path: self, read: owned[index], machine: machine, stamp: stamp, eventLoop: eventLoop,
                     next: action, missCounted: lookupOf[index] != nil
                 ).run(completion: promise.completeWith)
                 return promise.futureResult

@@ -5,22 +5,13 @@ import TierCacheStats
 import TierCacheSupport
 
 /// One read past L1 on its event loop: performs its `ReadMachine`'s actions until the machine is done, and
-/// answers `completion` once. The only place a read's actions are carried out.
+/// answers once. The only place a read's actions are carried out; `Read` says what is read (`ReadTarget`).
 ///
 /// Loop-confined: made, driven and finished on `eventLoop` (replies from Redis, the load's completion and the soft
 /// timeout all arrive there).
-final class ReadTask {
-    /// What is read.
-    enum Target {
-        case key(ReadPath.KeyRead)
-        case query(ReadPath.QueryRead)
-    }
-
+final class ReadTask<Read: ReadTarget> {
     private let path: ReadPath
-    /// The keyed read, or nil for a QUERY. (Two optionals rather than one enum: the hit path reads the key's fields
-    /// in place, where matching an enum's payload copies every reference in it.)
-    private let keyRead: ReadPath.KeyRead?
-    private let queryRead: ReadPath.QueryRead?
+    private let read: Read
     private var machine: ReadMachine
     /// The write number when the read began: fills from it are refused if a write came after.
     private let stamp: UInt64
@@ -35,7 +26,7 @@ final class ReadTask {
 
     init(
         path: ReadPath,
-        target: consuming Target,
+        read: consuming Read,
         machine: consuming ReadMachine,
         stamp: UInt64,
         eventLoop: any EventLoop,
@@ -43,14 +34,7 @@ final class ReadTask {
         missCounted: Bool = false
     ) {
         self.path = path
-        switch consume target {
-        case .key(let read):
-            keyRead = read
-            queryRead = nil
-        case .query(let read):
-            keyRead = nil
-            queryRead = read
-        }
+        self.read = read
         self.machine = machine
         self.stamp = stamp
         self.eventLoop = eventLoop
@@ -100,12 +84,12 @@ final class ReadTask {
                 runLoad(softTimeout: softTimeout)
                 return
             case .lookUpStale(let maxAge):
-                action = machine.staleLookedUp(keyRead.flatMap { path.staleEntry($0, maxAge: maxAge) })
+                action = machine.staleLookedUp(read.staleEntry(path: path, maxAge: maxAge))
             case .reply(let reply):
                 answer(.success(reply))
                 return
             case .replyStale(let reply):
-                keyRead?.type.counters.staleHits.increment()
+                read.countStaleHit()
                 answer(.success(reply))
                 return
             case .fail(let error):
@@ -132,7 +116,7 @@ final class ReadTask {
     private func countMiss() {
         guard !missCounted else { return }
         missCounted = true
-        if let keyRead { path.countL1Miss(keyRead) }
+        read.countL1Miss(path: path)
     }
 
     // MARK: L2
@@ -142,17 +126,13 @@ final class ReadTask {
             perform(replied(.miss))
             return
         }
-        if let key = keyRead?.key {
-            if let connection = connection ?? l2.localConnection() {
-                // On this loop's own Redis connection: the reply comes back here with no hop and no future.
-                // The closure holds the task alone: the L2-hit path's one allocation besides the task.
-                l2.requestEntry(key, on: connection) { [self] result in perform(replied(result)) }
-                return
-            }
-            whenL2Answers(l2.get(l2.namespace.entryKey(key), on: eventLoop))
-        } else if let key = queryRead?.key {
-            whenL2Answers(l2.get(l2.namespace.queryKey(key), on: eventLoop))
+        if let key = read.connectionKey, let connection = connection ?? l2.localConnection() {
+            // On this loop's own Redis connection: the reply comes back here with no hop and no future.
+            // The closure holds the task alone: the L2-hit path's one allocation besides the task.
+            l2.requestEntry(key, on: connection) { [self] result in perform(replied(result)) }
+            return
         }
+        whenL2Answers(read.lookUp(in: l2, on: eventLoop))
     }
 
     private func whenL2Answers(_ lookup: EventLoopFuture<L2Tier.Lookup>) {
@@ -165,27 +145,18 @@ final class ReadTask {
 
     /// A keyed read's raw reply on this loop's connection.
     private func replied(_ result: Result<L2Connection.Reply, RedisError>) -> ReadMachine.Action {
-        guard let l2 = path.l2, let key = keyRead?.key else { return .none }
+        guard let l2 = path.l2, let key = read.connectionKey else { return .none }
         return replied(l2.entry(from: result, key: key))
     }
 
-    private func replied(_ lookup: L2Tier.Lookup) -> ReadMachine.Action {
-        if let keyRead { return path.l2Replied(lookup, read: keyRead, stamp: stamp, machine: &machine) }
-        if let queryRead { return path.l2Replied(lookup, query: queryRead, stamp: stamp, machine: &machine) }
-        return .none
+    private func replied(_ lookup: consuming L2Tier.Lookup) -> ReadMachine.Action {
+        read.l2Replied(lookup, path: path, stamp: stamp, machine: &machine)
     }
 
     // MARK: Backend
 
     private func runLoad(softTimeout: UInt64?) {
-        let load: EventLoopFuture<LoadedReply>
-        if let keyRead {
-            load = path.load(keyRead, plan: machine.plan, on: eventLoop)
-        } else if let queryRead {
-            load = path.load(queryRead, consultedL2: machine.plan.consultsL2, on: eventLoop)
-        } else {
-            return
-        }
+        let load = read.load(path: path, plan: machine.plan, on: eventLoop)
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
         if let softTimeout {
             softTimer = eventLoop.scheduleTask(in: .nanoseconds(Int64(clamping: softTimeout))) {

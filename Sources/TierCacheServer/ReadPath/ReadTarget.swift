@@ -1,0 +1,74 @@
+import NIOCore
+import TierCacheStats
+
+/// What a read is of, as its `ReadTask` needs it: a key (`ReadPath.KeyRead`) or a QUERY result
+/// (`ReadPath.QueryRead`). The task is generic over it, so the keyed read's hit path works on its fields in place
+/// (an enum of both, or optionals, copied every reference in the read at each look).
+protocol ReadTarget: Sendable {
+    /// The client key, when its L2 GET may go out on the event loop's own Redis connection (keyed reads).
+    var connectionKey: ByteBuffer? { get }
+    /// Looks the read's L2 entry up through the tier (any loop).
+    func lookUp(in l2: L2Tier, on eventLoop: any EventLoop) -> EventLoopFuture<L2Tier.Lookup>
+    /// Feeds the L2 look-up to `machine`; fills L1 as it says.
+    func l2Replied(
+        _ lookup: consuming L2Tier.Lookup, path: ReadPath, stamp: UInt64, machine: inout ReadMachine
+    ) -> ReadMachine.Action
+    /// The coalesced backend load.
+    func load(path: ReadPath, plan: ReadMachine.Plan, on eventLoop: any EventLoop) -> EventLoopFuture<LoadedReply>
+    /// L1's entry if it is at most `maxAge` past its expiry and no write made it wrong (keyed reads only).
+    func staleEntry(path: ReadPath, maxAge: UInt64) -> LoadedReply?
+    /// Counts the L1 miss, once the read goes past L1.
+    func countL1Miss(path: ReadPath)
+    /// Counts an answer from a stale entry.
+    func countStaleHit()
+}
+
+extension ReadPath.KeyRead: ReadTarget {
+    var connectionKey: ByteBuffer? { key }
+
+    func lookUp(in l2: L2Tier, on eventLoop: any EventLoop) -> EventLoopFuture<L2Tier.Lookup> {
+        l2.get(l2.namespace.entryKey(key), on: eventLoop)
+    }
+
+    func l2Replied(
+        _ lookup: consuming L2Tier.Lookup, path: ReadPath, stamp: UInt64, machine: inout ReadMachine
+    ) -> ReadMachine.Action {
+        path.l2Replied(lookup, read: self, stamp: stamp, machine: &machine)
+    }
+
+    func load(path: ReadPath, plan: ReadMachine.Plan, on eventLoop: any EventLoop) -> EventLoopFuture<LoadedReply> {
+        path.load(self, plan: plan, on: eventLoop)
+    }
+
+    func staleEntry(path: ReadPath, maxAge: UInt64) -> LoadedReply? { path.staleEntry(self, maxAge: maxAge) }
+
+    func countL1Miss(path: ReadPath) { path.countL1Miss(self) }
+
+    func countStaleHit() { type.counters.staleHits.increment() }
+}
+
+extension ReadPath.QueryRead: ReadTarget {
+    var connectionKey: ByteBuffer? { nil }
+
+    func lookUp(in l2: L2Tier, on eventLoop: any EventLoop) -> EventLoopFuture<L2Tier.Lookup> {
+        l2.get(l2.namespace.queryKey(key), on: eventLoop)
+    }
+
+    func l2Replied(
+        _ lookup: consuming L2Tier.Lookup, path: ReadPath, stamp: UInt64, machine: inout ReadMachine
+    ) -> ReadMachine.Action {
+        path.l2Replied(lookup, query: self, stamp: stamp, machine: &machine)
+    }
+
+    func load(path: ReadPath, plan: ReadMachine.Plan, on eventLoop: any EventLoop) -> EventLoopFuture<LoadedReply> {
+        path.load(self, consultedL2: plan.consultsL2, on: eventLoop)
+    }
+
+    /// QUERY results have no stale fallback.
+    func staleEntry(path: ReadPath, maxAge: UInt64) -> LoadedReply? { nil }
+
+    /// Counted with the load, once the owning type is known.
+    func countL1Miss(path: ReadPath) {}
+
+    func countStaleHit() {}
+}
