@@ -10,53 +10,70 @@ extension ByteBuffer {
         let length = prefix.count + argument.readableBytes
         let nameDigits = Self.decimalDigits(name.count)
         let lengthDigits = Self.decimalDigits(length)
-        // *2\r\n $<n>\r\n name\r\n $<length>\r\n prefix argument \r\n
-        let total = 4 + 1 + nameDigits + 2 + name.count + 2 + 1 + lengthDigits + 2 + length + 2
+        // *2\r\n$<n>\r\n name \r\n$<length>\r\n prefix argument \r\n
+        let total = 5 + nameDigits + 2 + name.count + 3 + lengthDigits + 2 + length + 2
         writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
             // NIO reserved `total` bytes; writing fewer would leave a waiter without its command.
             guard let base = out.baseAddress, out.count >= total else {
                 preconditionFailure("ByteBuffer reserved \(out.count) bytes, not the \(total) asked for")
             }
+            // The fixed pieces as integers (their bytes little-endian): one store each, not one per byte.
+            let arrayOfTwo: (UInt32, UInt8) = (0x0A0D_322A, UInt8(ascii: "$"))  // *2\r\n$
+            let crlf: UInt16 = 0x0A0D
+            let crlfDollar: (UInt16, UInt8) = (0x0A0D, UInt8(ascii: "$"))
             var at = 0
-            func put(_ bytes: UnsafeRawBufferPointer) {
-                guard let source = bytes.baseAddress else { return }
-                (base + at).copyMemory(from: source, byteCount: bytes.count)
-                at += bytes.count
-            }
-            func put(_ byte: UInt8) {
-                base.storeBytes(of: byte, toByteOffset: at, as: UInt8.self)
-                at += 1
-            }
-            func put(decimal value: Int, digits: Int) {
-                var rest = value
-                for position in stride(from: at + digits - 1, through: at, by: -1) {
-                    base.storeBytes(
-                        of: UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10), toByteOffset: position,
-                        as: UInt8.self)
-                    rest /= 10
-                }
-                at += digits
-            }
-            func crlf() {
-                put(UInt8(ascii: "\r"))
-                put(UInt8(ascii: "\n"))
-            }
-            put(UInt8(ascii: "*"))
-            put(UInt8(ascii: "2"))
-            crlf()
-            put(UInt8(ascii: "$"))
-            put(decimal: name.count, digits: nameDigits)
-            crlf()
-            name.withUnsafeBytes(put)
-            crlf()
-            put(UInt8(ascii: "$"))
-            put(decimal: length, digits: lengthDigits)
-            crlf()
-            prefix.withUnsafeBytes(put)
-            argument.withUnsafeReadableBytes(put)
-            crlf()
+            Self.store(arrayOfTwo, to: base, at: &at)
+            Self.store(decimal: name.count, digits: nameDigits, to: base, at: &at)
+            Self.store(crlf, to: base, at: &at)
+            name.withUnsafeBytes { Self.store($0, to: base, at: &at) }
+            Self.store(crlfDollar, to: base, at: &at)
+            Self.store(decimal: length, digits: lengthDigits, to: base, at: &at)
+            Self.store(crlf, to: base, at: &at)
+            prefix.withUnsafeBytes { Self.store($0, to: base, at: &at) }
+            argument.withUnsafeReadableBytes { Self.store($0, to: base, at: &at) }
+            Self.store(crlf, to: base, at: &at)
             return total
         }
+    }
+
+    @inline(__always)
+    private static func store(_ bytes: UnsafeRawBufferPointer, to base: UnsafeMutableRawPointer, at offset: inout Int) {
+        guard let source = bytes.baseAddress else { return }
+        (base + offset).copyMemory(from: source, byteCount: bytes.count)
+        offset += bytes.count
+    }
+
+    @inline(__always)
+    private static func store(_ pair: UInt16, to base: UnsafeMutableRawPointer, at offset: inout Int) {
+        base.storeBytes(of: pair.littleEndian, toByteOffset: offset, as: UInt16.self)
+        offset += 2
+    }
+
+    @inline(__always)
+    private static func store(_ piece: (UInt32, UInt8), to base: UnsafeMutableRawPointer, at offset: inout Int) {
+        base.storeBytes(of: piece.0.littleEndian, toByteOffset: offset, as: UInt32.self)
+        base.storeBytes(of: piece.1, toByteOffset: offset + 4, as: UInt8.self)
+        offset += 5
+    }
+
+    @inline(__always)
+    private static func store(_ piece: (UInt16, UInt8), to base: UnsafeMutableRawPointer, at offset: inout Int) {
+        base.storeBytes(of: piece.0.littleEndian, toByteOffset: offset, as: UInt16.self)
+        base.storeBytes(of: piece.1, toByteOffset: offset + 2, as: UInt8.self)
+        offset += 3
+    }
+
+    @inline(__always)
+    private static func store(decimal value: Int, digits: Int, to base: UnsafeMutableRawPointer, at offset: inout Int) {
+        var rest = value
+        var position = offset + digits - 1
+        while position >= offset {
+            base.storeBytes(
+                of: UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10), toByteOffset: position, as: UInt8.self)
+            rest /= 10
+            position -= 1
+        }
+        offset += digits
     }
 
     /// How many decimal digits a non-negative `value` has.

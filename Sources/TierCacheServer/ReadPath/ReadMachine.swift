@@ -137,6 +137,13 @@ struct ReadMachine {
         var verdict: L2Verdict
         var fill: L1Fill?
         var action: Action
+
+        /// Moves the action out (a copy would retain the reply it may hold), leaving `.none`.
+        mutating func takeAction() -> Action {
+            var taken = Action.none
+            swap(&taken, &action)
+            return taken
+        }
     }
 
     let plan: Plan

@@ -65,7 +65,7 @@ extension ReadPath {
         if case .hit(let found) = lookup, policy.resultUsesL2(found.tables) { entry = found }
         let owner = entry.map { policy.owner(ofTables: Set($0.tables)) } ?? nil
         let now = clock.monotonicNanoseconds()
-        let step = machine.l2Replied(
+        var step = machine.l2Replied(
             ReadMachine.L2Reply(
                 entry: entry,
                 isCurrent: entry.map { l2?.consistency.queryEntryIsFresh(tables: $0.tables, sequence: $0.sequence) }
@@ -91,7 +91,7 @@ extension ReadPath {
                 query: query.key, reply: fill.reply, tables: entry.tables, policy: policy, expiresAt: fill.expiresAt,
                 stamp: stamp, now: now)
         }
-        return step.action
+        return step.takeAction()
     }
 
     /// Runs the statement on the backend, joining an identical one running since the same write number.

@@ -206,10 +206,13 @@ final class ReadPath: Sendable {
     ) -> ReadMachine.Action {
         let type = read.type
         var entry: L2Entry?
-        if case .hit(let found) = consume lookup { entry = consume found }
-        let isCurrent = entry.map { l2?.consistency.keyedEntryIsFresh(group: type.group, sequence: $0.sequence) } == true
+        var isCurrent = false
+        if case .hit(let found) = consume lookup {
+            isCurrent = l2?.consistency.keyedEntryIsFresh(group: type.group, sequence: found.sequence) == true
+            entry = found
+        }
         let now = clock.monotonicNanoseconds()
-        let step = machine.l2Replied(
+        var step = machine.l2Replied(
             ReadMachine.L2Reply(
                 entry: consume entry,
                 isCurrent: isCurrent,
@@ -228,7 +231,7 @@ final class ReadPath: Sendable {
             type.counters.l2.misses.increment()
         }
         if let fill = step.fill { fillL1(read, with: fill, stamp: stamp, now: now) }
-        return step.action
+        return step.takeAction()
     }
 
     /// How long a new L1 entry may live now: as long as it likes, except while this sidecar cannot hear other

@@ -17,8 +17,8 @@ final class ReadTask<Read: ReadTarget> {
     private let stamp: UInt64
     private var connection: L2Connection?
     private let eventLoop: any EventLoop
-    /// The action to perform first, when `run` starts the read.
-    private let first: ReadMachine.Action
+    /// The action to perform first, when `run` starts the read (taken, not copied: an action may hold a reply).
+    private var first: ReadMachine.Action?
     private var completion = Completion.none
     private var softTimer: Scheduled<Void>?
     /// The L1 miss is counted once, when the read first goes past L1.
@@ -52,7 +52,7 @@ final class ReadTask<Read: ReadTarget> {
     /// Carries the read to its end; `completion` gets the reply on the event loop.
     func run(completion: @escaping (Result<LoadedReply, any Error>) -> Void) {
         self.completion = .closure(completion)
-        perform(first)
+        if let first = first.take() { perform(first) }
     }
 
     /// Carries a client's read to its end; `receiver` gets the reply for `slot` on the event loop. `connection`:
@@ -60,7 +60,7 @@ final class ReadTask<Read: ReadTarget> {
     func run(connection: L2Connection?, answering receiver: any ReadReceiver, slot: ReadSlot) {
         self.connection = connection
         self.completion = .receiver(receiver, slot)
-        perform(first)
+        if let first = first.take() { perform(first) }
     }
 
     /// Performs `action` and what follows from it synchronously; returns when the read waits for L2 or the
