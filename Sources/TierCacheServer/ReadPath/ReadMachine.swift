@@ -192,35 +192,38 @@ struct ReadMachine {
     /// fail-safe find it, and within `max_stale` it is kept to fall back on; anything else goes to the backend.
     mutating func l2Replied(_ reply: consuming L2Reply) -> L2Step {
         guard case .awaitingL2 = state else { return L2Step(verdict: .miss, action: .none) }
-        guard let entry = reply.entry else { return L2Step(verdict: .miss, action: runLoad(stale: nil)) }
-        guard reply.isCurrent else { return L2Step(verdict: .stale, action: runLoad(stale: nil)) }
+        let (now, nowMonotonic, isCurrent) = (reply.nowMilliseconds, reply.nowMonotonic, reply.isCurrent)
+        let (longest, l1Limit) = (reply.longestLifetimeMilliseconds, reply.l1LifetimeLimit)
+        // Moved out, not copied: the entry's reply goes on into the answer.
+        guard let entry = (consume reply).entry else { return L2Step(verdict: .miss, action: runLoad(stale: nil)) }
+        guard isCurrent else { return L2Step(verdict: .stale, action: runLoad(stale: nil)) }
         // The entry's own expiry, or sooner if the policy's TTL was lowered since it was created.
-        let expiresAt = min(
-            entry.expiresAtMilliseconds, entry.createdAtMilliseconds &+ reply.longestLifetimeMilliseconds)
-        let mayFill = plan.mayFillL1(isAbsent: entry.isAbsent)
-        if expiresAt > reply.nowMilliseconds {
+        let expiresAt = min(entry.expiresAtMilliseconds, entry.createdAtMilliseconds &+ longest)
+        let isAbsent = entry.isAbsent
+        let mayFill = plan.mayFillL1(isAbsent: isAbsent)
+        if expiresAt > now {
             state = .done
-            let remaining = (expiresAt - reply.nowMilliseconds) * 1_000_000
+            let remaining = (expiresAt - now) * 1_000_000
+            let cached = (consume entry).reply
             let fill =
                 mayFill
                 ? L1Fill(
-                    reply: entry.reply, isAbsent: entry.isAbsent,
-                    expiresAt: reply.nowMonotonic &+ min(remaining, reply.l1LifetimeLimit), isExpired: false)
+                    reply: cached, isAbsent: isAbsent, expiresAt: nowMonotonic &+ min(remaining, l1Limit),
+                    isExpired: false)
                 : nil
-            return L2Step(
-                verdict: .hit, fill: fill, action: .reply(LoadedReply(reply: entry.reply, isAbsent: entry.isAbsent)))
+            return L2Step(verdict: .hit, fill: fill, action: .reply(LoadedReply(reply: cached, isAbsent: isAbsent)))
         }
-        let age = (reply.nowMilliseconds - expiresAt) * 1_000_000
+        let age = (now - expiresAt) * 1_000_000
         guard age < plan.staleGrace else { return L2Step(verdict: .stale, action: runLoad(stale: nil)) }
+        let cached = (consume entry).reply
         let fill =
             mayFill
             ? L1Fill(
-                reply: entry.reply, isAbsent: entry.isAbsent,
-                expiresAt: reply.nowMonotonic > age ? reply.nowMonotonic - age : 0, isExpired: true)
+                reply: cached, isAbsent: isAbsent, expiresAt: nowMonotonic > age ? nowMonotonic - age : 0,
+                isExpired: true)
             : nil
         let stale =
-            plan.failSafe && age <= plan.maxStale
-            ? LoadedReply(reply: entry.reply, isAbsent: entry.isAbsent, isStale: true) : nil
+            plan.failSafe && age <= plan.maxStale ? LoadedReply(reply: cached, isAbsent: isAbsent, isStale: true) : nil
         return L2Step(verdict: .stale, fill: fill, action: runLoad(stale: stale))
     }
 

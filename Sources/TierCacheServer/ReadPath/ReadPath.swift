@@ -108,7 +108,7 @@ final class ReadPath: Sendable {
             }
         }
         return ReadTask(
-            path: self, read: read, machine: machine, stamp: sequencer.current, eventLoop: eventLoop,
+            path: self, read: read, machine: consume machine, stamp: sequencer.current, eventLoop: eventLoop,
             next: action)
     }
 
