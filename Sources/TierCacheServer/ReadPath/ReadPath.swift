@@ -109,7 +109,7 @@ final class ReadPath: Sendable {
         }
         return ReadTask(
             path: self, read: read, machine: consume machine, stamp: sequencer.current, eventLoop: eventLoop,
-            next: action)
+            next: consume action)
     }
 
     /// Reads a key L1 did not answer, as a future: EXISTS, TYPE/STRLEN/HLEN, and the background reads.

@@ -1,12 +1,17 @@
 import NIOCore
+import TierCacheRedis
 import TierCacheStats
 
 /// What a read is of, as its `ReadTask` needs it: a key (`ReadPath.KeyRead`) or a QUERY result
 /// (`ReadPath.QueryRead`). The task is generic over it, so the keyed read's hit path works on its fields in place
 /// (an enum of both, or optionals, copied every reference in the read at each look).
 protocol ReadTarget: Sendable {
-    /// The client key, when its L2 GET may go out on the event loop's own Redis connection (keyed reads).
-    var connectionKey: ByteBuffer? { get }
+    /// Whether its L2 GET may go out on the event loop's own Redis connection (keyed reads).
+    static var usesConnection: Bool { get }
+    /// Sends its L2 GET on `connection` (only when `usesConnection`); the raw reply goes to `completion`.
+    func requestEntry(_ l2: L2Tier, on connection: L2Connection, completion: @escaping L2Connection.RawCompletion)
+    /// The raw reply of ``requestEntry(_:on:completion:)`` as a look-up.
+    func entry(from reply: Result<L2Connection.Reply, RedisError>, in l2: L2Tier) -> L2Tier.Lookup
     /// Looks the read's L2 entry up through the tier (any loop).
     func lookUp(in l2: L2Tier, on eventLoop: any EventLoop) -> EventLoopFuture<L2Tier.Lookup>
     /// Feeds the L2 look-up to `machine`; fills L1 as it says.
@@ -24,7 +29,15 @@ protocol ReadTarget: Sendable {
 }
 
 extension ReadPath.KeyRead: ReadTarget {
-    var connectionKey: ByteBuffer? { key }
+    static var usesConnection: Bool { true }
+
+    func requestEntry(_ l2: L2Tier, on connection: L2Connection, completion: @escaping L2Connection.RawCompletion) {
+        l2.requestEntry(key, on: connection, completion: completion)
+    }
+
+    func entry(from reply: Result<L2Connection.Reply, RedisError>, in l2: L2Tier) -> L2Tier.Lookup {
+        l2.entry(from: reply, key: key)
+    }
 
     func lookUp(in l2: L2Tier, on eventLoop: any EventLoop) -> EventLoopFuture<L2Tier.Lookup> {
         l2.get(l2.namespace.entryKey(key), on: eventLoop)
@@ -48,7 +61,14 @@ extension ReadPath.KeyRead: ReadTarget {
 }
 
 extension ReadPath.QueryRead: ReadTarget {
-    var connectionKey: ByteBuffer? { nil }
+    /// QUERY results go through `L2Tier.get` (their Redis key is the digest's hex).
+    static var usesConnection: Bool { false }
+
+    func requestEntry(_ l2: L2Tier, on connection: L2Connection, completion: @escaping L2Connection.RawCompletion) {
+        completion(.failure(RedisError(.protocolError, "QUERY results are not read on the loop's connection")))
+    }
+
+    func entry(from reply: Result<L2Connection.Reply, RedisError>, in l2: L2Tier) -> L2Tier.Lookup { .miss }
 
     func lookUp(in l2: L2Tier, on eventLoop: any EventLoop) -> EventLoopFuture<L2Tier.Lookup> {
         l2.get(l2.namespace.queryKey(key), on: eventLoop)

@@ -126,10 +126,10 @@ final class ReadTask<Read: ReadTarget> {
             perform(replied(.miss))
             return
         }
-        if let key = read.connectionKey, let connection = connection ?? l2.localConnection() {
+        if Read.usesConnection, let connection = connection ?? l2.localConnection() {
             // On this loop's own Redis connection: the reply comes back here with no hop and no future.
             // The closure holds the task alone: the L2-hit path's one allocation besides the task.
-            l2.requestEntry(key, on: connection) { [self] result in perform(replied(result)) }
+            read.requestEntry(l2, on: connection) { [self] result in perform(replied(result)) }
             return
         }
         whenL2Answers(read.lookUp(in: l2, on: eventLoop))
@@ -145,8 +145,8 @@ final class ReadTask<Read: ReadTarget> {
 
     /// A keyed read's raw reply on this loop's connection.
     private func replied(_ result: Result<L2Connection.Reply, RedisError>) -> ReadMachine.Action {
-        guard let l2 = path.l2, let key = read.connectionKey else { return .none }
-        return replied(l2.entry(from: result, key: key))
+        guard let l2 = path.l2 else { return .none }
+        return replied(read.entry(from: result, in: l2))
     }
 
     private func replied(_ lookup: consuming L2Tier.Lookup) -> ReadMachine.Action {
