@@ -36,7 +36,7 @@ extension ConnectionHandler {
         // `key` and `id` are slices of the read buffer, kept until the reply: under pipelining that costs NIO a
         // fresh receive buffer per read, cheaper than a copy of every key.
         guard
-            let task = proxy.reads.start(
+            let (task, first) = proxy.reads.start(
                 ReadPath.KeyRead(type: type, id: id, key: key, policy: policy), expired: expired, version: version,
                 into: &out, on: context.eventLoop)
         else {
@@ -44,7 +44,7 @@ extension ConnectionHandler {
         }
         let reply = reserveReply(command: .get, context: context)
         task.run(
-            connection: proxy.l2.flatMap(l2Connection), answering: self,
+            first, connection: proxy.l2.flatMap(l2Connection), answering: self,
             slot: ReadSlot(id: reply, command: .get, started: started, version: version))
         return false
     }

@@ -46,9 +46,8 @@ extension ReadPath {
         let action = machine.l1Missed(expired: false)
         let promise = eventLoop.makePromise(of: LoadedReply.self)
         ReadTask(
-            path: self, read: query, machine: machine, stamp: sequencer.current, eventLoop: eventLoop,
-            next: action
-        ).run(completion: promise.completeWith)
+            path: self, read: query, machine: machine, stamp: sequencer.current, eventLoop: eventLoop
+        ).run(action, completion: promise.completeWith)
         return promise.futureResult
     }
 

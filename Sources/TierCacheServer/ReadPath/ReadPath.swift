@@ -87,15 +87,15 @@ final class ReadPath: Sendable {
 
     /// Starts a client's read of a key L1 did not answer (`expired`: L1 holds it past its expiry). Serves an entry
     /// within `stale_while_revalidate` into `out` at once (and refreshes it in the background): then returns nil.
-    /// Otherwise returns the read's task, to ``ReadTask/run(connection:completion:)`` once the caller has made room
-    /// for its reply.
+    /// Otherwise returns the read's task and its first action, to `ReadTask.run` once the caller has made room for
+    /// its reply.
     func start(
         _ read: consuming KeyRead,
         expired: Bool,
         version: RESPVersion,
         into out: inout ByteBuffer,
         on eventLoop: any EventLoop
-    ) -> ReadTask<KeyRead>? {
+    ) -> (task: ReadTask<KeyRead>, first: ReadMachine.Action)? {
         var machine = ReadMachine(plan: plan(for: read))
         var action = machine.l1Missed(expired: expired)
         if case .serveExpired(let window) = action {
@@ -107,9 +107,9 @@ final class ReadPath: Sendable {
                 return nil
             }
         }
-        return ReadTask(
-            path: self, read: read, machine: consume machine, stamp: sequencer.current, eventLoop: eventLoop,
-            next: consume action)
+        let task = ReadTask(
+            path: self, read: read, machine: consume machine, stamp: sequencer.current, eventLoop: eventLoop)
+        return (task, action)
     }
 
     /// Reads a key L1 did not answer, as a future: EXISTS, TYPE/STRLEN/HLEN, and the background reads.
@@ -120,9 +120,8 @@ final class ReadPath: Sendable {
         var machine = ReadMachine(plan: plan(for: read))
         let action = machine.l1Missed(expired: false)
         ReadTask(
-            path: self, read: read, machine: machine, stamp: sequencer.current, eventLoop: eventLoop,
-            next: action
-        ).run(completion: promise.completeWith)
+            path: self, read: read, machine: machine, stamp: sequencer.current, eventLoop: eventLoop
+        ).run(action, completion: promise.completeWith)
         return promise.futureResult
     }
 
@@ -156,9 +155,8 @@ final class ReadPath: Sendable {
                 let action = machine.l1Missed(expired: false)
                 let promise = eventLoop.makePromise(of: LoadedReply.self)
                 ReadTask(
-                    path: self, read: reads[index], machine: machine, stamp: stamp, eventLoop: eventLoop,
-                    next: action
-                ).run(completion: promise.completeWith)
+                    path: self, read: reads[index], machine: machine, stamp: stamp, eventLoop: eventLoop
+                ).run(action, completion: promise.completeWith)
                 return promise.futureResult
             }
             return EventLoopFuture.whenAllSucceed(futures, on: eventLoop)
@@ -184,8 +182,8 @@ final class ReadPath: Sendable {
                 let promise = eventLoop.makePromise(of: LoadedReply.self)
                 ReadTask(
                     path: self, read: owned[index], machine: machine, stamp: stamp, eventLoop: eventLoop,
-                    next: action, missCounted: lookupOf[index] != nil
-                ).run(completion: promise.completeWith)
+                    missCounted: lookupOf[index] != nil
+                ).run(action, completion: promise.completeWith)
                 return promise.futureResult
             }
             return EventLoopFuture.whenAllSucceed(futures, on: eventLoop)
@@ -219,7 +217,8 @@ final class ReadPath: Sendable {
                 longestLifetimeMilliseconds: type.longestLifetimeMilliseconds,
                 nowMilliseconds: clock.wallClockMilliseconds(),
                 nowMonotonic: now,
-                l1LifetimeLimit: l1LifetimeLimit
+                // Only a fill uses it (reading it costs an atomic load).
+                l1LifetimeLimit: machine.plan.fillsL1 ? l1LifetimeLimit : .max
             ))
         switch step.verdict {
         case .hit:

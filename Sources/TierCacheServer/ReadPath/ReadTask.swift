@@ -17,8 +17,6 @@ final class ReadTask<Read: ReadTarget> {
     private let stamp: UInt64
     private var connection: L2Connection?
     private let eventLoop: any EventLoop
-    /// The action to perform first, when `run` starts the read (taken, not copied: an action may hold a reply).
-    private var first: ReadMachine.Action?
     private var completion = Completion.none
     private var softTimer: Scheduled<Void>?
     /// The L1 miss is counted once, when the read first goes past L1.
@@ -30,7 +28,6 @@ final class ReadTask<Read: ReadTarget> {
         machine: consuming ReadMachine,
         stamp: UInt64,
         eventLoop: any EventLoop,
-        next: ReadMachine.Action,
         missCounted: Bool = false
     ) {
         self.path = path
@@ -38,7 +35,6 @@ final class ReadTask<Read: ReadTarget> {
         self.machine = machine
         self.stamp = stamp
         self.eventLoop = eventLoop
-        self.first = next
         self.missCounted = missCounted
     }
 
@@ -49,18 +45,23 @@ final class ReadTask<Read: ReadTarget> {
         case closure((Result<LoadedReply, any Error>) -> Void)
     }
 
-    /// Carries the read to its end; `completion` gets the reply on the event loop.
-    func run(completion: @escaping (Result<LoadedReply, any Error>) -> Void) {
+    /// Carries the read to its end from `first`, the machine's answer to the L1 miss; `completion` gets the reply
+    /// on the event loop.
+    func run(_ first: consuming ReadMachine.Action, completion: @escaping (Result<LoadedReply, any Error>) -> Void) {
         self.completion = .closure(completion)
-        if let first = first.take() { perform(first) }
+        perform(first)
     }
 
-    /// Carries a client's read to its end; `receiver` gets the reply for `slot` on the event loop. `connection`:
-    /// the event loop's Redis connection, when the caller has it (the L2 GET then goes out without a hop).
-    func run(connection: L2Connection?, answering receiver: any ReadReceiver, slot: ReadSlot) {
+    /// Carries a client's read to its end from `first`; `receiver` gets the reply for `slot` on the event loop.
+    /// `connection`: the event loop's Redis connection, when the caller has it (the L2 GET then goes out without a
+    /// hop).
+    func run(
+        _ first: consuming ReadMachine.Action, connection: L2Connection?, answering receiver: any ReadReceiver,
+        slot: ReadSlot
+    ) {
         self.connection = connection
         self.completion = .receiver(receiver, slot)
-        if let first = first.take() { perform(first) }
+        perform(first)
     }
 
     /// Performs `action` and what follows from it synchronously; returns when the read waits for L2 or the
