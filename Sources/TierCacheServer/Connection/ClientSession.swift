@@ -27,10 +27,8 @@ struct ClientSession {
     var version: RESPVersion = .v2
     var isAuthenticated: Bool
     var name: String?
-    /// Between `MULTI` and `EXEC`/`DISCARD`: the commands queued so far.
-    var transaction: QueuedTransaction?
-    /// Keys under `WATCH`, with their rows as the database held them then; `EXEC` runs nothing if any changed.
-    var watched: [WatchedKey] = []
+    /// `MULTI`/`EXEC`/`WATCH`.
+    var transaction = TransactionState()
 
     init(id: Int64, requiresPassword: Bool) {
         self.id = id

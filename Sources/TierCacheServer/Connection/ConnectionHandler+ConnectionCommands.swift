@@ -239,8 +239,7 @@ extension ConnectionHandler {
     /// `RESET`: the connection as it was when it opened (no transaction, nothing watched, RESP2, no name, and not
     /// authenticated when a password is required), as Redis does.
     func reset() -> Bool {
-        session.transaction = nil
-        session.watched.removeAll()
+        session.transaction.reset()
         session.version = .v2
         session.name = nil
         if proxy.configuration.requirePassword != nil, session.isAuthenticated {

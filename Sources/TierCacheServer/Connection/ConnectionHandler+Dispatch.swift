@@ -26,7 +26,7 @@ extension ConnectionHandler {
             writeError(ProxyError(.noAuth, "Authentication required."))
             return
         }
-        if session.transaction != nil, !kind.actsInTransaction {
+        if session.transaction.isQueuing, !kind.actsInTransaction {
             answered(kind)
             queue(kind)
             return

@@ -10,36 +10,28 @@ import TierCacheStats
 /// row changed since `WATCH`.
 extension ConnectionHandler {
     func multi() -> Bool {
-        guard session.transaction == nil else {
-            writeError(ProxyError(.generic, "MULTI calls can not be nested"))
-            return true
+        if let error = session.transaction.multi() {
+            writeError(error)
+        } else {
+            out.writeRESPSimpleString(staticString: "OK")
         }
-        session.transaction = QueuedTransaction()
-        out.writeRESPSimpleString(staticString: "OK")
         return true
     }
 
     func discard() -> Bool {
-        guard session.transaction != nil else {
-            writeError(ProxyError(.generic, "DISCARD without MULTI"))
-            return true
+        if let error = session.transaction.discard() {
+            writeError(error)
+        } else {
+            out.writeRESPSimpleString(staticString: "OK")
         }
-        session.transaction = nil
-        session.watched.removeAll()
-        out.writeRESPSimpleString(staticString: "OK")
         return true
     }
 
     /// `WATCH key…`: reads each key's row from the database now (not from a cache, which may be behind it), to be
     /// compared with the row inside `EXEC`'s transaction. Keys of no type are accepted and never change.
     func watch(started: UInt64, context: ChannelHandlerContext) -> Bool {
-        guard session.transaction == nil else {
-            writeError(ProxyError(.generic, "WATCH inside MULTI is not allowed"))
-            return true
-        }
-        // Each watched key is read again inside EXEC's transaction, which holds the write lock: keep that short.
-        guard session.watched.count + arguments.count - 1 <= Self.maxWatchedKeys else {
-            writeError(ProxyError(.generic, "too many watched keys: at most \(Self.maxWatchedKeys) per connection"))
+        if let error = session.transaction.mayWatch(arguments.count - 1) {
+            writeError(error)
             return true
         }
         let targets = arguments.dropFirst().compactMap { key in
@@ -51,7 +43,8 @@ extension ConnectionHandler {
         }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let reply = proxy.writes.snapshot(targets, on: context.eventLoop).map { snapshots in
-            bound.value.session.watched += zip(targets, snapshots).map { WatchedKey(target: $0, snapshot: $1) }
+            bound.value.session.transaction.watched(
+                zip(targets, snapshots).map { WatchedKey(target: $0, snapshot: $1) })
             var reply = ByteBuffer()
             reply.writeRESPSimpleString(staticString: "OK")
             return reply
@@ -60,36 +53,33 @@ extension ConnectionHandler {
         return false
     }
 
-    static let maxWatchedKeys = 1000
-
     func unwatch() -> Bool {
-        session.watched.removeAll()
+        session.transaction.unwatch()
         out.writeRESPSimpleString(staticString: "OK")
         return true
     }
 
     func exec(started: UInt64, context: ChannelHandlerContext) -> Bool {
-        guard let transaction = session.transaction else {
+        let steps: [TransactionStep]
+        let watched: [WatchedKey]
+        switch session.transaction.exec() {
+        case .notQueuing:
             writeError(ProxyError(.generic, "EXEC without MULTI"))
             return true
-        }
-        session.transaction = nil
-        let watched = session.watched
-        session.watched.removeAll()
-        guard !transaction.refused else {
+        case .aborted:
             writeError(ProxyError(.execAbort, "Transaction discarded because of previous errors."))
             return true
-        }
-        let steps = transaction.steps
-        if let index = steps.firstIndex(where: { $0.failure != nil }), let error = steps[index].failure {
+        case .failed(let queued, let index, let error):
             proxy.stats.errorReplies.increment()
-            Self.writeRolledBack(steps, failed: index, error: error, into: &out)
+            Self.writeRolledBack(queued, failed: index, error: error, into: &out)
             return true
-        }
-        guard steps.contains(where: \.needsDatabase) || !watched.isEmpty else {
-            out.writeRESPArrayHeader(count: steps.count)
-            for case .reply(_, var reply) in steps { out.writeBuffer(&reply) }
+        case .answerQueued(let queued):
+            out.writeRESPArrayHeader(count: queued.count)
+            for case .reply(_, var reply) in queued { out.writeBuffer(&reply) }
             return true
+        case .run(let queued, let keys):
+            steps = queued
+            watched = keys
         }
         let version = session.version
         let reply = proxy.writes.runTransaction(steps, watched: watched, version: version, on: context.eventLoop)
@@ -143,7 +133,7 @@ extension ConnectionHandler {
 
     /// Marks the open transaction refused, after a command was refused while queuing.
     func refuseQueuedTransaction() {
-        session.transaction?.refused = true
+        session.transaction.refuse()
     }
 
     /// Queues the command in `arguments` (a known one, with a valid arity): answers `+QUEUED`, or the error (and
@@ -155,18 +145,10 @@ extension ConnectionHandler {
             refuse(ProxyError(.generic, "Command not allowed inside a transaction"))
             return
         }
-        let size = arguments.reduce(0) { $0 + $1.readableBytes }
-        guard let queued = session.transaction,
-            queued.steps.count < QueuedTransaction.maxSteps, queued.bytes + size <= QueuedTransaction.maxBytes
-        else {
-            refuse(
-                ProxyError(
-                    .generic,
-                    "transaction too large: at most \(QueuedTransaction.maxSteps) commands and "
-                        + "\(QueuedTransaction.maxBytes / 1_048_576) MB of arguments"))
+        if let error = session.transaction.admit(size: arguments.reduce(0) { $0 + $1.readableBytes }) {
+            writeError(error)
             return
         }
-        session.transaction?.bytes += size
         let step: TransactionStep
         switch kind {
         case .get:
@@ -226,7 +208,7 @@ extension ConnectionHandler {
             refuse(ProxyError(.generic, "Command not allowed inside a transaction"))
             return
         }
-        session.transaction?.steps.append(step)
+        session.transaction.append(step)
         out.writeRESPSimpleString(staticString: "QUEUED")
     }
 
@@ -241,7 +223,7 @@ extension ConnectionHandler {
 
     /// Queues a command that can only fail: `EXEC` will answer its error and run nothing.
     private func queueFailure(_ kind: CommandKind, _ error: ProxyError) {
-        session.transaction?.steps.append(.failure(kind, error))
+        session.transaction.append(.failure(kind, error))
         out.writeRESPSimpleString(staticString: "QUEUED")
     }
 

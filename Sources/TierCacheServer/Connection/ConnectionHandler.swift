@@ -583,7 +583,7 @@ final class ConnectionHandler: ChannelInboundHandler, ReadReceiver {
     /// Publishes what `CLIENT LIST` shows of the session: after a change of name, protocol or transaction.
     func sessionChanged() {
         record?.noteSession(
-            name: session.name, version: session.version == .v3 ? 3 : 2, queued: session.transaction?.steps.count)
+            name: session.name, version: session.version == .v3 ? 3 : 2, queued: session.transaction.queuedCount)
     }
 
     /// The client gave the right password: from now on it may send commands as large as any.
