@@ -271,7 +271,8 @@ def test_a_client_that_does_not_read_pauses_its_connection_and_gets_every_reply_
     count = 2000  # 200 MB of replies
     sock = non_reading_client(px.port)
     sock.sendall(encode_command("GET", "item:big") * count)
-    time.sleep(1.5)  # time to answer all 2000 if nothing held it back (a few hundred ms here)
+    # Answering all 2000 would take a few hundred ms if nothing held it back; the connection pauses instead.
+    assert wait_for(lambda: px.stats()["server"]["output_paused"] >= 1)
     grown = rss_bytes(px.process.pid) - before
     assert grown < 50 * 1024 * 1024, f"the proxy grew by {grown} bytes for a client that does not read"
     assert px.stats()["server"]["output_paused"] >= 1
@@ -376,7 +377,7 @@ def test_sigterm_finishes_requests_in_flight_then_exits_0(slow_proxy):
     busy, idle = px.raw(timeout=30), px.raw()
     assert idle.command("PING") == "PONG"
     busy.send(encode_command("GET", "slow:1"))
-    time.sleep(0.3)  # its load is running
+    assert wait_for(lambda: px.stats()["server"]["loads_in_flight"] == 1), "its load is running"
     px.process.send_signal(signal.SIGTERM)
     assert idle.expect_closed(timeout=2) == b"", "an idle connection closes at once"
     assert busy.read_reply() == b"one", "the request in flight is answered"
@@ -392,7 +393,7 @@ def test_sigterm_past_the_drain_timeout_closes_what_is_left_and_still_exits_0(sl
     px = slow_proxy("--drain-timeout", "200ms")
     busy = px.raw(timeout=30)
     busy.send(encode_command("GET", "slow:2"))
-    time.sleep(0.2)
+    assert wait_for(lambda: px.stats()["server"]["loads_in_flight"] == 1), "its load is running"
     px.process.send_signal(signal.SIGTERM)
     assert busy.expect_closed(timeout=5) == b""  # no reply: it was still loading
     assert px.process.wait(timeout=15) == 0
