@@ -105,9 +105,10 @@ final class ReadTask<Read: ReadTarget> {
             softTimer?.cancel()
             softTimer = nil
         }
-        let completion = self.completion
-        self.completion = .none
-        switch completion {
+        // Moved out (answered once), not copied.
+        var completion = Completion.none
+        swap(&completion, &self.completion)
+        switch consume completion {
         case .none: break
         case .receiver(let receiver, let slot): receiver.readAnswered(result, slot: slot)
         case .closure(let closure): closure(result)
