@@ -21,9 +21,12 @@ final class ConnectionRegistry: Sendable {
         channels.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(channel)) }
     }
 
-    /// Asks every connection to finish what it started and close, and waits until all have or `timeout` passes.
+    /// Asks every connection to finish what it started and close, and waits until all have or `timeout` passes;
+    /// then closes those left, and waits (briefly) until they are closed. So nothing is written to them after the
+    /// drain: the server interrupts the statements still running next, and their errors must not reach a client
+    /// that was told nothing.
     ///
-    /// - Returns: how many were still open at the timeout (the event loops' shutdown then closes them).
+    /// - Returns: how many were still open at the timeout.
     func drain(timeout: Duration) async -> Int {
         for channel in channels.withLock({ $0.values.map(\.channel) }) {
             channel.pipeline.fireUserInboundEventTriggered(ConnectionHandler.Drain())
@@ -33,6 +36,16 @@ final class ConnectionRegistry: Sendable {
         while count > 0, clock.now < deadline {
             try? await Task.sleep(for: .milliseconds(10))
         }
-        return count
+        let left = count
+        guard left > 0 else { return 0 }
+        for channel in channels.withLock({ $0.values.map(\.channel) }) {
+            channel.close(promise: nil)
+        }
+        // A close runs on the connection's event loop; each unregisters itself when it is done.
+        let closed = clock.now.advanced(by: .seconds(1))
+        while count > 0, clock.now < closed {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return left
     }
 }

@@ -41,8 +41,8 @@ public final class ProxyServer: Service {
             onListening(address)
         }
         // Serve until the service group asks us to stop; then stop accepting, and let every connection finish
-        // the requests it has started (replies written) before it closes, within the drain timeout. The event
-        // loops' shutdown afterwards closes whatever is left.
+        // the requests it has started (replies written) before it closes, within the drain timeout; then close
+        // whatever is left, before the statements still running are interrupted.
         await withGracefulShutdownHandler {
             try? await channel.closeFuture.get()
         } onGracefulShutdown: {
