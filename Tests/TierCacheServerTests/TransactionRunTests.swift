@@ -10,18 +10,11 @@ import TierCacheProtocol
 /// database: this is what any backend (blocking or not) drives.
 @Suite("Transaction script")
 struct TransactionRunTests {
-    private let policy: PolicyState
+    private let policy: HarnessPolicy
 
-    init() throws {
-        let file = try PolicyLoader.parse(yaml: ProxyTestHarness.policyYAML, file: "test.yaml").get()
-        policy = try PolicyState(try PolicySet.merge([file]), exactIDs: [], registry: TypeRegistry())
-    }
+    init() throws { policy = try HarnessPolicy() }
 
-    private func target(_ key: String) throws -> TransactionStep.Target {
-        let buffer = ByteBuffer(string: key)
-        let (type, id) = try #require(policy.route(buffer))
-        return TransactionStep.owned((type, id), key: buffer)
-    }
+    private func target(_ key: String) throws -> TransactionStep.Target { try policy.target(key) }
 
     private func load(_ id: String) -> TransactionStatement {
         .read(sql: "SELECT data FROM items WHERE id = ?", parameters: [.text(id)])

@@ -9,18 +9,11 @@ import TierCachePolicy
 /// connection and no database.
 @Suite("Transaction state")
 struct TransactionStateTests {
-    private let policy: PolicyState
+    private let policy: HarnessPolicy
 
-    init() throws {
-        let file = try PolicyLoader.parse(yaml: ProxyTestHarness.policyYAML, file: "test.yaml").get()
-        policy = try PolicyState(try PolicySet.merge([file]), exactIDs: [], registry: TypeRegistry())
-    }
+    init() throws { policy = try HarnessPolicy() }
 
-    private func target(_ key: String) throws -> TransactionStep.Target {
-        let buffer = ByteBuffer(string: key)
-        let (type, id) = try #require(policy.route(buffer))
-        return TransactionStep.owned((type, id), key: buffer)
-    }
+    private func target(_ key: String) throws -> TransactionStep.Target { try policy.target(key) }
 
     private func watchedKey(_ key: String) throws -> WatchedKey {
         WatchedKey(target: try target(key), snapshot: ResultSet(columns: ["data"], rows: [[.text("one")]]))
