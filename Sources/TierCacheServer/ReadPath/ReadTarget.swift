@@ -61,7 +61,8 @@ extension ReadPath.KeyRead: ReadTarget {
 }
 
 extension ReadPath.QueryRead: ReadTarget {
-    /// QUERY results go through `L2Tier.get` (their Redis key is the digest's hex).
+    /// QUERY results go through `L2Tier.get` (their Redis key is the digest's hex): the two methods below are never
+    /// called, and answer as an L2 failure (the read then goes to the database) if they were.
     static var usesConnection: Bool { false }
 
     func requestEntry(_ l2: L2Tier, on connection: L2Connection, completion: @escaping L2Connection.RawCompletion) {

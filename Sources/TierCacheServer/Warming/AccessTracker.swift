@@ -32,26 +32,31 @@ final class AccessTracker: Sendable {
 
     /// Estimated reads per second of `key` (0 for a key not read lately).
     func readsPerSecond(group: Int32, key: UnsafeRawBufferPointer) -> Double {
-        guard group >= 0, Int(group) < sketches.count else { return 0 }
-        let count = sketches[Int(group)].sketch.withLock { $0?.estimate(key) ?? 0 }
-        return Double(count) / (2 * window.seconds)
+        rate(count(group: group, key: key))
     }
 
     /// Estimated reads per second of `key` for adaptive TTL: 0 until the key was seen in at least two samples.
     /// One sampled read weighs `sampleEvery` reads, so without this floor a key read once (one chance in
     /// `sampleEvery`) would look read dozens of times a TTL and live several TTLs.
     func sustainedReadsPerSecond(group: Int32, key: UnsafeRawBufferPointer) -> Double {
-        guard group >= 0, Int(group) < sketches.count else { return 0 }
-        let count = sketches[Int(group)].sketch.withLock { $0?.estimate(key) ?? 0 }
-        guard count >= 2 * UInt32(Self.sampleEvery) else { return 0 }
-        return Double(count) / (2 * window.seconds)
+        let count = count(group: group, key: key)
+        return count >= 2 * UInt32(Self.sampleEvery) ? rate(count) : 0
     }
+
+    /// The sketch's weighted count of `key`'s reads in the group.
+    private func count(group: Int32, key: UnsafeRawBufferPointer) -> UInt32 {
+        guard group >= 0, Int(group) < sketches.count else { return 0 }
+        return sketches[Int(group)].sketch.withLock { $0?.estimate(key) ?? 0 }
+    }
+
+    /// A weighted count as reads per second: a steady rate r settles near `2 × r × window`.
+    private func rate(_ count: UInt32) -> Double { Double(count) / (2 * window.seconds) }
 
     /// The most read keys of a group with their estimated reads per second, highest first.
     func hottest(group: Int32, limit: Int) -> [(key: [UInt8], readsPerSecond: Double)] {
         guard group >= 0, Int(group) < sketches.count else { return [] }
         let top = sketches[Int(group)].sketch.withLock { $0?.top(limit) ?? [] }
-        return top.map { ($0.key, Double($0.count) / (2 * window.seconds)) }
+        return top.map { ($0.key, rate($0.count)) }
     }
 
     /// Halves every count once a window has passed since the last time (called by the periodic upkeep).

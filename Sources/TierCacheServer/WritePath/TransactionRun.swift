@@ -182,7 +182,9 @@ struct TransactionRun: TransactionScript {
             return .done(reply: reply, writes: writes)
         case .query(let sql, let parameters):
             guard let first = results.first else { return .statement(.read(sql: sql, parameters: parameters)) }
-            guard case .read(let read) = first else { return .done(reply: encoded(ResultEncoding.nullReply), writes: []) }
+            guard case .read(let read) = first else {
+                return .fail(BackendError(.failed, "the backend answered QUERY's read with a write's result"))
+            }
             return .done(reply: encoded(ResultEncoding.resultSet(read.resultSet)), writes: [])
         case .sqlExec(let sql, let parameters):
             guard let first = results.first else { return .statement(.write(sql: sql, parameters: parameters)) }
