@@ -11,7 +11,13 @@ The kernel's share (the syscalls, the same for both builds when the batching is)
 valgrind 3.19 cannot read the DWARF 5 debug information Swift writes, so each binary is copied without it
 (`strip -g`); symbols stay, for `callgrind_annotate` on the files kept with --keep.
 
-Usage: bench/instructions.py --binary NEW --baseline OLD [--requests 50000] [--keep DIR]
+For line-level costs, build with DWARF 4 debug information and keep --binary's (`--debug-info`):
+  swift build -c release --static-swift-stdlib --product tiercache --scratch-path .build-dwarf4 \
+      -Xswiftc -g -Xswiftc -dwarf-version=4 -Xcc -gdwarf-4
+then `callgrind_annotate --auto=yes FILE.1` shows the source lines.
+
+Usage: bench/instructions.py --binary NEW --baseline OLD [--requests 50000] [--keep DIR] [--case L2-P16 ...]
+       [--debug-info]
 """
 import argparse
 import os
@@ -24,12 +30,18 @@ import benchlib as bl
 
 KEYS = 2000
 CLIENTS = 50
+CASES = ("L1-P1", "L1-P16", "L2-P1", "L2-P16")
 
 
-def callgrind_wrapper(binary, workdir, name):
-    """A copy of `binary` without debug information, and a script that runs it under callgrind."""
-    stripped = os.path.join(workdir, name + "-nodebug")
-    subprocess.run(["strip", "-g", "-o", stripped, binary], check=True)
+def callgrind_wrapper(binary, workdir, name, debug_info):
+    """A copy of `binary` (without debug information unless `debug_info`), and a script that runs it under
+    callgrind."""
+    stripped = os.path.join(workdir, name + ("-debug" if debug_info else "-nodebug"))
+    if debug_info:
+        shutil.copyfile(binary, stripped)
+        os.chmod(stripped, 0o755)
+    else:
+        subprocess.run(["strip", "-g", "-o", stripped, binary], check=True)
     out = os.path.join(workdir, name + ".callgrind")
     wrapper = os.path.join(workdir, name + "-callgrind")
     with open(wrapper, "w") as f:
@@ -105,6 +117,10 @@ def main():
     parser.add_argument("--baseline", required=True, help="the build to compare with (e.g. before the change)")
     parser.add_argument("--requests", type=int, default=50000, help="GETs measured per case (default: 50000)")
     parser.add_argument("--keep", help="a folder to keep the callgrind files in, for callgrind_annotate")
+    parser.add_argument("--case", action="append", choices=CASES,
+                        help="measure only this case (repeatable; default: all four)")
+    parser.add_argument("--debug-info", action="store_true",
+                        help="keep --binary's debug information (only for a build with DWARF 4, see above)")
     args = parser.parse_args()
     if args.requests < 1:
         parser.error("--requests must be at least 1")
@@ -115,21 +131,21 @@ def main():
     workdir = args.keep or tempfile.mkdtemp(prefix="tiercache-callgrind-")
     os.makedirs(workdir, exist_ok=True)
     try:
-        builds = {name: callgrind_wrapper(path, workdir, name)
+        builds = {name: callgrind_wrapper(path, workdir, name, args.debug_info and name == "binary")
                   for name, path in (("baseline", args.baseline), ("binary", args.binary))}
         print(f"user-space instructions per GET (callgrind), {args.requests:,} GETs per case, {CLIENTS} clients, "
               f"{KEYS:,} keys, --threads 1")
         print(f"{'case':<12}{'baseline':>12}{'binary':>12}{'ratio':>8}")
-        for tier in ("L1", "L2"):
-            for pipeline in (1, 16):
-                counts = {}
-                for name, (wrapper, out, client) in builds.items():
-                    counts[name] = measure_hits(wrapper, out + f"-{tier}-P{pipeline}", client, tier, pipeline,
-                                                args.requests, name)
-                label = f"{tier} -P {pipeline}"
-                print(f"{label:<12}{counts['baseline']:>12,.0f}{counts['binary']:>12,.0f}"
-                      f"{counts['binary'] / counts['baseline']:>8.3f}")
-                sys.stdout.flush()
+        for case in args.case or CASES:
+            tier, pipeline = case.split("-P")[0], int(case.split("-P")[1])
+            counts = {}
+            for name, (wrapper, out, client) in builds.items():
+                counts[name] = measure_hits(wrapper, out + f"-{tier}-P{pipeline}", client, tier, pipeline,
+                                            args.requests, name)
+            label = f"{tier} -P {pipeline}"
+            print(f"{label:<12}{counts['baseline']:>12,.0f}{counts['binary']:>12,.0f}"
+                  f"{counts['binary'] / counts['baseline']:>8.3f}")
+            sys.stdout.flush()
         if args.keep:
             print(f"callgrind files in {workdir} (callgrind_annotate FILE.1)")
     finally:

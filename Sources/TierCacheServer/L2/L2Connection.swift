@@ -48,7 +48,7 @@ final class L2Connection {
     /// Whether it is ready, for other threads (`L2Connections.isConnected`).
     private let flag: L2ConnectionFlag
     private var state = State.disconnected
-    private var waiting = CircularBuffer<(completion: RawCompletion, since: UInt64)>(initialCapacity: 64)
+    private var waiting = CircularBuffer<Waiting>(initialCapacity: 64)
     /// Commands written this tick, flushed at its end. Mutated in place: a copy would make every append copy all.
     private var outbound = ByteBuffer()
     private var flushScheduled = false
@@ -113,6 +113,13 @@ final class L2Connection {
         channel?.close(promise: nil)
     }
 
+    /// A request awaiting its reply. A struct, not a tuple: a closure inside a tuple in a generic container is
+    /// stored behind a reabstraction thunk, one allocation per request (`bench/instructions.py`).
+    private struct Waiting {
+        var completion: RawCompletion
+        var since: UInt64
+    }
+
     // MARK: Requests
 
     /// Queues one command, written by `encode` as RESP, and calls `completion` (on this loop) with its reply.
@@ -134,7 +141,7 @@ final class L2Connection {
             let bound = NIOLoopBound(self, eventLoop: eventLoop)
             eventLoop.execute { bound.value.flush() }
         }
-        waiting.append((completion, batchQueuedAt))
+        waiting.append(Waiting(completion: completion, since: batchQueuedAt))
     }
 
     /// Queues one command given as arguments; the reply comes as a `RedisReply`.

@@ -17,8 +17,8 @@ import TierCacheCache
 ///      │ no                 │ miss or expired (an expired one within max_stale is the stale candidate)
 ///      ▼                    ▼
 ///  awaitingBackend ─ loaded ─────────────────────────────────────────────────────▶ done (reply)
-///      │ soft timeout ─▶ checkingStale ─ found ─▶ answeredWhileLoading ─ loaded/failed ─▶ done
-///      │ failed, database unwell ─▶ checkingStale ─ found ─▶ done (reply stale) / none ─▶ done (error)
+///      │ soft timeout ─▶ checkingStaleAfterSoftTimeout ─ found ─▶ answeredWhileLoading ─ loaded/failed ─▶ done
+///      │ failed, database unwell ─▶ checkingStaleAfterFailure ─ found ─▶ done (reply stale) / none ─▶ done (error)
 ///      │ failed otherwise ────────────────────────────────────────────────────────▶ done (error)
 /// ```
 struct ReadMachine {
@@ -55,22 +55,20 @@ struct ReadMachine {
             maxStale: 0, staleGrace: 0, softTimeout: nil)
     }
 
-    /// Why the stale entry is being looked for.
-    enum StaleReason {
-        /// The soft timeout fired: answer stale if there is one, else keep waiting for the load.
-        case softTimeout
-        /// The load failed because the database is unwell: answer stale if there is one, else with `error`.
-        case loadFailed(any Error)
-    }
-
-    enum State {
+    /// Where the read is. No payloads: what a state carries is kept beside it (`staleFromL2`, `failure`), so a
+    /// move between states is one store, not a copy and a destroy of references on the hit path.
+    enum State: Equatable {
         case lookingUpL1
         /// Serving an entry expired within `revalidateWindow`, if L1 still has one.
         case revalidating
         case awaitingL2
-        /// `stale`: an expired L2 entry within `max_stale`, to fall back on.
-        case awaitingBackend(stale: LoadedReply?)
-        case checkingStale(StaleReason, stale: LoadedReply?)
+        /// `staleFromL2`, if any, is there to fall back on.
+        case awaitingBackend
+        /// The soft timeout fired: answer stale if there is one, else keep waiting for the load.
+        case checkingStaleAfterSoftTimeout
+        /// The load failed (`failure`) because the database is unwell: answer stale if there is one, else with
+        /// the error.
+        case checkingStaleAfterFailure
         /// The soft timeout answered with a stale entry; the load goes on, for the cache only.
         case answeredWhileLoading
         case done
@@ -127,6 +125,7 @@ struct ReadMachine {
         /// The longest life the entry's policy gives now: an entry created longer ago has outlived a lowered TTL.
         var longestLifetimeMilliseconds: UInt64
         var nowMilliseconds: UInt64
+        /// Only a fill uses it: 0 will do when the plan does not fill L1.
         var nowMonotonic: UInt64
         /// The longest life a new L1 entry may have now (shorter while other sidecars can't be heard).
         var l1LifetimeLimit: UInt64 = .max
@@ -148,6 +147,10 @@ struct ReadMachine {
 
     let plan: Plan
     private(set) var state = State.lookingUpL1
+    /// An expired L2 entry within `max_stale`, to fall back on while awaiting the backend.
+    private var staleFromL2: LoadedReply?
+    /// The load's error while L1 is checked for a stale entry to answer instead.
+    private var failure: (any Error)?
 
     init(plan: Plan) {
         self.plan = plan
@@ -182,8 +185,9 @@ struct ReadMachine {
         return runLoad(stale: nil)
     }
 
-    private mutating func runLoad(stale: LoadedReply?) -> Action {
-        state = .awaitingBackend(stale: stale)
+    private mutating func runLoad(stale: consuming LoadedReply?) -> Action {
+        state = .awaitingBackend
+        staleFromL2 = stale
         return .runLoad(softTimeout: plan.failSafe ? plan.softTimeout : nil)
     }
 
@@ -204,14 +208,12 @@ struct ReadMachine {
         if expiresAt > now {
             state = .done
             let remaining = (expiresAt - now) * 1_000_000
-            let cached = (consume entry).reply
-            let fill =
-                mayFill
-                ? L1Fill(
-                    reply: cached, isAbsent: isAbsent, expiresAt: nowMonotonic &+ min(remaining, l1Limit),
-                    isExpired: false)
-                : nil
-            return L2Step(verdict: .hit, fill: fill, action: .reply(LoadedReply(reply: cached, isAbsent: isAbsent)))
+            let answer = LoadedReply(reply: (consume entry).reply, isAbsent: isAbsent)
+            guard mayFill else { return L2Step(verdict: .hit, action: .reply(answer)) }
+            let fill = L1Fill(
+                reply: answer.reply, isAbsent: isAbsent, expiresAt: nowMonotonic &+ min(remaining, l1Limit),
+                isExpired: false)
+            return L2Step(verdict: .hit, fill: fill, action: .reply(answer))
         }
         let age = (now - expiresAt) * 1_000_000
         guard age < plan.staleGrace else { return L2Step(verdict: .stale, action: runLoad(stale: nil)) }
@@ -245,16 +247,17 @@ struct ReadMachine {
     /// entry may answer instead.
     mutating func loadFailed(_ error: any Error, databaseUnwell: Bool) -> Action {
         switch state {
-        case .awaitingBackend(let stale):
+        case .awaitingBackend:
             guard plan.failSafe, databaseUnwell else {
                 state = .done
                 return .fail(error)
             }
-            if let stale {
+            if let stale = staleFromL2.take() {
                 state = .done
                 return .replyStale(stale)
             }
-            state = .checkingStale(.loadFailed(error), stale: nil)
+            state = .checkingStaleAfterFailure
+            failure = error
             return .lookUpStale(maxAge: plan.maxStale)
         case .answeredWhileLoading:
             state = .done
@@ -266,26 +269,31 @@ struct ReadMachine {
 
     /// The soft timeout fired while the load runs.
     mutating func softTimeoutFired() -> Action {
-        guard case .awaitingBackend(let stale) = state else { return .none }
-        state = .checkingStale(.softTimeout, stale: stale)
+        guard case .awaitingBackend = state else { return .none }
+        state = .checkingStaleAfterSoftTimeout
         return .lookUpStale(maxAge: plan.maxStale)
     }
 
     /// What ``Action/lookUpStale(maxAge:)`` found in L1.
     mutating func staleLookedUp(_ found: LoadedReply?) -> Action {
-        guard case .checkingStale(let reason, let stale) = state else { return .none }
-        switch reason {
-        case .softTimeout:
+        switch state {
+        case .checkingStaleAfterSoftTimeout:
             // L1's entry first: an L2 one found expired went into L1 too, unless L1 had a later one.
-            guard let answer = found ?? stale else {
-                state = .awaitingBackend(stale: stale)
+            guard let answer = found ?? staleFromL2 else {
+                state = .awaitingBackend
                 return .none
             }
             state = .answeredWhileLoading
+            staleFromL2 = nil
             return .replyStale(answer)
-        case .loadFailed(let error):
+        case .checkingStaleAfterFailure:
             state = .done
-            return found.map { .replyStale($0) } ?? .fail(error)
+            let error = failure.take()
+            if let found { return .replyStale(found) }
+            // `loadFailed` sets the error with the state; a fallback rather than a crash if that ever changed.
+            return .fail(error ?? ProxyError(.generic, "internal error: a failed read lost its error"))
+        default:
+            return .none
         }
     }
 

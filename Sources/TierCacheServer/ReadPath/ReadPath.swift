@@ -209,7 +209,9 @@ final class ReadPath: Sendable {
             isCurrent = l2?.consistency.keyedEntryIsFresh(group: type.group, sequence: found.sequence) == true
             entry = found
         }
-        let now = clock.monotonicNanoseconds()
+        // Only a fill uses the monotonic time and the lifetime limit (reading that costs an atomic load).
+        let fills = machine.plan.fillsL1
+        let now = fills ? clock.monotonicNanoseconds() : 0
         var step = machine.l2Replied(
             ReadMachine.L2Reply(
                 entry: consume entry,
@@ -217,8 +219,7 @@ final class ReadPath: Sendable {
                 longestLifetimeMilliseconds: type.longestLifetimeMilliseconds,
                 nowMilliseconds: clock.wallClockMilliseconds(),
                 nowMonotonic: now,
-                // Only a fill uses it (reading it costs an atomic load).
-                l1LifetimeLimit: machine.plan.fillsL1 ? l1LifetimeLimit : .max
+                l1LifetimeLimit: fills ? l1LifetimeLimit : .max
             ))
         switch step.verdict {
         case .hit:

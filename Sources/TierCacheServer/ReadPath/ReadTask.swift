@@ -15,7 +15,6 @@ final class ReadTask<Read: ReadTarget> {
     private var machine: ReadMachine
     /// The write number when the read began: fills from it are refused if a write came after.
     private let stamp: UInt64
-    private var connection: L2Connection?
     private let eventLoop: any EventLoop
     private var completion = Completion.none
     private var softTimer: Scheduled<Void>?
@@ -59,14 +58,13 @@ final class ReadTask<Read: ReadTarget> {
         _ first: consuming ReadMachine.Action, connection: L2Connection?, answering receiver: any ReadReceiver,
         slot: ReadSlot
     ) {
-        self.connection = connection
         self.completion = .receiver(receiver, slot)
-        perform(first)
+        perform(first, connection: connection)
     }
 
     /// Performs `action` and what follows from it synchronously; returns when the read waits for L2 or the
-    /// backend, or is done.
-    func perform(_ first: consuming ReadMachine.Action) {
+    /// backend, or is done. `connection`: as for `run`.
+    func perform(_ first: consuming ReadMachine.Action, connection: L2Connection? = nil) {
         // Consumed, not copied: an action's payload (a reply, an error) moves on to the answer.
         var action = first
         while true {
@@ -78,7 +76,7 @@ final class ReadTask<Read: ReadTarget> {
                 action = machine.revalidation(served: false)
             case .sendL2Get:
                 countMiss()
-                sendL2Get()
+                sendL2Get(connection: connection)
                 return
             case .runLoad(let softTimeout):
                 countMiss()
@@ -123,7 +121,7 @@ final class ReadTask<Read: ReadTarget> {
 
     // MARK: L2
 
-    private func sendL2Get() {
+    private func sendL2Get(connection: L2Connection?) {
         guard let l2 = path.l2 else {
             perform(replied(.miss))
             return
