@@ -1,37 +1,54 @@
 import NIOCore
 
+/// A command of two words whose first word and the start of the second are fixed (`GET <prefix><key>`),
+/// encoded once: a request then writes only the second word's length and its own bytes
+/// (``ByteBuffer/writeRESPCommand(_:argument:)``).
+public struct RESPCommandTemplate: Sendable {
+    /// `*2\r\n$<n>\r\n<name>\r\n$`, then `\r\n<prefix>`: the bytes before and after the argument's length.
+    fileprivate let bytes: [UInt8]
+    /// Where the argument's length goes.
+    fileprivate let lengthAt: Int
+    fileprivate let prefixCount: Int
+
+    /// The command `name` `<prefix><argument>`.
+    public init(name: [UInt8], argumentPrefix prefix: [UInt8]) {
+        var head = ByteBuffer()
+        head.writeRESPArrayHeader(count: 2)
+        head.writeRESPBulkString(name)
+        head.writeString("$")
+        lengthAt = head.readableBytes
+        prefixCount = prefix.count
+        bytes = Array(head.readableBytesView) + Array("\r\n".utf8) + prefix
+    }
+}
+
 extension ByteBuffer {
-    /// Writes the two-word command `name` `prefix+argument` (`*2 $3 GET $<n> <prefix><key>`) in one reservation
-    /// and one pass, the argument's prefix and bytes joined without building them into one buffer first. For
-    /// commands sent per request (the L2 GET of every L1 miss): a `ByteBuffer` write per piece cost more than the
-    /// rest of sending the look-up (profile under `-P 16`, issue 4). The bytes are those of
-    /// `writeRESPArrayHeader(count: 2)` and two `writeRESPBulkString`s.
-    public mutating func writeRESPCommand(_ name: [UInt8], prefixedArgument prefix: [UInt8], _ argument: ByteBuffer) {
-        let length = prefix.count + argument.readableBytes
-        let nameDigits = Self.decimalDigits(name.count)
+    /// Writes `template`'s command with `argument` after its prefix, in one reservation and one pass, the prefix
+    /// and the argument joined without building them into one buffer first. For commands sent per request (the
+    /// L2 GET of every L1 miss): a `ByteBuffer` write per piece cost more than the rest of sending the look-up
+    /// (profile under `-P 16`, issue 4). The bytes are those of `writeRESPArrayHeader(count: 2)` and two
+    /// `writeRESPBulkString`s.
+    public mutating func writeRESPCommand(_ template: RESPCommandTemplate, argument: ByteBuffer) {
+        let length = template.prefixCount + argument.readableBytes
         let lengthDigits = Self.decimalDigits(length)
-        // *2\r\n$<n>\r\n name \r\n$<length>\r\n prefix argument \r\n
-        let total = 5 + nameDigits + 2 + name.count + 3 + lengthDigits + 2 + length + 2
+        // <head> <length> \r\n<prefix> <argument> \r\n
+        let total = template.bytes.count + lengthDigits + argument.readableBytes + 2
         writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
             // NIO reserved `total` bytes; writing fewer would leave a waiter without its command.
             guard let base = out.baseAddress, out.count >= total else {
                 preconditionFailure("ByteBuffer reserved \(out.count) bytes, not the \(total) asked for")
             }
-            // The fixed pieces as integers (their bytes little-endian): one store each, not one per byte.
-            let arrayOfTwo: (UInt32, UInt8) = (0x0A0D_322A, UInt8(ascii: "$"))  // *2\r\n$
-            let crlf: UInt16 = 0x0A0D
-            let crlfDollar: (UInt16, UInt8) = (0x0A0D, UInt8(ascii: "$"))
             var at = 0
-            Self.store(arrayOfTwo, to: base, at: &at)
-            Self.store(decimal: name.count, digits: nameDigits, to: base, at: &at)
-            Self.store(crlf, to: base, at: &at)
-            name.withUnsafeBytes { Self.store($0, to: base, at: &at) }
-            Self.store(crlfDollar, to: base, at: &at)
-            Self.store(decimal: length, digits: lengthDigits, to: base, at: &at)
-            Self.store(crlf, to: base, at: &at)
-            prefix.withUnsafeBytes { Self.store($0, to: base, at: &at) }
+            template.bytes.withUnsafeBytes { bytes in
+                guard let start = bytes.baseAddress else { return }
+                let lengthAt = template.lengthAt
+                Self.store(UnsafeRawBufferPointer(start: start, count: lengthAt), to: base, at: &at)
+                Self.store(decimal: length, digits: lengthDigits, to: base, at: &at)
+                let rest = UnsafeRawBufferPointer(start: start + lengthAt, count: bytes.count - lengthAt)
+                Self.store(rest, to: base, at: &at)
+            }
             argument.withUnsafeReadableBytes { Self.store($0, to: base, at: &at) }
-            Self.store(crlf, to: base, at: &at)
+            base.storeBytes(of: UInt16(0x0A0D).littleEndian, toByteOffset: at, as: UInt16.self)  // \r\n
             return total
         }
     }
@@ -41,26 +58,6 @@ extension ByteBuffer {
         guard let source = bytes.baseAddress else { return }
         (base + offset).copyMemory(from: source, byteCount: bytes.count)
         offset += bytes.count
-    }
-
-    @inline(__always)
-    private static func store(_ pair: UInt16, to base: UnsafeMutableRawPointer, at offset: inout Int) {
-        base.storeBytes(of: pair.littleEndian, toByteOffset: offset, as: UInt16.self)
-        offset += 2
-    }
-
-    @inline(__always)
-    private static func store(_ piece: (UInt32, UInt8), to base: UnsafeMutableRawPointer, at offset: inout Int) {
-        base.storeBytes(of: piece.0.littleEndian, toByteOffset: offset, as: UInt32.self)
-        base.storeBytes(of: piece.1, toByteOffset: offset + 4, as: UInt8.self)
-        offset += 5
-    }
-
-    @inline(__always)
-    private static func store(_ piece: (UInt16, UInt8), to base: UnsafeMutableRawPointer, at offset: inout Int) {
-        base.storeBytes(of: piece.0.littleEndian, toByteOffset: offset, as: UInt16.self)
-        base.storeBytes(of: piece.1, toByteOffset: offset + 2, as: UInt8.self)
-        offset += 3
     }
 
     @inline(__always)

@@ -2,7 +2,8 @@ import NIOCore
 import Testing
 import TierCacheProtocol
 
-/// The one-pass command writer matches the general RESP writers for every length of name, prefix and argument.
+/// The one-pass command writer (a template and an argument) matches the general RESP writers for every length of
+/// name, prefix and argument.
 @Suite("RESP command writing")
 struct RESPCommandWritingTests {
     @Test(
@@ -19,7 +20,8 @@ struct RESPCommandWritingTests {
             expected.writeRESPBulkString(Array(prefix.utf8) + Array(argument.readableBytesView))
 
             var written = ByteBuffer(string: "earlier")
-            written.writeRESPCommand(Array(name.utf8), prefixedArgument: Array(prefix.utf8), argument)
+            let template = RESPCommandTemplate(name: Array(name.utf8), argumentPrefix: Array(prefix.utf8))
+            written.writeRESPCommand(template, argument: argument)
             #expect(written == expected)
         }
     }

@@ -53,9 +53,18 @@ final class L2Consistency: Sendable {
         var replaying = false
         /// The sync request (counter and records) is out.
         var syncInFlight = false
+
+        /// Whether reads may use the shared tier (`ticket()` gives one).
+        var mayRead: Bool {
+            guard case .up = link, pending == nil, !replaying else { return false }
+            return true
+        }
     }
 
     private let state: Mutex<State>
+    /// `state.mayRead`, stored after every change of `state` (`withState`): every L2 GET asks it, without the
+    /// lock. (A reader may see it a moment before a change, as it would just after taking the lock.)
+    private let readable = Atomic<Bool>(false)
     /// Last write numbers per data type (by accounting group, `TypeRegistry.capacity` of them) and of
     /// "everything": written under `state`'s lock, read without it on every L2 hit.
     private let typeWrites: [InvalidationStamp]
@@ -74,7 +83,7 @@ final class L2Consistency: Sendable {
     /// Tells which accounting group each data type of the running policy has (at start and after a reload); a
     /// type new to this process starts from the last write number heard for its name.
     func register(_ types: [(name: String, group: Int32)]) {
-        state.withLock { state in
+        withState { state in
             for (name, group) in types where group >= 0 && Int(group) < typeWrites.count {
                 state.typeIndex[name] = Int(group)
                 typeWrites[Int(group)].raise(to: state.typeWritesByName[name] ?? 0)
@@ -82,20 +91,32 @@ final class L2Consistency: Sendable {
         }
     }
 
-    var link: Link { state.withLock { $0.link } }
+    var link: Link { withState { $0.link } }
 
     /// A ticket when the shared tier may be used: link up and no write of ours waiting to be replayed (until then
     /// the tier may hold entries our own writes replaced).
     func ticket() -> Ticket? {
-        state.withLock { state in
-            guard case .up = state.link, state.pending == nil, !state.replaying else { return nil }
+        withState { state in
+            guard state.mayRead else { return nil }
             return Ticket(epoch: state.epoch, sequence: state.knownSequence)
+        }
+    }
+
+    /// Whether the shared tier may be read now (`ticket()` would give one), without taking the lock.
+    var mayRead: Bool { readable.load(ordering: .acquiring) }
+
+    /// Runs `body` under the lock, then publishes whether reads may use the tier.
+    private func withState<Result>(_ body: (inout State) -> Result) -> Result {
+        state.withLock { state in
+            let result = body(&state)
+            readable.store(state.mayRead, ordering: .releasing)
+            return result
         }
     }
 
     /// Whether a ticket's link is still the current one.
     func isCurrent(_ ticket: Ticket) -> Bool {
-        state.withLock { state in
+        withState { state in
             if case .up = state.link { return state.epoch == ticket.epoch && state.pending == nil }
             return false
         }
@@ -103,7 +124,7 @@ final class L2Consistency: Sendable {
 
     /// Whether messages are being heard (the L1 may keep entries for their full life).
     var isListening: Bool {
-        state.withLock { state in
+        withState { state in
             if case .down = state.link { return false }
             return true
         }
@@ -118,14 +139,14 @@ final class L2Consistency: Sendable {
 
     func queryEntryIsFresh(tables: [String], sequence: UInt64) -> Bool {
         allWrite.current <= sequence
-            && state.withLock { state in tables.allSatisfy { state.tableWrites[$0, default: 0] <= sequence } }
+            && withState { state in tables.allSatisfy { state.tableWrites[$0, default: 0] <= sequence } }
     }
 
     // MARK: Link changes
 
     /// The subscription is confirmed; returns the epoch the sync must present.
     func subscribed() -> UInt64 {
-        state.withLock { state in
+        withState { state in
             state.epoch += 1
             state.link = .syncing(sinceMicroseconds: clock.wallClockMicroseconds())
             state.heardWhileSyncing = []
@@ -137,7 +158,7 @@ final class L2Consistency: Sendable {
     /// The channel is lost. Returns false when it already was down (then only the reason is updated).
     @discardableResult
     func lost(reason: String) -> Bool {
-        state.withLock { state in
+        withState { state in
             if case .down(let since, _) = state.link {
                 state.link = .down(sinceMicroseconds: since, reason: reason)
                 return false
@@ -151,7 +172,7 @@ final class L2Consistency: Sendable {
 
     /// Claims the sync for the current epoch: nil when not syncing or a sync is already out.
     func beginSync() -> UInt64? {
-        state.withLock { state in
+        withState { state in
             guard case .syncing = state.link, !state.syncInFlight else { return nil }
             state.syncInFlight = true
             return state.epoch
@@ -160,7 +181,7 @@ final class L2Consistency: Sendable {
 
     /// The sync for `epoch` failed; a later maintenance pass tries again.
     func syncFailed(epoch: UInt64) {
-        state.withLock { state in
+        withState { state in
             if state.epoch == epoch { state.syncInFlight = false }
         }
     }
@@ -168,7 +189,7 @@ final class L2Consistency: Sendable {
     /// The counter and records read from Redis after subscribing: they replace what was known (Redis may have
     /// restarted empty), merged with messages heard since subscribing.
     func synced(epoch: UInt64, sequence: UInt64, writes: [String: UInt64]) -> SyncOutcome {
-        state.withLock { state in
+        withState { state in
             guard state.epoch == epoch, case .syncing = state.link else { return .superseded }
             let previous = state.knownSequence
             state.knownSequence = sequence
@@ -199,7 +220,7 @@ final class L2Consistency: Sendable {
 
     /// Records a numbered write: our own (from the script's reply) or another sidecar's (from a message).
     func record(_ message: InvalidationMessage) {
-        state.withLock { state in
+        withState { state in
             apply(message, to: &state)
             if case .syncing = state.link { state.heardWhileSyncing.append(message) }
         }
@@ -218,7 +239,7 @@ final class L2Consistency: Sendable {
 
     /// Keeps a write whose invalidation did not reach Redis, merged with others waiting.
     func postpone(_ message: InvalidationMessage) {
-        state.withLock { state in
+        withState { state in
             guard var pending = state.pending else {
                 state.pending = message
                 return
@@ -236,7 +257,7 @@ final class L2Consistency: Sendable {
     }
 
     var pendingCount: Int {
-        state.withLock { state in
+        withState { state in
             guard let pending = state.pending else { return 0 }
             return pending.everything ? 1 : pending.keys.count + pending.types.count + pending.tables.count
         }
@@ -244,7 +265,7 @@ final class L2Consistency: Sendable {
 
     /// Takes the deferred invalidations to replay; nil when none, or a replay is already out.
     func beginReplay() -> InvalidationMessage? {
-        state.withLock { state in
+        withState { state in
             guard !state.replaying, let pending = state.pending else { return nil }
             state.pending = nil
             state.replaying = true
@@ -253,7 +274,7 @@ final class L2Consistency: Sendable {
     }
 
     func replayFinished(failed message: InvalidationMessage?) {
-        state.withLock { $0.replaying = false }
+        withState { $0.replaying = false }
         if let message { postpone(message) }
     }
 }

@@ -47,8 +47,8 @@ final class L2Tier: Sendable {
     private let invalidateScript = Array(L2Scripts.invalidate.utf8)
     private let fillKeyedScript = Array(L2Scripts.fillKeyed.utf8)
     private static let getCommand = Array("GET".utf8)
-    /// `<prefix>k:`, which every entry's Redis key starts with.
-    private let entryKeyPrefix: [UInt8]
+    /// `GET <prefix>k:<key>`: every entry's Redis key starts with `<prefix>k:`.
+    private let entryGET: RESPCommandTemplate
     private static let mgetCommand = Array("MGET".utf8)
 
     private let relay = EventRelay()
@@ -61,7 +61,7 @@ final class L2Tier: Sendable {
         self.clock = clock
         self.consistency = L2Consistency(clock: clock)
         self.namespace = L2Namespace(prefix: configuration.prefix)
-        self.entryKeyPrefix = namespace.prefix + Array("k:".utf8)
+        self.entryGET = RESPCommandTemplate(name: Self.getCommand, argumentPrefix: namespace.prefix + Array("k:".utf8))
         self.breaker = Breaker(name: "redis", configuration: configuration.breaker, logger: logger, clock: clock)
         self.logger = logger
         let consistency = self.consistency
@@ -246,6 +246,9 @@ final class L2Tier: Sendable {
         breaker.allows() ? consistency.ticket() : nil
     }
 
+    /// Whether a read may ask L2 now (`readTicket()` would give a ticket), without a lock: every L2 GET asks.
+    var mayRead: Bool { consistency.mayRead && breaker.allows() }
+
     /// The calling event loop's Redis connection; nil off the event loops.
     func localConnection() -> L2Connection? { client.local() }
 
@@ -257,9 +260,8 @@ final class L2Tier: Sendable {
         on connection: L2Connection,
         completion: @escaping L2Connection.RawCompletion
     ) {
-        let keyPrefix = entryKeyPrefix
-        connection.send(
-            { $0.writeRESPCommand(Self.getCommand, prefixedArgument: keyPrefix, clientKey) }, completion: completion)
+        let entryGET = entryGET
+        connection.send({ $0.writeRESPCommand(entryGET, argument: clientKey) }, completion: completion)
     }
 
     /// The outcome of a ``requestEntry(_:on:completion:)``.

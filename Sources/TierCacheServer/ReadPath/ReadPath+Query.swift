@@ -41,7 +41,7 @@ extension ReadPath {
     func read(query: QueryRead, on eventLoop: any EventLoop) -> EventLoopFuture<LoadedReply> {
         guard eventLoop.inEventLoop else { return eventLoop.flatSubmit { self.read(query: query, on: eventLoop) } }
         var plan = ReadMachine.Plan.backendOnly
-        plan.consultsL2 = query.policy.anyQueryUsesL2 && l2?.readTicket() != nil
+        plan.consultsL2 = query.policy.anyQueryUsesL2 && l2?.mayRead == true
         var machine = ReadMachine(plan: plan)
         let action = machine.l1Missed(expired: false)
         let promise = eventLoop.makePromise(of: LoadedReply.self)

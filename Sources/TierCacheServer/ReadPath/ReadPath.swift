@@ -68,7 +68,7 @@ final class ReadPath: Sendable {
     /// What a keyed read may do now, from its type's policy and the tiers' state.
     func plan(for read: KeyRead) -> ReadMachine.Plan {
         let type = read.type
-        let consultsL2 = read.purpose != .refresh && type.policy.l2 && l2?.readTicket() != nil
+        let consultsL2 = read.purpose != .refresh && type.policy.l2 && l2?.mayRead == true
         let failSafe = type.policy.maxStale != nil
         return ReadMachine.Plan(
             consultsL2: consultsL2,

@@ -126,13 +126,24 @@ final class ReadTask<Read: ReadTarget> {
             perform(replied(.miss))
             return
         }
-        if Read.usesConnection, let connection = connection ?? l2.localConnection() {
+        if Read.usesConnection {
             // On this loop's own Redis connection: the reply comes back here with no hop and no future.
-            // The closure holds the task alone: the L2-hit path's one allocation besides the task.
-            read.requestEntry(l2, on: connection) { [self] result in perform(replied(result)) }
-            return
+            // (Two bindings, not `??`: the caller's connection is borrowed, not retained.)
+            if let connection {
+                requestEntry(l2, on: connection)
+                return
+            }
+            if let connection = l2.localConnection() {
+                requestEntry(l2, on: connection)
+                return
+            }
         }
         whenL2Answers(read.lookUp(in: l2, on: eventLoop))
+    }
+
+    private func requestEntry(_ l2: L2Tier, on connection: L2Connection) {
+        // The closure holds the task alone: it needs no allocation of its own.
+        read.requestEntry(l2, on: connection) { [self] result in perform(replied(result)) }
     }
 
     private func whenL2Answers(_ lookup: EventLoopFuture<L2Tier.Lookup>) {

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""CPU time per GET of two TierCache builds, side by side in the same run: the before-and-after check of a
+hot-path change (`bench/l1_get.py` and `bench/l2_get.py` compare one build with redis-server and twemproxy).
+
+Starts both builds on the same SQLite file (L1 case: a `key` type in L1 only; L2 case: L2 only, both sidecars on
+one redis-server, with different prefixes so each has its own entries), warms them, then runs
+`redis-benchmark -t get` against each in turn, alternating over --rounds rounds so the machine's drift touches
+both alike. Prints, per case, the medians of each build's user and system CPU µs per GET (from /proc) and the
+median and range of the per-round ratios of their totals. The user part is the build's own work; the system part
+is the kernel's (the syscalls, the same when the batching is).
+
+Usage: bench/cpu_per_get.py --binary NEW --baseline OLD [--rounds 7] [--requests 200000] [--case L2-P16 ...]
+"""
+import argparse
+import os
+import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as bl  # noqa: E402
+
+KEYS = 10000
+CLIENTS = 50
+CASES = ("L1-P1", "L1-P16", "L2-P1", "L2-P16")
+PIPELINED_FACTOR = 5  # -P 16 runs send this many times --requests (CPU time is counted in 10 ms ticks)
+
+
+def user_system_seconds(pid):
+    """(user, system) CPU seconds a process has used so far, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        # The command name (field 2) may hold spaces; the fields after its closing parenthesis are fixed.
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def start_builds(run, builds, tier):
+    """Both builds serving the same data from `tier`, warmed; {name: (port, pid)}."""
+    db = run.path("bench.db")
+    bl.make_database(db, KEYS)
+    started = {}
+    redis_port = bl.start_redis(run) if tier == "L2" else None
+    for name, binary in builds.items():
+        policies = bl.write_policy(run.path(f"policies-{name}"), l1=(tier == "L1"), l2=(tier == "L2"))
+        if tier == "L2":
+            port, proc, _ = bl.start_tiercache(
+                run, binary, db, policies, name=name, threads=1, redis_url=f"redis://127.0.0.1:{redis_port}",
+                redis_prefix=f"bench-{name}")
+        else:
+            port, proc, _ = bl.start_tiercache(run, binary, db, policies, name=name, threads=1)
+        bl.pipelined_gets(port, KEYS, what=f"warm-up pass of {name}")
+        before = bl.loads(bl.stats(binary, port))
+        bl.pipelined_gets(port, KEYS, what=f"second pass of {name}")
+        if bl.loads(bl.stats(binary, port)) != before:
+            bl.fail(f"{name} still loaded from the database on its second pass: the case would not measure hits")
+        started[name] = (port, proc.pid)
+    return started
+
+
+def measure(builds, tier, pipeline, rounds, requests):
+    """{name: [(user µs/GET, system µs/GET)]} over `rounds` alternated runs."""
+    run = bl.Run("tiercache-cpu-")
+    try:
+        started = start_builds(run, builds, tier)
+        results = {name: [] for name in builds}
+        for _ in range(rounds):
+            for name, (port, pid) in started.items():
+                user, system = user_system_seconds(pid)
+                bl.benchmark(port, "get", requests, CLIENTS, pipeline, KEYS, name)
+                user2, system2 = user_system_seconds(pid)
+                results[name].append(((user2 - user) / requests * 1e6, (system2 - system) / requests * 1e6))
+        return results
+    finally:
+        run.close()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--binary", default=bl.DEFAULT_BINARY, help="the build to measure")
+    parser.add_argument("--baseline", required=True, help="the build to compare with (e.g. before the change)")
+    parser.add_argument("--rounds", type=int, default=7, help="alternated runs per build and case (default: 7)")
+    parser.add_argument("--requests", type=int, default=200000, help="GETs per run (default: 200000)")
+    parser.add_argument("--case", action="append", choices=CASES,
+                        help="measure only this case (repeatable; default: all four)")
+    args = parser.parse_args()
+    if args.rounds < 1 or args.requests < 1:
+        parser.error("--rounds and --requests must be at least 1")
+    bl.require_tools(("redis-server", "redis-server"), ("redis-benchmark", "redis-tools"))
+    bl.require_binary(args.binary)
+    bl.require_binary(args.baseline)
+    builds = {"baseline": args.baseline, "binary": args.binary}
+    print(f"CPU µs per GET (user + system, from /proc), {args.requests:,} GETs per run ({PIPELINED_FACTOR}× with "
+          f"-P 16), {args.rounds} alternated "
+          f"rounds, {CLIENTS} clients, {KEYS:,} keys, --threads 1")
+    print(f"{'case':<9}{'baseline user':>14}{'sys':>7}{'binary user':>13}{'sys':>7}{'ratio (total)':>15}"
+          f"{'range':>15}")
+    for case in args.case or CASES:
+        tier, pipeline = case.split("-P")[0], int(case.split("-P")[1])
+        requests = args.requests * (PIPELINED_FACTOR if pipeline > 1 else 1)
+        results = measure(builds, tier, pipeline, args.rounds, requests)
+        base, new = results["baseline"], results["binary"]
+        ratios = [sum(n) / sum(b) for n, b in zip(new, base)]
+        print(f"{tier + ' -P ' + str(pipeline):<9}"
+              f"{statistics.median(u for u, _ in base):>14.2f}{statistics.median(s for _, s in base):>7.2f}"
+              f"{statistics.median(u for u, _ in new):>13.2f}{statistics.median(s for _, s in new):>7.2f}"
+              f"{statistics.median(ratios):>15.3f}{f'{min(ratios):.3f}–{max(ratios):.3f}':>15}")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
