@@ -30,15 +30,13 @@ extension ConnectionHandler {
         case .miss, .stale:
             expired = false
         }
-        let key = arguments[1]
-        guard let (type, id) = policy.route(key) else { return noType(key) }
-        noteRead(group: type.group, key: key)
-        // `key` and `id` are slices of the read buffer, kept until the reply: under pipelining that costs NIO a
+        // The key and id are slices of the read buffer, kept until the reply: under pipelining that costs NIO a
         // fresh receive buffer per read, cheaper than a copy of every key.
+        guard let read = ReadPath.keyRead(arguments[1], in: policy) else { return noType(arguments[1]) }
+        noteRead(group: read.type.group, key: read.key)
         guard
             let (task, first) = proxy.reads.start(
-                ReadPath.KeyRead(type: type, id: id, key: key, policy: policy), expired: expired, version: version,
-                into: &out, on: context.eventLoop)
+                consume read, expired: expired, version: version, into: &out, on: context.eventLoop)
         else {
             return true  // served stale while a background load revalidates it
         }
@@ -51,8 +49,8 @@ extension ConnectionHandler {
 
     /// Starts `refresh_ahead`'s background load for a key just served from L1.
     private func refreshAhead(_ key: ByteBuffer, context: ChannelHandlerContext) {
-        guard let (type, id) = policy.route(key) else { return }
-        proxy.reads.refreshAhead(ReadPath.KeyRead(type: type, id: id, key: key, policy: policy), on: context.eventLoop)
+        guard let read = ReadPath.keyRead(key, in: policy) else { return }
+        proxy.reads.refreshAhead(read, on: context.eventLoop)
     }
 
     func mget(started: UInt64, context: ChannelHandlerContext) -> Bool {
@@ -89,9 +87,9 @@ extension ConnectionHandler {
         var targetOf: [Int?] = []
         targetOf.reserveCapacity(keys.count)
         for (key, hit) in zip(keys, hits) {
-            if hit == nil, !isQueryKey(key), let (type, id) = policy.route(key) {
+            if hit == nil, !isQueryKey(key), let read = ReadPath.keyRead(key, in: policy) {
                 targetOf.append(targets.count)
-                targets.append(ReadPath.KeyRead(type: type, id: id, key: key, policy: policy))
+                targets.append(read)
             } else {
                 targetOf.append(nil)
             }
@@ -124,11 +122,8 @@ extension ConnectionHandler {
             if isQueryKey(key) { continue }
             if let present = proxy.reads.existsInL1(key, now: started, policy: policy) {
                 if present { known += 1 }
-            } else if let (type, id) = policy.route(key) {
-                loads.append(
-                    proxy.reads.read(ReadPath.KeyRead(type: type, id: id, key: key, policy: policy), on: context.eventLoop)
-                        .map { !$0.isAbsent }
-                )
+            } else if let read = ReadPath.keyRead(key, in: policy) {
+                loads.append(proxy.reads.read(read, on: context.eventLoop).map { !$0.isAbsent })
             }
         }
         if loads.isEmpty {

@@ -91,11 +91,11 @@ extension ConnectionHandler {
             }
         }
         if answered { return true }
-        guard !isQueryKey(key), let (type, id) = policy.route(key) else {
+        guard !isQueryKey(key), let read = ReadPath.keyRead(key, in: policy) else {
             ResultEncoding.nullReply.resp2.withUnsafeReadableBytes { fact.reply($0, into: &out) }
             return true
         }
-        let reply = proxy.reads.read(ReadPath.KeyRead(type: type, id: id, key: key, policy: policy), on: context.eventLoop).map { loaded in
+        let reply = proxy.reads.read(read, on: context.eventLoop).map { loaded in
             var reply = ByteBuffer()
             loaded.reply.resp2.withUnsafeReadableBytes { fact.reply($0, into: &reply) }
             return reply

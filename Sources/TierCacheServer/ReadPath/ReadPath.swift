@@ -65,6 +65,12 @@ final class ReadPath: Sendable {
         var purpose: Purpose = .client
     }
 
+    /// A client's keyed read: `key` routed to its type by `policy`; nil when no type's prefix matches.
+    static func keyRead(_ key: ByteBuffer, in policy: PolicyState) -> KeyRead? {
+        guard let route = policy.route(key) else { return nil }
+        return KeyRead(type: route.type, id: route.id, key: key, policy: policy)
+    }
+
     /// What a keyed read may do now, from its type's policy and the tiers' state.
     func plan(for read: KeyRead) -> ReadMachine.Plan {
         let type = read.type
