@@ -87,11 +87,10 @@ struct ProxyConsistencyTests {
         let proxy = harness.proxy
         let item = harness.type("item")
         let eventLoop = harness.eventLoop
+        let read = harness.keyRead(item, ByteBuffer(string: "1"), ByteBuffer(string: "item:1"))
         // Issue all loads from the event loop so they race for the same flight.
         let futures = try await eventLoop.submit {
-            (0..<200).map { _ in
-                proxy.reads.read(harness.keyRead(item, ByteBuffer(string: "1"), ByteBuffer(string: "item:1")), on: eventLoop)
-            }
+            (0..<200).map { _ in proxy.reads.read(read, on: eventLoop) }
         }.get()
         for future in futures {
             let loaded = try await future.get()

@@ -2,6 +2,7 @@ import NIOCore
 import TierCacheBackend
 import TierCacheCache
 import TierCachePolicy
+import TierCacheRedis
 import TierCacheStats
 import TierCacheSupport
 
@@ -143,4 +144,40 @@ extension ReadPath {
             tables: result.tablesRead.sorted()
         )
     }
+}
+
+// MARK: - A QUERY result as a read target
+
+extension ReadPath.QueryRead: ReadTarget {
+    /// QUERY results go through `L2Tier.get` (their Redis key is the digest's hex): the two methods below are never
+    /// called, and answer as an L2 failure (the read then goes to the database) if they were.
+    static var usesConnection: Bool { false }
+
+    func requestEntry(_ l2: L2Tier, on connection: L2Connection, completion: @escaping L2Connection.RawCompletion) {
+        completion(.failure(RedisError(.protocolError, "QUERY results are not read on the loop's connection")))
+    }
+
+    func entry(from reply: Result<L2Connection.Reply, RedisError>, in l2: L2Tier) -> L2Tier.Lookup { .miss }
+
+    func lookUp(in l2: L2Tier, on eventLoop: any EventLoop) -> EventLoopFuture<L2Tier.Lookup> {
+        l2.get(l2.namespace.queryKey(key), on: eventLoop)
+    }
+
+    func l2Replied(
+        _ lookup: consuming L2Tier.Lookup, path: ReadPath, stamp: UInt64, machine: inout ReadMachine
+    ) -> ReadMachine.Action {
+        path.l2Replied(lookup, query: self, stamp: stamp, machine: &machine)
+    }
+
+    func load(path: ReadPath, plan: ReadMachine.Plan, on eventLoop: any EventLoop) -> EventLoopFuture<LoadedReply> {
+        path.load(self, consultedL2: plan.consultsL2, on: eventLoop)
+    }
+
+    /// QUERY results have no stale fallback.
+    func staleEntry(path: ReadPath, maxAge: UInt64) -> LoadedReply? { nil }
+
+    /// Counted with the load, once the owning type is known.
+    func countL1Miss(path: ReadPath) {}
+
+    func countStaleHit() {}
 }

@@ -2,6 +2,7 @@ import NIOCore
 import TierCacheCache
 import TierCachePolicy
 import TierCacheProtocol
+import TierCacheRedis
 import TierCacheStats
 import TierCacheSupport
 
@@ -249,4 +250,38 @@ final class ReadPath: Sendable {
 
     /// `min(lifetime, l1LifetimeLimit)`.
     func l1Lifetime(_ lifetime: UInt64) -> UInt64 { min(lifetime, l1LifetimeLimit) }
+}
+
+// MARK: - A key as a read target
+
+extension ReadPath.KeyRead: ReadTarget {
+    static var usesConnection: Bool { true }
+
+    func requestEntry(_ l2: L2Tier, on connection: L2Connection, completion: @escaping L2Connection.RawCompletion) {
+        l2.requestEntry(key, on: connection, completion: completion)
+    }
+
+    func entry(from reply: Result<L2Connection.Reply, RedisError>, in l2: L2Tier) -> L2Tier.Lookup {
+        l2.entry(from: reply, key: key)
+    }
+
+    func lookUp(in l2: L2Tier, on eventLoop: any EventLoop) -> EventLoopFuture<L2Tier.Lookup> {
+        l2.get(l2.namespace.entryKey(key), on: eventLoop)
+    }
+
+    func l2Replied(
+        _ lookup: consuming L2Tier.Lookup, path: ReadPath, stamp: UInt64, machine: inout ReadMachine
+    ) -> ReadMachine.Action {
+        path.l2Replied(lookup, read: self, stamp: stamp, machine: &machine)
+    }
+
+    func load(path: ReadPath, plan: ReadMachine.Plan, on eventLoop: any EventLoop) -> EventLoopFuture<LoadedReply> {
+        path.load(self, plan: plan, on: eventLoop)
+    }
+
+    func staleEntry(path: ReadPath, maxAge: UInt64) -> LoadedReply? { path.staleEntry(self, maxAge: maxAge) }
+
+    func countL1Miss(path: ReadPath) { path.countL1Miss(self) }
+
+    func countStaleHit() { type.counters.staleHits.increment() }
 }
