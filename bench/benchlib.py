@@ -4,6 +4,7 @@ its own copies).
 Starting and stopping servers, a small pipelined RESP client, the SQLite table and policy file the benchmarks
 use, running redis-benchmark, and reading TierCache's STATS. Not a script: import it from a script in bench/.
 """
+import argparse
 import json
 import os
 import shutil
@@ -399,6 +400,33 @@ def benchmark(port, test, requests, clients, pipeline, keyspace, name):
             return float(cols[1]), float(cols[6])
     fail(f"redis-benchmark against {name} (port {port}) gave no {test.upper()} result (status {out.returncode}):\n"
          f"{out.stdout}{out.stderr}")
+
+
+# --- two builds, before and after --------------------------------------------------------------------------
+
+GET_CASES = ("L1-P1", "L1-P16", "L2-P1", "L2-P16")
+
+
+def builds_parser(doc, requests, requests_help):
+    """The arguments of a script comparing two builds on the GET cases: --binary, --baseline, --requests, --case."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--binary", default=DEFAULT_BINARY, help="the build to measure")
+    parser.add_argument("--baseline", required=True, help="the build to compare with (e.g. before the change)")
+    parser.add_argument("--requests", type=int, default=requests, help=f"{requests_help} (default: {requests})")
+    parser.add_argument("--case", action="append", choices=GET_CASES,
+                        help="measure only this case (repeatable; default: all four)")
+    return parser
+
+
+def builds_arguments(parser):
+    """Parsed arguments of `builds_parser` (and any added), both builds checked; the cases as (tier, pipeline)."""
+    args = parser.parse_args()
+    if args.requests < 1:
+        parser.error("--requests must be at least 1")
+    require_binary(args.binary)
+    require_binary(args.baseline)
+    cases = [(case.split("-P")[0], int(case.split("-P")[1])) for case in args.case or GET_CASES]
+    return args, cases
 
 
 def cpu_seconds(pid):

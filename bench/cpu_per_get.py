@@ -11,7 +11,6 @@ is the kernel's (the syscalls, the same when the batching is).
 
 Usage: bench/cpu_per_get.py --binary NEW --baseline OLD [--rounds 7] [--requests 200000] [--case L2-P16 ...]
 """
-import argparse
 import os
 import statistics
 import sys
@@ -21,7 +20,6 @@ import benchlib as bl  # noqa: E402
 
 KEYS = 10000
 CLIENTS = 50
-CASES = ("L1-P1", "L1-P16", "L2-P1", "L2-P16")
 PIPELINED_FACTOR = 5  # -P 16 runs send this many times --requests (CPU time is counted in 10 ms ticks)
 
 
@@ -75,27 +73,19 @@ def measure(builds, tier, pipeline, rounds, requests):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--binary", default=bl.DEFAULT_BINARY, help="the build to measure")
-    parser.add_argument("--baseline", required=True, help="the build to compare with (e.g. before the change)")
+    parser = bl.builds_parser(__doc__, 200000, "GETs per run")
     parser.add_argument("--rounds", type=int, default=7, help="alternated runs per build and case (default: 7)")
-    parser.add_argument("--requests", type=int, default=200000, help="GETs per run (default: 200000)")
-    parser.add_argument("--case", action="append", choices=CASES,
-                        help="measure only this case (repeatable; default: all four)")
-    args = parser.parse_args()
-    if args.rounds < 1 or args.requests < 1:
-        parser.error("--rounds and --requests must be at least 1")
+    args, cases = bl.builds_arguments(parser)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     bl.require_tools(("redis-server", "redis-server"), ("redis-benchmark", "redis-tools"))
-    bl.require_binary(args.binary)
-    bl.require_binary(args.baseline)
     builds = {"baseline": args.baseline, "binary": args.binary}
     print(f"CPU µs per GET (user + system, from /proc), {args.requests:,} GETs per run ({PIPELINED_FACTOR}× with "
           f"-P 16), {args.rounds} alternated "
           f"rounds, {CLIENTS} clients, {KEYS:,} keys, --threads 1")
     print(f"{'case':<9}{'baseline user':>14}{'sys':>7}{'binary user':>13}{'sys':>7}{'ratio (total)':>15}"
           f"{'range':>15}")
-    for case in args.case or CASES:
-        tier, pipeline = case.split("-P")[0], int(case.split("-P")[1])
+    for tier, pipeline in cases:
         requests = args.requests * (PIPELINED_FACTOR if pipeline > 1 else 1)
         results = measure(builds, tier, pipeline, args.rounds, requests)
         base, new = results["baseline"], results["binary"]

@@ -19,7 +19,6 @@ then `callgrind_annotate --auto=yes FILE.1` shows the source lines.
 Usage: bench/instructions.py --binary NEW --baseline OLD [--requests 50000] [--keep DIR] [--case L2-P16 ...]
        [--debug-info]
 """
-import argparse
 import os
 import shutil
 import subprocess
@@ -30,7 +29,6 @@ import benchlib as bl
 
 KEYS = 2000
 CLIENTS = 50
-CASES = ("L1-P1", "L1-P16", "L2-P1", "L2-P16")
 
 
 def callgrind_wrapper(binary, workdir, name, debug_info):
@@ -112,22 +110,13 @@ def measure_hits(wrapper, out, client, tier, pipeline, requests, name, attempts=
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--binary", default=bl.DEFAULT_BINARY, help="the build to measure")
-    parser.add_argument("--baseline", required=True, help="the build to compare with (e.g. before the change)")
-    parser.add_argument("--requests", type=int, default=50000, help="GETs measured per case (default: 50000)")
+    parser = bl.builds_parser(__doc__, 50000, "GETs measured per case")
     parser.add_argument("--keep", help="a folder to keep the callgrind files in, for callgrind_annotate")
-    parser.add_argument("--case", action="append", choices=CASES,
-                        help="measure only this case (repeatable; default: all four)")
     parser.add_argument("--debug-info", action="store_true",
                         help="keep --binary's debug information (only for a build with DWARF 4, see above)")
-    args = parser.parse_args()
-    if args.requests < 1:
-        parser.error("--requests must be at least 1")
+    args, cases = bl.builds_arguments(parser)
     bl.require_tools(("valgrind", "valgrind"), ("callgrind_control", "valgrind"), ("strip", "binutils"),
                      ("redis-server", "redis-server"), ("redis-benchmark", "redis-tools"))
-    bl.require_binary(args.binary)
-    bl.require_binary(args.baseline)
     workdir = args.keep or tempfile.mkdtemp(prefix="tiercache-callgrind-")
     os.makedirs(workdir, exist_ok=True)
     try:
@@ -136,8 +125,7 @@ def main():
         print(f"user-space instructions per GET (callgrind), {args.requests:,} GETs per case, {CLIENTS} clients, "
               f"{KEYS:,} keys, --threads 1")
         print(f"{'case':<12}{'baseline':>12}{'binary':>12}{'ratio':>8}")
-        for case in args.case or CASES:
-            tier, pipeline = case.split("-P")[0], int(case.split("-P")[1])
+        for tier, pipeline in cases:
             counts = {}
             for name, (wrapper, out, client) in builds.items():
                 counts[name] = measure_hits(wrapper, out + f"-{tier}-P{pipeline}", client, tier, pipeline,

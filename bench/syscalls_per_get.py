@@ -9,7 +9,6 @@ it for one `redis-benchmark -t get` run, and prints the calls per GET in all and
 
 Usage: bench/syscalls_per_get.py --binary NEW --baseline OLD [--requests 20000] [--case L2-P1 ...]
 """
-import argparse
 import os
 import subprocess
 import sys
@@ -20,7 +19,6 @@ import benchlib as bl  # noqa: E402
 
 KEYS = 2000
 CLIENTS = 50
-CASES = ("L1-P1", "L1-P16", "L2-P1", "L2-P16")
 SHOWN = ("read", "write", "writev", "epoll_wait", "epoll_ctl", "futex")
 
 
@@ -58,23 +56,12 @@ def count(binary, tier, pipeline, requests):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--binary", default=bl.DEFAULT_BINARY, help="the build to measure")
-    parser.add_argument("--baseline", required=True, help="the build to compare with (e.g. before the change)")
-    parser.add_argument("--requests", type=int, default=20000, help="GETs per case (default: 20000)")
-    parser.add_argument("--case", action="append", choices=CASES,
-                        help="measure only this case (repeatable; default: all four)")
-    args = parser.parse_args()
-    if args.requests < 1:
-        parser.error("--requests must be at least 1")
+    args, cases = bl.builds_arguments(bl.builds_parser(__doc__, 20000, "GETs per case"))
     bl.require_tools(("strace", "strace"), ("redis-server", "redis-server"), ("redis-benchmark", "redis-tools"))
-    bl.require_binary(args.binary)
-    bl.require_binary(args.baseline)
     print(f"system calls per GET (strace -c), {args.requests:,} GETs per case, {CLIENTS} clients, {KEYS:,} keys, "
           f"--threads 1")
     print(f"{'case':<10}{'build':<10}{'all':>7}" + "".join(f"{name:>12}" for name in SHOWN))
-    for case in args.case or CASES:
-        tier, pipeline = case.split("-P")[0], int(case.split("-P")[1])
+    for tier, pipeline in cases:
         for name, binary in (("baseline", args.baseline), ("binary", args.binary)):
             calls = count(binary, tier, pipeline, args.requests)
             per_get = {key: value / args.requests for key, value in calls.items()}
