@@ -59,12 +59,20 @@ final class L2Consistency: Sendable {
             guard case .up = link, pending == nil, !replaying else { return false }
             return true
         }
+
+        /// Whether messages are being heard.
+        var isListening: Bool {
+            if case .down = link { return false }
+            return true
+        }
     }
 
     private let state: Mutex<State>
-    /// `state.mayRead`, stored after every change of `state` (`withState`): every L2 GET asks it, without the
-    /// lock. (A reader may see it a moment before a change, as it would just after taking the lock.)
+    /// `state.mayRead` and `state.isListening`, stored after every change of `state` (`withState`): every L2 GET
+    /// and every L1 fill ask, without the lock. (A reader may see one a moment before a change, as it would just
+    /// after taking the lock.)
     private let readable = Atomic<Bool>(false)
+    private let listening = Atomic<Bool>(false)
     /// Last write numbers per data type (by accounting group, `TypeRegistry.capacity` of them) and of
     /// "everything": written under `state`'s lock, read without it on every L2 hit.
     private let typeWrites: [InvalidationStamp]
@@ -110,6 +118,7 @@ final class L2Consistency: Sendable {
         state.withLock { state in
             let result = body(&state)
             readable.store(state.mayRead, ordering: .releasing)
+            listening.store(state.isListening, ordering: .releasing)
             return result
         }
     }
@@ -122,13 +131,8 @@ final class L2Consistency: Sendable {
         }
     }
 
-    /// Whether messages are being heard (the L1 may keep entries for their full life).
-    var isListening: Bool {
-        withState { state in
-            if case .down = state.link { return false }
-            return true
-        }
-    }
+    /// Whether messages are being heard (the L1 may keep entries for their full life), without the lock.
+    var isListening: Bool { listening.load(ordering: .acquiring) }
 
     /// Lock-free: two atomic loads per L2 hit.
     func keyedEntryIsFresh(group: Int32, sequence: UInt64) -> Bool {
