@@ -16,8 +16,12 @@ For line-level costs, build with DWARF 4 debug information and keep --binary's (
       -Xswiftc -g -Xswiftc -dwarf-version=4 -Xcc -gdwarf-4
 then `callgrind_annotate --auto=yes FILE.1` shows the source lines.
 
+With --cache-sim, callgrind also simulates the first-level caches (this machine's sizes) and the table adds the
+instruction- and data-cache misses per GET: a change can keep the instruction count and still cost time by
+spreading the path over more code.
+
 Usage: bench/instructions.py --binary NEW --baseline OLD [--requests 50000] [--keep DIR] [--case L2-P16 ...]
-       [--debug-info]
+       [--debug-info] [--cache-sim]
 """
 import os
 import shutil
@@ -31,9 +35,9 @@ KEYS = 2000
 CLIENTS = 50
 
 
-def callgrind_wrapper(binary, workdir, name, debug_info):
+def callgrind_wrapper(binary, workdir, name, debug_info, cache_sim):
     """A copy of `binary` (without debug information unless `debug_info`), and a script that runs it under
-    callgrind."""
+    callgrind (simulating the caches with `cache_sim`)."""
     stripped = os.path.join(workdir, name + ("-debug" if debug_info else "-nodebug"))
     if debug_info:
         shutil.copyfile(binary, stripped)
@@ -45,15 +49,17 @@ def callgrind_wrapper(binary, workdir, name, debug_info):
     with open(wrapper, "w") as f:
         # Each case names its own output file (CALLGRIND_OUT, set by `measure`).
         f.write("#!/bin/sh\n"
-                f"exec valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=\"$CALLGRIND_OUT\" "
+                f"exec valgrind --tool=callgrind --instr-atstart=no {'--cache-sim=yes ' if cache_sim else ''}"
+                f"--callgrind-out-file=\"$CALLGRIND_OUT\" "
                 f"{stripped} \"$@\"\n")
     os.chmod(wrapper, 0o755)
     return wrapper, out, stripped
 
 
 def measure(wrapper, out, client, tier, pipeline, requests):
-    """Instructions per GET of one case and nil, or nil and what went wrong; the dump stays at `out`.1.
-    `client`: the same build without valgrind, for `tiercache stats`."""
+    """Callgrind's events per GET of one case ({"Ir": instructions, and with the cache simulation "I1mr",
+    "D1mr"…}) and nil, or nil and what went wrong; the dump stays at `out`.1. `client`: the same build without
+    valgrind, for `tiercache stats`."""
     for path in (out, out + ".1"):
         if os.path.exists(path):
             os.remove(path)
@@ -92,11 +98,16 @@ def measure(wrapper, out, client, tier, pipeline, requests):
             return None, f"{loaded} database loads during the measured run"
     finally:
         run.close()
+    events, totals = [], []
     with open(out + ".1") as f:
-        totals = [int(line.split()[1]) for line in f if line.startswith("totals:")]
+        for line in f:
+            if line.startswith("events:"):
+                events = line.split()[1:]
+            elif line.startswith("totals:"):
+                totals = [int(value) for value in line.split()[1:]]
     if not totals or totals[0] == 0:
         return None, "callgrind counted nothing"
-    return totals[0] / requests, None
+    return {event: total / requests for event, total in zip(events, totals)}, None
 
 
 def measure_hits(wrapper, out, client, tier, pipeline, requests, name, attempts=3):
@@ -114,25 +125,33 @@ def main():
     parser.add_argument("--keep", help="a folder to keep the callgrind files in, for callgrind_annotate")
     parser.add_argument("--debug-info", action="store_true",
                         help="keep --binary's debug information (only for a build with DWARF 4, see above)")
+    parser.add_argument("--cache-sim", action="store_true",
+                        help="also count simulated first-level instruction and data cache misses per GET")
     args, cases = bl.builds_arguments(parser)
     bl.require_tools(("valgrind", "valgrind"), ("callgrind_control", "valgrind"), ("strip", "binutils"),
                      ("redis-server", "redis-server"), ("redis-benchmark", "redis-tools"))
     workdir = args.keep or tempfile.mkdtemp(prefix="tiercache-callgrind-")
     os.makedirs(workdir, exist_ok=True)
     try:
-        builds = {name: callgrind_wrapper(path, workdir, name, args.debug_info and name == "binary")
+        builds = {name: callgrind_wrapper(path, workdir, name, args.debug_info and name == "binary", args.cache_sim)
                   for name, path in (("baseline", args.baseline), ("binary", args.binary))}
         print(f"user-space instructions per GET (callgrind), {args.requests:,} GETs per case, {CLIENTS} clients, "
               f"{KEYS:,} keys, --threads 1")
-        print(f"{'case':<12}{'baseline':>12}{'binary':>12}{'ratio':>8}")
+        misses = f"{'I1 misses':>19}{'D1 misses':>19}" if args.cache_sim else ""
+        print(f"{'case':<12}{'baseline':>12}{'binary':>12}{'ratio':>8}{misses}")
         for tier, pipeline in cases:
             counts = {}
             for name, (wrapper, out, client) in builds.items():
                 counts[name] = measure_hits(wrapper, out + f"-{tier}-P{pipeline}", client, tier, pipeline,
                                             args.requests, name)
             label = f"{tier} -P {pipeline}"
-            print(f"{label:<12}{counts['baseline']:>12,.0f}{counts['binary']:>12,.0f}"
-                  f"{counts['binary'] / counts['baseline']:>8.3f}")
+            old, new = counts["baseline"], counts["binary"]
+            misses = ""
+            if args.cache_sim:
+                d1 = {name: value.get("D1mr", 0) + value.get("D1mw", 0) for name, value in counts.items()}
+                misses = (f"{old.get('I1mr', 0):>10.1f} →{new.get('I1mr', 0):>7.1f}"
+                          f"{d1['baseline']:>10.1f} →{d1['binary']:>7.1f}")
+            print(f"{label:<12}{old['Ir']:>12,.0f}{new['Ir']:>12,.0f}{new['Ir'] / old['Ir']:>8.3f}{misses}")
             sys.stdout.flush()
         if args.keep:
             print(f"callgrind files in {workdir} (callgrind_annotate FILE.1)")
