@@ -30,6 +30,9 @@ public final class DataTypeState: Sendable {
     /// The longest life any entry of the type gets, jitter included, in milliseconds: an L2 entry created longer
     /// ago has outlived the policy (its TTL was lowered since), whatever expiry it carries.
     public let longestLifetimeMilliseconds: UInt64
+    /// What a client's read of this type may do past L1, as far as the policy says (`ReadPath.plan(for:)` adds
+    /// the tiers' state and the read's purpose): worked out once, not on every read.
+    let readPlan: ReadMachine.Plan
 
     public init(policy: DataTypePolicy, slot: TypeSlot, idsAreExact: Bool) {
         self.policy = policy
@@ -47,6 +50,16 @@ public final class DataTypeState: Sendable {
         self.adaptiveMaxNanoseconds = policy.ttlMax.map { UInt64(max($0.milliseconds, 0)) * 1_000_000 }
         let longest = Double(max(policy.ttlMax?.milliseconds ?? 0, policy.ttl.milliseconds))
         self.longestLifetimeMilliseconds = UInt64((longest * (1 + policy.jitterPercent / 100)).rounded(.up))
+        self.readPlan = ReadMachine.Plan(
+            consultsL2: policy.l2,
+            fillsL1: policy.l1,
+            cachesMisses: policy.cacheMisses,
+            revalidateWindow: policy.staleWhileRevalidate.map { UInt64(max($0.milliseconds, 0)) * 1_000_000 },
+            failSafe: policy.maxStale != nil,
+            maxStale: maxStaleNanoseconds,
+            staleGrace: staleGraceNanoseconds,
+            softTimeout: nil
+        )
     }
 
     /// Adaptive TTL's rule: a key read R times per TTL (as the access tracker estimates it) lives `ttl × R / 10`,

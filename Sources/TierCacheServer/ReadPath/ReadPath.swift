@@ -74,20 +74,11 @@ final class ReadPath: Sendable {
 
     /// What a keyed read may do now, from its type's policy and the tiers' state.
     func plan(for read: KeyRead) -> ReadMachine.Plan {
-        let type = read.type
-        let consultsL2 = read.purpose != .refresh && type.policy.l2 && l2?.mayRead == true
-        let failSafe = type.policy.maxStale != nil
-        return ReadMachine.Plan(
-            consultsL2: consultsL2,
-            fillsL1: type.policy.l1,
-            cachesMisses: type.policy.cacheMisses,
-            revalidateWindow: read.purpose == .client
-                ? type.policy.staleWhileRevalidate.map { UInt64(max($0.milliseconds, 0)) * 1_000_000 } : nil,
-            failSafe: failSafe,
-            maxStale: type.maxStaleNanoseconds,
-            staleGrace: type.staleGraceNanoseconds,
-            softTimeout: failSafe ? softTimeout : nil
-        )
+        var plan = read.type.readPlan
+        if plan.consultsL2 { plan.consultsL2 = read.purpose != .refresh && l2?.mayRead == true }
+        if read.purpose != .client { plan.revalidateWindow = nil }
+        if plan.failSafe { plan.softTimeout = softTimeout }
+        return plan
     }
 
     // MARK: Keyed reads
