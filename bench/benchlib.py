@@ -429,12 +429,28 @@ def builds_arguments(parser):
     return args, cases
 
 
-def cpu_seconds(pid):
-    """User + system CPU time a process (all its threads) has used so far, from /proc."""
+def warm_to_hits(binary, port, keys, name="tiercache"):
+    """Reads every key once (loading it), then again, and fails unless the second pass loaded nothing: after this
+    a benchmark of GETs measures cache hits."""
+    pipelined_gets(port, keys, what=f"warm-up pass of {name}")
+    before = loads(stats(binary, port))
+    pipelined_gets(port, keys, what=f"second pass of {name}")
+    if loads(stats(binary, port)) != before:
+        fail(f"{name} still loaded from the database on its second pass: the run would not measure hits")
+
+
+def user_system_seconds(pid):
+    """(user, system) CPU seconds a process (all its threads) has used so far, from /proc."""
     with open(f"/proc/{pid}/stat") as f:
         # The command name (field 2) may hold spaces; the fields after its closing parenthesis are fixed.
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_seconds(pid):
+    """User + system CPU time a process (all its threads) has used so far, from /proc."""
+    return sum(user_system_seconds(pid))
 
 
 def alternate(targets, rounds, run_one):

@@ -23,15 +23,6 @@ CLIENTS = 50
 PIPELINED_FACTOR = 5  # -P 16 runs send this many times --requests (CPU time is counted in 10 ms ticks)
 
 
-def user_system_seconds(pid):
-    """(user, system) CPU seconds a process has used so far, from /proc."""
-    with open(f"/proc/{pid}/stat") as f:
-        # The command name (field 2) may hold spaces; the fields after its closing parenthesis are fixed.
-        fields = f.read().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
-
-
 def start_builds(run, builds, tier):
     """Both builds serving the same data from `tier`, warmed; {name: (port, pid)}."""
     db = run.path("bench.db")
@@ -46,11 +37,7 @@ def start_builds(run, builds, tier):
                 redis_prefix=f"bench-{name}")
         else:
             port, proc, _ = bl.start_tiercache(run, binary, db, policies, name=name, threads=1)
-        bl.pipelined_gets(port, KEYS, what=f"warm-up pass of {name}")
-        before = bl.loads(bl.stats(binary, port))
-        bl.pipelined_gets(port, KEYS, what=f"second pass of {name}")
-        if bl.loads(bl.stats(binary, port)) != before:
-            bl.fail(f"{name} still loaded from the database on its second pass: the case would not measure hits")
+        bl.warm_to_hits(binary, port, KEYS, name)
         started[name] = (port, proc.pid)
     return started
 
@@ -63,9 +50,9 @@ def measure(builds, tier, pipeline, rounds, requests):
         results = {name: [] for name in builds}
         for _ in range(rounds):
             for name, (port, pid) in started.items():
-                user, system = user_system_seconds(pid)
+                user, system = bl.user_system_seconds(pid)
                 bl.benchmark(port, "get", requests, CLIENTS, pipeline, KEYS, name)
-                user2, system2 = user_system_seconds(pid)
+                user2, system2 = bl.user_system_seconds(pid)
                 results[name].append(((user2 - user) / requests * 1e6, (system2 - system) / requests * 1e6))
         return results
     finally:
