@@ -1,3 +1,4 @@
+import Logging
 import Synchronization
 
 /// Commands refused because TierCache does not have them (unknown, or Redis commands it refuses on purpose), counted
@@ -28,4 +29,36 @@ final class CommandRefusals: Sendable {
             }
         }
     }
+}
+
+/// The reply to a command TierCache does not have.
+extension ConnectionHandler {
+    /// Redis' wording, so clients and people recognise it; a Redis command TierCache refuses on purpose gets the
+    /// reason instead. Counted by name, logged once per name.
+    func unknownCommand() {
+        let name = printable(arguments[0]).uppercased()
+        if proxy.refusals.record(name) {
+            logger.notice("refused a command TierCache does not have", metadata: ["command": "\(name)"])
+        }
+        if let reason = Self.refusedOnPurpose[name] {
+            writeError(ProxyError(.generic, "\(name) is not supported: \(reason)"))
+            return
+        }
+        var message = "unknown command '\(printable(arguments[0]))', with args beginning with:"
+        for argument in arguments.dropFirst().prefix(8) {
+            message += " '\(printable(argument))'"
+        }
+        writeError(ProxyError(.generic, message))
+    }
+
+    /// Redis commands that would mean something else here, with the reason they are refused.
+    static let refusedOnPurpose: [String: String] = {
+        let expiry = "an entry's life comes from its data type's policy (ttl in ttl-policies/), not from clients"
+        return [
+            "EXPIRE": expiry, "PEXPIRE": expiry, "EXPIREAT": expiry, "PEXPIREAT": expiry, "PERSIST": expiry,
+            "GETEX": expiry, "SETEX": expiry + "; use SET key value", "PSETEX": expiry + "; use SET key value",
+            "FLUSHALL": "TierCache caches a database, whose rows it does not delete; entries expire by their TTL",
+            "FLUSHDB": "TierCache caches a database, whose rows it does not delete; entries expire by their TTL",
+        ]
+    }()
 }

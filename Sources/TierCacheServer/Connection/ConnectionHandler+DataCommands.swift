@@ -4,55 +4,10 @@ import TierCacheCache
 import TierCachePolicy
 import TierCacheProtocol
 
-/// GET, MGET, EXISTS, SET, DEL, QUERY (also SQL.QUERY) and SQL.EXEC. Each returns true when its reply is already written, false
-/// when it went to the backend and the reply follows through `awaitReply`.
+/// MGET, EXISTS, SET, DEL, QUERY (also SQL.QUERY) and SQL.EXEC (GET is in `ConnectionHandler.swift`, beside the
+/// loop that runs it). Each returns true when its reply is already written, false when it went to the backend and
+/// the reply follows through `awaitReply`.
 extension ConnectionHandler {
-    func get(started: UInt64, context: ChannelHandlerContext) -> Bool {
-        // The hit path works on the argument's bytes in place: no ByteBuffer copy, no reference count traffic.
-        let version = session.version
-        var refreshDue = false
-        let lookup = arguments[1].withUnsafeReadableBytes { key -> L1Lookup? in
-            if key.first == 0 { return nil }  // a QUERY result's key: not addressable by clients
-            return proxy.reads.serveKeyFromL1Uncounted(
-                key, now: started, version: version, policy: policy, refreshDue: &refreshDue, into: &out)
-        }
-        let expired: Bool
-        switch lookup {
-        case nil:
-            return noType(arguments[1])
-        case .hit(let group):
-            tallyHit(group)
-            noteRead(group: group, key: arguments[1])
-            if refreshDue { refreshAhead(arguments[1], context: context) }
-            return true
-        case .expired:
-            expired = true
-        case .miss, .stale:
-            expired = false
-        }
-        // The key and id are slices of the read buffer, kept until the reply: under pipelining that costs NIO a
-        // fresh receive buffer per read, cheaper than a copy of every key.
-        guard let read = ReadPath.keyRead(arguments[1], in: policy) else { return noType(arguments[1]) }
-        noteRead(group: read.type.group, key: read.key)
-        guard
-            let (task, first) = proxy.reads.start(
-                consume read, expired: expired, version: version, into: &out, on: context.eventLoop)
-        else {
-            return true  // served stale while a background load revalidates it
-        }
-        let reply = reserveReply(command: .get, context: context)
-        task.run(
-            first, connection: proxy.l2.flatMap(l2Connection), answering: self,
-            slot: ReadSlot(id: reply, command: .get, started: started, version: version))
-        return false
-    }
-
-    /// Starts `refresh_ahead`'s background load for a key just served from L1.
-    private func refreshAhead(_ key: ByteBuffer, context: ChannelHandlerContext) {
-        guard let read = ReadPath.keyRead(key, in: policy) else { return }
-        proxy.reads.refreshAhead(read, on: context.eventLoop)
-    }
-
     func mget(started: UInt64, context: ChannelHandlerContext) -> Bool {
         let keys = arguments.dropFirst()
         let version = session.version
@@ -242,11 +197,6 @@ extension ConnectionHandler {
         key.readableBytes > 0 && key.getInteger(at: key.readerIndex, as: UInt8.self) == 0
     }
 
-    func noType(_ key: ByteBuffer) -> Bool {
-        writeError(noTypeError(key))
-        return true
-    }
-
     /// `no data type for key …`, listing the prefixes there are.
     func noTypeError(_ key: ByteBuffer) -> ProxyError {
         let prefixes = policy.types.map(\.policy.prefix).joined(separator: ", ")
@@ -254,7 +204,4 @@ extension ConnectionHandler {
             .noType, "no data type for key '\(printable(key))': keys are PREFIX:ID with PREFIX one of \(prefixes)")
     }
 
-    static func bytes(of reply: CachedReply, _ version: RESPVersion) -> ByteBuffer {
-        version == .v3 ? (reply.resp3 ?? reply.resp2) : reply.resp2
-    }
 }

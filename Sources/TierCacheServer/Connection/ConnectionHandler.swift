@@ -6,8 +6,10 @@ import TierCacheProtocol
 import TierCacheStats
 import TierCacheSupport
 
-/// One client connection: decodes requests in place from the read buffer, answers L1 hits synchronously,
-/// hands misses to L2 and the backend and writes to the backend, and writes replies in request order.
+/// One client connection: decodes requests in place from the read buffer, dispatches them, answers L1 hits
+/// synchronously, hands misses to the read path and writes to the write path, and writes replies in request order.
+/// This file holds a request's way through the connection, in order: bytes in, decode, dispatch, GET, replies
+/// reserved, answered and flushed. Its life around requests (activation, limits, closing) is in `+Lifecycle`.
 ///
 /// What may run when, the reply order, pausing and closing are decided by `ConnectionStateMachine`; this handler
 /// performs what it answers (decode, execute, write, flush, stop reading, close). Pipelined reads overlap, so
@@ -30,13 +32,13 @@ final class ConnectionHandler: ChannelInboundHandler, ReadReceiver {
         didSet { sessionChanged() }
     }
     /// What may run now, the reply order, pauses and closing.
-    private var machine = ConnectionStateMachine()
-    private var parser: RESPRequestParser
+    var machine = ConnectionStateMachine()
+    var parser: RESPRequestParser
     /// Arguments of the command being executed: slices of `inbound`, valid until the next parse.
     var arguments: [ByteBuffer] = []
     /// Received bytes not yet decoded; nil once all were, so NIO's receive-buffer pool can reuse the buffer
     /// for the next read instead of allocating one (it reuses only buffers nobody else holds).
-    private var inbound: ByteBuffer?
+    var inbound: ByteBuffer?
     /// Replies not yet written to the channel.
     var out = ByteBuffer()
     /// Commands answered synchronously in the current batch, by kind: their latency is recorded once per batch
@@ -44,12 +46,12 @@ final class ConnectionHandler: ChannelInboundHandler, ReadReceiver {
     var answeredInBatch: [Int] = Array(repeating: 0, count: CommandKind.allCases.count)
     var answeredKinds: [CommandKind] = []
     /// L1 hits of GETs in the current batch, by group, added to the shared counters once per batch.
-    private var hitsInBatch: [Int] = []
+    var hitsInBatch: [Int] = []
     /// A xorshift sequence stepped once per read; a read is reported when its low bits are 0, so one in
     /// `AccessTracker.sampleEvery` is, at random: a fixed stride would alias with a pipeline's repeating pattern
     /// (every 32nd read of a 10-key cycle hits only 5 of its keys).
     private var readSampler = UInt32.random(in: 1...UInt32.max)
-    private var hitGroups: [Int32] = []
+    var hitGroups: [Int32] = []
     let logger: Logger
     /// Written to the channel but not yet flushed.
     private var unflushed = false
@@ -57,23 +59,23 @@ final class ConnectionHandler: ChannelInboundHandler, ReadReceiver {
     private var flushScheduled = false
     /// Start times of the commands whose awaited replies arrived since the last flush, by kind; they become
     /// latencies at the flush, when the replies are written, with one clock read and one lock per kind.
-    private var arrivedLatencies: [[UInt64]] = Array(repeating: [], count: CommandKind.allCases.count)
-    private var arrivedKinds: [CommandKind] = []
+    var arrivedLatencies: [[UInt64]] = Array(repeating: [], count: CommandKind.allCases.count)
+    var arrivedKinds: [CommandKind] = []
     /// This channel's event loop's Redis connection, looked up once: a channel never changes loops.
     private var cachedL2Connection: L2Connection?
     /// The idle and slow-request checks (`checkLimits`), when either limit is set.
-    private var limitCheck: RepeatedTask?
+    var limitCheck: RepeatedTask?
     /// What `CLIENT LIST` shows of this connection; set at activation.
     var record: ClientRecord?
     /// The last command executed, published to `record` once per batch.
     var lastKind: CommandKind?
     /// Bytes of `inbound` last reported to the proxy's input budget.
-    private var inputAccounted = 0
+    var inputAccounted = 0
     /// Closes this connection from any thread when the input budget picks it; made once, at activation.
-    private var closeForInputBudget: (@Sendable () -> Void)?
+    var closeForInputBudget: (@Sendable () -> Void)?
     /// This handler's context while it is in the pipeline: where answers that arrive without one go
     /// (`readAnswered`).
-    private var context: ChannelHandlerContext?
+    var context: ChannelHandlerContext?
 
     init(proxy: Proxy) {
         self.proxy = proxy
@@ -91,144 +93,6 @@ final class ConnectionHandler: ChannelInboundHandler, ReadReceiver {
         logger[metadataKey: "connection"] = "\(session.id)"
         self.logger = logger
         arguments.reserveCapacity(8)
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        out = context.channel.allocator.buffer(capacity: 4096)
-        let open = proxy.stats.connectionsOpen.increment()
-        proxy.stats.connectionsAccepted.increment()
-        context.fireChannelActive()
-        let configuration = proxy.configuration
-        if open > configuration.maxClients {
-            proxy.stats.rejectedConnections.increment()
-            out.writeRESPError("ERR max number of clients reached")
-            close(context: context)
-            return
-        }
-        let record = ClientRecord(
-            id: session.id, address: Self.describe(context.channel.remoteAddress),
-            localAddress: Self.describe(context.channel.localAddress), now: clock.monotonicNanoseconds())
-        self.record = record
-        proxy.connections.add(context.channel, record: record)
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        closeForInputBudget = { [eventLoop = context.eventLoop] in
-            eventLoop.execute {
-                let (handler, context) = bound.value
-                handler.closeOverInputBudget(context: context)
-            }
-        }
-        var limits = [configuration.idleTimeout, configuration.requestTimeout].compactMap { $0 }
-        if configuration.maxOutputBuffer != nil { limits.append(.seconds(1)) }
-        guard let shortest = limits.min() else { return }
-        // Checked a few times per limit, at most every second and at least every 50 ms.
-        let period = TimeAmount.nanoseconds(
-            min(1_000_000_000, max(50_000_000, Int64(clamping: shortest.wholeNanoseconds / 4))))
-        machine.activated(now: clock.monotonicNanoseconds())
-        limitCheck = context.eventLoop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
-            let (handler, context) = bound.value
-            handler.checkLimits(context: context)
-        }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        proxy.stats.connectionsOpen.decrement()
-        proxy.connections.remove(context.channel)
-        limitCheck?.cancel()
-        machine.closed()
-        inbound = nil
-        accountInput()
-        closeForInputBudget = nil
-        context.fireChannelInactive()
-    }
-
-    /// Sent by a graceful shutdown (`ConnectionRegistry.drain`): finish what was started, then close.
-    struct Drain: Sendable {}
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let event = event as? ChannelEvent, event == .inputClosed {
-            machine.inputClosed()
-            finishIfInputDone(context: context)
-            return
-        }
-        guard event is Drain else {
-            context.fireUserInboundEventTriggered(event)
-            return
-        }
-        finishStartedAndClose(context: context)
-    }
-
-    /// Stops reading and closes once the commands already executing have their replies out. Bytes not yet run are
-    /// dropped, never half-done (nothing is acknowledged that did not run); a held command has not run either.
-    private func finishStartedAndClose(context: ChannelHandlerContext) {
-        let action = machine.finishStarted()
-        guard action != .none else { return }
-        inbound = nil
-        accountInput()
-        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
-        if action == .closeNow { closeAfterWriting(context: context) }
-    }
-
-    /// Closes a connection idle for `--idle-timeout` (nothing received, nothing awaited), one whose current
-    /// command has stayed incomplete for `--request-timeout` while we were ready to read it (slowloris), and one
-    /// whose client left more than `--max-output-buffer` of replies unread and read none since the last check
-    /// (its unsent replies dropped: nobody reads them).
-    private func checkLimits(context: ChannelHandlerContext) {
-        let configuration = proxy.configuration
-        var output: ConnectionStateMachine.OutputProgress?
-        if configuration.maxOutputBuffer != nil, machine.outputPaused,
-            let unsent = try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)
-        {
-            output = .init(unsent: unsent, acknowledged: TCPInfo.bytesAcknowledged(context.channel))
-        }
-        let limits = ConnectionStateMachine.Limits(
-            idleTimeout: configuration.idleTimeout, requestTimeout: configuration.requestTimeout,
-            maxOutputBuffer: configuration.maxOutputBuffer)
-        let verdict = machine.checkLimits(
-            now: clock.monotonicNanoseconds(), limits: limits, pendingInput: inbound?.readableBytes ?? 0,
-            output: output)
-        switch verdict {
-        case .none:
-            return
-        case .idle:
-            proxy.stats.idleClosed.increment()
-            logger.debug("closing idle connection")
-            closeAfterWriting(context: context)
-        case .requestTimedOut(let timeout):
-            proxy.stats.slowRequestsClosed.increment()
-            out.writeRESPError("ERR request not completed within \(timeout.shortDescription); closing the connection")
-            closeAfterWriting(context: context)
-        case .outputUnread(let unsent):
-            proxy.stats.outputLimitClosed.increment()
-            logger.notice(
-                "closing connection: its client left \(unsent) bytes of replies unread (limit \(configuration.maxOutputBuffer ?? 0)) and read none for a check period"
-            )
-            context.close(promise: nil)
-        }
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if case .resume(let decode) = machine.writabilityChanged(channelWritable: context.channel.isWritable) {
-            if decode {
-                processInbound(context: context)
-                flushReplies(context: context)
-            }
-            updateReading(context: context)
-        }
-        context.fireChannelWritabilityChanged()
-    }
-
-    /// Reads from the socket only while neither the client's input nor its unread output is too far ahead.
-    private func updateReading(context: ChannelHandlerContext) {
-        guard let reading = machine.wantsInput else { return }
-        context.channel.setOption(ChannelOptions.autoRead, value: reading).whenFailure { _ in }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -251,65 +115,13 @@ final class ConnectionHandler: ChannelInboundHandler, ReadReceiver {
         accountInput()
     }
 
-    /// After the client closed its sending side: once every command it sent has been answered, writes the
-    /// replies and closes when they are out. (NIO would fail writes still pending at a plain close.) An
-    /// incomplete command left in the buffer can never complete, and is dropped.
-    private func finishIfInputDone(context: ChannelHandlerContext) {
-        guard machine.finishIfInputEnded() else { return }
-        inbound = nil
-        accountInput()
-        flushReplies(context: context)
-        let written = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: written)
-        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        written.futureResult.whenComplete { _ in bound.value.close(promise: nil) }
-    }
-
-    /// Reports what `inbound` holds now to the proxy's input budget, when it changed.
-    @inline(__always)
-    private func accountInput() {
-        let holding = inbound?.readableBytes ?? 0
-        guard holding != inputAccounted, let close = closeForInputBudget else { return }
-        let previous = inputAccounted
-        inputAccounted = holding
-        proxy.inputBudget.update(id: session.id, from: previous, to: holding, close: close)
-    }
-
-    /// Closes this connection because all clients' unexecuted input went over `--max-input-buffers` and this
-    /// connection's was among the largest (`InputBudget`). What it sent and was not executed is dropped; what was
-    /// executed has been or will be answered first.
-    private func closeOverInputBudget(context: ChannelHandlerContext) {
-        switch machine.state {
-        case .draining, .closing: return
-        case .reading, .awaitingBarrier, .holding: break
-        }
-        proxy.stats.inputBudgetClosed.increment()
-        logger.warning(
-            "closing connection: clients' unexecuted input is over --max-input-buffers and this one's is among the largest",
-            metadata: ["bytes": "\(inbound?.readableBytes ?? 0)", "limit": "\(proxy.inputBudget.limit ?? 0)"])
-        out.writeRESPError(
-            "ERR closing connection: the server's input buffers for all clients are full and this client's is among the largest")
-        finishStartedAndClose(context: context)
-    }
-
     static let commandsPerClockRead = 32
     /// Replies gathered in one batch beyond which they are handed to the channel mid-batch, so that a client
     /// that is not reading is noticed (the channel turns unwritable) before a long pipeline's replies pile up.
     static let maxGatheredOutput = 256 * 1024
 
-    func channelReadComplete(context: ChannelHandlerContext) {
-        flushReplies(context: context)
-        context.fireChannelReadComplete()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        logger.debug("connection error", metadata: ["error": "\(error)"])
-        machine.closed()
-        context.close(promise: nil)
-    }
-
     /// Decodes and executes buffered commands until the buffer runs dry or a command must wait.
-    private func processInbound(context: ChannelHandlerContext) {
+    func processInbound(context: ChannelHandlerContext) {
         defer {
             accountInput()
             if machine.inputEnded { finishIfInputDone(context: context) }
@@ -364,6 +176,136 @@ final class ConnectionHandler: ChannelInboundHandler, ReadReceiver {
         inbound = buffer
     }
 
+    // MARK: Dispatch, and GET
+
+    /// Executes the decoded command in `arguments`: name → arity check → authentication → a queued transaction's
+    /// queue, or the command's function. `now` is the batch's clock reading. Each function returns true when its
+    /// reply is written, false when the reply will come through `readAnswered` or `awaitReply`. The other commands
+    /// live by kind: `+DataCommands`, `+Transactions`, `+ConnectionCommands`, `+Introspection`, `+AdminCommands`.
+    func execute(now started: UInt64, context: ChannelHandlerContext) {
+        guard let kind = arguments[0].withUnsafeReadableBytes(CommandKind.lookup(bytes:)) else {
+            proxy.stats.commandsProcessed.increment()
+            unknownCommand()
+            refuseQueuedTransaction()
+            return
+        }
+        lastKind = kind
+        guard kind.accepts(argumentCount: arguments.count) else {
+            answered(kind)
+            writeError(ProxyError.wrongArity(kind.name))
+            refuseQueuedTransaction()
+            return
+        }
+        if !session.isAuthenticated, kind != .auth, kind != .hello, kind != .quit, kind != .reset {
+            answered(kind)
+            proxy.stats.rejectedAuth.increment()
+            writeError(ProxyError(.noAuth, "Authentication required."))
+            return
+        }
+        if session.transaction.isQueuing, !kind.actsInTransaction {
+            answered(kind)
+            queue(kind)
+            return
+        }
+        let finished: Bool
+        switch kind {
+        case .get: finished = get(started: started, context: context)
+        case .mget: finished = mget(started: started, context: context)
+        case .exists: finished = exists(started: started, context: context)
+        case .set: finished = set(started: started, context: context)
+        case .del: finished = del(started: started, context: context)
+        case .query, .sqlQuery: finished = query(kind, started: started, context: context)
+        case .sqlExec: finished = sqlExec(started: started, context: context)
+        case .multi: finished = multi()
+        case .exec: finished = exec(started: started, context: context)
+        case .discard: finished = discard()
+        case .watch: finished = watch(started: started, context: context)
+        case .unwatch: finished = unwatch()
+        case .reset: finished = reset()
+        case .ping: finished = ping()
+        case .echo: finished = echo()
+        case .quit: finished = quit(context: context)
+        case .hello: finished = hello()
+        case .auth: finished = auth()
+        case .command: finished = command()
+        case .client: finished = client()
+        case .config: finished = config()
+        case .select: finished = select()
+        case .info: finished = info()
+        case .dbsize: finished = dbsize()
+        case .time: finished = time()
+        case .ttl: finished = ttl(started: started, milliseconds: false)
+        case .pttl: finished = ttl(started: started, milliseconds: true)
+        case .type: finished = valueFact(.type, command: kind, started: started, context: context)
+        case .strlen: finished = valueFact(.stringLength, command: kind, started: started, context: context)
+        case .hlen: finished = valueFact(.hashLength, command: kind, started: started, context: context)
+        case .scan: finished = scan(started: started)
+        case .keys: finished = keys(started: started)
+        case .stats: finished = stats()
+        case .policy: finished = policy(started: started, context: context)
+        case .warm: finished = warm(context: context)
+        }
+        // Commands that went to the backend record their latency when their reply arrives.
+        if finished { answered(kind) }
+    }
+
+    @inline(__always)
+    private func answered(_ kind: CommandKind) {
+        if answeredInBatch[kind.rawValue] == 0 { answeredKinds.append(kind) }
+        answeredInBatch[kind.rawValue] += 1
+    }
+
+    /// GET, here beside the loop that runs it: an L1 hit is served into `out` in place and ends here; a miss
+    /// starts its read (`ReadPath.start`), whose `ReadTask` answers through `readAnswered` into the reply reserved
+    /// for it.
+    func get(started: UInt64, context: ChannelHandlerContext) -> Bool {
+        // The hit path works on the argument's bytes in place: no ByteBuffer copy, no reference count traffic.
+        let version = session.version
+        var refreshDue = false
+        let lookup = arguments[1].withUnsafeReadableBytes { key -> L1Lookup? in
+            if key.first == 0 { return nil }  // a QUERY result's key: not addressable by clients
+            return proxy.reads.serveKeyFromL1Uncounted(
+                key, now: started, version: version, policy: policy, refreshDue: &refreshDue, into: &out)
+        }
+        let expired: Bool
+        switch lookup {
+        case nil:
+            return noType(arguments[1])
+        case .hit(let group):
+            tallyHit(group)
+            noteRead(group: group, key: arguments[1])
+            if refreshDue { refreshAhead(arguments[1], context: context) }
+            return true
+        case .expired:
+            expired = true
+        case .miss, .stale:
+            expired = false
+        }
+        // The key and id are slices of the read buffer, kept until the reply: under pipelining that costs NIO a
+        // fresh receive buffer per read, cheaper than a copy of every key.
+        guard let read = ReadPath.keyRead(arguments[1], in: policy) else { return noType(arguments[1]) }
+        noteRead(group: read.type.group, key: read.key)
+        guard
+            let (task, first) = proxy.reads.start(
+                consume read, expired: expired, version: version, into: &out, on: context.eventLoop)
+        else {
+            return true  // served stale while a background load revalidates it
+        }
+        let reply = reserveReply(command: .get, context: context)
+        task.run(
+            first, connection: proxy.l2.flatMap(l2Connection), answering: self,
+            slot: ReadSlot(id: reply, command: .get, started: started, version: version))
+        return false
+    }
+
+    /// Starts `refresh_ahead`'s background load for a key just served from L1.
+    func refreshAhead(_ key: ByteBuffer, context: ChannelHandlerContext) {
+        guard let read = ReadPath.keyRead(key, in: policy) else { return }
+        proxy.reads.refreshAhead(read, on: context.eventLoop)
+    }
+
+    // MARK: Per-batch bookkeeping
+
     /// Takes the proxy's policy if a reload replaced it since this connection last looked.
     @inline(__always)
     private func refreshPolicy() {
@@ -390,44 +332,6 @@ final class ConnectionHandler: ChannelInboundHandler, ReadReceiver {
         if index >= hitsInBatch.count { hitsInBatch += Array(repeating: 0, count: index + 1 - hitsInBatch.count) }
         if hitsInBatch[index] == 0 { hitGroups.append(group) }
         hitsInBatch[index] += 1
-    }
-
-    /// Records the latency of the commands this batch answered: from the batch's start to now, which is when
-    /// their replies are complete in the output buffer.
-    private func recordBatch(started: UInt64) {
-        record?.noteBatch(at: started, lastCommand: lastKind)
-        for group in hitGroups {
-            policy.counters(ofGroup: group).l1.hits.increment(by: hitsInBatch[Int(group)])
-            hitsInBatch[Int(group)] = 0
-        }
-        hitGroups.removeAll(keepingCapacity: true)
-        guard !answeredKinds.isEmpty else { return }
-        let elapsed = clock.monotonicNanoseconds() &- started
-        var total = 0
-        for kind in answeredKinds {
-            let count = answeredInBatch[kind.rawValue]
-            proxy.stats.recorder(for: kind).record(nanoseconds: elapsed, count: count)
-            answeredInBatch[kind.rawValue] = 0
-            total += count
-        }
-        answeredKinds.removeAll(keepingCapacity: true)
-        proxy.stats.commandsProcessed.increment(by: total)
-    }
-
-    private func recordArrived() {
-        guard !arrivedKinds.isEmpty else { return }
-        let now = clock.monotonicNanoseconds()
-        var total = 0
-        for kind in arrivedKinds {
-            total += arrivedLatencies[kind.rawValue].count
-            for index in arrivedLatencies[kind.rawValue].indices {
-                arrivedLatencies[kind.rawValue][index] = now &- arrivedLatencies[kind.rawValue][index]
-            }
-            proxy.stats.recorder(for: kind).record(all: arrivedLatencies[kind.rawValue])
-            arrivedLatencies[kind.rawValue].removeAll(keepingCapacity: true)
-        }
-        arrivedKinds.removeAll(keepingCapacity: true)
-        proxy.stats.commandsProcessed.increment(by: total)
     }
 
     /// The Redis connection of this channel's event loop (the caller's).
@@ -463,16 +367,6 @@ final class ConnectionHandler: ChannelInboundHandler, ReadReceiver {
                 updateReading(context: context)
             }
         }
-    }
-
-    private func protocolError(_ error: RESPProtocolError, context: ChannelHandlerContext) {
-        proxy.stats.protocolErrors.increment()
-        // Before AUTH, the limits are Redis' small unauthenticated ones: say so.
-        let message = session.isAuthenticated ? error.message : error.message + " (before authentication)"
-        logger.info("closing connection after protocol error", metadata: ["error": "\(message)"])
-        out.writeRESPError("ERR \(message)")
-        // Earlier commands' replies still awaited go out first, then the error, then the close.
-        if machine.protocolError() == .closeNow { closeAfterWriting(context: context) }
     }
 
     // MARK: Replies from the backend
@@ -563,6 +457,15 @@ final class ConnectionHandler: ChannelInboundHandler, ReadReceiver {
         }
     }
 
+    func noType(_ key: ByteBuffer) -> Bool {
+        writeError(noTypeError(key))
+        return true
+    }
+
+    static func bytes(of reply: CachedReply, _ version: RESPVersion) -> ByteBuffer {
+        version == .v3 ? (reply.resp3 ?? reply.resp2) : reply.resp2
+    }
+
     func writeError(_ error: any Error) {
         proxy.stats.errorReplies.increment()
         if let error = error as? ProxyError {
@@ -573,39 +476,4 @@ final class ConnectionHandler: ChannelInboundHandler, ReadReceiver {
         }
     }
 
-    /// `host:port` as Redis shows addresses.
-    private static func describe(_ address: SocketAddress?) -> String {
-        guard let address, let port = address.port else { return "" }
-        let host = address.ipAddress ?? ""
-        return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-    }
-
-    /// Publishes what `CLIENT LIST` shows of the session: after a change of name, protocol or transaction.
-    func sessionChanged() {
-        record?.noteSession(
-            name: session.name, version: session.version == .v3 ? 3 : 2, queued: session.transaction.queuedCount)
-    }
-
-    /// The client gave the right password: from now on it may send commands as large as any.
-    func didAuthenticate() {
-        session.isAuthenticated = true
-        parser.limits = proxy.configuration.protocolLimits
-    }
-
-    /// Back to Redis' small limits after `RESET` of an authenticated client.
-    func resetToUnauthenticatedLimits() {
-        parser.limits = proxy.configuration.protocolLimits.beforeAuthentication
-    }
-
-    /// Closes after the replies written so far (QUIT runs only when nothing is awaited).
-    func close(context: ChannelHandlerContext) {
-        machine.closed()
-        closeAfterWriting(context: context)
-    }
-
-    /// Writes what is ready and closes: the machine decided the connection ends here.
-    private func closeAfterWriting(context: ChannelHandlerContext) {
-        flushReplies(context: context)
-        context.close(promise: nil)
-    }
 }

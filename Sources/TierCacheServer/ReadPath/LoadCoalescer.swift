@@ -2,7 +2,6 @@ import NIOCore
 import Synchronization
 import TierCacheCache
 import TierCacheStats
-import TierCacheSupport
 
 /// Makes concurrent misses for one key share one backend load.
 ///
@@ -52,16 +51,4 @@ final class LoadCoalescer: Sendable {
     }
 
     var inFlight: Int { state.withLock { $0.flights.count } }
-}
-
-/// A reply produced by a load, and whether it said "no row" (EXISTS needs that).
-struct LoadedReply: Sendable {
-    var reply: CachedReply
-    var isAbsent: Bool
-    /// The life (nanoseconds) the load chose for an L2 copy; nil when the result must not go to L2.
-    var lifetime: UInt64? = nil
-    /// Tables a QUERY read (for its L2 entry); empty for keyed loads.
-    var tables: [String] = []
-    /// An expired entry standing in for a load that failed because the database is unwell (`max_stale`).
-    var isStale = false
 }

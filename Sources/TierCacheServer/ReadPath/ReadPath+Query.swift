@@ -2,6 +2,7 @@ import NIOCore
 import TierCacheBackend
 import TierCacheCache
 import TierCachePolicy
+import TierCacheProtocol
 import TierCacheRedis
 import TierCacheStats
 import TierCacheSupport
@@ -142,6 +143,50 @@ extension ReadPath {
             isAbsent: false,
             lifetime: policy.resultUsesL2(result.tablesRead) ? lifetime : nil,
             tables: result.tablesRead.sorted()
+        )
+    }
+
+    // MARK: L1
+
+    /// Serves a cached QUERY result; it must be newer than the last write to every table it read.
+    func serveQueryFromL1(
+        _ key: ByteBuffer,
+        now: UInt64,
+        version: RESPVersion,
+        policy: PolicyState,
+        into out: inout ByteBuffer
+    ) -> L1Lookup {
+        let result = l1.lookup(key, now: now) { [tables] info, resp2, resp3 in
+            guard tables.unchanged(info.dependencies, since: info.stamp) else { return false }
+            out.writeBytes(version == .v3 ? resp3 : resp2)
+            return true
+        }
+        if case .hit(let group) = result { policy.counters(ofGroup: group).l1.hits.increment() }
+        return result
+    }
+
+    /// Fills L1 with a QUERY result, under the policy of the type owning the tables it read, unless one of them
+    /// was written after `stamp`. The one place QUERY results enter L1.
+    func fillL1(
+        query key: ByteBuffer,
+        reply: CachedReply,
+        tables read: some Collection<String>,
+        policy: PolicyState,
+        expiresAt: UInt64,
+        stamp: UInt64,
+        now: UInt64
+    ) {
+        guard policy.resultUsesL1(read) else { return }
+        let dependencies = tables.ids(for: read)
+        guard tables.unchanged(dependencies, since: stamp) else { return }
+        let owner = policy.owner(ofTables: Set(read))
+        l1.store(
+            key,
+            reply: reply,
+            info: L1EntryInfo(
+                expiresAt: expiresAt, stamp: stamp, group: owner?.group ?? policy.defaultType.group,
+                dependencies: dependencies),
+            now: now
         )
     }
 }

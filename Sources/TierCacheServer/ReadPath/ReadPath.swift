@@ -1,4 +1,5 @@
 import NIOCore
+import TierCacheBackend
 import TierCacheCache
 import TierCachePolicy
 import TierCacheProtocol
@@ -6,10 +7,11 @@ import TierCacheRedis
 import TierCacheStats
 import TierCacheSupport
 
-/// The read path past L1: runs each read's `ReadMachine` and performs what it decides — the L2 GET, the coalesced
-/// backend load, L1 and L2 fills, the soft timeout, stale answers. GET, MGET, EXISTS, QUERY, warming,
-/// refresh-ahead and stale-while-revalidate all come through here. (L1 hits never do: the connection serves them
-/// in place, `ReadPath+L1.swift`.)
+/// The read path, in the order a GET meets it: the L1 look-up (done in place by the connection), the read's start
+/// past L1 (its `ReadMachine` and `ReadTask`), L2's reply judged, the coalesced backend load, and the stale
+/// entries and L1 fills both end with. `ReadTask` performs what the machine decides and calls back here for each
+/// step. GET, MGET, EXISTS, QUERY (`ReadPath+Query.swift`), warming, refresh-ahead and stale-while-revalidate all
+/// come through here.
 final class ReadPath: Sendable {
     let l1: L1Cache
     let l2: L2Tier?
@@ -81,7 +83,50 @@ final class ReadPath: Sendable {
         return plan
     }
 
-    // MARK: Keyed reads
+    // MARK: L1
+
+    /// Serves a keyed entry from L1 into `out`. The entry must be newer than the last write that could have
+    /// changed any entry of its type. Takes the key as raw bytes so the hit path copies nothing, and leaves
+    /// counting the hit to the caller (a connection tallies its hits and adds them up once per batch).
+    ///
+    /// - Parameter refreshDue: set when the entry served is late enough in its life for its type's
+    ///   `refresh_ahead`; the caller then starts the refresh (`refreshAhead`).
+    @inline(__always)
+    func serveKeyFromL1Uncounted(
+        _ key: UnsafeRawBufferPointer,
+        now: UInt64,
+        version: RESPVersion,
+        policy: PolicyState,
+        refreshDue: inout Bool,
+        into out: inout ByteBuffer
+    ) -> L1Lookup {
+        l1.lookup(key, now: now) { info, resp2, resp3 in
+            guard let type = policy.servableType(info) else { return false }
+            out.writeBytes(version == .v3 ? resp3 : resp2)
+            // `expiresAt` is still ahead: L1 serves no expired entry.
+            if info.expiresAt &- now < type.refreshWindowNanoseconds { refreshDue = true }
+            return true
+        }
+    }
+
+    /// `serveKeyFromL1Uncounted` that counts its hit.
+    func serveKeyFromL1(
+        _ key: ByteBuffer,
+        now: UInt64,
+        version: RESPVersion,
+        policy: PolicyState,
+        refreshDue: inout Bool,
+        into out: inout ByteBuffer
+    ) -> L1Lookup {
+        let result = key.withUnsafeReadableBytes {
+            serveKeyFromL1Uncounted(
+                $0, now: now, version: version, policy: policy, refreshDue: &refreshDue, into: &out)
+        }
+        if case .hit(let group) = result { policy.counters(ofGroup: group).l1.hits.increment() }
+        return result
+    }
+
+    // MARK: Past L1
 
     /// Starts a client's read of a key L1 did not answer (`expired`: L1 holds it past its expiry). Serves an entry
     /// within `stale_while_revalidate` into `out` at once (and refreshes it in the background): then returns nil.
@@ -139,55 +184,6 @@ final class ReadPath: Sendable {
         _ = self.read(read, on: eventLoop)
     }
 
-    /// Reads several keys that missed L1 (MGET): those whose types use L2 in one MGET round trip, each L2 miss
-    /// then from the backend. Results are in the order of `reads`.
-    func read(many reads: [KeyRead], on eventLoop: any EventLoop) -> EventLoopFuture<[LoadedReply]> {
-        guard eventLoop.inEventLoop else { return eventLoop.flatSubmit { self.read(many: reads, on: eventLoop) } }
-        let plans = reads.map(plan(for:))
-        let batched = plans.indices.filter { plans[$0].consultsL2 }
-        let stamp = sequencer.current
-        guard let l2, batched.count > 1 else {
-            // One key gains nothing from batching.
-            let futures = reads.indices.map { index in
-                var machine = ReadMachine(plan: plans[index])
-                let action = machine.l1Missed(expired: false)
-                let promise = eventLoop.makePromise(of: LoadedReply.self)
-                ReadTask(
-                    path: self, read: reads[index], machine: machine, stamp: stamp, eventLoop: eventLoop
-                ).run(action, completion: promise.completeWith)
-                return promise.futureResult
-            }
-            return EventLoopFuture.whenAllSucceed(futures, on: eventLoop)
-        }
-        let keys = batched.map { l2.namespace.entryKey(reads[$0].key) }
-        // The requests' bytes are slices of the connection's read buffer; the reads outlive them.
-        let owned = reads.map { read -> KeyRead in
-            var read = read
-            read.key = ByteBuffer(bytes: read.key.readableBytesView)
-            read.id = ByteBuffer(bytes: read.id.readableBytesView)
-            return read
-        }
-        return l2.get(many: keys, on: eventLoop).flatMap { [self] lookups in
-            var lookupOf = [L2Tier.Lookup?](repeating: nil, count: owned.count)
-            for (position, index) in batched.enumerated() { lookupOf[index] = lookups[position] }
-            let futures = owned.indices.map { index in
-                var machine = ReadMachine(plan: plans[index])
-                var action = machine.l1Missed(expired: false)
-                if let lookup = lookupOf[index] {
-                    countL1Miss(owned[index])
-                    action = l2Replied(lookup, read: owned[index], stamp: stamp, machine: &machine)
-                }
-                let promise = eventLoop.makePromise(of: LoadedReply.self)
-                ReadTask(
-                    path: self, read: owned[index], machine: machine, stamp: stamp, eventLoop: eventLoop,
-                    missCounted: lookupOf[index] != nil
-                ).run(action, completion: promise.completeWith)
-                return promise.futureResult
-            }
-            return EventLoopFuture.whenAllSucceed(futures, on: eventLoop)
-        }
-    }
-
     /// A client's read counts one L1 miss when it goes past L1 (L2 or the backend).
     func countL1Miss(_ read: KeyRead) {
         if read.purpose == .client { read.type.counters.l1.misses.increment() }
@@ -241,6 +237,177 @@ final class ReadPath: Sendable {
 
     /// `min(lifetime, l1LifetimeLimit)`.
     func l1Lifetime(_ lifetime: UInt64) -> UInt64 { min(lifetime, l1LifetimeLimit) }
+
+    // MARK: Loads
+
+    /// Loads a key from the backend, joining an identical load running since the same write number.
+    func load(_ read: KeyRead, plan: ReadMachine.Plan, on eventLoop: any EventLoop) -> EventLoopFuture<LoadedReply> {
+        let type = read.type
+        let stamp = sequencer.current
+        // The request's bytes are slices of the connection's read buffer; the flight outlives them.
+        let key = ByteBuffer(bytes: read.key.readableBytesView)
+        // The id is the key's tail (`prefix:id`): slice it from the owned copy.
+        let id =
+            key.getSlice(at: key.readerIndex + key.readableBytes - read.id.readableBytes, length: read.id.readableBytes)
+            ?? ByteBuffer(bytes: read.id.readableBytesView)
+        let owned = KeyRead(type: type, id: id, key: key, policy: read.policy, purpose: read.purpose)
+        return coalesced(key: key, stamp: stamp, counters: type.counters, on: eventLoop) { [self] in
+            if read.purpose == .refresh { type.counters.refreshes.increment() }
+            let started = clock.monotonicNanoseconds()
+            let ticket = type.policy.l2 ? l2?.readTicket() : nil
+            return database.run(eventLoop, statements: .policy) { adapter, call in
+                adapter.read(type.policy.load, parameters: [SQLValue(parameter: owned.id)], origin: .policy, call: call)
+                    .flatMapErrorThrowing { [self] error in
+                        if error is BackendError { type.counters.loadErrors.increment() }
+                        throw Database.clientError(error, counting: stats.backend.errors)
+                    }
+                    .map { [self] result in loaded(owned, result: result, plan: plan, stamp: stamp, call: call) }
+            }.map { [self] loaded in
+                if let l2, let ticket, let lifetime = loaded.lifetime, mayFillL2(ticket, started: started) {
+                    // Redis keeps the entry past its logical expiry for as long as it may be served stale; readers
+                    // judge freshness by the expiry inside it.
+                    l2.fillKeyed(
+                        key,
+                        entry: l2Entry(loaded, lifetime: lifetime, sequence: ticket.sequence, tables: []),
+                        lifetimeMilliseconds: (lifetime &+ type.staleGraceNanoseconds).milliseconds
+                    )
+                }
+                return loaded
+            }
+        }
+    }
+
+    /// Runs `load` unless an identical load that began at the same write number is running; then the request
+    /// waits for that one's result instead.
+    func coalesced(
+        key: ByteBuffer,
+        stamp: UInt64,
+        counters: TypeCounters?,
+        on eventLoop: any EventLoop,
+        _ load: () -> EventLoopFuture<LoadedReply>
+    ) -> EventLoopFuture<LoadedReply> {
+        switch coalescer.joinOrLead(key: key, stamp: stamp, on: eventLoop) {
+        case .join(let future):
+            counters?.coalesced.increment()
+            return future.hop(to: eventLoop)
+        case .lead(let flight, let promise):
+            load().whenComplete { [coalescer] result in
+                coalescer.finish(key: key, id: flight)
+                promise.completeWith(result)
+            }
+            return promise.futureResult
+        }
+    }
+
+    /// A load's rows as the reply, counted, and in L1 as soon as they are in (whoever still waits for them).
+    private func loaded(_ read: KeyRead, result: ReadResult, plan: ReadMachine.Plan, stamp: UInt64, call: BackendCall)
+        -> LoadedReply
+    {
+        let type = read.type
+        let finished = clock.monotonicNanoseconds()
+        stats.backend.load.record(nanoseconds: finished &- call.startedAt)
+        type.counters.loads.increment()
+
+        let noRow = result.resultSet.rows.isEmpty
+        if noRow { type.counters.loadsAbsent.increment() }
+        let reply = noRow ? ResultEncoding.nullReply : ResultEncoding.keyedValue(result.resultSet)
+        let cacheable = !noRow || plan.cachesMisses
+        let tracker = accessTracker
+        let lifetime =
+            cacheable
+            ? type.nextLifetime(
+                readsPerSecond: read.key.withUnsafeReadableBytes { tracker.sustainedReadsPerSecond(group: type.group, key: $0) })
+            : 0
+        if plan.mayFillL1(isAbsent: noRow) {
+            fillL1(
+                read,
+                with: ReadMachine.L1Fill(
+                    reply: reply, isAbsent: noRow, expiresAt: finished &+ l1Lifetime(lifetime), isExpired: false),
+                stamp: stamp, now: finished)
+        }
+        // EXISTS agrees with GET: a row whose single column is NULL reads as nil, so it does not exist.
+        return LoadedReply(
+            reply: reply,
+            isAbsent: reply.resp2.withUnsafeReadableBytes(ResultEncoding.isNull),
+            lifetime: cacheable && type.policy.l2 ? lifetime : nil
+        )
+    }
+
+    /// Whether a load may fill L2: its link is still the current one (nothing was missed since it began), and it
+    /// did not take so long that the tombstone of a write during it may have expired.
+    func mayFillL2(_ ticket: L2Consistency.Ticket, started: UInt64) -> Bool {
+        guard let l2 else { return false }
+        let limit = l2.configuration.tombstoneLifetime.nonNegativeNanoseconds / 2
+        return clock.monotonicNanoseconds() &- started < limit && l2.consistency.isCurrent(ticket)
+    }
+
+    func l2Entry(_ loaded: LoadedReply, lifetime: UInt64, sequence: UInt64, tables: [String]) -> L2Entry {
+        let now = clock.wallClockMilliseconds()
+        return L2Entry(
+            reply: loaded.reply,
+            isAbsent: loaded.isAbsent,
+            createdAtMilliseconds: now,
+            expiresAtMilliseconds: now + lifetime.milliseconds,
+            sequence: sequence,
+            tables: tables
+        )
+    }
+
+    // MARK: Stale entries
+
+    /// Stale-while-revalidate: serves the key's entry into `out` if it expired less than `window` ago and no
+    /// write has made it wrong. An entry past the window is left in place: it may still stand in for a failed
+    /// load (`max_stale`).
+    func serveExpired(_ read: KeyRead, window: UInt64, version: RESPVersion, into out: inout ByteBuffer) -> Bool {
+        let policy = read.policy
+        let lookup = l1.lookupStale(read.key, now: clock.monotonicNanoseconds(), maxAge: window) {
+            info, resp2, resp3 in
+            guard policy.keyedEntryIsFresh(info) else { return false }
+            out.writeBytes(version == .v3 ? resp3 : resp2)
+            return true
+        }
+        if case .hit = lookup { return true }
+        return false
+    }
+
+    /// The key's L1 entry if it is at most `maxAge` past its expiry (or not expired) and no write since has made
+    /// it wrong: what the fail-safe and the soft timeout answer with.
+    func staleEntry(_ read: KeyRead, maxAge: UInt64) -> LoadedReply? {
+        let policy = read.policy
+        var reply: CachedReply?
+        let lookup = l1.lookupStale(read.key, now: clock.monotonicNanoseconds(), maxAge: maxAge) {
+            info, resp2, resp3 in
+            guard policy.keyedEntryIsFresh(info) else { return false }
+            reply = CachedReply(resp2: ByteBuffer(bytes: resp2), resp3: ByteBuffer(bytes: resp3))
+            return true
+        }
+        guard case .hit = lookup, let reply else { return nil }
+        let isAbsent = reply.resp2.withUnsafeReadableBytes { ResultEncoding.isNull($0) }
+        return LoadedReply(reply: reply, isAbsent: isAbsent, isStale: true)
+    }
+
+    // MARK: Fills
+
+    /// Fills L1 with a keyed entry the read's machine let through (from L2, or a load), unless a write that may
+    /// have changed any entry of its type came after `stamp`. An expired entry (kept for `max_stale` and
+    /// `stale_while_revalidate`) does not replace a later one L1 holds. The one place keyed entries enter L1.
+    func fillL1(_ read: KeyRead, with fill: ReadMachine.L1Fill, stamp: UInt64, now: UInt64) {
+        let type = read.type
+        guard type.stamp.current <= stamp else { return }
+        if fill.isExpired {
+            let policy = read.policy
+            var held: UInt64?
+            _ = l1.lookupStale(read.key, now: now) { info, _, _ in
+                guard policy.keyedEntryIsFresh(info) else { return false }
+                held = info.expiresAt
+                return true
+            }
+            if let held, held >= fill.expiresAt { return }
+        }
+        l1.store(
+            read.key, reply: fill.reply, info: L1EntryInfo(expiresAt: fill.expiresAt, stamp: stamp, group: type.group),
+            now: now)
+    }
 }
 
 // MARK: - A key as a read target
@@ -275,4 +442,22 @@ extension ReadPath.KeyRead: ReadTarget {
     func countL1Miss(path: ReadPath) { path.countL1Miss(self) }
 
     func countStaleHit() { type.counters.staleHits.increment() }
+}
+
+extension SQLValue {
+    /// A statement parameter from a client's argument: text when it is UTF-8, else a blob, so SQLite's type
+    /// affinity compares `'42'` equal to an INTEGER column's 42.
+    init(parameter bytes: ByteBuffer) {
+        let array = Array(bytes.readableBytesView)
+        if String(validating: array, as: UTF8.self) != nil {
+            self = .text(array)
+        } else {
+            self = .blob(array)
+        }
+    }
+}
+
+extension UInt64 {
+    /// Nanoseconds as whole milliseconds, rounded up so a short life never becomes 0 (Redis refuses PX 0).
+    var milliseconds: UInt64 { (self + 999_999) / 1_000_000 }
 }
