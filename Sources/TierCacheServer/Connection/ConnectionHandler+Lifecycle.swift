@@ -160,16 +160,6 @@ extension ConnectionHandler {
         written.futureResult.whenComplete { _ in bound.value.close(promise: nil) }
     }
 
-    /// Reports what `inbound` holds now to the proxy's input budget, when it changed.
-    @inline(__always)
-    func accountInput() {
-        let holding = inbound?.readableBytes ?? 0
-        guard holding != inputAccounted, let close = closeForInputBudget else { return }
-        let previous = inputAccounted
-        inputAccounted = holding
-        proxy.inputBudget.update(id: session.id, from: previous, to: holding, close: close)
-    }
-
     /// Closes this connection because all clients' unexecuted input went over `--max-input-buffers` and this
     /// connection's was among the largest (`InputBudget`). What it sent and was not executed is dropped; what was
     /// executed has been or will be answered first.
@@ -185,11 +175,6 @@ extension ConnectionHandler {
         out.writeRESPError(
             "ERR closing connection: the server's input buffers for all clients are full and this client's is among the largest")
         finishStartedAndClose(context: context)
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        flushReplies(context: context)
-        context.fireChannelReadComplete()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -115,6 +115,21 @@ final class ConnectionHandler: ChannelInboundHandler, ReadReceiver {
         accountInput()
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushReplies(context: context)
+        context.fireChannelReadComplete()
+    }
+
+    /// Reports what `inbound` holds now to the proxy's input budget, when it changed.
+    @inline(__always)
+    func accountInput() {
+        let holding = inbound?.readableBytes ?? 0
+        guard holding != inputAccounted, let close = closeForInputBudget else { return }
+        let previous = inputAccounted
+        inputAccounted = holding
+        proxy.inputBudget.update(id: session.id, from: previous, to: holding, close: close)
+    }
+
     static let commandsPerClockRead = 32
     /// Replies gathered in one batch beyond which they are handed to the channel mid-batch, so that a client
     /// that is not reading is noticed (the channel turns unwritable) before a long pipeline's replies pile up.
@@ -332,6 +347,45 @@ final class ConnectionHandler: ChannelInboundHandler, ReadReceiver {
         if index >= hitsInBatch.count { hitsInBatch += Array(repeating: 0, count: index + 1 - hitsInBatch.count) }
         if hitsInBatch[index] == 0 { hitGroups.append(group) }
         hitsInBatch[index] += 1
+    }
+
+    /// Records the latency of the commands this batch answered: from the batch's start to now, which is when
+    /// their replies are complete in the output buffer.
+    func recordBatch(started: UInt64) {
+        record?.noteBatch(at: started, lastCommand: lastKind)
+        for group in hitGroups {
+            policy.counters(ofGroup: group).l1.hits.increment(by: hitsInBatch[Int(group)])
+            hitsInBatch[Int(group)] = 0
+        }
+        hitGroups.removeAll(keepingCapacity: true)
+        guard !answeredKinds.isEmpty else { return }
+        let elapsed = clock.monotonicNanoseconds() &- started
+        var total = 0
+        for kind in answeredKinds {
+            let count = answeredInBatch[kind.rawValue]
+            proxy.stats.recorder(for: kind).record(nanoseconds: elapsed, count: count)
+            answeredInBatch[kind.rawValue] = 0
+            total += count
+        }
+        answeredKinds.removeAll(keepingCapacity: true)
+        proxy.stats.commandsProcessed.increment(by: total)
+    }
+
+    /// Records the latency of the awaited replies that arrived since the last flush, which writes them.
+    func recordArrived() {
+        guard !arrivedKinds.isEmpty else { return }
+        let now = clock.monotonicNanoseconds()
+        var total = 0
+        for kind in arrivedKinds {
+            total += arrivedLatencies[kind.rawValue].count
+            for index in arrivedLatencies[kind.rawValue].indices {
+                arrivedLatencies[kind.rawValue][index] = now &- arrivedLatencies[kind.rawValue][index]
+            }
+            proxy.stats.recorder(for: kind).record(all: arrivedLatencies[kind.rawValue])
+            arrivedLatencies[kind.rawValue].removeAll(keepingCapacity: true)
+        }
+        arrivedKinds.removeAll(keepingCapacity: true)
+        proxy.stats.commandsProcessed.increment(by: total)
     }
 
     /// The Redis connection of this channel's event loop (the caller's).
