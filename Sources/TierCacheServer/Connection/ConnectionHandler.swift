@@ -46,12 +46,12 @@ final class ConnectionHandler: ChannelInboundHandler, ReadReceiver {
     var answeredInBatch: [Int] = Array(repeating: 0, count: CommandKind.allCases.count)
     var answeredKinds: [CommandKind] = []
     /// L1 hits of GETs in the current batch, by group, added to the shared counters once per batch.
-    var hitsInBatch: [Int] = []
+    private var hitsInBatch: [Int] = []
     /// A xorshift sequence stepped once per read; a read is reported when its low bits are 0, so one in
     /// `AccessTracker.sampleEvery` is, at random: a fixed stride would alias with a pipeline's repeating pattern
     /// (every 32nd read of a 10-key cycle hits only 5 of its keys).
     private var readSampler = UInt32.random(in: 1...UInt32.max)
-    var hitGroups: [Int32] = []
+    private var hitGroups: [Int32] = []
     let logger: Logger
     /// Written to the channel but not yet flushed.
     private var unflushed = false
@@ -59,8 +59,8 @@ final class ConnectionHandler: ChannelInboundHandler, ReadReceiver {
     private var flushScheduled = false
     /// Start times of the commands whose awaited replies arrived since the last flush, by kind; they become
     /// latencies at the flush, when the replies are written, with one clock read and one lock per kind.
-    var arrivedLatencies: [[UInt64]] = Array(repeating: [], count: CommandKind.allCases.count)
-    var arrivedKinds: [CommandKind] = []
+    private var arrivedLatencies: [[UInt64]] = Array(repeating: [], count: CommandKind.allCases.count)
+    private var arrivedKinds: [CommandKind] = []
     /// This channel's event loop's Redis connection, looked up once: a channel never changes loops.
     private var cachedL2Connection: L2Connection?
     /// The idle and slow-request checks (`checkLimits`), when either limit is set.
@@ -351,7 +351,7 @@ final class ConnectionHandler: ChannelInboundHandler, ReadReceiver {
 
     /// Records the latency of the commands this batch answered: from the batch's start to now, which is when
     /// their replies are complete in the output buffer.
-    func recordBatch(started: UInt64) {
+    private func recordBatch(started: UInt64) {
         record?.noteBatch(at: started, lastCommand: lastKind)
         for group in hitGroups {
             policy.counters(ofGroup: group).l1.hits.increment(by: hitsInBatch[Int(group)])
@@ -372,7 +372,7 @@ final class ConnectionHandler: ChannelInboundHandler, ReadReceiver {
     }
 
     /// Records the latency of the awaited replies that arrived since the last flush, which writes them.
-    func recordArrived() {
+    private func recordArrived() {
         guard !arrivedKinds.isEmpty else { return }
         let now = clock.monotonicNanoseconds()
         var total = 0
