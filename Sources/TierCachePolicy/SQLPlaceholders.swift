@@ -5,8 +5,8 @@
 /// question marks inside string literals, quoted identifiers and comments are not parameters. Named parameters
 /// (`:id`, `@id`, `$id`) are not counted: the proxy binds by position. The database has the last word when the
 /// server prepares the statement.
-enum SQLPlaceholders {
-    static func count(in sql: String) -> Int {
+public enum SQLPlaceholders {
+    public static func count(in sql: String) -> Int {
         let bytes = Array(sql.utf8)
         var largest = 0
         var index = 0
@@ -38,7 +38,7 @@ enum SQLPlaceholders {
         return largest
     }
 
-    private static func next(_ bytes: [UInt8], _ index: Int) -> UInt8? {
+    static func next(_ bytes: [UInt8], _ index: Int) -> UInt8? {
         index + 1 < bytes.count ? bytes[index + 1] : nil
     }
 
