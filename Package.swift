@@ -142,6 +142,7 @@ let package = Package(
         ),
         .testTarget(name: "TierCacheStatsTests", dependencies: ["TierCacheStats"], swiftSettings: strict),
         .testTarget(name: "TierCacheResilienceTests", dependencies: ["TierCacheResilience"], swiftSettings: strict),
+        .testTarget(name: "TierCacheBackendTests", dependencies: ["TierCacheBackend"], swiftSettings: strict),
         .testTarget(
             name: "TierCacheSQLiteTests",
             dependencies: ["TierCacheSQLite", "TierCacheBackend"],

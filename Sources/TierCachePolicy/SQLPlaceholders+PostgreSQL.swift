@@ -53,7 +53,8 @@ extension SQLPlaceholders {
             let byte = bytes[index]
             switch byte {
             case UInt8(ascii: "'"):
-                let escapes = index > 0 && (bytes[index - 1] | 0x20) == UInt8(ascii: "e")
+                let escapes =
+                    index > 0 && (bytes[index - 1] | 0x20) == UInt8(ascii: "e")
                     && (index < 2 || !isIdentifierByte(bytes[index - 2]))
                 index = stringEnd(bytes, from: index + 1, backslashEscapes: escapes)
             case UInt8(ascii: "\""):
