@@ -8,6 +8,8 @@ mode=${1:-run}
 packages=(libsqlite3-dev libhiredis-dev pkg-config redis-tools)
 if [ "$mode" = test ]; then
     packages+=(redis-server sqlite3 python3)
+    # A throwaway PostgreSQL server of the tests' own (scripts/postgres-server.sh) and psql.
+    packages+=(postgresql)
     # The clients the compatibility tests run in their default configuration (Tests/Integration/test_clients.py).
     packages+=(nodejs node-redis php-cli php-redis ruby-redis libredis-perl)
 fi
