@@ -30,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // System libraries (Debian: libsqlite3-dev, libhiredis-dev), found through pkg-config.
@@ -85,6 +87,17 @@ let package = Package(
         .target(
             name: "TierCacheSQLite",
             dependencies: ["CSQLite", "TierCacheBackend"],
+            swiftSettings: strict
+        ),
+
+        // PostgreSQL through postgres-nio: non-blocking, on the event loops.
+        .target(
+            name: "TierCachePostgres",
+            dependencies: [
+                "TierCacheBackend", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
 
@@ -144,6 +157,15 @@ let package = Package(
         .testTarget(name: "TierCacheResilienceTests", dependencies: ["TierCacheResilience"], swiftSettings: strict),
         .testTarget(name: "TierCacheBackendTests", dependencies: ["TierCacheBackend"], swiftSettings: strict),
         .testTarget(
+            name: "TierCachePostgresTests",
+            dependencies: [
+                "TierCachePostgres", "TierCacheBackend", "TestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "TierCacheSQLiteTests",
             dependencies: ["TierCacheSQLite", "TierCacheBackend"],
             swiftSettings: strict
@@ -153,7 +175,7 @@ let package = Package(
         // Starts and stops real redis-server processes for the Redis and server tests.
         .target(
             name: "RedisTestSupport",
-            dependencies: ["TierCacheRedis"],
+            dependencies: ["TierCacheRedis", "TestSupport"],
             path: "Tests/RedisTestSupport",
             swiftSettings: strict
         ),

@@ -5,6 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
 
+# One throwaway PostgreSQL server for the whole run (the PostgreSQL tests read its URL), stopped on any exit.
+read -r pg_folder TIERCACHE_TEST_POSTGRES < <(scripts/postgres-server.sh start)
+export TIERCACHE_TEST_POSTGRES
+trap 'scripts/postgres-server.sh stop "$pg_folder"' EXIT
+
 swift build --build-tests
 swift test --skip-build
 

@@ -1,11 +1,10 @@
 import Glibc
+import TestSupport
 import TierCacheRedis
 
 /// A real `redis-server` on a free loopback port, started by a test and stopped by pid.
 ///
-/// Spawned with `posix_spawn` rather than Foundation's `Process`: the test runner's threads block SIGTERM, a child
-/// inherits that mask through `Process`, and redis-server then ignores SIGTERM. Here the child gets an empty mask and
-/// default dispositions, and we reap it ourselves with `waitpid`.
+/// Spawned by `ChildProcess` (an empty signal mask: redis-server must hear SIGTERM), reaped with `waitpid`.
 public final class RedisServerProcess {
     /// The `redis-server` binary on `PATH`, or `nil`.
     public static let executable: String? = {
@@ -106,27 +105,11 @@ public final class RedisServerProcess {
     }
 
     private static func spawn(_ arguments: [String]) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let argv = arguments.map { strdup($0) } + [nil]
-        defer { for argument in argv { free(argument) } }
-        var pid: pid_t = 0
-        let status = posix_spawn(&pid, arguments[0], &actions, &attributes, argv, environ)
-        guard status == 0 else { throw TestFailure("posix_spawn redis-server: \(String(cString: strerror(status)))") }
-        return pid
+        do {
+            return try ChildProcess.spawn(arguments)
+        } catch {
+            throw TestFailure(error.description)
+        }
     }
 
     /// A port nothing listens on right now: bind a socket to port 0 and read what the kernel chose.

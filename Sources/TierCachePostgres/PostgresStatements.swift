@@ -1,0 +1,86 @@
+import Logging
+import NIOCore
+import PostgresNIO
+import TierCacheBackend
+
+/// Statements on a `PostgresClient`'s pool, their parameters bound for PostgreSQL to type and their rows in the
+/// backend's own values. What PostgreSQL answers is told apart by its SQLSTATE (`BackendError`), so the server
+/// can tell a client's mistake (`22P02` for `GET users:abc` against an integer key) from the database's failure.
+struct PostgresStatements: Sendable {
+    let client: PostgresClient
+    let logger: Logger
+
+    /// Runs `sql` (PostgreSQL's `$n` placeholders) with `parameters` and returns its rows.
+    func rows(_ sql: String, parameters: [SQLValue]) async throws(BackendError) -> ResultSet {
+        let query = PostgresQuery(unsafeSQL: sql, binds: Self.bindings(parameters))
+        do {
+            let sequence = try await client.query(query, logger: logger)
+            var columns: [String]?
+            var rows: [[SQLValue]] = []
+            for try await row in sequence {
+                var values: [SQLValue] = []
+                values.reserveCapacity(row.count)
+                var names: [String] = []
+                for cell in row {
+                    values.append(try PostgresCellValue.value(of: cell))
+                    if columns == nil { names.append(cell.columnName) }
+                }
+                if columns == nil { columns = names }
+                rows.append(values)
+            }
+            return ResultSet(columns: columns ?? [], rows: rows)
+        } catch let error as BackendError {
+            throw error
+        } catch {
+            throw Self.backendError(error)
+        }
+    }
+
+    /// A client's bytes go untyped, for PostgreSQL to type from the statement; a blob (bytes that are not UTF-8)
+    /// goes as `bytea`; numbers go as their text.
+    static func bindings(_ parameters: [SQLValue]) -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: parameters.count)
+        for parameter in parameters {
+            switch parameter {
+            case .null: bindings.appendNull()
+            case .text(let bytes): bindings.append(PostgresParameter(bytes: bytes))
+            case .integer(let value): bindings.append(PostgresParameter(bytes: Array(String(value).utf8)))
+            case .real(let value): bindings.append(PostgresParameter(bytes: Array("\(value)".utf8)))
+            case .blob(let bytes): bindings.append(ByteBuffer(bytes: bytes))
+            }
+        }
+        return bindings
+    }
+
+    /// PostgreSQL's error as a `BackendError`, by its SQLSTATE's class; the message starts with the SQLSTATE, as
+    /// the client sees it (`-DBERR 22P02 invalid input syntax for type integer: "abc"`).
+    static func backendError(_ error: any Error) -> BackendError {
+        guard let error = error as? PSQLError else {
+            return BackendError(.unavailable, "PostgreSQL: \(error)")
+        }
+        guard let state = error.serverInfo?[.sqlState] else {
+            // No answer from the server: the connection failed or closed.
+            return BackendError(.unavailable, "PostgreSQL unreachable: \(error.code)")
+        }
+        let message = "\(state) \(error.serverInfo?[.message] ?? "\(error.code)")"
+        return BackendError(code(forSQLState: state), message)
+    }
+
+    /// What an SQLSTATE means to the proxy: the class (its first two characters) decides, with a few exact codes.
+    static func code(forSQLState state: String) -> BackendError.Code {
+        switch state {
+        case "25006": return .notReadOnly  // read_only_sql_transaction
+        case "57014": return .interrupted  // query_canceled, statement_timeout
+        case "40001", "40P01": return .busy  // serialization_failure, deadlock_detected
+        case "57P01", "57P02", "57P03": return .unavailable  // the server is shutting down or starting
+        default: break
+        }
+        switch state.prefix(2) {
+        case "22": return .statementError  // data exception: the value does not fit the statement
+        case "23": return .constraint
+        case "42": return .invalidStatement  // syntax error, undefined table or column, permissions
+        case "08", "53", "58", "XX": return .unavailable  // connection, resources, system, internal
+        default: return .failed
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import NIOSSL
+import PostgresNIO
+import TierCacheBackend
+
+extension PostgresURL {
+    /// The pool's configuration for this server: TCP or its unix socket, TLS as `sslmode` says (as libpq's
+    /// `require`, TLS without checking the server's certificate; `prefer` falls back to plain TCP), and the
+    /// `application_name` PostgreSQL shows in `pg_stat_activity`.
+    public var clientConfiguration: PostgresClient.Configuration {
+        var configuration: PostgresClient.Configuration
+        if usesUnixSocket {
+            configuration = .init(
+                unixSocketPath: unixSocketPath, username: user, password: password, database: database)
+        } else {
+            var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+            tlsConfiguration.certificateVerification = .none
+            let tls: PostgresClient.Configuration.TLS =
+                switch sslMode {
+                case .disable: .disable
+                case .prefer: .prefer(tlsConfiguration)
+                case .require: .require(tlsConfiguration)
+                }
+            configuration = .init(
+                host: host, port: port, username: user, password: password, database: database, tls: tls)
+        }
+        if let applicationName {
+            configuration.options.additionalStartupParameters.append(("application_name", applicationName))
+        }
+        return configuration
+    }
+}
