@@ -198,31 +198,13 @@ public struct PostgresURL: Equatable, Sendable {
 
     /// Percent-decodes a URL part (`%40` is `@`), so user names and passwords may hold any byte.
     private static func decoded(_ text: some StringProtocol, what: String) throws(DatabaseURLError) -> String {
-        var bytes: [UInt8] = []
-        var iterator = Array(text.utf8).makeIterator()
-        while let byte = iterator.next() {
-            guard byte == UInt8(ascii: "%") else {
-                bytes.append(byte)
-                continue
-            }
-            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
-                throw DatabaseURLError(.invalidParameter, "the \(what) has a '%' not followed by two hex digits")
-            }
-            bytes.append(high << 4 | low)
+        guard let bytes = PercentDecoding.decode(text) else {
+            throw DatabaseURLError(.invalidParameter, "the \(what) has a '%' not followed by two hex digits")
         }
         guard let decoded = String(validating: bytes, as: UTF8.self) else {
             throw DatabaseURLError(.invalidParameter, "the \(what) is not UTF-8 once decoded")
         }
         return decoded
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 }
 

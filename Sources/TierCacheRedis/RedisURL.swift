@@ -1,3 +1,5 @@
+import TierCacheSupport
+
 /// Where a Redis server is and how to log in to it.
 ///
 /// Two forms parse:
@@ -191,28 +193,7 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
     }
 
     private static func percentDecoded(_ text: Substring, what: String) throws(RedisError) -> String {
-        guard text.contains("%") else { return String(text) }
-        var bytes: [UInt8] = []
-        var utf8 = text.utf8[...]
-        while let byte = utf8.popFirst() {
-            guard byte == UInt8(ascii: "%") else {
-                bytes.append(byte)
-                continue
-            }
-            guard let high = utf8.popFirst().flatMap(hexValue), let low = utf8.popFirst().flatMap(hexValue) else {
-                throw invalid("the \(what) has a bad percent escape")
-            }
-            bytes.append(high << 4 | low)
-        }
+        guard let bytes = PercentDecoding.decode(text) else { throw invalid("the \(what) has a bad percent escape") }
         return String(decoding: bytes, as: UTF8.self)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 }
