@@ -26,3 +26,12 @@ public struct ResultSize: Sendable {
         return bytes <= limit
     }
 }
+
+extension BackendError {
+    /// A read stopped by its `ResultSize` limit after `rows` rows, in the words every backend uses.
+    public static func resultTooLarge(limit: Int, rows: Int) -> BackendError {
+        BackendError(
+            .resultTooLarge,
+            "result too large: over \(limit) bytes after \(rows) rows; add a LIMIT or select fewer columns")
+    }
+}

@@ -9,6 +9,9 @@ import TierCacheBackend
 struct PostgresStatements: Sendable {
     let client: PostgresClient
     let logger: Logger
+    /// The largest result a statement may return (`ResultSize`): past it the statement fails with
+    /// `resultTooLarge` at the row that crosses it, before the rest reach memory.
+    let maxResultBytes: Int
 
     /// Runs `sql` (PostgreSQL's `$n` placeholders) with `parameters` and returns its rows.
     func rows(_ sql: String, parameters: [SQLValue]) async throws(BackendError) -> ResultSet {
@@ -17,6 +20,7 @@ struct PostgresStatements: Sendable {
             let sequence = try await client.query(query, logger: logger)
             var columns: [String]?
             var rows: [[SQLValue]] = []
+            var size = ResultSize(limit: maxResultBytes)
             for try await row in sequence {
                 var values: [SQLValue] = []
                 values.reserveCapacity(row.count)
@@ -26,6 +30,7 @@ struct PostgresStatements: Sendable {
                     if columns == nil { names.append(cell.columnName) }
                 }
                 if columns == nil { columns = names }
+                guard size.add(values) else { throw BackendError.resultTooLarge(limit: size.limit, rows: rows.count) }
                 rows.append(values)
             }
             return ResultSet(columns: columns ?? [], rows: rows)

@@ -107,11 +107,7 @@ extension SQLiteConnection {
                 }
                 guard size.add(row) else {
                     // Not the statement's fault as such: it is reset (by the `defer`) and stays cached.
-                    throw BackendError(
-                        .resultTooLarge,
-                        "result too large: over \(size.limit) bytes after \(rows.count) rows; add a LIMIT or select"
-                            + " fewer columns"
-                    )
+                    throw BackendError.resultTooLarge(limit: size.limit, rows: rows.count)
                 }
                 rows.append(row)
             }

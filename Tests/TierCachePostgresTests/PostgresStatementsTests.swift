@@ -7,8 +7,24 @@ import TierCacheBackend
 
 @Suite("PostgreSQL statements: parameters typed by the server, rows in the backend's values, errors by SQLSTATE")
 struct PostgresStatementsTests {
-    private static func statements(_ client: PostgresClient) -> PostgresStatements {
-        PostgresStatements(client: client, logger: Logger(label: "test.postgres"))
+    private static func statements(_ client: PostgresClient, maxResultBytes: Int = 1 << 20) -> PostgresStatements {
+        PostgresStatements(client: client, logger: Logger(label: "test.postgres"), maxResultBytes: maxResultBytes)
+    }
+
+    @Test("a result over the size limit fails at the row that crosses it, and the pool goes on")
+    func resultSizeLimit() async throws {
+        try await PostgresTestServer.withStatements { client in
+            let small = Self.statements(client, maxResultBytes: 10_000)
+            await #expect {
+                _ = try await small.rows("SELECT repeat('x', 100) FROM generate_series(1, 1000)", parameters: [])
+            } throws: { error in
+                let error = error as? BackendError
+                // 148 bytes per row (32 + 16 + 100): the 68th crosses 10,000.
+                return error?.code == .resultTooLarge && error?.message.contains("after 67 rows") == true
+            }
+            let next = try await small.rows("SELECT 1 AS one", parameters: [])
+            #expect(next.rows == [[.integer(1)]])
+        }
     }
 
     @Test("a client's bytes bind as untyped text: '7' finds an integer key, 'abc' is the client's 22P02")
