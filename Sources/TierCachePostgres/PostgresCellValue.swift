@@ -4,7 +4,7 @@ import TierCacheBackend
 
 /// PostgreSQL's values in the backend's own types, so a row reads the same from either backend: integers and
 /// booleans (1, 0) as integers, floats as reals, `numeric` as its exact text, text-like types, JSON and UUIDs as
-/// text, `bytea` as a blob. postgres-nio receives every column in the binary format; a type not listed here is
+/// text, dates and times as PostgreSQL's own ISO text (`timestamptz` in UTC), `bytea` as a blob. postgres-nio receives every column in the binary format; a type not listed here is
 /// refused by name, with the cast that makes it readable (`col::text`), rather than guessed at.
 enum PostgresCellValue {
     static func value(of cell: PostgresCell) throws(BackendError) -> SQLValue {
@@ -42,6 +42,15 @@ enum PostgresCellValue {
             return .text(uuid.lowercased())
         case .bytea:
             return .blob(Array(bytes.readableBytesView))
+        case .date:
+            guard let days = bytes.readInteger(as: Int32.self) else { throw malformed(cell) }
+            return .text(PostgresTimeText.date(days: days))
+        case .timestamp, .timestamptz:
+            guard let microseconds = bytes.readInteger(as: Int64.self) else { throw malformed(cell) }
+            return .text(PostgresTimeText.timestamp(microseconds: microseconds, utc: cell.dataType == .timestamptz))
+        case .time:
+            guard let microseconds = bytes.readInteger(as: Int64.self) else { throw malformed(cell) }
+            return .text(PostgresTimeText.time(microseconds: microseconds))
         default:
             throw BackendError(
                 .statementError,

@@ -73,6 +73,26 @@ struct PostgresStatementsTests {
         }
     }
 
+    @Test("dates and times read as PostgreSQL shows them in ISO style; timestamptz in UTC")
+    func datesAndTimes() async throws {
+        try await PostgresTestServer.withStatements { client in
+            let samples = [
+                "'2024-01-31'::date", "'1999-12-31'::date", "'0044-03-15 BC'::date", "'infinity'::date",
+                "'2000-02-29 23:59:59.5'::timestamp", "'1969-07-20 20:17:40'::timestamp",
+                "'-infinity'::timestamp", "'2024-06-01 12:00:00+02'::timestamptz", "'10:11:12.000001'::time",
+                "'00:00:00'::time",
+            ]
+            let row = try await Self.statements(client).rows(
+                "SELECT " + samples.joined(separator: ", "), parameters: [])
+            let text = try await Self.statements(client).rows(
+                "SELECT " + samples.map { "(\($0))::text" }.joined(separator: ", "), parameters: [])
+            // The server's own text of each value (its session is in UTC, as the client configuration sets it).
+            #expect(row.rows.count == 1)
+            #expect(row.rows == text.rows)
+            #expect(row.rows.first?[7] == .text("2024-06-01 10:00:00+00"))
+        }
+    }
+
     @Test("a type TierCache does not encode is refused by name, with the cast that reads it")
     func unencodedTypeIsNamed() async throws {
         try await PostgresTestServer.withStatements { client in
