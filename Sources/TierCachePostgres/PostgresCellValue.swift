@@ -4,8 +4,9 @@ import TierCacheBackend
 
 /// PostgreSQL's values in the backend's own types, so a row reads the same from either backend: integers and
 /// booleans (1, 0) as integers, floats as reals, `numeric` as its exact text, text-like types, JSON and UUIDs as
-/// text, dates and times as PostgreSQL's own ISO text (`timestamptz` in UTC), `bytea` as a blob. postgres-nio receives every column in the binary format; a type not listed here is
-/// refused by name, with the cast that makes it readable (`col::text`), rather than guessed at.
+/// text, dates and times as PostgreSQL's own ISO text (`timestamptz` in UTC), `bytea` as a blob. postgres-nio
+/// receives every column in the binary format; a type not listed here is refused by name, with the cast that makes
+/// it readable (`col::text`), rather than guessed at.
 enum PostgresCellValue {
     static func value(of cell: PostgresCell) throws(BackendError) -> SQLValue {
         guard var bytes = cell.bytes else { return .null }
