@@ -4,7 +4,8 @@ import TierCacheBackend
 
 /// PostgreSQL's values in the backend's own types, so a row reads the same from either backend: integers and
 /// booleans (1, 0) as integers, floats as reals, `numeric` as its exact text, text-like types, JSON and UUIDs as
-/// text, dates and times as PostgreSQL's own ISO text (`timestamptz` in UTC), `bytea` as a blob. postgres-nio
+/// text, dates and times as PostgreSQL's own ISO text (`timestamptz` in UTC), arrays of these as PostgreSQL's
+/// array text (`{1,2,NULL}`), `bytea` as a blob. postgres-nio
 /// receives every column in the binary format; a type not listed here is refused by name, with the cast that makes
 /// it readable (`col::text`), rather than guessed at.
 enum PostgresCellValue {
@@ -52,6 +53,9 @@ enum PostgresCellValue {
         case .time:
             guard let microseconds = bytes.readInteger(as: Int64.self) else { throw malformed(cell) }
             return .text(PostgresTimeText.time(microseconds: microseconds))
+        case let type where PostgresArrayText.types.contains(type.rawValue):
+            guard let text = try PostgresArrayText.text(&bytes, column: cell.columnName) else { throw malformed(cell) }
+            return .text(text)
         default:
             throw BackendError(
                 .statementError,

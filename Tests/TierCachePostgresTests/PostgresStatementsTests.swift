@@ -93,6 +93,26 @@ struct PostgresStatementsTests {
         }
     }
 
+    @Test("arrays read as PostgreSQL's own array text, nested, with NULLs, quoting and bounds")
+    func arrays() async throws {
+        try await PostgresTestServer.withStatements { client in
+            let samples = [
+                "ARRAY[1, 2, NULL]::int4[]", "ARRAY[]::int8[]", "'{{1,2},{3,4}}'::int2[]", "ARRAY[true, false]",
+                "ARRAY['a', '', 'NULL', 'x y', 'q\"b', 'back\\slash', '{br}', 'c,d']::text[]",
+                "ARRAY[1.5, 0.1, 1e20, 100000000000000, 'Infinity', 'NaN']::float8[]", "ARRAY[0.1]::float4[]",
+                "ARRAY[12.50, -0.001]::numeric[]", "'[0:1]={x,y}'::varchar[]", "ARRAY['\\x01ff'::bytea]",
+                "ARRAY['2024-01-31'::date, NULL]", "ARRAY['2024-01-31 10:00:00+00'::timestamptz]",
+                "ARRAY['A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'::uuid]", "ARRAY['{\"a\": [1]}'::jsonb]",
+            ]
+            let row = try await Self.statements(client).rows(
+                "SELECT " + samples.joined(separator: ", "), parameters: [])
+            let text = try await Self.statements(client).rows(
+                "SELECT " + samples.map { "(\($0))::text" }.joined(separator: ", "), parameters: [])
+            #expect(row.rows.count == 1)
+            #expect(row.rows == text.rows)
+        }
+    }
+
     @Test("a type TierCache does not encode is refused by name, with the cast that reads it")
     func unencodedTypeIsNamed() async throws {
         try await PostgresTestServer.withStatements { client in
