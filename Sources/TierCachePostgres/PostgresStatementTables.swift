@@ -3,17 +3,25 @@ import Logging
 import PostgresNIO
 import TierCacheBackend
 
-/// The tables a statement reads, as PostgreSQL plans it: views are already expanded into their base tables, and
-/// CTEs and subqueries are parts of the plan. Asked once per statement (the caller caches it): prepared, then
-/// explained as a generic plan, so no parameter value can fold a scan away (PostgreSQL 15 has no
+/// The tables a statement reads and modifies, as PostgreSQL plans it: views are already expanded into their base
+/// tables, and CTEs and subqueries are parts of the plan. Asked once per statement (the caller caches it):
+/// prepared, then explained as a generic plan, so no parameter value can fold a scan away (PostgreSQL 15 has no
 /// `EXPLAIN (GENERIC_PLAN)`). All in a transaction that is rolled back, and the prepared statement is dropped, so
 /// the pooled connection is left as it was.
 ///
-/// Tables a function reads inside its body are not in the plan, and so not found.
-enum PostgresTablesRead {
+/// Tables a function or trigger reads or writes inside its body are not in the plan, and so not found. A statement
+/// PostgreSQL cannot prepare (a utility statement: DDL, `COPY`, `SET`, …) fails here with 42601.
+enum PostgresStatementTables {
+    /// The tables in a statement's plan: all it reads, and those it modifies (an `INSERT`, `UPDATE`, `DELETE` or
+    /// `MERGE` target, also inside a CTE). Triggers' writes are not in a plan.
+    struct Tables: Equatable, Sendable {
+        var read: Set<String> = []
+        var written: Set<String> = []
+    }
+
     static func tables(
         of sql: String, parameterCount: Int, client: PostgresClient, logger: Logger
-    ) async throws(BackendError) -> Set<String> {
+    ) async throws(BackendError) -> Tables {
         let arguments = Array(repeating: "NULL", count: parameterCount).joined(separator: ", ")
         let name = "tiercache_inspect"
         do {
@@ -53,16 +61,19 @@ enum PostgresTablesRead {
         }
     }
 
-    /// Every "Relation Name" in an `EXPLAIN (FORMAT JSON)` plan.
-    static func relations(inPlan json: String) throws(BackendError) -> Set<String> {
+    /// Every "Relation Name" in an `EXPLAIN (FORMAT JSON)` plan; a `ModifyTable` node's is also written.
+    static func relations(inPlan json: String) throws(BackendError) -> Tables {
         guard let parsed = try? JSONSerialization.jsonObject(with: Data(json.utf8)) else {
             throw BackendError(.failed, "PostgreSQL's plan is not the JSON EXPLAIN gives")
         }
-        var found: Set<String> = []
+        var found = Tables()
         var pending: [Any] = [parsed]
         while let next = pending.popLast() {
             if let object = next as? [String: Any] {
-                if let relation = object["Relation Name"] as? String { found.insert(relation) }
+                if let relation = object["Relation Name"] as? String {
+                    found.read.insert(relation)
+                    if object["Node Type"] as? String == "ModifyTable" { found.written.insert(relation) }
+                }
                 pending.append(contentsOf: object.values)
             } else if let array = next as? [Any] {
                 pending.append(contentsOf: array)
