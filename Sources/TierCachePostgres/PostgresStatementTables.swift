@@ -48,9 +48,11 @@ enum PostgresStatementTables {
                     _ = try await connection.query("ROLLBACK", logger: logger)
                     return try relations(inPlan: plan)
                 } catch {
-                    // Whatever failed, the connection goes back clean.
-                    _ = try? await connection.query(PostgresQuery(unsafeSQL: "DEALLOCATE \(name)"), logger: logger)
+                    // Whatever failed, the connection goes back clean: the failure aborted the transaction, and a
+                    // prepared statement outlives it (PREPARE is not transactional), so roll back first, then drop
+                    // it (an error if it never prepared, which is fine).
                     _ = try? await connection.query("ROLLBACK", logger: logger)
+                    _ = try? await connection.query(PostgresQuery(unsafeSQL: "DEALLOCATE \(name)"), logger: logger)
                     throw error
                 }
             }

@@ -57,6 +57,23 @@ struct PostgresStatementTablesTests {
         }
     }
 
+    @Test("a failure after the statement prepared leaves no prepared statement on the connection")
+    func failureAfterPrepareLeavesNothing() async throws {
+        // One connection, so the second call meets whatever the first one left.
+        try await PostgresTestServer.withStatements(maximumConnections: 1) { client in
+            await #expect {
+                // Prepares (one parameter), then EXECUTE with none fails.
+                _ = try await PostgresStatementTables.tables(
+                    of: "SELECT $1::int", parameterCount: 0, client: client, logger: Self.logger)
+            } throws: { error in
+                (error as? BackendError)?.message.hasPrefix("42601 ") == true
+            }
+            let next = try await PostgresStatementTables.tables(
+                of: "SELECT 1", parameterCount: 0, client: client, logger: Self.logger)
+            #expect(next == .init())
+        }
+    }
+
     @Test("a statement that does not prepare fails with its SQLSTATE and leaves the connection usable")
     func failuresLeaveNoState() async throws {
         try await PostgresTestServer.withStatements { client in

@@ -53,14 +53,17 @@ enum PostgresTestServer {
         return parts[1]
     }
 
-    /// Runs `body` with a running client of the test server's database.
+    /// Runs `body` with a running client of the test server's database (`maximumConnections`: to make every call
+    /// use the same connection).
     @discardableResult
     static func withStatements<T: Sendable>(
+        maximumConnections: Int? = nil,
         _ body: @Sendable (PostgresClient) async throws -> T
     ) async throws -> T {
-        let url = try url.get()
+        var configuration = try url.get().clientConfiguration
+        if let maximumConnections { configuration.options.maximumConnections = maximumConnections }
         let client = PostgresClient(
-            configuration: url.clientConfiguration, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+            configuration: configuration, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
             backgroundLogger: Logger(label: "test.postgres"))
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
