@@ -28,6 +28,9 @@ as_server_user() {
 case "$command" in
 start)
     dir=$(mktemp -d "${TMPDIR:-/tmp}/tiercache-pg.XXXXXX")
+    # A start that fails half-way (initdb, the server, createdb) leaves no server or folder behind.
+    started=no
+    trap '[ "$started" = yes ] || "$0" stop "$dir" >/dev/null 2>&1' EXIT
     if [ "$(id -u)" -eq 0 ]; then chown postgres "$dir"; fi
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     password=$(python3 -c 'import secrets; print(secrets.token_hex(12))')
@@ -40,6 +43,7 @@ start)
         -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
         || { cat "$dir/server.log" >&2; exit 1; }
     as_server_user "$bindir/createdb" --host="$dir" --port="$port" --username=tiercache tiercache_test
+    started=yes
     echo "$dir postgres://tiercache:$password@127.0.0.1:$port/tiercache_test"
     ;;
 stop)

@@ -29,9 +29,17 @@ enum PostgresArrayText {
             lowerBounds.append(lowerBound)
         }
         if sizes.isEmpty || sizes.contains(0) { return "{}" }
+        // Each element takes at least its 4-byte length: sizes claiming more than the bytes hold are malformed
+        // (and their product could overflow).
+        var count = 1
+        for size in sizes {
+            let (product, overflow) = count.multipliedReportingOverflow(by: size)
+            guard !overflow, product <= bytes.readableBytes / 4 else { return nil }
+            count = product
+        }
         let elementType = PostgresDataType(elementOID)
         var elements: [String?] = []
-        for _ in 0..<sizes.reduce(1, *) {
+        for _ in 0..<count {
             guard let length = bytes.readInteger(as: Int32.self) else { return nil }
             if length < 0 {
                 elements.append(nil)

@@ -11,6 +11,18 @@ struct PostgresStatementsTests {
         PostgresStatements(client: client, logger: Logger(label: "test.postgres"), maxResultBytes: maxResultBytes)
     }
 
+    /// Reads `samples` (SQL expressions) as values and as the server's own `::text` of each (its session is in
+    /// UTC, as the client configuration sets it), expects them equal, and returns the row.
+    @discardableResult
+    private static func expectServersOwnText(_ samples: [String], client: PostgresClient) async throws -> [SQLValue] {
+        let row = try await statements(client).rows("SELECT " + samples.joined(separator: ", "), parameters: [])
+        let text = try await statements(client).rows(
+            "SELECT " + samples.map { "(\($0))::text" }.joined(separator: ", "), parameters: [])
+        #expect(row.rows.count == 1)
+        #expect(row.rows == text.rows)
+        return row.rows.first ?? []
+    }
+
     @Test("a result over the size limit fails at the row that crosses it, and the pool goes on")
     func resultSizeLimit() async throws {
         try await PostgresTestServer.withStatements { client in
@@ -82,14 +94,8 @@ struct PostgresStatementsTests {
                 "'-infinity'::timestamp", "'2024-06-01 12:00:00+02'::timestamptz", "'10:11:12.000001'::time",
                 "'00:00:00'::time",
             ]
-            let row = try await Self.statements(client).rows(
-                "SELECT " + samples.joined(separator: ", "), parameters: [])
-            let text = try await Self.statements(client).rows(
-                "SELECT " + samples.map { "(\($0))::text" }.joined(separator: ", "), parameters: [])
-            // The server's own text of each value (its session is in UTC, as the client configuration sets it).
-            #expect(row.rows.count == 1)
-            #expect(row.rows == text.rows)
-            #expect(row.rows.first?[7] == .text("2024-06-01 10:00:00+00"))
+            let row = try await Self.expectServersOwnText(samples, client: client)
+            #expect(row.dropFirst(7).first == .text("2024-06-01 10:00:00+00"))
         }
     }
 
@@ -104,12 +110,7 @@ struct PostgresStatementsTests {
                 "ARRAY['2024-01-31'::date, NULL]", "ARRAY['2024-01-31 10:00:00+00'::timestamptz]",
                 "ARRAY['A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'::uuid]", "ARRAY['{\"a\": [1]}'::jsonb]",
             ]
-            let row = try await Self.statements(client).rows(
-                "SELECT " + samples.joined(separator: ", "), parameters: [])
-            let text = try await Self.statements(client).rows(
-                "SELECT " + samples.map { "(\($0))::text" }.joined(separator: ", "), parameters: [])
-            #expect(row.rows.count == 1)
-            #expect(row.rows == text.rows)
+            try await Self.expectServersOwnText(samples, client: client)
         }
     }
 
