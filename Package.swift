@@ -94,7 +94,7 @@ let package = Package(
         .target(
             name: "TierCachePostgres",
             dependencies: [
-                "TierCacheBackend", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "TierCacheBackend", "TierCacheSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -23,6 +23,9 @@ public struct BackendError: CodedError {
         /// The statement failed while running, for reasons of its own: an integer overflow, malformed JSON, a
         /// value over the size limit. The database is fine.
         case statementError
+        /// A value did not fit the statement: a parameter the statement's column type refuses (PostgreSQL's
+        /// class 22: `abc` for an integer id, a number out of range). The request's values, not the database.
+        case invalidValue
         /// The statement ran past its time limit, or the backend is stopping; it was interrupted and what it wrote
         /// was rolled back.
         case interrupted

@@ -1,3 +1,4 @@
+import TierCacheSupport
 import Yams
 
 extension PolicyFileParser {

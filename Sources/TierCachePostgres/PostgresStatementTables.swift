@@ -12,49 +12,63 @@ import TierCacheBackend
 /// Tables a function or trigger reads or writes inside its body are not in the plan, and so not found. A statement
 /// PostgreSQL cannot prepare (a utility statement: DDL, `COPY`, `SET`, …) fails here with 42601.
 enum PostgresStatementTables {
-    /// The tables in a statement's plan: all it reads, and those it modifies (an `INSERT`, `UPDATE`, `DELETE` or
-    /// `MERGE` target, also inside a CTE). Triggers' writes are not in a plan.
+    /// What PostgreSQL's plan of a statement says: the tables in it, all it reads and those it modifies (an
+    /// `INSERT`, `UPDATE`, `DELETE` or `MERGE` target, also inside a CTE; triggers' writes are not in a plan), and
+    /// the parameters' types as PostgreSQL inferred them (`integer`, `text`, …), one per `$n`.
     struct Tables: Equatable, Sendable {
         var read: Set<String> = []
         var written: Set<String> = []
+        /// The written tables whose rows are updated or deleted: their foreign keys may cascade.
+        var updatedOrDeleted: Set<String> = []
+        var parameterTypes: [String] = []
+        /// The plan's conditions as PostgreSQL prints them (`(id = $1)`), to see how parameters meet data.
+        var conditions: [String] = []
     }
 
-    static func tables(
-        of sql: String, parameterCount: Int, client: PostgresClient, logger: Logger
-    ) async throws(BackendError) -> Tables {
-        let arguments = Array(repeating: "NULL", count: parameterCount).joined(separator: ", ")
+    /// Prepares `sql` on `connection` (which it leaves as it found it) and reads its generic plan.
+    static func tables(of sql: String, on connection: PostgresConnection, logger: Logger) async throws(BackendError)
+        -> Tables
+    {
         let name = "tiercache_inspect"
         do {
-            return try await client.withConnection { connection in
-                _ = try await connection.query("BEGIN", logger: logger)
-                do {
-                    _ = try await connection.query("SET LOCAL plan_cache_mode = force_generic_plan", logger: logger)
-                    _ = try await connection.query(
-                        PostgresQuery(unsafeSQL: "PREPARE \(name) AS \(sql)"), logger: logger)
-                    let explained = try await connection.query(
-                        PostgresQuery(
-                            unsafeSQL: "EXPLAIN (FORMAT JSON) EXECUTE \(name)"
-                                + (parameterCount > 0 ? "(\(arguments))" : "")),
-                        logger: logger)
-                    var plan = ""
-                    for try await row in explained {
-                        for cell in row {
-                            if case .text(let bytes) = try PostgresCellValue.value(of: cell) {
-                                plan += String(decoding: bytes, as: UTF8.self)
-                            }
+            _ = try await connection.query("BEGIN", logger: logger)
+            do {
+                _ = try await connection.query("SET LOCAL plan_cache_mode = force_generic_plan", logger: logger)
+                _ = try await connection.query(PostgresQuery(unsafeSQL: "PREPARE \(name) AS \(sql)"), logger: logger)
+                var parameterTypes: [String] = []
+                let types = try await connection.query(
+                    """
+                    SELECT t.type::regtype::text FROM pg_prepared_statements p,
+                        unnest(p.parameter_types) WITH ORDINALITY AS t(type, position)
+                    WHERE p.name = \(name) ORDER BY t.position
+                    """, logger: logger)
+                for try await type in types.decode(String.self) { parameterTypes.append(type) }
+                let arguments = Array(repeating: "NULL", count: parameterTypes.count).joined(separator: ", ")
+                let explained = try await connection.query(
+                    PostgresQuery(
+                        unsafeSQL: "EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE \(name)"
+                            + (parameterTypes.isEmpty ? "" : "(\(arguments))")),
+                    logger: logger)
+                var plan = ""
+                for try await row in explained {
+                    for cell in row {
+                        if case .text(let bytes) = try PostgresCellValue.value(of: cell) {
+                            plan += String(decoding: bytes, as: UTF8.self)
                         }
                     }
-                    _ = try await connection.query(PostgresQuery(unsafeSQL: "DEALLOCATE \(name)"), logger: logger)
-                    _ = try await connection.query("ROLLBACK", logger: logger)
-                    return try relations(inPlan: plan)
-                } catch {
-                    // Whatever failed, the connection goes back clean: the failure aborted the transaction, and a
-                    // prepared statement outlives it (PREPARE is not transactional), so roll back first, then drop
-                    // it (an error if it never prepared, which is fine).
-                    _ = try? await connection.query("ROLLBACK", logger: logger)
-                    _ = try? await connection.query(PostgresQuery(unsafeSQL: "DEALLOCATE \(name)"), logger: logger)
-                    throw error
                 }
+                _ = try await connection.query(PostgresQuery(unsafeSQL: "DEALLOCATE \(name)"), logger: logger)
+                _ = try await connection.query("ROLLBACK", logger: logger)
+                var tables = try relations(inPlan: plan)
+                tables.parameterTypes = parameterTypes
+                return tables
+            } catch {
+                // Whatever failed, the connection goes back clean: the failure aborted the transaction, and a
+                // prepared statement outlives it (PREPARE is not transactional), so roll back first, then drop
+                // it (an error if it never prepared, which is fine).
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                _ = try? await connection.query(PostgresQuery(unsafeSQL: "DEALLOCATE \(name)"), logger: logger)
+                throw error
             }
         } catch let error as BackendError {
             throw error
@@ -63,7 +77,51 @@ enum PostgresStatementTables {
         }
     }
 
-    /// Every "Relation Name" in an `EXPLAIN (FORMAT JSON)` plan; a `ModifyTable` node's is also written.
+    /// The plan nodes' fields that hold conditions.
+    private static let conditionKeys = [
+        "Index Cond", "Filter", "Recheck Cond", "Hash Cond", "Merge Cond", "Join Filter", "TID Cond", "One-Time Filter",
+    ]
+
+    /// The tables a write to `tables` may change besides them, and whether it may change tables no catalog can name:
+    /// foreign keys that cascade (`ON DELETE CASCADE`, `SET NULL`, `SET DEFAULT`) change the referencing tables,
+    /// and so on down; a user's trigger on any of them may do anything (TierCache's own notification triggers,
+    /// named `tiercache_…`, write nothing).
+    static func reach(
+        of tables: Tables, on connection: PostgresConnection, logger: Logger
+    ) async throws(BackendError) -> (tables: Set<String>, triggers: Bool) {
+        guard !tables.written.isEmpty else { return ([], false) }
+        let names = Array(tables.written)
+        let cascading = Array(tables.updatedOrDeleted)
+        do {
+            let rows = try await connection.query(
+                """
+                WITH RECURSIVE written(oid, cascades) AS (
+                    SELECT c.oid, lower(c.relname) = ANY(\(cascading)) FROM pg_class c
+                    WHERE lower(c.relname) = ANY(\(names)) AND c.relkind IN ('r', 'p') AND pg_table_is_visible(c.oid)
+                    UNION
+                    SELECT k.conrelid, true FROM pg_constraint k JOIN written w ON k.confrelid = w.oid
+                    WHERE w.cascades AND k.contype = 'f'
+                        AND (k.confdeltype IN ('c', 'n', 'd') OR k.confupdtype IN ('c', 'n', 'd'))
+                )
+                SELECT lower(c.relname), EXISTS (
+                    SELECT 1 FROM pg_trigger t
+                    WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgname NOT LIKE 'tiercache\\_%'
+                )
+                FROM written w JOIN pg_class c ON c.oid = w.oid
+                """, logger: logger)
+            var reached = tables.written
+            var triggers = false
+            for try await (name, triggered) in rows.decode((String, Bool).self) {
+                reached.insert(name)
+                triggers = triggers || triggered
+            }
+            return (reached, triggers)
+        } catch {
+            throw PostgresStatements.backendError(error)
+        }
+    }
+
+    /// Every "Relation Name" (lower-cased, as the backend reports tables) in an `EXPLAIN (FORMAT JSON)` plan; a `ModifyTable` node's is also written.
     static func relations(inPlan json: String) throws(BackendError) -> Tables {
         guard let parsed = try? JSONSerialization.jsonObject(with: Data(json.utf8)) else {
             throw BackendError(.failed, "PostgreSQL's plan is not the JSON EXPLAIN gives")
@@ -72,9 +130,16 @@ enum PostgresStatementTables {
         var pending: [Any] = [parsed]
         while let next = pending.popLast() {
             if let object = next as? [String: Any] {
-                if let relation = object["Relation Name"] as? String {
+                for key in conditionKeys { if let condition = object[key] as? String { found.conditions.append(condition) } }
+                if let relation = (object["Relation Name"] as? String)?.lowercased() {
                     found.read.insert(relation)
-                    if object["Node Type"] as? String == "ModifyTable" { found.written.insert(relation) }
+                    if object["Node Type"] as? String == "ModifyTable" {
+                        found.written.insert(relation)
+                        // An INSERT … ON CONFLICT DO UPDATE updates too.
+                        if object["Operation"] as? String != "Insert" || object["Conflict Resolution"] != nil {
+                            found.updatedOrDeleted.insert(relation)
+                        }
+                    }
                 }
                 pending.append(contentsOf: object.values)
             } else if let array = next as? [Any] {

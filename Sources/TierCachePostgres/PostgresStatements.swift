@@ -3,7 +3,7 @@ import NIOCore
 import PostgresNIO
 import TierCacheBackend
 
-/// Statements on a `PostgresClient`'s pool, their parameters bound for PostgreSQL to type and their rows in the
+/// Statements on a connection (or a `PostgresClient`'s pool), their parameters bound for PostgreSQL to type and their rows in the
 /// backend's own values. What PostgreSQL answers is told apart by its SQLSTATE (`BackendError`), so the server
 /// can tell a client's mistake (`22P02` for `GET users:abc` against an integer key) from the database's failure.
 struct PostgresStatements: Sendable {
@@ -13,11 +13,28 @@ struct PostgresStatements: Sendable {
     /// `resultTooLarge` at the row that crosses it, before the rest reach memory.
     let maxResultBytes: Int
 
-    /// Runs `sql` (PostgreSQL's `$n` placeholders) with `parameters` and returns its rows.
+    /// Runs `sql` (PostgreSQL's `$n` placeholders) with `parameters` on a connection of the pool.
     func rows(_ sql: String, parameters: [SQLValue]) async throws(BackendError) -> ResultSet {
-        let query = PostgresQuery(unsafeSQL: sql, binds: Self.bindings(parameters))
         do {
-            let sequence = try await client.query(query, logger: logger)
+            return try await client.withConnection { connection in
+                try await Self.rows(
+                    sql, parameters: parameters, on: connection, logger: logger, maxResultBytes: maxResultBytes)
+            }
+        } catch let error as BackendError {
+            throw error
+        } catch {
+            throw Self.backendError(error)
+        }
+    }
+
+    /// Runs `sql` with `parameters` on `connection` and returns its rows; past `maxResultBytes` it fails with
+    /// `resultTooLarge` at the row that crosses the limit, before the rest reach memory.
+    static func rows(
+        _ sql: String, parameters: [SQLValue], on connection: PostgresConnection, logger: Logger, maxResultBytes: Int
+    ) async throws(BackendError) -> ResultSet {
+        let query = PostgresQuery(unsafeSQL: sql, binds: bindings(parameters))
+        do {
+            let sequence = try await connection.query(query, logger: logger)
             var columns: [String]?
             var rows: [[SQLValue]] = []
             var size = ResultSize(limit: maxResultBytes)
@@ -37,7 +54,21 @@ struct PostgresStatements: Sendable {
         } catch let error as BackendError {
             throw error
         } catch {
-            throw Self.backendError(error)
+            throw backendError(error)
+        }
+    }
+
+    /// Runs a statement that may write on `connection` and returns the rows it changed (its command tag's count;
+    /// rows it returns are read and dropped).
+    static func changes(
+        _ sql: String, parameters: [SQLValue], on connection: PostgresConnection, logger: Logger
+    ) async throws(BackendError) -> Int {
+        let query = PostgresQuery(unsafeSQL: sql, binds: bindings(parameters))
+        do {
+            let metadata = try await connection.query(query, logger: logger) { _ in }.get()
+            return metadata.rows ?? 0
+        } catch {
+            throw backendError(error)
         }
     }
 
@@ -60,6 +91,7 @@ struct PostgresStatements: Sendable {
     /// PostgreSQL's error as a `BackendError`, by its SQLSTATE's class; the message starts with the SQLSTATE, as
     /// the client sees it (`-DBERR 22P02 invalid input syntax for type integer: "abc"`).
     static func backendError(_ error: any Error) -> BackendError {
+        if let error = error as? BackendError { return error }
         guard let error = error as? PSQLError else {
             return BackendError(.unavailable, "PostgreSQL: \(error)")
         }
@@ -69,6 +101,13 @@ struct PostgresStatements: Sendable {
         }
         let message = "\(state) \(error.serverInfo?[.message] ?? "\(error.code)")"
         return BackendError(code(forSQLState: state), message)
+    }
+
+    /// Whether `error` says the connection is gone: closed by the server (`57P01` when terminated by an
+    /// administrator or a fast shutdown, or with no word) or by the network.
+    static func isConnectionLost(_ error: any Error) -> Bool {
+        let error = backendError(error)
+        return error.message.hasPrefix("57P01 ") || error.message.hasPrefix("PostgreSQL unreachable")
     }
 
     /// What an SQLSTATE means to the proxy: the class (its first two characters) decides, with a few exact codes.
@@ -81,7 +120,7 @@ struct PostgresStatements: Sendable {
         default: break
         }
         switch state.prefix(2) {
-        case "22": return .statementError  // data exception: the value does not fit the statement
+        case "22": return .invalidValue  // data exception: a value does not fit the statement
         case "23": return .constraint
         case "42": return .invalidStatement  // syntax error, undefined table or column, permissions
         case "08", "53", "58", "XX": return .unavailable  // connection, resources, system, internal

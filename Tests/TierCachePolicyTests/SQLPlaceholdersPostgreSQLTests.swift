@@ -1,6 +1,6 @@
 import Testing
 
-@testable import TierCachePolicy
+@testable import TierCacheSupport
 
 @Suite("? placeholders as PostgreSQL's $n")
 struct SQLPlaceholdersPostgreSQLTests {

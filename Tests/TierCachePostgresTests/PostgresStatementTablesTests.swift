@@ -9,6 +9,13 @@ import TierCacheBackend
 struct PostgresStatementTablesTests {
     private static let logger = Logger(label: "test.postgres")
 
+    /// The tables `sql` reads and writes, on a connection of `client`'s pool.
+    private static func tables(_ sql: String, _ client: PostgresClient) async throws -> PostgresStatementTables.Tables {
+        try await client.withConnection { connection in
+            try await PostgresStatementTables.tables(of: sql, on: connection, logger: logger)
+        }
+    }
+
     @Test("views are their base tables; joins, CTEs and subqueries count; parameters fold nothing away")
     func tablesFromThePlan() async throws {
         try await PostgresTestServer.withStatements { client in
@@ -43,17 +50,19 @@ struct PostgresStatementTablesTests {
                 ),
             ]
             for (sql, count, read, written) in cases {
-                let found = try await PostgresStatementTables.tables(
-                    of: sql, parameterCount: count, client: client, logger: Self.logger)
-                #expect(found == .init(read: read, written: written), "\(sql)")
+                let found = try await Self.tables(sql, client)
+                #expect(found.read == read && found.written == written, "\(sql)")
+                #expect(found.parameterTypes.count == count, "\(sql)")
             }
+            let typed = try await Self.tables("SELECT name FROM tr_customers WHERE id = $1 AND name = $2", client)
+            #expect(typed.parameterTypes == ["integer", "text"])
+            #expect(typed.conditions.joined().contains("$1") && typed.conditions.joined().contains("$2"))
             // Explained, not run: the DELETE above deleted nothing, the INSERT inserted nothing.
             let rows = try await run.rows("SELECT count(*) AS n FROM tr_items", parameters: [])
             #expect(rows.rows == [[.integer(0)]])
             // The connection went back clean: the same name prepares again, and nothing was left open.
-            let again = try await PostgresStatementTables.tables(
-                of: "SELECT 1 FROM tr_items", parameterCount: 0, client: client, logger: Self.logger)
-            #expect(again == .init(read: ["tr_items"]))
+            let again = try await Self.tables("SELECT 1 FROM tr_items", client)
+            #expect(again.read == ["tr_items"])
         }
     }
 
@@ -61,15 +70,16 @@ struct PostgresStatementTablesTests {
     func failureAfterPrepareLeavesNothing() async throws {
         // One connection, so the second call meets whatever the first one left.
         try await PostgresTestServer.withStatements(maximumConnections: 1) { client in
+            let run = PostgresStatements(client: client, logger: Self.logger, maxResultBytes: 1 << 20)
+            _ = try await run.rows("DROP DOMAIN IF EXISTS tr_required", parameters: [])
+            _ = try await run.rows("CREATE DOMAIN tr_required AS integer NOT NULL", parameters: [])
             await #expect {
-                // Prepares (one parameter), then EXECUTE with none fails.
-                _ = try await PostgresStatementTables.tables(
-                    of: "SELECT $1::int", parameterCount: 0, client: client, logger: Self.logger)
+                // Prepares, then EXPLAIN EXECUTE fails: NULL is no tr_required.
+                _ = try await Self.tables("SELECT $1::tr_required", client)
             } throws: { error in
-                (error as? BackendError)?.message.hasPrefix("42601 ") == true
+                (error as? BackendError)?.message.hasPrefix("23502 ") == true
             }
-            let next = try await PostgresStatementTables.tables(
-                of: "SELECT 1", parameterCount: 0, client: client, logger: Self.logger)
+            let next = try await Self.tables("SELECT 1", client)
             #expect(next == .init())
         }
     }
@@ -78,18 +88,15 @@ struct PostgresStatementTablesTests {
     func failuresLeaveNoState() async throws {
         try await PostgresTestServer.withStatements { client in
             await #expect {
-                _ = try await PostgresStatementTables.tables(
-                    of: "SELECT * FROM tr_no_such_table", parameterCount: 0, client: client, logger: Self.logger)
+                _ = try await Self.tables("SELECT * FROM tr_no_such_table", client)
             } throws: { error in
                 (error as? BackendError)?.message.hasPrefix("42P01 ") == true
             }
-            let next = try await PostgresStatementTables.tables(
-                of: "SELECT 1", parameterCount: 0, client: client, logger: Self.logger)
+            let next = try await Self.tables("SELECT 1", client)
             #expect(next == .init())
             // DDL and other utility statements cannot be prepared: the caller takes that as "may change anything".
             await #expect {
-                _ = try await PostgresStatementTables.tables(
-                    of: "CREATE TABLE tr_never (id int)", parameterCount: 0, client: client, logger: Self.logger)
+                _ = try await Self.tables("CREATE TABLE tr_never (id int)", client)
             } throws: { error in
                 (error as? BackendError)?.message.hasPrefix("42601 ") == true
             }

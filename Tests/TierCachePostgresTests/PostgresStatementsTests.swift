@@ -54,7 +54,7 @@ struct PostgresStatementsTests {
                 _ = try await run.rows("SELECT name FROM people WHERE id = $1", parameters: [.text("abc")])
             } throws: { error in
                 let error = error as? BackendError
-                return error?.code == .statementError && error?.message.hasPrefix("22P02 ") == true
+                return error?.code == .invalidValue && error?.message.hasPrefix("22P02 ") == true
                     && error?.message.contains("abc") == true
             }
         }
@@ -131,7 +131,7 @@ struct PostgresStatementsTests {
         arguments: [
             ("SELEC 1", "42601", BackendError.Code.invalidStatement),
             ("SELECT * FROM no_such_table", "42P01", .invalidStatement),
-            ("SELECT 1/0", "22012", .statementError),
+            ("SELECT 1/0", "22012", .invalidValue),
         ])
     func errorsBySQLState(sql: String, state: String, code: BackendError.Code) async throws {
         try await PostgresTestServer.withStatements { client in

@@ -37,7 +37,7 @@ extension Database {
             // is the client's mistake, and other clients' calls must not be refused for it.
             return statements == .policy ? .failure : .ignored
         default:
-            // Constraint, parameter count, not read-only, not allowed, result too large: the request's own fault.
+            // Constraint, a value the statement refuses, parameter count, not read-only, not allowed, result too large: the request's own fault.
             return .ignored
         }
     }

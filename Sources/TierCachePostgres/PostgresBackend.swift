@@ -1,0 +1,336 @@
+import Logging
+import NIOCore
+import PostgresNIO
+import Synchronization
+import TierCacheBackend
+
+/// PostgreSQL as a `BackendAdapter`, through postgres-nio: non-blocking, every call a task whose future completes
+/// on the call's event loop; no thread waits on the database.
+///
+/// Three pools (`Configuration.poolSizes`): the policies' loads and clients' QUERY statements each on connections
+/// opened read-only (`default_transaction_read_only`), so PostgreSQL itself refuses a write there (`25006`,
+/// `-READONLY`), with `statement_timeout` set per pool; writes and transactions on the third. What a statement
+/// reads and writes comes from its plan, found once (`PostgresStatementPlans`). `?` placeholders are numbered
+/// `$n` here, so one policy file serves SQLite and PostgreSQL.
+public final class PostgresBackend: BackendAdapter {
+    public let url: PostgresURL
+    let loads: PostgresPool
+    let clientReads: PostgresPool
+    let writes: PostgresPool
+    let plans: PostgresStatementPlans
+    private let configuration: Configuration
+    private let logger: Logger
+    /// Monotonic nanoseconds, for `BackendCall.begin(now:)`.
+    private let now: @Sendable () -> UInt64
+    private let closed = Atomic<Bool>(false)
+    /// Runs the pools (postgres-nio's clients work while their `run()` does); cancelled by `close()`.
+    private let runner = Mutex<Task<Void, Never>?>(nil)
+
+    /// Starts the pools; connections open as calls need them (and `minimumConnections` at once, in the
+    /// background). A server that cannot be reached shows as failing calls and health checks, not here.
+    public init(
+        url: PostgresURL, configuration: Configuration = .init(), eventLoopGroup: any EventLoopGroup,
+        logger: Logger, now: @escaping @Sendable () -> UInt64
+    ) throws(BackendError) {
+        try configuration.validate()
+        let sizes = configuration.poolSizes
+        func pool(_ name: String, size: Int, minimum: Int, readOnly: Bool, timeout: Duration?) -> PostgresPool {
+            var client = url.clientConfiguration
+            client.options.maximumConnections = size
+            client.options.minimumConnections = minimum
+            client.options.connectionIdleTimeout = configuration.idleTimeout
+            client.options.connectTimeout = configuration.connectTimeout
+            client.options.keepAliveBehavior = configuration.keepAliveInterval.map { .init(frequency: $0) }
+            if readOnly { client.options.additionalStartupParameters.append(("default_transaction_read_only", "on")) }
+            let milliseconds = timeout.map { max(1, $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000) } ?? 0
+            client.options.additionalStartupParameters.append(("statement_timeout", "\(milliseconds)"))
+            return PostgresPool(
+                name: name, configuration: client, eventLoopGroup: eventLoopGroup,
+                acquireTimeout: configuration.acquireTimeout, maxConnectionAge: configuration.maxConnectionAge,
+                logger: logger)
+        }
+        self.url = url
+        self.configuration = configuration
+        self.logger = logger
+        self.now = now
+        self.loads = pool(
+            "loads", size: sizes.loads, minimum: min(configuration.minimumConnections, sizes.loads), readOnly: true,
+            timeout: configuration.statementTimeout)
+        self.clientReads = pool(
+            "client_reads", size: sizes.clientReads, minimum: 0, readOnly: true,
+            timeout: configuration.clientReadTimeout)
+        self.writes = pool(
+            "writes", size: sizes.writes, minimum: 0, readOnly: false, timeout: configuration.statementTimeout)
+        self.plans = PostgresStatementPlans(logger: logger)
+        let clients = [loads.client, clientReads.client, writes.client]
+        runner.withLock {
+            $0 = Task {
+                await withDiscardingTaskGroup { group in
+                    for client in clients { group.addTask { await client.run() } }
+                }
+            }
+        }
+    }
+
+    public func read(_ sql: String, parameters: [SQLValue], origin: StatementOrigin, call: BackendCall)
+        -> EventLoopFuture<ReadResult>
+    {
+        call.eventLoop.makeFutureWithTask {
+            try await self.read(sql, parameters: parameters, origin: origin, call: call)
+        }
+    }
+
+    /// A read on its origin's pool, retried once when PostgreSQL says to try again (a serialization failure, a
+    /// deadlock), and on another connection when its connection turned out closed (a terminated backend, a
+    /// restarted server): reads change nothing, so running one twice is safe.
+    private func read(_ sql: String, parameters: [SQLValue], origin: StatementOrigin, call: BackendCall)
+        async throws(BackendError) -> ReadResult
+    {
+        try checkOpen()
+        let pool = origin == .policy ? loads : clientReads
+        let plan = try await plans.plan(for: sql, in: pool)
+        guard case .planned(let planned) = plan.kind else { throw Self.notAQuery(plan) }
+        let (logger, now, limit) = (self.logger, self.now, configuration.maxResultBytes)
+        // Each lost connection is closed as it fails, so enough retries reach a new one even after a restart of
+        // the server killed every connection of the pool.
+        var retries = (conflicts: 0, lostConnections: 0)
+        while true {
+            do {
+                return try await pool.withConnection { connection in
+                    call.begin(now: now())
+                    let rows = try await PostgresStatements.rows(
+                        plan.sql, parameters: parameters, on: connection, logger: logger, maxResultBytes: limit)
+                    return ReadResult(resultSet: rows, tablesRead: planned.tablesRead)
+                }
+            } catch {
+                if PostgresStatements.isConnectionLost(error), retries.lostConnections < pool.maximumConnections {
+                    retries.lostConnections += 1
+                } else if Self.isConflict(error), retries.conflicts == 0 {
+                    retries.conflicts += 1
+                } else {
+                    throw PostgresStatements.backendError(error)
+                }
+            }
+        }
+    }
+
+    public func write(_ sql: String, parameters: [SQLValue], call: BackendCall) -> EventLoopFuture<WriteResult> {
+        call.eventLoop.makeFutureWithTask {
+            try self.checkOpen()
+            let plan = try await self.plans.plan(for: sql, in: self.writes)
+            let now = self.now
+            do {
+                return try await self.writes.withConnection { connection in
+                    call.begin(now: now())
+                    return try await self.write(plan, parameters: parameters, on: connection, inTransaction: false)
+                }
+            } catch {
+                throw PostgresStatements.backendError(error)
+            }
+        }
+    }
+
+    /// Runs `plan` on `connection`: what it wrote from its plan; a statement whose plan writes nothing asks
+    /// PostgreSQL whether it wrote after all (a function it calls may), and a utility statement may have
+    /// changed anything.
+    private func write(
+        _ plan: PostgresStatementPlan, parameters: [SQLValue], on connection: PostgresConnection, inTransaction: Bool
+    ) async throws(BackendError) -> WriteResult {
+        let logger = self.logger
+        switch plan.kind {
+        case .utility:
+            _ = try await PostgresStatements.changes(plan.sql, parameters: parameters, on: connection, logger: logger)
+            plans.removeAll()
+            return WriteResult(changes: 0, tablesWritten: [], isReadOnly: false)
+        case .planned(let planned) where !planned.tablesWritten.isEmpty:
+            let changes = try await PostgresStatements.changes(
+                plan.sql, parameters: parameters, on: connection, logger: logger)
+            // A user's trigger may write any table: an empty list with `isReadOnly` false drops every entry.
+            let written = planned.writesThroughTriggers ? [] : planned.tablesWritten
+            return WriteResult(changes: changes, tablesWritten: written, isReadOnly: false)
+        case .planned:
+            let wrote: Bool
+            let changes: Int
+            if inTransaction {
+                let before = try await Self.hasTransactionID(connection, logger: logger)
+                changes = try await PostgresStatements.changes(
+                    plan.sql, parameters: parameters, on: connection, logger: logger)
+                // A transaction that had written before can't tell: take it as written.
+                let after = try await Self.hasTransactionID(connection, logger: logger)
+                wrote = before || after
+            } else {
+                _ = try await Self.command("BEGIN", on: connection, logger: logger)
+                do {
+                    changes = try await PostgresStatements.changes(
+                        plan.sql, parameters: parameters, on: connection, logger: logger)
+                    wrote = try await Self.hasTransactionID(connection, logger: logger)
+                    try await Self.commit(on: connection, logger: logger)
+                } catch {
+                    _ = try? await Self.command("ROLLBACK", on: connection, logger: logger)
+                    throw error
+                }
+            }
+            return WriteResult(changes: changes, tablesWritten: [], isReadOnly: !wrote)
+        }
+    }
+
+    /// Drives `script` on one connection of the writes pool in a serializable transaction, one statement per
+    /// round trip: a `WATCH`ed row read in it cannot change before the commit without the commit failing
+    /// (`40001`, nothing written), as SQLite's write lock held from `BEGIN IMMEDIATE` ensures there.
+    public func transaction<Script: TransactionScript>(_ script: Script, call: BackendCall)
+        -> EventLoopFuture<Script.Output>
+    {
+        let eventLoop = call.eventLoop
+        return eventLoop.makeFutureWithTask {
+            try self.checkOpen()
+            let (logger, now, limit) = (self.logger, self.now, self.configuration.maxResultBytes)
+            // Plans first, on the writes pool: inspecting takes a connection of its own.
+            return try await self.writes.withConnection { connection in
+                call.begin(now: now())
+                _ = try await Self.command("BEGIN ISOLATION LEVEL SERIALIZABLE", on: connection, logger: logger)
+                do {
+                    return try await TransactionDriver.drive(
+                        script, on: eventLoop,
+                        run: { statement in
+                            eventLoop.makeFutureWithTask {
+                                switch statement {
+                                case .read(let sql, let parameters):
+                                    let plan = try await self.plans.plan(for: sql, in: self.loads)
+                                    guard case .planned(let planned) = plan.kind else { throw Self.notAQuery(plan) }
+                                    let rows = try await PostgresStatements.rows(
+                                        plan.sql, parameters: parameters, on: connection, logger: logger,
+                                        maxResultBytes: limit)
+                                    return .read(ReadResult(resultSet: rows, tablesRead: planned.tablesRead))
+                                case .write(let sql, let parameters):
+                                    let plan = try await self.plans.plan(for: sql, in: self.loads)
+                                    return .written(
+                                        try await self.write(
+                                            plan, parameters: parameters, on: connection, inTransaction: true))
+                                }
+                            }
+                        },
+                        end: { commit in
+                            eventLoop.makeFutureWithTask {
+                                if commit {
+                                    try await Self.commit(on: connection, logger: logger)
+                                } else {
+                                    _ = try await Self.command("ROLLBACK", on: connection, logger: logger)
+                                }
+                            }
+                        }
+                    ).get()
+                } catch {
+                    // Whatever failed, the connection goes back with no transaction open.
+                    _ = try? await Self.command("ROLLBACK", on: connection, logger: logger)
+                    throw PostgresStatements.backendError(error)
+                }
+            }
+        }
+    }
+
+    /// Inspects `sql` afresh (a policy load or reload: triggers or views may have changed since).
+    public func inspect(_ sql: String, on eventLoop: any EventLoop) -> EventLoopFuture<StatementInfo> {
+        eventLoop.makeFutureWithTask {
+            try self.checkOpen()
+            let plan = try await self.plans.refresh(sql, in: self.loads)
+            if case .utility(let message) = plan.kind {
+                throw BackendError(
+                    .invalidStatement,
+                    "\(message) (PostgreSQL prepares SELECT, VALUES, INSERT, UPDATE, DELETE and MERGE statements)")
+            }
+            return plan.info
+        }
+    }
+
+    public func comparesParametersExactly(_ sql: String, on eventLoop: any EventLoop) -> EventLoopFuture<Bool> {
+        eventLoop.makeFutureWithTask {
+            guard let plan = try? await self.plans.plan(for: sql, in: self.loads),
+                case .planned(let planned) = plan.kind
+            else { return false }
+            return planned.comparesParametersExactly
+        }
+    }
+
+    public var pools: [(name: String, report: ConnectionPoolReport)] {
+        [(loads.name, loads.report), (clientReads.name, clientReads.report), (writes.name, writes.report)]
+    }
+
+    /// Asks the server, on a connection of the loads pool, whether it is a primary: a standby (after a failover
+    /// gone wrong) answers reads and refuses every write.
+    public func checkHealth(on eventLoop: any EventLoop) -> EventLoopFuture<BackendHealthCheck> {
+        eventLoop.makeFutureWithTask {
+            let logger = self.logger
+            do {
+                let standby = try await self.loads.withConnection { connection in
+                    let rows = try await connection.query("SELECT pg_is_in_recovery()", logger: logger)
+                    var standby = false
+                    for try await value in rows.decode(Bool.self) { standby = value }
+                    return standby
+                }
+                return BackendHealthCheck(
+                    problem: standby ? "PostgreSQL at \(self.url.redacted) is a standby: writes will fail" : nil)
+            } catch {
+                return BackendHealthCheck(problem: PostgresStatements.backendError(error).message)
+            }
+        }
+    }
+
+    /// Stops the pools: every statement running now fails as its connection closes, and later calls fail.
+    public func interruptAll() {
+        close()
+    }
+
+    public func close() {
+        closed.store(true, ordering: .relaxed)
+        runner.withLock { $0?.cancel() }
+    }
+
+    private func checkOpen() throws(BackendError) {
+        if closed.load(ordering: .relaxed) { throw BackendError(.unavailable, "the PostgreSQL backend is closed") }
+    }
+
+    /// A read given a statement without a plan: `-READONLY` for DDL and the like; a query with a typo keeps
+    /// PostgreSQL's syntax error.
+    static func notAQuery(_ plan: PostgresStatementPlan) -> BackendError {
+        guard case .utility(let message) = plan.kind else { return BackendError(.failed, "not a utility statement") }
+        let first = plan.sql.drop { $0.isWhitespace || $0 == "(" }.prefix { $0.isLetter }.lowercased()
+        if ["select", "with", "values", "table"].contains(first) { return BackendError(.invalidStatement, message) }
+        return BackendError(.notReadOnly, "not a query PostgreSQL can plan, so not read-only: \(message)")
+    }
+
+    /// A serialization failure or deadlock: PostgreSQL's advice is to run it again.
+    static func isConflict(_ error: any Error) -> Bool {
+        let message = PostgresStatements.backendError(error).message
+        return message.hasPrefix("40001 ") || message.hasPrefix("40P01 ")
+    }
+
+    /// Runs a command without parameters and returns its command tag (`COMMIT`, `ROLLBACK`, …).
+    static func command(_ sql: String, on connection: PostgresConnection, logger: Logger) async throws(BackendError)
+        -> String
+    {
+        do {
+            return try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger) { _ in }.get().command
+        } catch {
+            throw PostgresStatements.backendError(error)
+        }
+    }
+
+    /// `COMMIT`, which PostgreSQL answers with `ROLLBACK` (and no error) when the transaction had failed.
+    static func commit(on connection: PostgresConnection, logger: Logger) async throws(BackendError) {
+        let tag = try await command("COMMIT", on: connection, logger: logger)
+        guard tag == "COMMIT" else { throw BackendError(.failed, "the transaction was rolled back, not committed") }
+    }
+
+    /// Whether the connection's transaction has written (PostgreSQL gave it a transaction id).
+    static func hasTransactionID(_ connection: PostgresConnection, logger: Logger) async throws(BackendError) -> Bool {
+        do {
+            let rows = try await connection.query(
+                "SELECT txid_current_if_assigned() IS NOT NULL", logger: logger)
+            var assigned = false
+            for try await value in rows.decode(Bool.self) { assigned = value }
+            return assigned
+        } catch {
+            throw PostgresStatements.backendError(error)
+        }
+    }
+}
