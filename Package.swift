@@ -127,7 +127,7 @@ let package = Package(
             name: "tiercache",
             dependencies: [
                 "TierCacheServer", "TierCacheProtocol", "TierCachePolicy", "TierCacheRedis", "TierCacheResilience",
-                "TierCacheSupport",
+                "TierCacheSupport", "TierCacheBackend", "TierCacheSQLite", "TierCachePostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

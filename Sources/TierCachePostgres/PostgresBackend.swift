@@ -275,6 +275,21 @@ public final class PostgresBackend: BackendAdapter {
         }
     }
 
+    /// Why a connection to the server cannot be opened (refused, unknown host, authentication failed, no such
+    /// database), or nil when one opens: one connection of its own, so the pools' waiting and retrying don't hide
+    /// the server's answer. For start-up, before anything is served.
+    public func connectionProblem(on eventLoop: any EventLoop) async -> String? {
+        do {
+            let connection = try await PostgresConnection.connect(
+                on: eventLoop, configuration: try url.connectionConfiguration(), id: 0, logger: logger
+            ).get()
+            try? await connection.close()
+            return nil
+        } catch {
+            return PostgresStatements.backendError(error).message
+        }
+    }
+
     /// Stops the pools: every statement running now fails as its connection closes, and later calls fail.
     public func interruptAll() {
         close()

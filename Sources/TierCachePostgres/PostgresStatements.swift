@@ -97,7 +97,8 @@ struct PostgresStatements: Sendable {
         }
         guard let state = error.serverInfo?[.sqlState] else {
             // No answer from the server: the connection failed or closed.
-            return BackendError(.unavailable, "PostgreSQL unreachable: \(error.code)")
+            return BackendError(
+                .unavailable, "PostgreSQL unreachable: \(error.code)" + (error.underlying.map { " (\($0))" } ?? ""))
         }
         let message = "\(state) \(error.serverInfo?[.message] ?? "\(error.code)")"
         return BackendError(code(forSQLState: state), message)

@@ -12,8 +12,6 @@ extension PostgresURL {
             configuration = .init(
                 unixSocketPath: unixSocketPath, username: user, password: password, database: database)
         } else {
-            var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
-            tlsConfiguration.certificateVerification = .none
             let tls: PostgresClient.Configuration.TLS =
                 switch sslMode {
                 case .disable: .disable
@@ -23,12 +21,39 @@ extension PostgresURL {
             configuration = .init(
                 host: host, port: port, username: user, password: password, database: database, tls: tls)
         }
-        // Sessions in UTC: `timestamptz` values are shown in UTC (`PostgresTimeText`), and a statement's own
-        // text of a time (`now()::text`) then agrees with them.
-        configuration.options.additionalStartupParameters.append(("TimeZone", "UTC"))
-        if let applicationName {
-            configuration.options.additionalStartupParameters.append(("application_name", applicationName))
-        }
+        configuration.options.additionalStartupParameters = startupParameters
         return configuration
+    }
+
+    /// The same server for one connection of its own (`PostgresBackend.connectionProblem()`).
+    func connectionConfiguration() throws -> PostgresConnection.Configuration {
+        var configuration: PostgresConnection.Configuration
+        if usesUnixSocket {
+            configuration = .init(
+                unixSocketPath: unixSocketPath, username: user, password: password, database: database)
+        } else {
+            let tls: PostgresConnection.Configuration.TLS =
+                switch sslMode {
+                case .disable: .disable
+                case .prefer: .prefer(try NIOSSLContext(configuration: tlsConfiguration))
+                case .require: .require(try NIOSSLContext(configuration: tlsConfiguration))
+                }
+            configuration = .init(
+                host: host, port: port, username: user, password: password, database: database, tls: tls)
+        }
+        configuration.options.additionalStartupParameters = startupParameters
+        return configuration
+    }
+
+    private var tlsConfiguration: TLSConfiguration {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.certificateVerification = .none
+        return configuration
+    }
+
+    /// Sessions in UTC: `timestamptz` values are shown in UTC (`PostgresTimeText`), and a statement's own text of
+    /// a time (`now()::text`) then agrees with them.
+    private var startupParameters: [(String, String)] {
+        [("TimeZone", "UTC")] + (applicationName.map { [("application_name", $0)] } ?? [])
     }
 }

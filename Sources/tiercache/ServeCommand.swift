@@ -33,8 +33,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on, HOST:PORT (TIERCACHE_LISTEN). Loopback unless you say otherwise.")
     var listen: String?
 
-    @Option(help: "Database URL, sqlite:PATH (TIERCACHE_DATABASE).")
-    var database: String?
+    @OptionGroup var databaseOptions: DatabaseOptions
 
     @Option(help: "Policy directory or file (TIERCACHE_POLICIES).")
     var policies: String?
@@ -164,6 +163,32 @@ struct ServeCommand: AsyncParsableCommand {
     var dbReaders: String?
 
     @Option(
+        name: .customLong("db-pool-min"),
+        help: "PostgreSQL connections kept open for the cache's loads when idle (TIERCACHE_DB_POOL_MIN); default 1.")
+    var dbPoolMin: String?
+
+    @Option(
+        name: .customLong("db-pool-max"),
+        help: """
+            PostgreSQL connections at most, 3 or more (TIERCACHE_DB_POOL_MAX); default 8: a quarter each for writes             and for clients' QUERY, the rest for the cache's loads.
+            """)
+    var dbPoolMax: String?
+
+    @Option(
+        name: .customLong("db-max-connection-age"),
+        help: """
+            A PostgreSQL connection this old is replaced after its call, e.g. 30m; 0 never             (TIERCACHE_DB_MAX_CONNECTION_AGE); default 1h.
+            """)
+    var dbMaxConnectionAge: String?
+
+    @Option(
+        name: .customLong("db-idle-timeout"),
+        help: """
+            An idle PostgreSQL connection above --db-pool-min is closed after this long, e.g. 5m             (TIERCACHE_DB_IDLE_TIMEOUT); default 60s.
+            """)
+    var dbIdleTimeout: String?
+
+    @Option(
         name: .customLong("db-acquire-timeout"),
         help: """
             How long a database call waits for a free connection before failing as busy, e.g. 500ms \
@@ -276,18 +301,21 @@ struct ServeCommand: AsyncParsableCommand {
             ]
         )
 
-        let backend = try openDatabase(configuration, logger: logger)
-        let threadPool = NIOThreadPool(numberOfThreads: configuration.backendThreads)
-        threadPool.start()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
-        let adapter = BlockingBackendAdapter(backend, threadPool: threadPool, now: SystemClock().monotonicNanoseconds)
+        let database: OpenedDatabase
+        do {
+            database = try await OpenedDatabase.open(
+                configuration, benchmarkKeys: try demoBenchmarkKeyCount(), group: group, logger: logger)
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        let adapter = database.adapter
         let validation = try await PolicyValidation.validate(policySet, against: adapter, on: group.next()).get()
         for warning in validation.warnings { logger.warning("\(warning.description)") }
         guard validation.errors.isEmpty else {
             printErrors(validation.errors.map(\.description))
-            try? await group.shutdownGracefully()
-            try? await threadPool.shutdownGracefully()
-            backend.close()
+            await database.close(group: group)
             throw ExitCode(1)
         }
 
@@ -336,18 +364,12 @@ struct ServeCommand: AsyncParsableCommand {
             try await services.run()
         } catch {
             logger.error("stopped on error", metadata: ["error": "\(error)"])
-            backend.interruptAll()
-            try? await group.shutdownGracefully()
-            try? await threadPool.shutdownGracefully()
-            backend.close()
+            await database.close(group: group)
             throw ExitCode(1)
         }
         // The requests in flight had the drain timeout to finish: a statement still running now (a runaway QUERY)
         // would keep the thread pool, and so the process, from ending.
-        backend.interruptAll()
-        try await group.shutdownGracefully()
-        try await threadPool.shutdownGracefully()
-        backend.close()
+        await database.close(group: group)
         logger.notice("shut down")
     }
 
@@ -360,13 +382,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.host = host
         configuration.port = port
 
-        let url = Environment.resolve(database, "TIERCACHE_DATABASE", default: "sqlite:tiercache.db")
-        guard url.hasPrefix("sqlite:"), url.count > "sqlite:".count else {
-            throw ValidationError(
-                "--database must be sqlite:PATH (PostgreSQL is not supported by this version); got '\(url)'"
-            )
-        }
-        configuration.databasePath = String(url.dropFirst("sqlite:".count))
+        configuration.database = try databaseOptions.resolve()
         configuration.policyPath = Environment.resolve(policies, "TIERCACHE_POLICIES", default: "ttl-policies")
 
         let memory = Environment.resolve(l1MaxMemory, "TIERCACHE_L1_MAX_MEMORY", default: "256mb")
@@ -382,8 +398,13 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.maxResultSize = configuration.protocolLimits.maxBulkLength + 1024 * 1024
         }
         let hotKeysPath = hotKeysFile ?? Environment.value("TIERCACHE_HOT_KEYS_FILE")
+        let defaultHotKeysFile =
+            switch configuration.database {
+            case .sqlite(let path): path + ".hotkeys"
+            case .postgres: "tiercache.hotkeys"
+            }
         configuration.hotKeysFile =
-            hotKeysPath == "off" ? nil : hotKeysPath.flatMap { $0.isEmpty ? nil : $0 } ?? configuration.databasePath + ".hotkeys"
+            hotKeysPath == "off" ? nil : hotKeysPath.flatMap { $0.isEmpty ? nil : $0 } ?? defaultHotKeysFile
         configuration.l2 = try resolveL2()
         // The options above refuse what they can't parse; the configuration checks what the server relies on.
         do {
@@ -444,39 +465,14 @@ struct ServeCommand: AsyncParsableCommand {
         return (host.isEmpty ? "127.0.0.1" : host, port)
     }
 
-    private func openDatabase(_ configuration: ServerConfiguration, logger: Logger) throws -> SQLiteBackend {
-        let path = configuration.databasePath
+    /// `--demo-benchmark-keys`: rows of the demo's `key` type when an absent SQLite file is created.
+    private func demoBenchmarkKeyCount() throws -> Int {
         var benchmarkKeys = DemoDatabase.defaultBenchmarkKeys
         try ServeSetting(
             "--demo-benchmark-keys", \.demoBenchmarkKeys, expected: "a count, 0 or more",
             { Int($0).flatMap { $0 >= 0 ? $0 : nil } }, into: \.self
         ).apply(self, to: &benchmarkKeys)
-        let exists = access(path, F_OK) == 0
-        do {
-            let backend = try SQLiteBackend(
-                path: path,
-                configuration: .init(
-                    readers: configuration.databaseReaders, acquireTimeout: configuration.databaseAcquireTimeout,
-                    clientReadTimeout: configuration.databaseTimeout,
-                    statementTimeout: configuration.databaseStatementTimeout,
-                    maxResultBytes: configuration.maxResultSize))
-            if exists {
-                logger.info("database opened", metadata: ["sqlite": "\(path)"])
-            } else {
-                try DemoDatabase.seed(backend, benchmarkKeys: benchmarkKeys)
-                logger.notice(
-                    "database file was absent: created it with demo rows",
-                    metadata: [
-                        "sqlite": "\(path)", "tables": "\(DemoDatabase.tables.count)",
-                        "rows_per_table": "\(DemoDatabase.rowsPerTable)", "benchmark_keys": "\(benchmarkKeys)",
-                    ]
-                )
-            }
-            return backend
-        } catch {
-            printErrors(["cannot open database sqlite:\(path): \(error.message)"])
-            throw ExitCode(1)
-        }
+        return benchmarkKeys
     }
 }
 

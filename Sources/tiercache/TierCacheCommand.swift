@@ -7,7 +7,7 @@ struct TierCacheCommand: AsyncParsableCommand {
         commandName: "tiercache",
         abstract: "A Redis-compatible caching proxy in front of your database.",
         version: TierCacheVersion.string,
-        subcommands: [ServeCommand.self, StatsCommand.self, PolicyCommand.self, WarmCommand.self],
+        subcommands: [ServeCommand.self, StatsCommand.self, PolicyCommand.self, WarmCommand.self, DatabaseCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 }

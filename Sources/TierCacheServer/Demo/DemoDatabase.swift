@@ -51,7 +51,10 @@ public enum DemoDatabase {
             \(keyValue("governance_rules", "json_object('rule', 'rule-' || i, 'effect', 'require-review', 'version', 1)"))
             \(keyValue("static_config", "json_object('key', 'setting-' || i, 'value', i)"))
             \(keyValue("api_responses", "json_object('endpoint', '/v1/items/' || i, 'status', 200, 'body', 'item ' || i)"))
-            CREATE TABLE compliance_checks (id TEXT PRIMARY KEY, status TEXT NOT NULL, checked_at INTEGER NOT NULL);
+            CREATE TABLE compliance_checks (
+                id TEXT PRIMARY KEY, status TEXT NOT NULL,
+                checked_at INTEGER NOT NULL DEFAULT (CAST(strftime('%s', 'now') AS INTEGER))
+            );
             \(numbers) INSERT INTO compliance_checks(id, status, checked_at)
                 SELECT i, CASE i % 5 WHEN 0 THEN 'failed' ELSE 'passed' END, 1767225600 + i FROM n;
             \(keyValue("synthesis_results", "json_object('job', i, 'summary', 'synthesis of batch ' || i)"))

@@ -1,3 +1,4 @@
+import TierCacheBackend
 import TierCacheProtocol
 import TierCacheSupport
 
@@ -23,7 +24,15 @@ extension ServerConfiguration {
         }
         require((0...65535).contains(port), "--listen", "HOST:PORT with a port from 0 to 65535", "port \(port)")
         require(!host.isEmpty, "--listen", "HOST:PORT with a host", "an empty host")
-        require(!databasePath.isEmpty, "--database", "sqlite:PATH", "an empty path")
+        if case .sqlite(path: let path) = database { require(!path.isEmpty, "--database", "sqlite:PATH", "an empty path") }
+        require(
+            (3...1000).contains(databasePoolMaximum), "--db-pool-max", "3…1000 (loads, QUERY and writes need one each)",
+            "\(databasePoolMaximum)")
+        require(
+            (0...databasePoolMaximum).contains(databasePoolMinimum), "--db-pool-min", "0…--db-pool-max",
+            "\(databasePoolMinimum)")
+        positive(databaseMaxConnectionAge, "--db-max-connection-age")
+        positive(databaseIdleTimeout, "--db-idle-timeout")
         require(!policyPath.isEmpty, "--policies", "a policy directory or file", "an empty path")
         require(l1MaxMemory > 0, "--l1-max-memory", "a positive size", "\(l1MaxMemory)")
         require(

@@ -1,3 +1,4 @@
+import TierCacheBackend
 import TierCacheProtocol
 import TierCacheResilience
 
@@ -16,8 +17,8 @@ public enum PolicyWatchMode: String, Sendable, CaseIterable {
 public struct ServerConfiguration: Sendable {
     public var host: String
     public var port: Int
-    /// Path of the SQLite database file.
-    public var databasePath: String
+    /// The database: an SQLite file or a PostgreSQL server (`--database`).
+    public var database: DatabaseURL
     /// A policy file or directory.
     public var policyPath: String
     public var policyWatch: PolicyWatchMode
@@ -40,8 +41,16 @@ public struct ServerConfiguration: Sendable {
     public var eventLoopThreads: Int
     /// Threads running blocking backend calls.
     public var backendThreads: Int
-    /// Read-only database connections: reads that run at once.
+    /// Read-only database connections: reads that run at once (SQLite).
     public var databaseReaders: Int
+    /// PostgreSQL connections kept open when idle, for the cache's loads (`--db-pool-min`).
+    public var databasePoolMinimum: Int
+    /// PostgreSQL connections at most, all pools together (`--db-pool-max`).
+    public var databasePoolMaximum: Int
+    /// A PostgreSQL connection this old is replaced when it comes back to its pool; nil never.
+    public var databaseMaxConnectionAge: Duration?
+    /// An idle PostgreSQL connection above the minimum is closed after this long.
+    public var databaseIdleTimeout: Duration
     /// How long a database call waits for a connection before failing as busy.
     public var databaseAcquireTimeout: Duration
     /// How often idle database connections are checked (`Backend.checkHealth()`); nil never.
@@ -82,7 +91,7 @@ public struct ServerConfiguration: Sendable {
     public init(
         host: String = "127.0.0.1",
         port: Int = 6380,
-        databasePath: String = "tiercache.db",
+        database: DatabaseURL = .sqlite(path: "tiercache.db"),
         policyPath: String = "ttl-policies",
         policyWatch: PolicyWatchMode = .auto,
         policyPollInterval: Duration = .seconds(1),
@@ -96,6 +105,10 @@ public struct ServerConfiguration: Sendable {
         eventLoopThreads: Int = 1,
         backendThreads: Int = 8,
         databaseReaders: Int = 4,
+        databasePoolMinimum: Int = 1,
+        databasePoolMaximum: Int = 8,
+        databaseMaxConnectionAge: Duration? = .seconds(3600),
+        databaseIdleTimeout: Duration = .seconds(60),
         databaseAcquireTimeout: Duration = .seconds(2),
         databaseHealthInterval: Duration? = .seconds(10),
         l2: L2Configuration? = nil,
@@ -113,7 +126,7 @@ public struct ServerConfiguration: Sendable {
     ) {
         self.host = host
         self.port = port
-        self.databasePath = databasePath
+        self.database = database
         self.policyPath = policyPath
         self.policyWatch = policyWatch
         self.policyPollInterval = policyPollInterval
@@ -127,6 +140,10 @@ public struct ServerConfiguration: Sendable {
         self.eventLoopThreads = eventLoopThreads
         self.backendThreads = backendThreads
         self.databaseReaders = databaseReaders
+        self.databasePoolMinimum = databasePoolMinimum
+        self.databasePoolMaximum = databasePoolMaximum
+        self.databaseMaxConnectionAge = databaseMaxConnectionAge
+        self.databaseIdleTimeout = databaseIdleTimeout
         self.databaseAcquireTimeout = databaseAcquireTimeout
         self.databaseHealthInterval = databaseHealthInterval
         self.l2 = l2
