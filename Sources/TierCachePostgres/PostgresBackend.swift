@@ -90,6 +90,7 @@ public final class PostgresBackend: BackendAdapter {
         let pool = origin == .policy ? loads : clientReads
         let plan = try await plans.plan(for: sql, in: pool)
         guard case .planned(let planned) = plan.kind else { throw Self.notAQuery(plan) }
+        try plan.check(parameters)
         let (logger, now, limit) = (self.logger, self.now, configuration.maxResultBytes)
         // Each lost connection is closed as it fails, so enough retries reach a new one even after a restart of
         // the server killed every connection of the pool.
@@ -118,6 +119,7 @@ public final class PostgresBackend: BackendAdapter {
         call.eventLoop.makeFutureWithTask {
             try self.checkOpen()
             let plan = try await self.plans.plan(for: sql, in: self.writes)
+            try plan.check(parameters)
             let now = self.now
             do {
                 return try await self.writes.withConnection { connection in
@@ -138,9 +140,15 @@ public final class PostgresBackend: BackendAdapter {
     ) async throws(BackendError) -> WriteResult {
         let logger = self.logger
         switch plan.kind {
+        case .utility where inTransaction:
+            // It might end the transaction half-way (COMMIT), leaving the rest to run outside it: not run at all.
+            throw BackendError(
+                .notAllowed,
+                "statements PostgreSQL cannot prepare (DDL, transaction control, SET …) do not run inside MULTI/EXEC")
         case .utility:
             _ = try await PostgresStatements.changes(plan.sql, parameters: parameters, on: connection, logger: logger)
             plans.removeAll()
+            try await Self.resetSession(connection, logger: logger)
             return WriteResult(changes: 0, tablesWritten: [], isReadOnly: false)
         case .planned(let planned) where !planned.tablesWritten.isEmpty:
             let changes = try await PostgresStatements.changes(
@@ -197,12 +205,14 @@ public final class PostgresBackend: BackendAdapter {
                                 case .read(let sql, let parameters):
                                     let plan = try await self.plans.plan(for: sql, in: self.loads)
                                     guard case .planned(let planned) = plan.kind else { throw Self.notAQuery(plan) }
+                                    try plan.check(parameters)
                                     let rows = try await PostgresStatements.rows(
                                         plan.sql, parameters: parameters, on: connection, logger: logger,
                                         maxResultBytes: limit)
                                     return .read(ReadResult(resultSet: rows, tablesRead: planned.tablesRead))
                                 case .write(let sql, let parameters):
                                     let plan = try await self.plans.plan(for: sql, in: self.loads)
+                                    try plan.check(parameters)
                                     return .written(
                                         try await self.write(
                                             plan, parameters: parameters, on: connection, inTransaction: true))
@@ -334,6 +344,20 @@ public final class PostgresBackend: BackendAdapter {
     static func commit(on connection: PostgresConnection, logger: Logger) async throws(BackendError) {
         let tag = try await command("COMMIT", on: connection, logger: logger)
         guard tag == "COMMIT" else { throw BackendError(.failed, "the transaction was rolled back, not committed") }
+    }
+
+    /// Puts a pooled connection back as it was opened after a utility statement, which may have changed its
+    /// session (`SET`, `LISTEN`, `PREPARE`, a temporary table: `DISCARD ALL` undoes them, keeping the connection's
+    /// start-up settings). One that opened a transaction (`BEGIN`) is rolled back and refused.
+    static func resetSession(_ connection: PostgresConnection, logger: Logger) async throws(BackendError) {
+        do {
+            _ = try await command("DISCARD ALL", on: connection, logger: logger)
+        } catch let error where error.message.hasPrefix("25001 ") {
+            _ = try? await command("ROLLBACK", on: connection, logger: logger)
+            throw BackendError(
+                .invalidStatement,
+                "transaction statements are not supported: each call already runs as its own transaction")
+        }
     }
 
     /// Whether the connection's transaction has written (PostgreSQL gave it a transaction id).

@@ -27,6 +27,20 @@ struct PostgresStatementPlan: Sendable {
         var comparesParametersExactly: Bool
     }
 
+    /// Refuses `parameters` unless there is one per placeholder, in SQLite's words (PostgreSQL's own refusal is a
+    /// protocol error, which would read as the server's failure).
+    func check(_ parameters: [SQLValue]) throws(BackendError) {
+        let expected =
+            switch kind {
+            case .planned(let planned): planned.parameterTypes.count
+            case .utility: 0
+            }
+        guard parameters.count == expected else {
+            throw BackendError(
+                .parameterCount, "statement expects \(expected) parameter\(expected == 1 ? "" : "s"), got \(parameters.count)")
+        }
+    }
+
     /// The answer to `BackendAdapter.inspect`.
     var info: StatementInfo {
         switch kind {

@@ -21,12 +21,14 @@ final class PostgresStatementPlans: Sendable {
 
     /// The plan of `sql`, inspected on a connection of `pool` the first time.
     func plan(for sql: String, in pool: PostgresPool) async throws(BackendError) -> PostgresStatementPlan {
+        guard !sql.utf8.contains(0) else { throw BackendError(.invalidStatement, "the SQL text contains a NUL byte") }
         if let known = plans.withLock({ $0[sql] }) { return known }
         return try await refresh(sql, in: pool)
     }
 
     /// Inspects `sql` again and keeps what it found.
     func refresh(_ sql: String, in pool: PostgresPool) async throws(BackendError) -> PostgresStatementPlan {
+        guard !sql.utf8.contains(0) else { throw BackendError(.invalidStatement, "the SQL text contains a NUL byte") }
         let numbered = SQLPlaceholders.numbered(sql).sql
         let logger = self.logger
         let plan: PostgresStatementPlan
@@ -56,6 +58,8 @@ final class PostgresStatementPlans: Sendable {
         let tables: PostgresStatementTables.Tables
         do {
             tables = try await PostgresStatementTables.tables(of: sql, on: connection, logger: logger)
+        } catch let error where error.message.hasPrefix("42601 cannot insert multiple commands") {
+            throw BackendError(.invalidStatement, "only one statement per call: \(error.message)")
         } catch let error where error.message.hasPrefix("42601 ") {
             // A syntax error in PREPARE: a statement without a plan (DDL, SET, …), or a typo, which running it
             // reports as such.

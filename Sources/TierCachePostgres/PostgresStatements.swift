@@ -50,11 +50,22 @@ struct PostgresStatements: Sendable {
                 guard size.add(values) else { throw BackendError.resultTooLarge(limit: size.limit, rows: rows.count) }
                 rows.append(values)
             }
-            return ResultSet(columns: columns ?? [], rows: rows)
+            return ResultSet(columns: columns ?? Self.columnNames(of: sequence), rows: rows)
         } catch let error as BackendError {
             throw error
         } catch {
             throw backendError(error)
+        }
+    }
+
+    /// The column names of a result with no rows, as SQLite gives them. postgres-nio keeps the row description
+    /// in an internal field (`_columns`, each with its `name`) and has no public way to it (1.33): read by
+    /// reflection, and a test holds it to this version. Empty when the layout changes.
+    static func columnNames(of sequence: PostgresRowSequence) -> [String] {
+        guard let columns = Mirror(reflecting: sequence).children.first(where: { $0.label == "_columns" })?.value
+        else { return [] }
+        return Mirror(reflecting: columns).children.compactMap { column in
+            Mirror(reflecting: column.value).children.first { $0.label == "name" }?.value as? String
         }
     }
 

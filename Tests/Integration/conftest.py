@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
+from urllib.parse import urlparse, urlunparse
 
 import pytest
 import redis
@@ -274,11 +275,14 @@ class ProxyProcess:
     """One running `tiercache serve`, on its own port, database and directory."""
 
     def __init__(self, directory: Path, port: int, args: Sequence[str], env: dict[str, str] | None,
-                 db_path: Path, password: str | None):
+                 db_path: Path | None, password: str | None, database_url: str | None = None):
         self.directory = directory
         self.port = port
         self.host = "127.0.0.1"
+        # The SQLite file, or None on PostgreSQL (then `database_url`).
         self.db_path = db_path
+        self.database_url = database_url
+        self.backend = "postgres" if database_url else "sqlite"
         self.password = password
         self.log_path = directory / "tiercache.log"
         command = [str(tiercache_binary()), "serve", "--listen", f"127.0.0.1:{port}", *args]
@@ -388,9 +392,31 @@ class ProxyProcess:
         return self.stats(type_name)
 
     def sqlite(self) -> sqlite3.Connection:
-        """A direct connection to the proxy's database, to check what reached it."""
+        """A direct connection to the proxy's SQLite database, to check what reached it. A test that needs it runs
+        on SQLite only (its PostgreSQL run is skipped, saying so); `sql` works on both."""
+        if self.db_path is None:
+            pytest.skip("reads the SQLite file directly")
         conn = sqlite3.connect(self.db_path, timeout=10)
         return conn
+
+    def sqlite_dialect(self, what: str) -> None:
+        """Marks a test as written in SQLite's SQL (or about SQLite's own statements): its PostgreSQL run is
+        skipped, saying what it needs."""
+        if self.backend != "sqlite":
+            pytest.skip(f"SQLite's SQL: {what}")
+
+    def sql(self, statement: str) -> list[tuple[str, ...]]:
+        """Runs `statement` on the proxy's database behind its back (sqlite3, or psql for PostgreSQL) and
+        returns the rows, every value as text (None for NULL)."""
+        if self.database_url is None:
+            conn = sqlite3.connect(self.db_path, timeout=10)
+            try:
+                rows = conn.execute(statement).fetchall()
+                conn.commit()
+            finally:
+                conn.close()
+            return [tuple(None if v is None else str(v) for v in row) for row in rows]
+        return psql(self.database_url, statement)
 
 
 def decode_tree(value: Any) -> Any:
@@ -411,15 +437,17 @@ class ProxyLauncher:
         self.started: list[ProxyProcess] = []
 
     def __call__(self, *args: str, env: dict[str, str] | None = None, policies: str | Path | None = None,
-                 database: Path | None = None, wait: bool = True) -> ProxyProcess:
-        """Starts `tiercache serve` with `args` (after --listen, --database and --policies)."""
+                 database: Path | None = None, database_url: str | None = None, wait: bool = True) -> ProxyProcess:
+        """Starts `tiercache serve` with `args` (after --listen, --database and --policies): on the SQLite file
+        `database` (default: a new demo file), or on the PostgreSQL database `database_url`."""
         directory = Path(tempfile.mkdtemp(prefix="proxy-", dir=self.base))
-        db_path = database or directory / "tiercache.db"
-        all_args = ["--database", f"sqlite:{db_path}", "--policies", str(policies or SHIPPED_POLICIES), *args]
+        db_path = None if database_url else database or directory / "tiercache.db"
+        all_args = ["--database", database_url or f"sqlite:{db_path}", "--policies",
+                    str(policies or SHIPPED_POLICIES), *args]
         password = None
         if "--requirepass" in all_args:
             password = all_args[all_args.index("--requirepass") + 1]
-        proxy = ProxyProcess(directory, free_port(), all_args, env, db_path, password)
+        proxy = ProxyProcess(directory, free_port(), all_args, env, db_path, password, database_url)
         self.started.append(proxy)
         if wait:
             proxy.wait_ready()
@@ -460,10 +488,70 @@ def module_proxy_launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         pytest.fail("\n".join(problems))
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database the module's shared proxy runs on: its tests run once on each."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def shared_proxy(module_proxy_launcher: ProxyLauncher) -> ProxyProcess:
-    """One proxy with the shipped policies and demo data, shared by the tests of a module."""
+def shared_proxy(module_proxy_launcher: ProxyLauncher, backend: str, request: pytest.FixtureRequest) -> ProxyProcess:
+    """One proxy with the shipped policies and demo data, shared by the tests of a module: on a new SQLite demo
+    file, or on a new PostgreSQL database of the test server with the same demo rows (`tiercache db init`)."""
+    if backend == "postgres":
+        server = request.getfixturevalue("postgres_server")
+        url = postgres_database(server, "tc_" + request.module.__name__.rsplit(".", 1)[-1])
+        init = run_tiercache("db", "init", "--database", url, "--demo-benchmark-keys", "1000")
+        assert init.returncode == 0, init.stderr
+        return module_proxy_launcher(database_url=url)
     return module_proxy_launcher()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# PostgreSQL
+
+
+POSTGRES_SCRIPT = REPO_ROOT / "scripts" / "postgres-server.sh"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The URL of a PostgreSQL server for the run: TIERCACHE_TEST_POSTGRES (scripts/test.sh starts one), else one
+    started here by scripts/postgres-server.sh and stopped by pid at the end of the session."""
+    url = os.environ.get("TIERCACHE_TEST_POSTGRES")
+    if url:
+        yield url
+        return
+    if shutil.which("psql") is None or not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        message = "PostgreSQL is not installed (scripts/install-deps.sh test installs it)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    started = subprocess.run([str(POSTGRES_SCRIPT), "start"], capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr
+    folder, url = started.stdout.strip().splitlines()[-1].split(" ")
+    try:
+        yield url
+    finally:
+        subprocess.run([str(POSTGRES_SCRIPT), "stop", folder], capture_output=True, timeout=60)
+
+
+def psql(url: str, statement: str) -> list[tuple[str, ...]]:
+    """Runs `statement` with the real `psql` and returns its rows, values as text (None for NULL)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    done = subprocess.run(
+        ["psql", "-X", "-q", "-tA", "-F", "\x1f", "-P", "null=\x1e", "-v", "ON_ERROR_STOP=1", "-w", url,
+         "-c", statement], capture_output=True, text=True, env=env, timeout=30)
+    assert done.returncode == 0, f"psql: {done.stderr}"
+    return [tuple(None if v == "\x1e" else v for v in line.split("\x1f"))
+            for line in done.stdout.splitlines() if line]
+
+
+def postgres_database(server_url: str, name: str) -> str:
+    """A new, empty database `name` on the server (dropped first if a previous run left it); its URL."""
+    psql(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    psql(server_url, f"CREATE DATABASE {name}")
+    return urlunparse(urlparse(server_url)._replace(path="/" + name))
 
 
 @pytest.fixture

@@ -182,7 +182,7 @@ types:
     "flag,value,message",
     [
         ("--listen", "nonsense", "--listen must be HOST:PORT"),
-        ("--database", "postgres://x", "--database must be sqlite:PATH"),
+        ("--database", "postgres://x", "--database: postgres:// needs a database"),
         ("--l1-max-memory", "lots", "--l1-max-memory must be a size"),
         ("--threads", "0", "--threads must be 1…64"),
         ("--log-level", "loud", "--log-level must be one of"),

@@ -158,6 +158,7 @@ def test_sigterm_interrupts_queries_still_running(proxy):
     ("QUERY", "VACUUM INTO '{target}'"),
 ])
 def test_statements_that_write_files_are_refused(px, tmp_path, command):
+    px.sqlite_dialect("ATTACH and VACUUM INTO (PostgreSQL's file statements are issue 17's)")
     target = tmp_path / "stolen.db"
     conn = px.raw()
     reply = conn.command(*(part.format(target=target) for part in command))

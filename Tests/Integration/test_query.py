@@ -9,6 +9,7 @@ from conftest import Err, encode_command, demo_value
 
 
 def test_typed_cells_resp3(px):
+    px.sqlite_dialect("x'...' blobs and SQLite's typing of literals")
     with px.raw() as conn:
         conn.command("HELLO", "3")
         sql = ("SELECT id, user_id, expires_at, NULL AS nul, 1.5 AS r, x'00ff' AS b FROM auth_tokens "
@@ -124,11 +125,13 @@ def test_query_refuses_writes_with_readonly(px, sql):
         assert db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'q_created'").fetchone() == (0,)
 
 
-def test_query_readonly_pragma_without_argument_is_allowed(r3):
+def test_query_readonly_pragma_without_argument_is_allowed(px, r3):
+    px.sqlite_dialect("PRAGMA")
     assert r3.execute_command("QUERY", "PRAGMA user_version") == [[b"user_version"], [0]]
 
 
 def test_query_refuses_transactions_and_attach(px):
+    px.sqlite_dialect("ATTACH, and SQLite's wording of BEGIN's refusal")
     with px.raw() as conn:
         reply = conn.command("QUERY", "BEGIN")
         assert isinstance(reply, Err) and reply.startswith("DBERR transaction statements are not supported"), reply
@@ -147,6 +150,7 @@ def test_query_of_two_statements_is_refused(px):
 
 
 def test_query_missing_table_is_dberr(px, r3):
+    px.sqlite_dialect("SQLite's wording of a missing table")
     with px.raw() as conn:
         assert conn.command("QUERY", "SELECT * FROM no_such_table") == Err("DBERR no such table: no_such_table")
         reply = conn.command("QUERY", "SELEC 1")
@@ -175,7 +179,8 @@ def test_query_results_invalidated_by_set_del_and_exec(r3):
     assert r3.execute_command(*one) == [[b"data"]]
 
 
-def test_query_through_view_is_invalidated_by_writes_to_its_table(r3):
+def test_query_through_view_is_invalidated_by_writes_to_its_table(px, r3):
+    px.sqlite_dialect("CREATE VIEW IF NOT EXISTS")
     assert r3.execute_command("SQL.EXEC", "CREATE VIEW IF NOT EXISTS passed_checks AS "
                                       "SELECT id, status FROM compliance_checks WHERE status = 'passed'") == 0
     q = ("QUERY", "SELECT count(*) AS n FROM passed_checks WHERE id IN ('601', '602')")
@@ -185,6 +190,7 @@ def test_query_through_view_is_invalidated_by_writes_to_its_table(r3):
 
 
 def test_query_of_uncached_table_sees_direct_changes(px, r3):
+    px.sqlite_dialect("INTEGER PRIMARY KEY numbering rows")
     # default: cache false, so a table no type lists is read afresh each time, even when changed behind the proxy.
     assert r3.execute_command("SQL.EXEC", "CREATE TABLE IF NOT EXISTS free_table (id INTEGER PRIMARY KEY, v TEXT)") == 0
     assert r3.execute_command("SQL.EXEC", "INSERT INTO free_table(v) VALUES ('one')") == 1

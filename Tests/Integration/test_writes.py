@@ -185,6 +185,7 @@ def test_exec_update_refreshes_cached_gets_and_queries(px, r3):
 
 
 def test_exec_on_table_no_type_reads_leaves_other_types_cached(px, r3):
+    px.sqlite_dialect("INTEGER PRIMARY KEY numbering rows")
     assert r3.execute_command("SQL.EXEC", "CREATE TABLE IF NOT EXISTS audit_log (id INTEGER PRIMARY KEY, note TEXT)") == 0
     keys = [f"static_config:{i}" for i in range(501, 506)]
     assert r3.mget(keys) == [demo_value("static_config", i) for i in range(501, 506)]
@@ -201,7 +202,8 @@ def test_exec_on_table_no_type_reads_leaves_other_types_cached(px, r3):
     assert r3.execute_command("QUERY", "SELECT note FROM audit_log ORDER BY id") == [[b"note"], [b"a!"], [b"b!"]]
 
 
-def test_exec_returns_changed_rows(r3):
+def test_exec_returns_changed_rows(px, r3):
+    px.sqlite_dialect("INTEGER PRIMARY KEY numbering rows")
     assert r3.execute_command("SQL.EXEC", "CREATE TABLE IF NOT EXISTS exec_counts (id INTEGER PRIMARY KEY, v TEXT)") == 0
     assert r3.execute_command("SQL.EXEC", "INSERT INTO exec_counts(v) VALUES ('a'), ('b'), ('c')") == 3
     assert r3.execute_command("SQL.EXEC", "UPDATE exec_counts SET v = 'z' WHERE v = 'nothing'") == 0
@@ -211,6 +213,7 @@ def test_exec_returns_changed_rows(r3):
 
 
 def test_exec_errors(px):
+    px.sqlite_dialect("SQLite's wording of errors")
     with px.raw() as conn:
         assert conn.command("SQL.EXEC", "UPDATE nope SET x = 1") == Err("DBERR no such table: nope")
         reply = conn.command("SQL.EXEC", "UPDATE user_sessions SET data = ? WHERE id = ?", "only-one")
@@ -236,6 +239,7 @@ def test_exec_schema_change_then_reads(px, r3):
 
 
 def test_binary_safe_text_values_round_trip(px):
+    px.sqlite_dialect("BLOB columns")
     r3 = px.client(protocol=3)
     r2 = px.client(protocol=2)
     values = {
@@ -254,6 +258,7 @@ def test_binary_safe_text_values_round_trip(px):
 
 
 def test_raw_bytes_round_trip_through_set_get(px):
+    px.sqlite_dialect("BLOB columns")
     # Not UTF-8: bound as a blob, which the TEXT column keeps as is.
     r3 = px.client(protocol=3)
     value = bytes(range(256)) * 4
@@ -265,6 +270,7 @@ def test_raw_bytes_round_trip_through_set_get(px):
 
 
 def test_raw_bytes_through_exec_and_query_blob_table(px):
+    px.sqlite_dialect("BLOB columns")
     r3 = px.client(protocol=3)
     assert r3.execute_command("SQL.EXEC", "CREATE TABLE IF NOT EXISTS blobs (id TEXT PRIMARY KEY, v BLOB)") == 0
     value = b"\x00\xff\r\n\x80\x81$-1\r\n" + bytes(range(256))
