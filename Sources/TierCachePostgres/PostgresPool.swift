@@ -2,6 +2,7 @@ import Logging
 import PostgresNIO
 import Synchronization
 import TierCacheBackend
+import TierCacheSupport
 
 /// One `PostgresClient` (postgres-nio's pool) with what the backend adds around it: how long a caller waits for a
 /// connection (`acquireTimeout`, then `.busy` with the same words as SQLite's pools), how long a connection lives
@@ -70,11 +71,15 @@ final class PostgresPool: Sendable {
                 try? await Task.sleep(for: timeout)
                 guard decision.value.compareExchange(expected: 0, desired: 2, ordering: .acquiringAndReleasing).exchanged
                 else { return nil }
-                self.state.withLock { counts in
+                let counts = self.state.withLock { counts in
                     counts.waiting -= 1
                     counts.timedOut += 1
+                    return (counts.inUse, counts.waiting)
                 }
-                throw BackendError(.busy, "no \(name) connection free within \(timeout)")
+                throw BackendError(
+                    .busy,
+                    "no \(name) connection free within \(timeout.shortDescription) (\(counts.0) of "
+                        + "\(self.maximumConnections) in use, \(counts.1) waiting)")
             }
             while let next = try await group.next() {
                 if let next {

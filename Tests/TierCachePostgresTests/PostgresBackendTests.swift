@@ -198,13 +198,17 @@ struct PostgresBackendTests {
     func acquireTimeout() async throws {
         try await Self.withBackend({
             $0.maximumConnections = 3
-            $0.acquireTimeout = .milliseconds(200)
+            $0.acquireTimeout = .seconds(1)
         }) { backend in
-            async let slow = Self.read(backend, "SELECT pg_sleep(1)::text", origin: .client)
-            try await Task.sleep(for: .milliseconds(300))
+            // Both statements planned and the one client connection open first, so only the sleep holds it.
+            let sleep = "SELECT pg_sleep(?::float8)::text"
+            _ = try await Self.read(backend, sleep, [.text("0")], origin: .client)
+            _ = try await Self.read(backend, "SELECT 1", origin: .client)
+            async let slow = Self.read(backend, sleep, [.text("3")], origin: .client)
+            try await Task.sleep(for: .milliseconds(500))
             let error = await Self.failure { _ = try await Self.read(backend, "SELECT 1", origin: .client) }
             #expect(error?.code == .busy)
-            #expect(error?.message == "no client_reads connection free within 0.2 seconds")
+            #expect(error?.message == "no client_reads connection free within 1000 ms (1 of 1 in use, 0 waiting)")
             // The policies' loads have connections of their own.
             #expect(try await Self.read(backend, "SELECT 1 AS one").resultSet.rows == [[.integer(1)]])
             _ = try await slow
