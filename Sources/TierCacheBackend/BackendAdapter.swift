@@ -43,4 +43,7 @@ public protocol BackendAdapter: Sendable {
 
     /// Closes connections. Calls after `close()` fail with `.unavailable`.
     func close()
+
+    /// Other programs' commits, when the backend can hear them (`DatabaseChangeFeed`); nil when it cannot.
+    var changeFeed: (any DatabaseChangeFeed)? { get }
 }

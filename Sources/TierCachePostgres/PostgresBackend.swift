@@ -18,6 +18,9 @@ public final class PostgresBackend: BackendAdapter {
     let clientReads: PostgresPool
     let writes: PostgresPool
     let plans: PostgresStatementPlans
+    /// The writer connections' backend process ids, for the listener to know TierCache's own notifications.
+    private let ownBackends = PostgresBackendIDs()
+    private let listener: PostgresChangeListener
     private let configuration: Configuration
     private let logger: Logger
     /// Monotonic nanoseconds, for `BackendCall.begin(now:)`.
@@ -62,6 +65,8 @@ public final class PostgresBackend: BackendAdapter {
         self.writes = pool(
             "writes", size: sizes.writes, minimum: 0, readOnly: false, timeout: configuration.statementTimeout)
         self.plans = PostgresStatementPlans(logger: logger)
+        self.listener = PostgresChangeListener(
+            url: url, eventLoopGroup: eventLoopGroup, logger: logger, ownBackends: ownBackends)
         let clients = [loads.client, clientReads.client, writes.client]
         runner.withLock {
             $0 = Task {
@@ -123,6 +128,7 @@ public final class PostgresBackend: BackendAdapter {
             let now = self.now
             do {
                 return try await self.writes.withConnection { connection in
+                    try await self.ownBackends.learn(connection, logger: self.logger)
                     call.begin(now: now())
                     return try await self.write(plan, parameters: parameters, on: connection, inTransaction: false)
                 }
@@ -194,6 +200,7 @@ public final class PostgresBackend: BackendAdapter {
             let (logger, now, limit) = (self.logger, self.now, self.configuration.maxResultBytes)
             // Plans first, on the writes pool: inspecting takes a connection of its own.
             return try await self.writes.withConnection { connection in
+                try await self.ownBackends.learn(connection, logger: logger)
                 call.begin(now: now())
                 _ = try await Self.command("BEGIN ISOLATION LEVEL SERIALIZABLE", on: connection, logger: logger)
                 do {
@@ -260,6 +267,9 @@ public final class PostgresBackend: BackendAdapter {
             return planned.comparesParametersExactly
         }
     }
+
+    /// Other programs' commits, heard on a connection of its own (`PostgresChangeListener`).
+    public var changeFeed: (any DatabaseChangeFeed)? { listener }
 
     public var pools: [(name: String, report: ConnectionPoolReport)] {
         [(loads.name, loads.report), (clientReads.name, clientReads.report), (writes.name, writes.report)]

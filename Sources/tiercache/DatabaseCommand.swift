@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import TierCacheBackend
+import TierCachePolicy
 import TierCachePostgres
 import TierCacheSQLite
 import TierCacheServer
@@ -19,8 +20,96 @@ struct DatabaseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "db",
         abstract: "Prepare the database TierCache runs on.",
-        subcommands: [DatabaseInitCommand.self]
+        subcommands: [DatabaseInitCommand.self, InstallTriggersCommand.self, UninstallTriggersCommand.self]
     )
+
+    /// Runs `statements` one by one on the PostgreSQL database at `url`, or prints why not and exits.
+    static func run(_ statements: [String], on url: PostgresURL, what: String) async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        var configuration = PostgresBackend.Configuration()
+        configuration.minimumConnections = 0
+        configuration.statementTimeout = nil
+        let backend = try PostgresBackend(
+            url: url, configuration: configuration, eventLoopGroup: group, logger: Logger(label: "tiercache.db"),
+            now: SystemClock().monotonicNanoseconds)
+        defer { backend.close() }
+        if let problem = await backend.connectionProblem(on: group.next()) {
+            printErrors(["cannot reach database \(url.redacted): \(problem)"])
+            throw ExitCode(1)
+        }
+        for statement in statements {
+            do {
+                let call = BackendCall(eventLoop: group.next(), submittedAt: 0)
+                _ = try await backend.write(statement, parameters: [], call: call).get()
+            } catch {
+                let message = (error as? BackendError)?.message ?? "\(error)"
+                printErrors(["\(what) failed in \(url.redacted): \(message)", "  statement: \(statement)"])
+                throw ExitCode(1)
+            }
+        }
+    }
+}
+
+/// `tiercache db install-triggers`: other programs' writes to the policies' tables, heard by TierCache.
+struct InstallTriggersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "install-triggers",
+        abstract: "Make the database tell TierCache of writes that bypass it (psql, migrations, other services).",
+        discussion: """
+            PostgreSQL: one trigger function and, on every table the policies' `tables` lists name, a statement-level \
+            trigger that NOTIFYs TierCache when a transaction that changed the table commits. Run it again after \
+            adding tables; it replaces what it made before. tiercache db uninstall-triggers removes it all.
+            """
+    )
+
+    @OptionGroup var databaseOptions: DatabaseOptions
+
+    @Option(help: "Policy directory or file whose tables get triggers (TIERCACHE_POLICIES); default ttl-policies.")
+    var policies: String?
+
+    func run() async throws {
+        let path = Environment.resolve(policies, "TIERCACHE_POLICIES", default: "ttl-policies")
+        let policySet: PolicySet
+        do {
+            policySet = try PolicyLoader.load(path: path)
+        } catch {
+            printErrors(error.errors.map(\.description))
+            throw ExitCode(1)
+        }
+        let tables = Set(policySet.types.flatMap(\.tables)).sorted()
+        guard !tables.isEmpty else {
+            printErrors(["the policies in \(path) list no tables: nothing to install"])
+            throw ExitCode(1)
+        }
+        let database = try databaseOptions.resolve()
+        guard case .postgres(let url) = database else {
+            printErrors(["install-triggers works on PostgreSQL; \(database.redacted) is SQLite"])
+            throw ExitCode(1)
+        }
+        try await DatabaseCommand.run(
+            PostgresChangeTriggers.installStatements(tables: tables), on: url, what: "install-triggers")
+        print("triggers installed in \(url.redacted) on \(tables.count) tables: \(tables.joined(separator: ", "))")
+    }
+}
+
+/// `tiercache db uninstall-triggers`: what install-triggers made, removed.
+struct UninstallTriggersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "uninstall-triggers",
+        abstract: "Remove the triggers install-triggers made."
+    )
+
+    @OptionGroup var databaseOptions: DatabaseOptions
+
+    func run() async throws {
+        let database = try databaseOptions.resolve()
+        guard case .postgres(let url) = database else {
+            printErrors(["uninstall-triggers works on PostgreSQL; \(database.redacted) is SQLite"])
+            throw ExitCode(1)
+        }
+        try await DatabaseCommand.run(PostgresChangeTriggers.uninstallStatements, on: url, what: "uninstall-triggers")
+        print("triggers removed from \(url.redacted)")
+    }
 }
 
 /// `tiercache db init`: the demo tables and rows the shipped policies read.
@@ -59,33 +148,9 @@ struct DatabaseInitCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         case .postgres(let url):
-            try await initPostgres(url)
+            try await DatabaseCommand.run(
+                DemoDatabase.postgresStatements(benchmarkKeys: benchmarkKeys), on: url, what: "db init")
         }
         print("demo tables ready in \(database.redacted): \(DemoDatabase.tables.count) tables")
-    }
-
-    private func initPostgres(_ url: PostgresURL) async throws {
-        let group = MultiThreadedEventLoopGroup.singleton
-        var configuration = PostgresBackend.Configuration()
-        configuration.minimumConnections = 0
-        configuration.statementTimeout = nil
-        let backend = try PostgresBackend(
-            url: url, configuration: configuration, eventLoopGroup: group, logger: Logger(label: "tiercache.db"),
-            now: SystemClock().monotonicNanoseconds)
-        defer { backend.close() }
-        if let problem = await backend.connectionProblem(on: group.next()) {
-            printErrors(["cannot reach database \(url.redacted): \(problem)"])
-            throw ExitCode(1)
-        }
-        for statement in DemoDatabase.postgresStatements(benchmarkKeys: benchmarkKeys) {
-            do {
-                let call = BackendCall(eventLoop: group.next(), submittedAt: 0)
-                _ = try await backend.write(statement, parameters: [], call: call).get()
-            } catch {
-                let message = (error as? BackendError)?.message ?? "\(error)"
-                printErrors(["db init failed in \(url.redacted): \(message)", "  statement: \(statement)"])
-                throw ExitCode(1)
-            }
-        }
     }
 }

@@ -41,6 +41,8 @@ public final class Proxy: Sendable {
     public let stats = ProxyStats()
     /// The shared Redis tier, when configured.
     let l2: L2Tier?
+    /// Other programs' commits, when the backend hears them (`BackendAdapter.changeFeed`).
+    let externalWrites: ExternalWrites?
     /// Reads past L1: L2, the coalesced backend load, fills.
     let reads: ReadPath
     /// Writes: the backend's commit, then invalidation here and in the other sidecars.
@@ -94,9 +96,12 @@ public final class Proxy: Sendable {
         self.logger = logger
         let l2 = configuration.l2.map { L2Tier(configuration: $0, group: eventLoopGroup, logger: logger, clock: clock) }
         self.l2 = l2
+        let externalWrites = adapter.changeFeed.map { _ in ExternalWrites() }
+        self.externalWrites = externalWrites
         self.reads = ReadPath(
             l1: l1, l2: l2, database: database, sequencer: sequencer, tables: tables, stats: stats,
-            accessTracker: accessTracker, clock: clock, softTimeout: configuration.softTimeout)
+            accessTracker: accessTracker, clock: clock, softTimeout: configuration.softTimeout,
+            externalWrites: externalWrites, degradedL1Lifetime: configuration.l2?.degradedL1Lifetime ?? .seconds(1))
         self.writes = WritePath(
             database: database, l1: l1, l2: l2, policies: policies, sequencer: sequencer, tables: tables,
             stats: stats, clock: clock)

@@ -24,6 +24,10 @@ final class ReadPath: Sendable {
     let clock: any ServerClock
     /// `--soft-timeout`, in nanoseconds.
     let softTimeout: UInt64?
+    /// Other programs' commits, when the database reports them.
+    let externalWrites: ExternalWrites?
+    /// The longest life of a new L1 entry while an invalidation source is lost (`--degraded-l1-ttl`), nanoseconds.
+    let degradedL1Lifetime: UInt64
 
     init(
         l1: L1Cache,
@@ -34,7 +38,9 @@ final class ReadPath: Sendable {
         stats: ProxyStats,
         accessTracker: AccessTracker,
         clock: any ServerClock,
-        softTimeout: Duration?
+        softTimeout: Duration?,
+        externalWrites: ExternalWrites? = nil,
+        degradedL1Lifetime: Duration = .seconds(1)
     ) {
         self.l1 = l1
         self.l2 = l2
@@ -45,6 +51,8 @@ final class ReadPath: Sendable {
         self.accessTracker = accessTracker
         self.clock = clock
         self.softTimeout = softTimeout.map(\.nonNegativeNanoseconds)
+        self.externalWrites = externalWrites
+        self.degradedL1Lifetime = degradedL1Lifetime.nonNegativeNanoseconds
     }
 
     /// Why a key is read: decides what is counted, and what the read may do.
@@ -229,10 +237,11 @@ final class ReadPath: Sendable {
     }
 
     /// How long a new L1 entry may live now: as long as it likes, except while this sidecar cannot hear other
-    /// sidecars' invalidations.
+    /// sidecars' invalidations, or other programs' commits it heard before.
     var l1LifetimeLimit: UInt64 {
-        guard let l2, !l2.consistency.isListening else { return .max }
-        return l2.configuration.degradedL1Lifetime.nonNegativeNanoseconds
+        let deafToPeers = l2.map { !$0.consistency.isListening } ?? false
+        guard deafToPeers || externalWrites?.isDeaf == true else { return .max }
+        return degradedL1Lifetime
     }
 
     /// `min(lifetime, l1LifetimeLimit)`.

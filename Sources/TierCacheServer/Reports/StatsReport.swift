@@ -50,6 +50,9 @@ struct StatsReport {
         backend.append(("errors", .integer(Int64(proxy.stats.backend.errors.current))))
         backend.append(("pools", .map(proxy.database.adapter.pools.map { ($0.name, $0.report.node) })))
         backend.append(("health", proxy.database.health.report))
+        if let external = proxy.externalWrites {
+            backend.append(("external_writes", external.report(now: proxy.clock.wallClockMicroseconds())))
+        }
 
         return .map([
             (

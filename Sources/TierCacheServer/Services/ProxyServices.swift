@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import TierCacheBackend
 import TierCacheSupport
 
 extension Proxy {
@@ -23,6 +24,9 @@ extension Proxy {
             PeriodicService("sweeper", on: group.next(), every: .milliseconds(250), after: .milliseconds(50)) {
                 self.maintain()
             })
+        if let feed = database.adapter.changeFeed, let externalWrites {
+            services.append(ExternalWritesService(feed: feed, external: externalWrites, proxy: self, logger: logger))
+        }
         if let interval = configuration.databaseHealthInterval {
             services.append(
                 PeriodicService("database health", on: group.next(), every: interval) { [self] in
