@@ -17,6 +17,7 @@ struct DatabaseBreakerClassificationTests {
             (.constraint, .ignored, .ignored),
             (.parameterCount, .ignored, .ignored),
             (.notReadOnly, .ignored, .ignored),
+            (.invalidValue, .ignored, .ignored),
         ])
     func outcomes(code: BackendError.Code, policy: CircuitBreaker.Outcome, client: CircuitBreaker.Outcome) {
         let error = BackendError(code, "x")
