@@ -40,9 +40,14 @@ public protocol Backend: Sendable {
 
     /// Closes connections. Calls after `close()` throw `.unavailable`.
     func close()
+
+    /// Other programs' commits, when the backend can hear them; nil when it cannot.
+    var changeFeed: (any DatabaseChangeFeed)? { get }
 }
 
 extension Backend {
+    public var changeFeed: (any DatabaseChangeFeed)? { nil }
+
     /// A policy's read.
     public func read(_ sql: String, parameters: [SQLValue]) throws(BackendError) -> ReadResult {
         try read(sql, parameters: parameters, origin: .policy)

@@ -55,6 +55,8 @@ public final class BlockingBackendAdapter: BackendAdapter {
 
     public func close() { backend.close() }
 
+    public var changeFeed: (any DatabaseChangeFeed)? { backend.changeFeed }
+
     /// Runs `body` on a pool thread; the database's time starts when a thread takes it.
     private func run<T: Sendable>(_ call: BackendCall, _ body: @escaping @Sendable () throws(BackendError) -> T)
         -> EventLoopFuture<T>

@@ -124,6 +124,11 @@ public final class SQLiteBackend: Backend {
         try writer.withConnection { connection throws(BackendError) in try connection.executeScript(sql) }
     }
 
+    /// Other programs' commits to the file (`SQLiteChangeFeed`), on a connection of its own.
+    public var changeFeed: (any DatabaseChangeFeed)? {
+        SQLiteChangeFeed(path: path, configuration: configuration)
+    }
+
     public var pools: [(name: String, report: ConnectionPoolReport)] {
         [("readers", readers.report), ("writer", writer.report), ("client_readers", clientTurns.report)]
     }

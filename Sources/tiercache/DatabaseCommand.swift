@@ -23,6 +23,18 @@ struct DatabaseCommand: AsyncParsableCommand {
         subcommands: [DatabaseInitCommand.self, InstallTriggersCommand.self, UninstallTriggersCommand.self]
     )
 
+    /// Runs `script` in one transaction on the SQLite file at `path` (which must exist), or prints why not and exits.
+    static func runSQLite(_ script: String, on path: String, what: String) throws {
+        do {
+            let backend = try SQLiteBackend(path: path, configuration: .init(createIfMissing: false))
+            defer { backend.close() }
+            try backend.executeScript(script)
+        } catch {
+            printErrors(["\(what) failed in sqlite:\(path): \(error.message)"])
+            throw ExitCode(1)
+        }
+    }
+
     /// Runs `statements` one by one on the PostgreSQL database at `url`, or prints why not and exits.
     static func run(_ statements: [String], on url: PostgresURL, what: String) async throws {
         let group = MultiThreadedEventLoopGroup.singleton
@@ -57,8 +69,10 @@ struct InstallTriggersCommand: AsyncParsableCommand {
         abstract: "Make the database tell TierCache of writes that bypass it (psql, migrations, other services).",
         discussion: """
             PostgreSQL: one trigger function and, on every table the policies' `tables` lists name, a statement-level \
-            trigger that NOTIFYs TierCache when a transaction that changed the table commits. Run it again after \
-            adding tables; it replaces what it made before. tiercache db uninstall-triggers removes it all.
+            trigger that NOTIFYs TierCache when a transaction that changed the table commits. SQLite: a table \
+            tiercache_changes with a version per table, raised by triggers on each table, which TierCache reads \
+            when another connection commits (PRAGMA data_version). Run it again after adding tables; it replaces \
+            what it made before. tiercache db uninstall-triggers removes it all.
             """
     )
 
@@ -82,13 +96,14 @@ struct InstallTriggersCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let database = try databaseOptions.resolve()
-        guard case .postgres(let url) = database else {
-            printErrors(["install-triggers works on PostgreSQL; \(database.redacted) is SQLite"])
-            throw ExitCode(1)
+        switch database {
+        case .sqlite(let path):
+            try DatabaseCommand.runSQLite(SQLiteChangeTriggers.installScript(tables: tables), on: path, what: "install-triggers")
+        case .postgres(let url):
+            try await DatabaseCommand.run(
+                PostgresChangeTriggers.installStatements(tables: tables), on: url, what: "install-triggers")
         }
-        try await DatabaseCommand.run(
-            PostgresChangeTriggers.installStatements(tables: tables), on: url, what: "install-triggers")
-        print("triggers installed in \(url.redacted) on \(tables.count) tables: \(tables.joined(separator: ", "))")
+        print("triggers installed in \(database.redacted) on \(tables.count) tables: \(tables.joined(separator: ", "))")
     }
 }
 
@@ -103,12 +118,25 @@ struct UninstallTriggersCommand: AsyncParsableCommand {
 
     func run() async throws {
         let database = try databaseOptions.resolve()
-        guard case .postgres(let url) = database else {
-            printErrors(["uninstall-triggers works on PostgreSQL; \(database.redacted) is SQLite"])
-            throw ExitCode(1)
+        switch database {
+        case .sqlite(let path):
+            let triggers: [String]
+            do {
+                let backend = try SQLiteBackend(path: path, configuration: .init(createIfMissing: false))
+                defer { backend.close() }
+                triggers = try backend.read(SQLiteChangeTriggers.triggerNamesQuery, parameters: []).resultSet.rows
+                    .compactMap { if case .text(let name)? = $0.first { String(decoding: name, as: UTF8.self) } else { nil } }
+            } catch {
+                printErrors(["uninstall-triggers failed in sqlite:\(path): \(error.message)"])
+                throw ExitCode(1)
+            }
+            try DatabaseCommand.runSQLite(
+                SQLiteChangeTriggers.uninstallScript(triggers: triggers), on: path, what: "uninstall-triggers")
+        case .postgres(let url):
+            try await DatabaseCommand.run(
+                PostgresChangeTriggers.uninstallStatements, on: url, what: "uninstall-triggers")
         }
-        try await DatabaseCommand.run(PostgresChangeTriggers.uninstallStatements, on: url, what: "uninstall-triggers")
-        print("triggers removed from \(url.redacted)")
+        print("triggers removed from \(database.redacted)")
     }
 }
 

@@ -55,7 +55,7 @@ def test_stats_resp3_is_nested_map_with_documented_keys(px, r3):
             assert isinstance(type_stats["ttl_seconds"], float)  # a RESP3 double
     assert list(stats["commands"]["GET"]) == LATENCY_KEYS
     assert list(stats["backend"]) == ["load", "query", "store", "delete", "exec", "transaction", "errors", "pools",
-                                      "health"] + (["external_writes"] if px.backend == "postgres" else [])
+                                      "health", "external_writes"]
     for op in ("load", "query", "store", "delete", "exec", "transaction"):
         assert list(stats["backend"][op]) == LATENCY_KEYS
     assert isinstance(stats["backend"]["errors"], int)
