@@ -498,13 +498,19 @@ def backend(request: pytest.FixtureRequest) -> str:
 def shared_proxy(module_proxy_launcher: ProxyLauncher, backend: str, request: pytest.FixtureRequest) -> ProxyProcess:
     """One proxy with the shipped policies and demo data, shared by the tests of a module: on a new SQLite demo
     file, or on a new PostgreSQL database of the test server with the same demo rows (`tiercache db init`)."""
-    if backend == "postgres":
-        server = request.getfixturevalue("postgres_server")
-        url = postgres_database(server, "tc_" + request.module.__name__.rsplit(".", 1)[-1])
-        init = run_tiercache("db", "init", "--database", url, "--demo-benchmark-keys", "1000")
-        assert init.returncode == 0, init.stderr
-        return module_proxy_launcher(database_url=url)
-    return module_proxy_launcher()
+    return module_proxy_launcher(database_url=demo_database(request, backend))
+
+
+def demo_database(request: pytest.FixtureRequest, backend: str, suffix: str = "") -> str | None:
+    """For a module's proxy on `backend`: None on SQLite (the launcher makes a demo file), else the URL of a new
+    PostgreSQL database of the run's server named after the module (and `suffix`), with the demo rows."""
+    if backend != "postgres":
+        return None
+    server = request.getfixturevalue("postgres_server")
+    url = postgres_database(server, "tc_" + request.module.__name__.rsplit(".", 1)[-1] + suffix)
+    init = run_tiercache("db", "init", "--database", url, "--demo-benchmark-keys", "1000")
+    assert init.returncode == 0, init.stderr
+    return url
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -540,11 +546,13 @@ def psql(url: str, statement: str) -> list[tuple[str, ...]]:
     """Runs `statement` with the real `psql` and returns its rows, values as text (None for NULL)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     done = subprocess.run(
-        ["psql", "-X", "-q", "-tA", "-F", "\x1f", "-P", "null=\x1e", "-v", "ON_ERROR_STOP=1", "-w", url,
-         "-c", statement], capture_output=True, text=True, env=env, timeout=30)
-    assert done.returncode == 0, f"psql: {done.stderr}"
-    return [tuple(None if v == "\x1e" else v for v in line.split("\x1f"))
-            for line in done.stdout.splitlines() if line]
+        ["psql", "-X", "-q", "-tA", "-F", "\x1f", "-R", "\x1e", "-P", "null=\x1c", "-v", "ON_ERROR_STOP=1", "-w",
+         url, "-c", statement], capture_output=True, env=env, timeout=30)
+    assert done.returncode == 0, f"psql: {done.stderr.decode(errors='replace')}"
+    # Records and fields by separators no value holds, and bytes decoded as they are: values keep their line ends.
+    out = done.stdout.decode()
+    out = out[:-1] if out.endswith("\n") else out
+    return [tuple(None if v == "\x1c" else v for v in record.split("\x1f")) for record in out.split("\x1e") if record]
 
 
 def postgres_database(server_url: str, name: str) -> str:

@@ -14,7 +14,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from conftest import demo_value
+from conftest import demo_database, demo_value
 from test_l2 import RedisServer, wait_status
 
 CLIENTS = Path(__file__).parent / "clients"
@@ -30,18 +30,18 @@ SCRIPTS = [
 
 
 @pytest.fixture(scope="module")
-def secured(module_proxy_launcher):
-    return module_proxy_launcher("--requirepass", PASSWORD)
+def secured(module_proxy_launcher, backend, request):
+    return module_proxy_launcher("--requirepass", PASSWORD, database_url=demo_database(request, backend, "_secured"))
 
 
 @pytest.fixture(scope="module")
-def with_l2(tmp_path_factory):
+def with_l2(tmp_path_factory, backend, request):
     """A proxy with the shared Redis tier (its own launcher, so it stops before its redis-server)."""
     from conftest import ProxyLauncher
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
     launcher = ProxyLauncher(tmp_path_factory.mktemp("l2-proxies"))
     try:
-        proxy = launcher("--redis", server.url)
+        proxy = launcher("--redis", server.url, database_url=demo_database(request, backend, "_l2"))
         wait_status(proxy, "up")
         yield proxy
     finally:
@@ -57,9 +57,8 @@ def target(request, px, secured, with_l2):
 
 
 def stored(px, i: int):
-    with px.sqlite() as db:
-        row = db.execute("SELECT data FROM user_sessions WHERE id = ?", (str(i),)).fetchone()
-    return row[0] if row else None
+    rows = px.sql(f"SELECT data FROM user_sessions WHERE id = '{i}'")
+    return rows[0][0] if rows else None
 
 
 def run_script(interpreter: str, script: str, env: dict, port: int, password: str | None) -> dict[str, str]:

@@ -86,8 +86,7 @@ def test_parameters_are_bound_not_interpolated(px, r3):
     # A text parameter compares equal to an INTEGER column's value (type affinity).
     assert r3.execute_command("QUERY", "SELECT id FROM compliance_checks WHERE checked_at = ?", "1767225605") == [
         [b"id"], [b"5"]]
-    with px.sqlite() as db:
-        assert db.execute("SELECT count(*) FROM user_sessions WHERE id = '1'").fetchone() == (1,)
+    assert px.sql("SELECT count(*) FROM user_sessions WHERE id = '1'") == [("1",)]
 
 
 def test_parameter_count_must_match(px):

@@ -141,8 +141,7 @@ def test_bulk_over_max_bulk_length_is_refused(px):
     assert conn.expect_closed() == b"-ERR Protocol error: bulk length 4097 exceeds limit 4096 bytes\r\n"
     r = px.client(protocol=3)
     assert r.get("user_sessions:bulk-big") is None
-    with px.sqlite() as db:
-        assert db.execute("SELECT count(*) FROM user_sessions WHERE id = 'bulk-big'").fetchone() == (0,)
+    assert px.sql("SELECT count(*) FROM user_sessions WHERE id = 'bulk-big'") == [("0",)]
     # redis-py sees the error reply, and its connection is gone afterwards.
     victim = px.client(protocol=2)
     with pytest.raises((redis.ResponseError, redis.ConnectionError)):

@@ -11,9 +11,8 @@ from conftest import Err, RawConnection, Simple, demo_value, encode_command
 
 
 def stored(px, i: int):
-    with px.sqlite() as db:
-        row = db.execute("SELECT data FROM user_sessions WHERE id = ?", (str(i),)).fetchone()
-    return row[0] if row else None
+    rows = px.sql(f"SELECT data FROM user_sessions WHERE id = '{i}'")
+    return rows[0][0] if rows else None
 
 
 @pytest.mark.parametrize("protocol", [2, 3])
@@ -153,8 +152,7 @@ def test_watch_sees_writes_that_bypass_the_proxy(px):
     """The check compares the database's rows, so a write by another program is seen too."""
     conn = px.raw()
     assert conn.command("WATCH", "user_sessions:10") == Simple("OK")
-    with px.sqlite() as db:
-        db.execute("UPDATE user_sessions SET data = 'behind the proxy' WHERE id = '10'")
+    px.sql("UPDATE user_sessions SET data = 'behind the proxy' WHERE id = '10'")
     assert conn.command("MULTI") == Simple("OK")
     assert conn.command("GET", "user_sessions:10") == Simple("QUEUED")
     assert conn.command("EXEC") is None
@@ -200,14 +198,12 @@ def test_set_nx_xx_get_keepttl_as_in_redis_and_expiry_options_refused(px):
     assert client.get("user_sessions:30") == b"xx"
     assert client.set("user_sessions:30", "get", get=True) == b"xx"  # the old value, then written
     assert client.set("user_sessions:30", "keepttl", keepttl=True) is True
-    with px.sqlite() as db:
-        db.execute("DELETE FROM user_sessions WHERE id = 'new-nx'")
+    px.sql("DELETE FROM user_sessions WHERE id = 'new-nx'")
     assert client.set("user_sessions:new-nx", "created", nx=True) is True
     assert client.set("user_sessions:new-xx", "never", xx=True) is None
     assert client.set("user_sessions:new-get", "created", get=True) is None  # no old value
     assert stored(px, 30) == "keepttl"
-    with px.sqlite() as db:
-        rows = dict(db.execute("SELECT id, data FROM user_sessions WHERE id LIKE 'new-%'").fetchall())
+    rows = dict(px.sql("SELECT id, data FROM user_sessions WHERE id LIKE 'new-%'"))
     assert rows == {"new-nx": "created", "new-get": "created"}
     with pytest.raises(redis.ResponseError, match="SET's expiry options .* are not supported"):
         client.set("user_sessions:30", "x", ex=10)

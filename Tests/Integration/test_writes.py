@@ -15,9 +15,8 @@ WRITABLE = ["user_sessions", "policy_decisions", "governance_rules", "static_con
 
 
 def db_value(px, table, id_):
-    with px.sqlite() as conn:
-        row = conn.execute(f"SELECT data FROM {table} WHERE id = ?", (id_,)).fetchone()
-    return None if row is None else row[0]
+    rows = px.sql(f"SELECT data FROM {table} WHERE id = '{id_.replace(chr(39), chr(39) * 2)}'")
+    return rows[0][0] if rows else None
 
 
 def test_read_your_writes_200_random_keys(px):
@@ -142,9 +141,7 @@ def test_set_on_auth_tokens_is_refused(px, r3):
     with pytest.raises(redis.ResponseError, match="has no store statement"):
         r3.set("auth_tokens:1", "x")
     assert r3.get("auth_tokens:1") == demo_value("auth_tokens", 1)
-    with px.sqlite() as db:
-        assert db.execute("SELECT user_id, scopes FROM auth_tokens WHERE id = '1'").fetchone() == ("user-1",
-                                                                                                   "read write")
+    assert px.sql("SELECT user_id, scopes FROM auth_tokens WHERE id = '1'") == [("user-1", "read write")]
 
 
 def test_set_on_key_with_no_type(px):
