@@ -45,7 +45,9 @@ public final class PostgresBackend: BackendAdapter {
             client.options.connectTimeout = configuration.connectTimeout
             client.options.keepAliveBehavior = configuration.keepAliveInterval.map { .init(frequency: $0) }
             if readOnly { client.options.additionalStartupParameters.append(("default_transaction_read_only", "on")) }
-            let milliseconds = timeout.map { max(1, $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000) } ?? 0
+            let milliseconds =
+                timeout.map { max(1, $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000) }
+                ?? 0
             client.options.additionalStartupParameters.append(("statement_timeout", "\(milliseconds)"))
             return PostgresPool(
                 name: name, configuration: client, eventLoopGroup: eventLoopGroup,

@@ -23,7 +23,8 @@ final class PostgresChangeListener: DatabaseChangeFeed {
     /// (`tiercache listener` by default).
     init(
         url: PostgresURL, eventLoopGroup: any EventLoopGroup, logger: Logger, ownBackends: PostgresBackendIDs,
-        heartbeat: Duration = .seconds(2), retryDelay: Duration = .milliseconds(250), recheckInterval: Duration = .seconds(5)
+        heartbeat: Duration = .seconds(2), retryDelay: Duration = .milliseconds(250),
+        recheckInterval: Duration = .seconds(5)
     ) {
         var url = url
         url.applicationName = (url.applicationName ?? "tiercache") + " listener"
@@ -98,7 +99,8 @@ final class PostgresChangeListener: DatabaseChangeFeed {
                     for try await notification in notifications {
                         guard let change = PostgresChangeTriggers.change(fromPayload: notification.payload) else {
                             logger.warning(
-                                "unreadable change notification ignored", metadata: ["payload": "\(notification.payload)"])
+                                "unreadable change notification ignored",
+                                metadata: ["payload": "\(notification.payload)"])
                             continue
                         }
                         if ownBackends.contains(change.backend) { continue }
@@ -134,7 +136,8 @@ final class PostgresChangeListener: DatabaseChangeFeed {
             if !answered {
                 // A connection that stopped answering: closing it ends the listen too.
                 try? await connection.close()
-                throw BackendError(.unavailable, "the listening connection stopped answering (no reply within \(timeout))")
+                throw BackendError(
+                    .unavailable, "the listening connection stopped answering (no reply within \(timeout))")
             }
         }
     }

@@ -56,7 +56,8 @@ public enum PostgresChangeTriggers {
     static func change(fromPayload payload: String) -> Change? {
         // From the end: a quoted table name may hold spaces.
         let parts = payload.split(separator: " ", omittingEmptySubsequences: false)
-        guard parts.count >= 3, let backend = Int32(parts[parts.count - 2]), let microseconds = Int64(parts[parts.count - 1])
+        guard parts.count >= 3, let backend = Int32(parts[parts.count - 2]),
+            let microseconds = Int64(parts[parts.count - 1])
         else { return nil }
         return Change(
             table: parts.dropLast(2).joined(separator: " "), backend: backend, microseconds: microseconds)

@@ -50,7 +50,9 @@ final class PostgresPool: Sendable {
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
                 try await self.client.withConnection { connection -> T? in
-                    guard decision.value.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing).exchanged
+                    guard
+                        decision.value.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing)
+                            .exchanged
                     else { return nil }
                     self.lend(connection)
                     defer { self.state.withLock { $0.inUse -= 1 } }
@@ -69,7 +71,8 @@ final class PostgresPool: Sendable {
             }
             group.addTask {
                 try? await Task.sleep(for: timeout)
-                guard decision.value.compareExchange(expected: 0, desired: 2, ordering: .acquiringAndReleasing).exchanged
+                guard
+                    decision.value.compareExchange(expected: 0, desired: 2, ordering: .acquiringAndReleasing).exchanged
                 else { return nil }
                 let counts = self.state.withLock { counts in
                     counts.waiting -= 1

@@ -37,7 +37,8 @@ struct PostgresStatementPlan: Sendable {
             }
         guard parameters.count == expected else {
             throw BackendError(
-                .parameterCount, "statement expects \(expected) parameter\(expected == 1 ? "" : "s"), got \(parameters.count)")
+                .parameterCount,
+                "statement expects \(expected) parameter\(expected == 1 ? "" : "s"), got \(parameters.count)")
         }
     }
 

@@ -121,7 +121,8 @@ enum PostgresStatementTables {
         }
     }
 
-    /// Every "Relation Name" (lower-cased, as the backend reports tables) in an `EXPLAIN (FORMAT JSON)` plan; a `ModifyTable` node's is also written.
+    /// Every "Relation Name" (lower-cased, as the backend reports tables) in an `EXPLAIN (FORMAT JSON)` plan, with
+    /// the conditions; a `ModifyTable` node's relation is also written.
     static func relations(inPlan json: String) throws(BackendError) -> Tables {
         guard let parsed = try? JSONSerialization.jsonObject(with: Data(json.utf8)) else {
             throw BackendError(.failed, "PostgreSQL's plan is not the JSON EXPLAIN gives")
@@ -130,7 +131,9 @@ enum PostgresStatementTables {
         var pending: [Any] = [parsed]
         while let next = pending.popLast() {
             if let object = next as? [String: Any] {
-                for key in conditionKeys { if let condition = object[key] as? String { found.conditions.append(condition) } }
+                for key in conditionKeys {
+                    if let condition = object[key] as? String { found.conditions.append(condition) }
+                }
                 if let relation = (object["Relation Name"] as? String)?.lowercased() {
                     found.read.insert(relation)
                     if object["Node Type"] as? String == "ModifyTable" {

@@ -3,9 +3,10 @@ import NIOCore
 import PostgresNIO
 import TierCacheBackend
 
-/// Statements on a connection (or a `PostgresClient`'s pool), their parameters bound for PostgreSQL to type and their rows in the
-/// backend's own values. What PostgreSQL answers is told apart by its SQLSTATE (`BackendError`), so the server
-/// can tell a client's mistake (`22P02` for `GET users:abc` against an integer key) from the database's failure.
+/// Statements on a connection (or a `PostgresClient`'s pool), their parameters bound for PostgreSQL to type and
+/// their rows in the backend's own values. What PostgreSQL answers is told apart by its SQLSTATE (`BackendError`),
+/// so the server can tell a client's mistake (`22P02` for `GET users:abc` against an integer key) from the
+/// database's failure.
 struct PostgresStatements: Sendable {
     let client: PostgresClient
     let logger: Logger

@@ -10,7 +10,9 @@ public enum SQLiteChangeTriggers {
     public static func installScript(tables: [String]) -> String {
         var script = "CREATE TABLE IF NOT EXISTS \(logTable) (table_name TEXT PRIMARY KEY, version INTEGER NOT NULL);\n"
         for table in tables {
-            let literal = "'" + table.lowercased().split(separator: "'", omittingEmptySubsequences: false)
+            let literal =
+                "'"
+                + table.lowercased().split(separator: "'", omittingEmptySubsequences: false)
                 .joined(separator: "''") + "'"
             for operation in ["INSERT", "UPDATE", "DELETE"] {
                 let name = quoted(triggerPrefix + table + "_" + operation.lowercased())
@@ -36,7 +38,8 @@ public enum SQLiteChangeTriggers {
     static let versionsQuery = "SELECT table_name, version FROM \(logTable)"
 
     /// The names of TierCache's triggers, to drop them.
-    public static let triggerNamesQuery = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'tiercache\\_notify\\_%' ESCAPE '\\'"
+    public static let triggerNamesQuery =
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'tiercache\\_notify\\_%' ESCAPE '\\'"
 
     static func quoted(_ name: String) -> String {
         "\"" + name.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""

@@ -98,7 +98,8 @@ struct InstallTriggersCommand: AsyncParsableCommand {
         let database = try databaseOptions.resolve()
         switch database {
         case .sqlite(let path):
-            try DatabaseCommand.runSQLite(SQLiteChangeTriggers.installScript(tables: tables), on: path, what: "install-triggers")
+            try DatabaseCommand.runSQLite(
+                SQLiteChangeTriggers.installScript(tables: tables), on: path, what: "install-triggers")
         case .postgres(let url):
             try await DatabaseCommand.run(
                 PostgresChangeTriggers.installStatements(tables: tables), on: url, what: "install-triggers")
@@ -125,7 +126,9 @@ struct UninstallTriggersCommand: AsyncParsableCommand {
                 let backend = try SQLiteBackend(path: path, configuration: .init(createIfMissing: false))
                 defer { backend.close() }
                 triggers = try backend.read(SQLiteChangeTriggers.triggerNamesQuery, parameters: []).resultSet.rows
-                    .compactMap { if case .text(let name)? = $0.first { String(decoding: name, as: UTF8.self) } else { nil } }
+                    .compactMap {
+                        if case .text(let name)? = $0.first { String(decoding: name, as: UTF8.self) } else { nil }
+                    }
             } catch {
                 printErrors(["uninstall-triggers failed in sqlite:\(path): \(error.message)"])
                 throw ExitCode(1)

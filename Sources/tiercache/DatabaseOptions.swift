@@ -58,7 +58,9 @@ struct DatabaseOptions: ParsableArguments {
             let byte = fgetc(file)
             if byte == EOF || byte == 0x0A { break }
             bytes.append(UInt8(truncatingIfNeeded: byte))
-            guard bytes.count <= 4096 else { throw ValidationError("--database-password-file: its first line is over 4 kB") }
+            guard bytes.count <= 4096 else {
+                throw ValidationError("--database-password-file: its first line is over 4 kB")
+            }
         }
         if bytes.last == 0x0D { bytes.removeLast() }
         guard !bytes.isEmpty else { throw ValidationError("--database-password-file: \(path) holds no password") }

@@ -112,7 +112,8 @@ struct PostgresBackendTests {
                 let result = try await Self.write(backend, statement)
                 #expect(result.tablesWritten.isEmpty && !result.isReadOnly, "\(statement): DDL changes anything")
             }
-            let insert = try await Self.write(backend, "INSERT INTO pb_orders VALUES (?), (?)", [.text("1"), .text("2")])
+            let insert = try await Self.write(
+                backend, "INSERT INTO pb_orders VALUES (?), (?)", [.text("1"), .text("2")])
             #expect(insert == WriteResult(changes: 2, tablesWritten: ["pb_orders"], isReadOnly: false))
             let delete = try await Self.write(backend, "DELETE FROM pb_orders WHERE id = $1", [.text("1")])
             #expect(delete == WriteResult(changes: 1, tablesWritten: ["pb_orders", "pb_lines"], isReadOnly: false))
@@ -134,7 +135,8 @@ struct PostgresBackendTests {
             _ = try await Self.write(backend, "CREATE TABLE pb_kv (id text PRIMARY KEY, v text)")
             _ = try await Self.write(backend, "CREATE TABLE pb_numbers (id integer PRIMARY KEY, v text)")
             let load = try await backend.inspect("SELECT v FROM pb_kv WHERE id = ?", on: Self.eventLoop).get()
-            #expect(load == StatementInfo(isReadOnly: true, parameterCount: 1, tablesRead: ["pb_kv"], tablesWritten: []))
+            #expect(
+                load == StatementInfo(isReadOnly: true, parameterCount: 1, tablesRead: ["pb_kv"], tablesWritten: []))
             let store = try await backend.inspect(
                 "INSERT INTO pb_kv VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET v = excluded.v", on: Self.eventLoop
             ).get()
@@ -150,7 +152,8 @@ struct PostgresBackendTests {
             #expect(missing?.message.hasPrefix("42P01 ") == true)
             for (sql, exact) in [
                 ("SELECT v FROM pb_kv WHERE id = ?", true), ("SELECT v FROM pb_numbers WHERE id = ?", false),
-                ("SELECT v FROM pb_kv WHERE lower(id) = lower(?)", false), ("SELECT v FROM pb_kv WHERE id LIKE ?", false),
+                ("SELECT v FROM pb_kv WHERE lower(id) = lower(?)", false),
+                ("SELECT v FROM pb_kv WHERE id LIKE ?", false),
                 ("SELECT v FROM pb_kv WHERE id = ? AND v = ?", true),
             ] {
                 let answer = try await backend.comparesParametersExactly(sql, on: Self.eventLoop).get()

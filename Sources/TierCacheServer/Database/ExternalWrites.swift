@@ -94,7 +94,9 @@ final class ExternalWrites: Sendable {
                 ("tables", .text(tables.sorted().joined(separator: ","))),
             ]
         case .down(let since, let reason):
-            fields = [("status", .text("down")), ("since_seconds", seconds(since: since)), ("last_error", .text(reason))]
+            fields = [
+                ("status", .text("down")), ("since_seconds", seconds(since: since)), ("last_error", .text(reason)),
+            ]
         }
         return .map(
             fields + [

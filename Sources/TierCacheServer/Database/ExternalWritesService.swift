@@ -1,6 +1,6 @@
 import Logging
-import ServiceLifecycle
 import NIOCore
+import ServiceLifecycle
 import TierCacheBackend
 import TierCacheSupport
 
@@ -42,8 +42,10 @@ struct ExternalWritesService: Service {
                 metadata: ["tables": "\(tables.sorted().joined(separator: ","))"])
         case .notInstalled:
             logger.info(
-                "no table has TierCache's triggers: other programs' writes are seen when entries expire (tiercache db install-triggers)"
-            )
+                """
+                no table has TierCache's triggers: other programs' writes are seen when entries expire \
+                (tiercache db install-triggers)
+                """)
         case .down(_, let reason):
             if case .down = before { return }
             logger.warning(
