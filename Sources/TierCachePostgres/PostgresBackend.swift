@@ -215,10 +215,10 @@ public final class PostgresBackend: BackendAdapter {
                                     let plan = try await self.plans.plan(for: sql, in: self.loads)
                                     guard case .planned(let planned) = plan.kind else { throw Self.notAQuery(plan) }
                                     try plan.check(parameters)
-                                    let rows = try await PostgresStatements.rows(
-                                        plan.sql, parameters: parameters, on: connection, logger: logger,
-                                        maxResultBytes: limit)
-                                    return .read(ReadResult(resultSet: rows, tablesRead: planned.tablesRead))
+                                    return .read(
+                                        try await Self.readInTransaction(
+                                            plan, planned, parameters: parameters, on: connection, logger: logger,
+                                            maxResultBytes: limit))
                                 case .write(let sql, let parameters):
                                     let plan = try await self.plans.plan(for: sql, in: self.loads)
                                     try plan.check(parameters)
@@ -245,6 +245,31 @@ public final class PostgresBackend: BackendAdapter {
                 }
             }
         }
+    }
+
+    /// A read inside a transaction, whose connection is not read-only: in a subtransaction made read-only
+    /// (`SET LOCAL transaction_read_only`, undone by rolling back to its savepoint, which keeps the transaction's
+    /// own writes), so PostgreSQL refuses a write there as on the read-only pools, a function's included.
+    private static func readInTransaction(
+        _ plan: PostgresStatementPlan, _ planned: PostgresStatementPlan.Planned, parameters: [SQLValue],
+        on connection: PostgresConnection, logger: Logger, maxResultBytes: Int
+    ) async throws(BackendError) -> ReadResult {
+        guard planned.tablesWritten.isEmpty else {
+            throw BackendError(.notReadOnly, "the statement may write; a read must not")
+        }
+        _ = try await command("SAVEPOINT tiercache_read", on: connection, logger: logger)
+        _ = try await command("SET LOCAL transaction_read_only = on", on: connection, logger: logger)
+        let rows: Result<ResultSet, BackendError>
+        do {
+            rows = .success(
+                try await PostgresStatements.rows(
+                    plan.sql, parameters: parameters, on: connection, logger: logger, maxResultBytes: maxResultBytes))
+        } catch {
+            rows = .failure(error)
+        }
+        _ = try await command("ROLLBACK TO SAVEPOINT tiercache_read", on: connection, logger: logger)
+        _ = try await command("RELEASE SAVEPOINT tiercache_read", on: connection, logger: logger)
+        return ReadResult(resultSet: try rows.get(), tablesRead: planned.tablesRead)
     }
 
     /// Inspects `sql` afresh (a policy load or reload: triggers or views may have changed since).

@@ -74,11 +74,14 @@ final class PostgresPool: Sendable {
                 guard
                     decision.value.compareExchange(expected: 0, desired: 2, ordering: .acquiringAndReleasing).exchanged
                 else { return nil }
+                // Cancelled early: the lease failed on its own (its error goes out) or the caller gave up.
+                let timedOut = !Task.isCancelled
                 let counts = self.state.withLock { counts in
                     counts.waiting -= 1
-                    counts.timedOut += 1
+                    if timedOut { counts.timedOut += 1 }
                     return (counts.inUse, counts.waiting)
                 }
+                guard timedOut else { return nil }
                 throw BackendError(
                     .busy,
                     "no \(name) connection free within \(timeout.shortDescription) (\(counts.0) of "

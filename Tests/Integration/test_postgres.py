@@ -242,3 +242,20 @@ def test_a_server_restart_under_load_is_recovered_without_restarting_tiercache(p
         assert wait_for(lambda: get_or_none(r, "people:7") == b"after", timeout=10.0)
     finally:
         subprocess.run([str(POSTGRES_SCRIPT), "stop", folder], capture_output=True, timeout=60)
+
+
+def test_a_read_inside_multi_that_writes_is_refused_and_rolled_back(proxy, tmp_path, pg_url):
+    url = people_database(pg_url)
+    psql(url, "CREATE FUNCTION sneaky() RETURNS integer LANGUAGE sql AS "
+              "$$ DELETE FROM people WHERE id = 5 RETURNING 1 $$")
+    px = proxy(database_url=url, policies=write_policy(tmp_path, "p.yaml", ITEMS_POLICY))
+    r = px.client()
+    for sql in ("DELETE FROM people WHERE id = 4", "SELECT sneaky()"):
+        pipe = r.pipeline(transaction=True)
+        pipe.set("people:1", "changed in the transaction")
+        pipe.execute_command("QUERY", sql)
+        replies = pipe.execute(raise_on_error=False)
+        assert isinstance(replies[1], redis.exceptions.ReadOnlyError), replies
+        assert not any(reply is True for reply in replies), replies
+    assert psql(url, "SELECT count(*) FROM people WHERE id IN (4, 5)") == [("2",)]
+    assert psql(url, "SELECT name FROM people WHERE id = 1") == [("person 1",)]
