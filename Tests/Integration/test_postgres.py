@@ -259,3 +259,46 @@ def test_a_read_inside_multi_that_writes_is_refused_and_rolled_back(proxy, tmp_p
         assert not any(reply is True for reply in replies), replies
     assert psql(url, "SELECT count(*) FROM people WHERE id IN (4, 5)") == [("2",)]
     assert psql(url, "SELECT name FROM people WHERE id = 1") == [("person 1",)]
+
+
+def test_a_write_through_one_sidecar_reaches_the_other_through_l2(proxy, tmp_path, pg_url):
+    from test_l2 import RedisServer, wait_status
+    url = people_database(pg_url)
+    policies = write_policy(tmp_path, "p.yaml", ITEMS_POLICY)
+    (tmp_path / "redis").mkdir()
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        a = proxy("--redis", server.url, database_url=url, policies=policies)
+        b = proxy("--redis", server.url, database_url=url, policies=policies)
+        wait_status(a, "up")
+        wait_status(b, "up")
+        ra, rb = a.client(), b.client()
+        assert rb.get("people:6") == b"person 6"
+        assert ra.set("people:6", "written through a") is True
+        assert wait_for(lambda: rb.get("people:6") == b"written through a", timeout=5.0)
+        # A whole-table write (SQL.EXEC) too: b's cached entries of the type go.
+        assert rb.get("people:7") == b"person 7"
+        assert ra.execute_command("SQL.EXEC", "UPDATE people SET name = upper(name) WHERE id > ?", "6") == 14
+        assert wait_for(lambda: rb.get("people:7") == b"PERSON 7", timeout=5.0)
+    finally:
+        for px in proxy.started:
+            px.stop()
+        server.stop()
+
+
+def test_policy_statements_are_prepared_on_postgresql_at_start_and_reload(proxy, tmp_path, pg_url):
+    url = people_database(pg_url)
+    broken = ITEMS_POLICY.replace("SELECT name FROM people WHERE id = ?", "SELECT name FROM nobody WHERE id = ?")
+    bad = proxy(database_url=url, policies=write_policy(tmp_path / "bad", "p.yaml", broken), wait=False)
+    bad.expect_exit = True
+    assert bad.process.wait(timeout=30) == 1
+    assert re.search(r"p\.yaml:3:\d+: .*load statement does not prepare: 42P01 relation \"nobody\" does not exist",
+                     bad.log()), bad.log()
+    directory = tmp_path / "good"
+    px = proxy(database_url=url, policies=write_policy(directory, "p.yaml", ITEMS_POLICY))
+    r = px.client()
+    assert r.get("people:2") == b"person 2"
+    write_policy(directory, "p.yaml", broken)
+    with pytest.raises(redis.ResponseError, match=r"policy reload refused.*p\.yaml:3:\d+: .*42P01"):
+        r.execute_command("POLICY", "RELOAD")
+    assert r.get("people:2") == b"person 2"
