@@ -210,22 +210,7 @@ public final class PostgresBackend: BackendAdapter {
                         script, on: eventLoop,
                         run: { statement in
                             eventLoop.makeFutureWithTask {
-                                switch statement {
-                                case .read(let sql, let parameters):
-                                    let plan = try await self.plans.plan(for: sql, in: self.loads)
-                                    guard case .planned(let planned) = plan.kind else { throw Self.notAQuery(plan) }
-                                    try plan.check(parameters)
-                                    return .read(
-                                        try await Self.readInTransaction(
-                                            plan, planned, parameters: parameters, on: connection, logger: logger,
-                                            maxResultBytes: limit))
-                                case .write(let sql, let parameters):
-                                    let plan = try await self.plans.plan(for: sql, in: self.loads)
-                                    try plan.check(parameters)
-                                    return .written(
-                                        try await self.write(
-                                            plan, parameters: parameters, on: connection, inTransaction: true))
-                                }
+                                try await self.run(statement, inTransactionOn: connection, maxResultBytes: limit)
                             }
                         },
                         end: { commit in
@@ -244,6 +229,27 @@ public final class PostgresBackend: BackendAdapter {
                     throw PostgresStatements.backendError(error)
                 }
             }
+        }
+    }
+
+    /// One statement of a transaction, on its connection. (A method rather than the closure's body: Swift 6.3's
+    /// optimizer crashed splitting that closure's coroutine in release builds.)
+    private func run(
+        _ statement: TransactionStatement, inTransactionOn connection: PostgresConnection, maxResultBytes: Int
+    ) async throws(BackendError) -> TransactionStatementResult {
+        switch statement {
+        case .read(let sql, let parameters):
+            let plan = try await plans.plan(for: sql, in: loads)
+            guard case .planned(let planned) = plan.kind else { throw Self.notAQuery(plan) }
+            try plan.check(parameters)
+            return .read(
+                try await Self.readInTransaction(
+                    plan, planned, parameters: parameters, on: connection, logger: logger,
+                    maxResultBytes: maxResultBytes))
+        case .write(let sql, let parameters):
+            let plan = try await plans.plan(for: sql, in: loads)
+            try plan.check(parameters)
+            return .written(try await write(plan, parameters: parameters, on: connection, inTransaction: true))
         }
     }
 
