@@ -222,11 +222,13 @@ def main():
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--miss-pool", type=int, default=40,
                         help="--db-pool-max of the TierCache that measures misses (its loads get half and more)")
+    parser.add_argument("--only", action="append", help="measure only targets whose name contains this (repeatable)")
     args = parser.parse_args()
     bl.require_binary(args.binary)
-    bl.require_tools("redis-server", "redis-benchmark", "psql")
+    bl.require_tools(("redis-server", "redis-server"), ("redis-benchmark", "redis-tools"), ("psql", "postgresql"))
     folder, url = start_server()
     run = bl.Run("pg-read-")
+    os.chmod(run.dir, 0o755)  # pgpool and pgbouncer run as postgres (pgbouncer refuses root) and read their files here
     try:
         from urllib.parse import urlparse
         parsed = urlparse(url)
@@ -262,6 +264,11 @@ def main():
             ("tiercache L2 hit", lambda: redis_benchmark(l2_port, args.seconds, args.clients, "tiercache-l2")),
             ("tiercache miss", lambda: redis_benchmark(miss_port, args.seconds / 4, args.clients, "tiercache-miss")),
         ]
+        # A Redis GET round trip, for the ceiling of this machine: what any proxy speaking RESP can reach.
+        bl.fill_redis(redis_port, HOT)
+        targets.append(("redis-server GET", lambda: redis_benchmark(redis_port, args.seconds, args.clients, "redis")))
+        if args.only:
+            targets = [(name, measure) for name, measure in targets if any(o in name for o in args.only)]
         results = {name: [] for name, _ in targets}
         for round_ in range(args.rounds):
             for name, measure in targets:
@@ -274,6 +281,8 @@ def main():
         for name, runs in results.items():
             med[name] = tuple(statistics.median(r[i] for r in runs) for i in range(3))
             print(f"{name:<24}{med[name][0]:>12,.0f}{med[name][1]:>10.3f}{med[name][2]:>10.3f}")
+        if args.only:
+            return
         pool_best = med["pgpool cache (simple)"][0]
         prepared = med["postgres prepared"]
         print("\nratios (targets in brackets):")
