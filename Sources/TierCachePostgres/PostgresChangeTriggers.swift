@@ -1,9 +1,10 @@
 import Foundation
 
 /// The triggers `tiercache db install-triggers` puts on the policies' tables: after each statement that changes
-/// one (INSERT, UPDATE, DELETE, TRUNCATE), a `NOTIFY` on `channel` whose payload names the table, the backend
-/// that wrote (so TierCache skips its own writes, which it invalidated already) and the time, sent when the
-/// transaction commits. Named `tiercache_notify`, which `PostgresStatementTables.reach` knows writes nothing.
+/// one (INSERT, UPDATE, DELETE, TRUNCATE), a `NOTIFY` on `channel` whose payload names the table and the backend
+/// that wrote (so TierCache skips its own writes, which it invalidated already), sent when the transaction
+/// commits. Nothing that differs between statements is in it, so PostgreSQL sends a transaction's notifications
+/// for one table once (an upsert fires both the INSERT and the UPDATE triggers). Named `tiercache_notify`, which `PostgresStatementTables.reach` knows writes nothing.
 public enum PostgresChangeTriggers {
     public static let channel = "tiercache_changes"
     static let name = "tiercache_notify"
@@ -14,8 +15,7 @@ public enum PostgresChangeTriggers {
             """
             CREATE OR REPLACE FUNCTION \(name)() RETURNS trigger LANGUAGE plpgsql AS $tiercache$
             BEGIN
-                PERFORM pg_notify('\(channel)', lower(TG_TABLE_NAME) || ' ' || pg_backend_pid() || ' '
-                    || (extract(epoch FROM clock_timestamp()) * 1000000)::bigint);
+                PERFORM pg_notify('\(channel)', lower(TG_TABLE_NAME) || ' ' || pg_backend_pid());
                 RETURN NULL;
             END
             $tiercache$
@@ -46,20 +46,17 @@ public enum PostgresChangeTriggers {
         "\"" + table.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
-    /// A notification's payload: the table, the writer's backend process id, the time in microseconds.
+    /// A notification's payload: the table and the writer's backend process id.
     struct Change: Equatable {
         var table: String
         var backend: Int32
-        var microseconds: Int64
     }
 
     static func change(fromPayload payload: String) -> Change? {
         // From the end: a quoted table name may hold spaces.
-        let parts = payload.split(separator: " ", omittingEmptySubsequences: false)
-        guard parts.count >= 3, let backend = Int32(parts[parts.count - 2]),
-            let microseconds = Int64(parts[parts.count - 1])
+        guard let space = payload.lastIndex(of: " "), let backend = Int32(payload[payload.index(after: space)...])
         else { return nil }
-        return Change(
-            table: parts.dropLast(2).joined(separator: " "), backend: backend, microseconds: microseconds)
+        let table = String(payload[..<space])
+        return table.isEmpty ? nil : Change(table: table, backend: backend)
     }
 }
