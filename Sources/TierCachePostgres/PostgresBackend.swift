@@ -3,6 +3,7 @@ import NIOCore
 import PostgresNIO
 import Synchronization
 import TierCacheBackend
+import TierCacheSupport
 
 /// PostgreSQL as a `BackendAdapter`, through postgres-nio: non-blocking, every call a task whose future completes
 /// on the call's event loop; no thread waits on the database.
@@ -14,7 +15,8 @@ import TierCacheBackend
 /// `$n` here, so one policy file serves SQLite and PostgreSQL.
 public final class PostgresBackend: BackendAdapter {
     public let url: PostgresURL
-    let loads: PostgresPool
+    /// The cache's loads: connections on the event loops, futures only (`PostgresLoopPool`).
+    let loads: PostgresLoopPool
     let clientReads: PostgresPool
     let writes: PostgresPool
     let plans: PostgresStatementPlans
@@ -37,6 +39,14 @@ public final class PostgresBackend: BackendAdapter {
     ) throws(BackendError) {
         try configuration.validate()
         let sizes = configuration.poolSizes
+        func startupParameters(readOnly: Bool, timeout: Duration?) -> [(String, String)] {
+            let milliseconds =
+                timeout.map { max(1, $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000) }
+                ?? 0
+            return (readOnly ? [("default_transaction_read_only", "on")] : []) + [
+                ("statement_timeout", "\(milliseconds)")
+            ]
+        }
         func pool(_ name: String, size: Int, minimum: Int, readOnly: Bool, timeout: Duration?) -> PostgresPool {
             var client = url.clientConfiguration
             client.options.maximumConnections = size
@@ -44,11 +54,7 @@ public final class PostgresBackend: BackendAdapter {
             client.options.connectionIdleTimeout = configuration.idleTimeout
             client.options.connectTimeout = configuration.connectTimeout
             client.options.keepAliveBehavior = configuration.keepAliveInterval.map { .init(frequency: $0) }
-            if readOnly { client.options.additionalStartupParameters.append(("default_transaction_read_only", "on")) }
-            let milliseconds =
-                timeout.map { max(1, $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000) }
-                ?? 0
-            client.options.additionalStartupParameters.append(("statement_timeout", "\(milliseconds)"))
+            client.options.additionalStartupParameters += startupParameters(readOnly: readOnly, timeout: timeout)
             return PostgresPool(
                 name: name, configuration: client, eventLoopGroup: eventLoopGroup,
                 acquireTimeout: configuration.acquireTimeout, maxConnectionAge: configuration.maxConnectionAge,
@@ -58,9 +64,20 @@ public final class PostgresBackend: BackendAdapter {
         self.configuration = configuration
         self.logger = logger
         self.now = now
-        self.loads = pool(
-            "loads", size: sizes.loads, minimum: min(configuration.minimumConnections, sizes.loads), readOnly: true,
-            timeout: configuration.statementTimeout)
+        var loadsConfiguration: PostgresConnection.Configuration
+        do {
+            loadsConfiguration = try url.connectionConfiguration()
+        } catch {
+            throw BackendError(.failed, "cannot set up TLS for PostgreSQL: \(error)")
+        }
+        loadsConfiguration.options.connectTimeout = .nanoseconds(
+            Int64(clamping: configuration.connectTimeout.wholeNanoseconds))
+        loadsConfiguration.options.additionalStartupParameters += startupParameters(
+            readOnly: true, timeout: configuration.statementTimeout)
+        self.loads = PostgresLoopPool(
+            name: "loads", configuration: loadsConfiguration, maximumConnections: sizes.loads,
+            eventLoopCount: Array(eventLoopGroup.makeIterator()).count, acquireTimeout: configuration.acquireTimeout,
+            maxConnectionAge: configuration.maxConnectionAge, logger: logger)
         self.clientReads = pool(
             "client_reads", size: sizes.clientReads, minimum: 0, readOnly: true,
             timeout: configuration.clientReadTimeout)
@@ -69,7 +86,11 @@ public final class PostgresBackend: BackendAdapter {
         self.plans = PostgresStatementPlans(logger: logger)
         self.listener = PostgresChangeListener(
             url: url, eventLoopGroup: eventLoopGroup, logger: logger, ownBackends: ownBackends)
-        let clients = [loads.client, clientReads.client, writes.client]
+        // `minimumConnections` of the loads pool opened now, in the background (a failure shows at the first load).
+        for _ in 0..<min(configuration.minimumConnections, sizes.loads) {
+            _ = loads.withConnection(on: eventLoopGroup.next()) { $0.eventLoop.makeSucceededVoidFuture() }
+        }
+        let clients = [clientReads.client, writes.client]
         runner.withLock {
             $0 = Task {
                 await withDiscardingTaskGroup { group in
@@ -82,8 +103,47 @@ public final class PostgresBackend: BackendAdapter {
     public func read(_ sql: String, parameters: [SQLValue], origin: StatementOrigin, call: BackendCall)
         -> EventLoopFuture<ReadResult>
     {
-        call.eventLoop.makeFutureWithTask {
+        // A policy's load with a known plan (every one after the first): on the event loop, futures only.
+        if origin == .policy, let plan = plans.known(sql) {
+            return load(plan, parameters: parameters, call: call, retries: (0, 0))
+        }
+        return call.eventLoop.makeFutureWithTask {
             try await self.read(sql, parameters: parameters, origin: origin, call: call)
+        }
+    }
+
+    /// A policy's load on the loads pool, retried as `read(_:parameters:origin:call:)` says.
+    private func load(
+        _ plan: PostgresStatementPlan, parameters: [SQLValue], call: BackendCall,
+        retries: (conflicts: Int, lostConnections: Int)
+    ) -> EventLoopFuture<ReadResult> {
+        let eventLoop = call.eventLoop
+        guard !closed.load(ordering: .relaxed) else {
+            return eventLoop.makeFailedFuture(BackendError(.unavailable, "the PostgreSQL backend is closed"))
+        }
+        guard case .planned(let planned) = plan.kind else { return eventLoop.makeFailedFuture(Self.notAQuery(plan)) }
+        do {
+            try plan.check(parameters)
+        } catch {
+            return eventLoop.makeFailedFuture(error)
+        }
+        let query = PostgresQuery(unsafeSQL: plan.sql, binds: PostgresStatements.bindings(parameters))
+        let (logger, now, limit) = (self.logger, self.now, configuration.maxResultBytes)
+        return loads.withConnection(on: eventLoop) { connection in
+            call.begin(now: now())
+            return PostgresStatements.rows(query, on: connection, logger: logger, maxResultBytes: limit)
+        }.map { rows in
+            ReadResult(resultSet: rows, tablesRead: planned.tablesRead)
+        }.flatMapError { error in
+            var retries = retries
+            if PostgresStatements.isConnectionLost(error), retries.lostConnections < self.loads.maximumConnections {
+                retries.lostConnections += 1
+            } else if Self.isConflict(error), retries.conflicts == 0 {
+                retries.conflicts += 1
+            } else {
+                return eventLoop.makeFailedFuture(PostgresStatements.backendError(error))
+            }
+            return self.load(plan, parameters: parameters, call: call, retries: retries)
         }
     }
 
@@ -94,8 +154,15 @@ public final class PostgresBackend: BackendAdapter {
         async throws(BackendError) -> ReadResult
     {
         try checkOpen()
-        let pool = origin == .policy ? loads : clientReads
-        let plan = try await plans.plan(for: sql, in: pool)
+        let plan = try await plans.plan(for: sql, in: origin == .policy ? writes : clientReads)
+        if origin == .policy {
+            do {
+                return try await load(plan, parameters: parameters, call: call, retries: (0, 0)).get()
+            } catch {
+                throw PostgresStatements.backendError(error)
+            }
+        }
+        let pool = clientReads
         guard case .planned(let planned) = plan.kind else { throw Self.notAQuery(plan) }
         try plan.check(parameters)
         let (logger, now, limit) = (self.logger, self.now, configuration.maxResultBytes)
@@ -239,7 +306,7 @@ public final class PostgresBackend: BackendAdapter {
     ) async throws(BackendError) -> TransactionStatementResult {
         switch statement {
         case .read(let sql, let parameters):
-            let plan = try await plans.plan(for: sql, in: loads)
+            let plan = try await plans.plan(for: sql, in: writes)
             guard case .planned(let planned) = plan.kind else { throw Self.notAQuery(plan) }
             try plan.check(parameters)
             return .read(
@@ -247,7 +314,7 @@ public final class PostgresBackend: BackendAdapter {
                     plan, planned, parameters: parameters, on: connection, logger: logger,
                     maxResultBytes: maxResultBytes))
         case .write(let sql, let parameters):
-            let plan = try await plans.plan(for: sql, in: loads)
+            let plan = try await plans.plan(for: sql, in: writes)
             try plan.check(parameters)
             return .written(try await write(plan, parameters: parameters, on: connection, inTransaction: true))
         }
@@ -282,7 +349,7 @@ public final class PostgresBackend: BackendAdapter {
     public func inspect(_ sql: String, on eventLoop: any EventLoop) -> EventLoopFuture<StatementInfo> {
         eventLoop.makeFutureWithTask {
             try self.checkOpen()
-            let plan = try await self.plans.refresh(sql, in: self.loads)
+            let plan = try await self.plans.refresh(sql, in: self.writes)
             if case .utility(let message) = plan.kind {
                 throw BackendError(
                     .invalidStatement,
@@ -294,7 +361,7 @@ public final class PostgresBackend: BackendAdapter {
 
     public func comparesParametersExactly(_ sql: String, on eventLoop: any EventLoop) -> EventLoopFuture<Bool> {
         eventLoop.makeFutureWithTask {
-            guard let plan = try? await self.plans.plan(for: sql, in: self.loads),
+            guard let plan = try? await self.plans.plan(for: sql, in: self.writes),
                 case .planned(let planned) = plan.kind
             else { return false }
             return planned.comparesParametersExactly
@@ -308,13 +375,13 @@ public final class PostgresBackend: BackendAdapter {
         [(loads.name, loads.report), (clientReads.name, clientReads.report), (writes.name, writes.report)]
     }
 
-    /// Asks the server, on a connection of the loads pool, whether it is a primary: a standby (after a failover
+    /// Asks the server, on a connection of the writes pool, whether it is a primary: a standby (after a failover
     /// gone wrong) answers reads and refuses every write.
     public func checkHealth(on eventLoop: any EventLoop) -> EventLoopFuture<BackendHealthCheck> {
         eventLoop.makeFutureWithTask {
             let logger = self.logger
             do {
-                let standby = try await self.loads.withConnection { connection in
+                let standby = try await self.writes.withConnection { connection in
                     let rows = try await connection.query("SELECT pg_is_in_recovery()", logger: logger)
                     var standby = false
                     for try await value in rows.decode(Bool.self) { standby = value }
@@ -350,6 +417,7 @@ public final class PostgresBackend: BackendAdapter {
 
     public func close() {
         closed.store(true, ordering: .relaxed)
+        loads.close()
         runner.withLock { $0?.cancel() }
     }
 

@@ -26,6 +26,11 @@ final class PostgresStatementPlans: Sendable {
         return try await refresh(sql, in: pool)
     }
 
+    /// The plan of `sql` when it is known already (no I/O): the loads' fast path.
+    func known(_ sql: String) -> PostgresStatementPlan? {
+        plans.withLock { $0[sql] }
+    }
+
     /// Inspects `sql` again and keeps what it found.
     func refresh(_ sql: String, in pool: PostgresPool) async throws(BackendError) -> PostgresStatementPlan {
         guard !sql.utf8.contains(0) else { throw BackendError(.invalidStatement, "the SQL text contains a NUL byte") }

@@ -70,6 +70,36 @@ struct PostgresStatements: Sendable {
         }
     }
 
+    /// `query` on `connection` through postgres-nio's future API (no task: the loads' path stays on the event loop),
+    /// its rows collected on the connection's loop with the same size limit. A result with no rows has no column
+    /// names here (a load doesn't need them).
+    static func rows(
+        _ query: PostgresQuery, on connection: PostgresConnection, logger: Logger, maxResultBytes: Int
+    ) -> EventLoopFuture<ResultSet> {
+        let collected = NIOLoopBoundBox(
+            (columns: [String]?.none, rows: [[SQLValue]](), size: ResultSize(limit: maxResultBytes)),
+            eventLoop: connection.eventLoop)
+        return connection.query(query, logger: logger) { row in
+            var values: [SQLValue] = []
+            values.reserveCapacity(row.count)
+            var names: [String] = []
+            let first = collected.value.columns == nil
+            for cell in row {
+                values.append(try PostgresCellValue.value(of: cell))
+                if first { names.append(cell.columnName) }
+            }
+            if first { collected.value.columns = names }
+            guard collected.value.size.add(values) else {
+                throw BackendError.resultTooLarge(limit: maxResultBytes, rows: collected.value.rows.count)
+            }
+            collected.value.rows.append(values)
+        }.flatMapErrorThrowing { error in
+            throw backendError(error)
+        }.map { _ in
+            ResultSet(columns: collected.value.columns ?? [], rows: collected.value.rows)
+        }
+    }
+
     /// Runs a statement that may write on `connection` and returns the rows it changed (its command tag's count;
     /// rows it returns are read and dropped).
     static func changes(

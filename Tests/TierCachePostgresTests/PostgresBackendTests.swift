@@ -219,6 +219,26 @@ struct PostgresBackendTests {
         }
     }
 
+    @Test("the loads pool (on the event loops) times out a waiter as busy, and serves it once a connection is back")
+    func loadsAcquireTimeout() async throws {
+        try await Self.withBackend({
+            $0.maximumConnections = 3
+            $0.acquireTimeout = .seconds(1)
+        }) { backend in
+            let sleep = "SELECT pg_sleep(?::float8)::text"
+            _ = try await Self.read(backend, sleep, [.text("0")])  // planned, and the one loads connection open
+            _ = try await Self.read(backend, "SELECT 1")
+            async let slow = Self.read(backend, sleep, [.text("2")])
+            try await Task.sleep(for: .milliseconds(300))
+            let error = await Self.failure { _ = try await Self.read(backend, "SELECT 1") }
+            #expect(error?.code == .busy)
+            #expect(error?.message == "no loads connection free within 1000 ms (1 of 1 in use, 0 waiting)")
+            _ = try await slow
+            #expect(try await Self.read(backend, "SELECT 1 AS one").resultSet.rows == [[.integer(1)]])
+            #expect(backend.pools.first { $0.name == "loads" }?.report.timedOut == 1)
+        }
+    }
+
     @Test("connections terminated by the server are replaced: the next read succeeds")
     func terminatedConnections() async throws {
         // Its own application name, so only its connections are terminated (tests run in parallel).
