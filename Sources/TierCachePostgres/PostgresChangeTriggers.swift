@@ -4,7 +4,8 @@ import Foundation
 /// one (INSERT, UPDATE, DELETE, TRUNCATE), a `NOTIFY` on `channel` whose payload names the table and the backend
 /// that wrote (so TierCache skips its own writes, which it invalidated already), sent when the transaction
 /// commits. Nothing that differs between statements is in it, so PostgreSQL sends a transaction's notifications
-/// for one table once (an upsert fires both the INSERT and the UPDATE triggers). Named `tiercache_notify`, which `PostgresStatementTables.reach` knows writes nothing.
+/// for one table once (an upsert fires both the INSERT and the UPDATE triggers). Named `tiercache_notify`, which
+/// `PostgresStatementTables.reach` knows writes nothing.
 public enum PostgresChangeTriggers {
     public static let channel = "tiercache_changes"
     static let name = "tiercache_notify"
