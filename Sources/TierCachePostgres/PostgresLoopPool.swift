@@ -128,7 +128,10 @@ final class PostgresLoopPool: Sendable {
         func lease() -> EventLoopFuture<PostgresConnection> {
             pool.counts.withLock { $0.acquired += 1 }
             while let member = state.value.idle.popLast() {
-                if member.connection.isClosed { drop(member.connection) } else { return lent(member.connection) }
+                // Idle past its age (or closed meanwhile): replaced, not lent.
+                guard member.connection.isClosed || isTooOld(member.connection) else { return lent(member.connection) }
+                if !member.connection.isClosed { Self.close(member.connection) }
+                drop(member.connection)
             }
             if state.value.open < pool.perLoop {
                 state.value.open += 1
@@ -182,12 +185,7 @@ final class PostgresLoopPool: Sendable {
         /// A connection back from its call: to the first waiter, or idle; dropped when closed or too old.
         func giveBack(_ connection: PostgresConnection, lost: Bool) {
             pool.counts.withLock { $0.inUse -= 1 }
-            let tooOld =
-                pool.maxConnectionAge.map { age in
-                    (state.value.born[connection.id] ?? .now()) + .nanoseconds(Int64(clamping: age.wholeNanoseconds))
-                        <= .now()
-                } ?? false
-            if lost || connection.isClosed || tooOld || pool.closed.load(ordering: .relaxed) {
+            if lost || connection.isClosed || isTooOld(connection) || pool.closed.load(ordering: .relaxed) {
                 if !connection.isClosed { Self.close(connection) }
                 drop(connection)
                 // A waiter gets a new connection in the dropped one's place.
@@ -211,6 +209,12 @@ final class PostgresLoopPool: Sendable {
                 return
             }
             state.value.idle.append(Member(connection: connection, born: state.value.born[connection.id] ?? .now()))
+        }
+
+        /// Whether `connection` has lived `maxConnectionAge`.
+        private func isTooOld(_ connection: PostgresConnection) -> Bool {
+            guard let age = pool.maxConnectionAge, let born = state.value.born[connection.id] else { return false }
+            return born + .nanoseconds(Int64(clamping: age.wholeNanoseconds)) <= .now()
         }
 
         private static func close(_ connection: PostgresConnection) {
