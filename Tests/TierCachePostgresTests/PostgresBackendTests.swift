@@ -211,47 +211,33 @@ struct PostgresBackendTests {
         }
     }
 
-    @Test("a caller waits at most the acquire timeout for a connection, then fails as busy; the pool goes on")
-    func acquireTimeout() async throws {
+    @Test(
+        "a caller waits at most the acquire timeout for a connection, then fails as busy; the other pools go on",
+        arguments: [
+            (StatementOrigin.client, "client_reads", StatementOrigin.policy),
+            (StatementOrigin.policy, "loads", StatementOrigin.client),
+        ])
+    func acquireTimeout(origin: StatementOrigin, pool: String, other: StatementOrigin) async throws {
         try await Self.withBackend({
             $0.maximumConnections = 3
             $0.acquireTimeout = .seconds(1)
         }) { backend in
-            // Both statements planned and the one client connection open first, so only the sleep holds it.
+            // Both statements planned and the pool's one connection open first, so only the sleep holds it.
             let sleep = "SELECT pg_sleep(?::float8)::text"
-            try await Self.settle { try await Self.read(backend, sleep, [.text("0")], origin: .client) }
-            try await Self.settle { try await Self.read(backend, "SELECT 1", origin: .client) }
-            let timedOut = backend.pools.first { $0.name == "client_reads" }?.report.timedOut ?? 0
-            async let slow = Self.read(backend, sleep, [.text("3")], origin: .client)
+            try await Self.settle { try await Self.read(backend, sleep, [.text("0")], origin: origin) }
+            try await Self.settle { try await Self.read(backend, "SELECT 1", origin: origin) }
+            let timedOut = backend.pools.first { $0.name == pool }?.report.timedOut ?? 0
+            async let slow = Self.read(backend, sleep, [.text("3")], origin: origin)
             try await Task.sleep(for: .milliseconds(500))
-            let error = await Self.failure { _ = try await Self.read(backend, "SELECT 1", origin: .client) }
+            let error = await Self.failure { _ = try await Self.read(backend, "SELECT 1", origin: origin) }
             #expect(error?.code == .busy)
-            #expect(error?.message == "no client_reads connection free within 1000 ms (1 of 1 in use, 0 waiting)")
-            // The policies' loads have connections of their own.
-            #expect(try await Self.read(backend, "SELECT 1 AS one").resultSet.rows == [[.integer(1)]])
+            #expect(error?.message == "no \(pool) connection free within 1000 ms (1 of 1 in use, 0 waiting)")
+            // The other pool has connections of its own.
+            try await Self.settle { try await Self.read(backend, "SELECT 1 AS one", origin: other) }
             _ = try await slow
-            #expect(backend.pools.first { $0.name == "client_reads" }?.report.timedOut == timedOut + 1)
-        }
-    }
-
-    @Test("the loads pool (on the event loops) times out a waiter as busy, and serves it once a connection is back")
-    func loadsAcquireTimeout() async throws {
-        try await Self.withBackend({
-            $0.maximumConnections = 3
-            $0.acquireTimeout = .seconds(1)
-        }) { backend in
-            let sleep = "SELECT pg_sleep(?::float8)::text"
-            try await Self.settle { try await Self.read(backend, sleep, [.text("0")]) }  // planned, connection open
-            try await Self.settle { try await Self.read(backend, "SELECT 1") }
-            let timedOut = backend.pools.first { $0.name == "loads" }?.report.timedOut ?? 0
-            async let slow = Self.read(backend, sleep, [.text("2")])
-            try await Task.sleep(for: .milliseconds(300))
-            let error = await Self.failure { _ = try await Self.read(backend, "SELECT 1") }
-            #expect(error?.code == .busy)
-            #expect(error?.message == "no loads connection free within 1000 ms (1 of 1 in use, 0 waiting)")
-            _ = try await slow
-            #expect(try await Self.read(backend, "SELECT 1 AS one").resultSet.rows == [[.integer(1)]])
-            #expect(backend.pools.first { $0.name == "loads" }?.report.timedOut == timedOut + 1)
+            // The connection is back: the pool serves again.
+            #expect(try await Self.read(backend, "SELECT 2 AS two", origin: origin).resultSet.rows == [[.integer(2)]])
+            #expect(backend.pools.first { $0.name == pool }?.report.timedOut == timedOut + 1)
         }
     }
 
