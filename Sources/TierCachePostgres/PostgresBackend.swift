@@ -127,11 +127,14 @@ public final class PostgresBackend: BackendAdapter {
         } catch {
             return eventLoop.makeFailedFuture(error)
         }
-        let query = PostgresQuery(unsafeSQL: plan.sql, binds: PostgresStatements.bindings(parameters))
-        let (logger, now, limit) = (self.logger, self.now, configuration.maxResultBytes)
+        let (loads, logger, now, limit) = (self.loads, self.logger, self.now, configuration.maxResultBytes)
         return loads.withConnection(on: eventLoop) { connection in
             call.begin(now: now())
-            return PostgresStatements.rows(query, on: connection, logger: logger, maxResultBytes: limit)
+            return PostgresStatements.rows(on: connection, maxResultBytes: limit) { onRow in
+                loads.execute(
+                    plan.sql, parameters: parameters, types: planned.parameterTypes, on: connection, logger: logger,
+                    onRow: onRow)
+            }
         }.map { rows in
             ReadResult(resultSet: rows, tablesRead: planned.tablesRead)
         }.flatMapError { error in

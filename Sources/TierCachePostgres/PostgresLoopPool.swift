@@ -77,6 +77,41 @@ final class PostgresLoopPool: Sendable {
         }
     }
 
+    /// Runs `sql` on `connection` (lent by this pool, on its loop): as a statement prepared on that connection the
+    /// first time and executed by name after, when `binds` can be sent in the binary format its parameters take
+    /// (`PostgresPreparedBinds`): PostgreSQL then parses and plans it once per connection instead of once per load.
+    /// Otherwise (and past `preparedPerConnection` statements on the connection), unnamed with text parameters.
+    func execute(
+        _ sql: String, parameters: [SQLValue], types: [String], on connection: PostgresConnection, logger: Logger,
+        onRow: @escaping @Sendable (PostgresRow) throws -> Void
+    ) -> EventLoopFuture<Void> {
+        guard let binds = PostgresPreparedBinds.binary(parameters, types: types) else {
+            let query = PostgresQuery(unsafeSQL: sql, binds: PostgresStatements.bindings(parameters))
+            return connection.query(query, logger: logger, onRow).map { _ in }
+        }
+        let share = share(of: connection.eventLoop)
+        if let prepared = share.prepared(sql, on: connection) {
+            return prepared.execute(binds, onRow).flatMapError { error in
+                // A statement the schema invalidated (its result's shape changed): prepared afresh next time.
+                if PostgresStatements.backendError(error).message.hasPrefix("0A000 ") {
+                    share.forget(sql, on: connection)
+                }
+                return connection.eventLoop.makeFailedFuture(error)
+            }
+        }
+        guard share.hasRoom(on: connection) else {
+            let query = PostgresQuery(unsafeSQL: sql, binds: PostgresStatements.bindings(parameters))
+            return connection.query(query, logger: logger, onRow).map { _ in }
+        }
+        return connection.prepare(query: sql).flatMap { prepared in
+            share.keep(prepared, for: sql, on: connection)
+            return prepared.execute(binds, onRow)
+        }
+    }
+
+    /// Statements kept prepared per connection.
+    static let preparedPerConnection = 256
+
     var report: ConnectionPoolReport {
         counts.withLock {
             ConnectionPoolReport(
@@ -117,6 +152,8 @@ final class PostgresLoopPool: Sendable {
             var born: [PostgresConnection.ID: NIODeadline] = [:]
             var waiters = CircularBuffer<Waiter>()
             var nextWaiter = 0
+            /// Each connection's prepared statements, by their SQL.
+            var prepared: [PostgresConnection.ID: [String: PreparedQuery]] = [:]
         }
 
         init(pool: PostgresLoopPool, eventLoop: any EventLoop) {
@@ -225,6 +262,23 @@ final class PostgresLoopPool: Sendable {
         private func drop(_ connection: PostgresConnection) {
             state.value.open -= 1
             state.value.born[connection.id] = nil
+            state.value.prepared[connection.id] = nil
+        }
+
+        func prepared(_ sql: String, on connection: PostgresConnection) -> PreparedQuery? {
+            state.value.prepared[connection.id]?[sql]
+        }
+
+        func hasRoom(on connection: PostgresConnection) -> Bool {
+            (state.value.prepared[connection.id]?.count ?? 0) < PostgresLoopPool.preparedPerConnection
+        }
+
+        func keep(_ prepared: PreparedQuery, for sql: String, on connection: PostgresConnection) {
+            state.value.prepared[connection.id, default: [:]][sql] = prepared
+        }
+
+        func forget(_ sql: String, on connection: PostgresConnection) {
+            state.value.prepared[connection.id]?[sql] = nil
         }
 
         func closeAll() {

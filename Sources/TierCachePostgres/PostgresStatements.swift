@@ -70,16 +70,17 @@ struct PostgresStatements: Sendable {
         }
     }
 
-    /// `query` on `connection` through postgres-nio's future API (no task: the loads' path stays on the event loop),
-    /// its rows collected on the connection's loop with the same size limit. A result with no rows has no column
+    /// The rows of a statement `run` sends on `connection` through postgres-nio's future API (no task: the loads'
+    /// path stays on the event loop), collected on the connection's loop with the same size limit. A result with no rows has no column
     /// names here (a load doesn't need them).
     static func rows(
-        _ query: PostgresQuery, on connection: PostgresConnection, logger: Logger, maxResultBytes: Int
+        on connection: PostgresConnection, maxResultBytes: Int,
+        _ run: (@escaping @Sendable (PostgresRow) throws -> Void) -> EventLoopFuture<Void>
     ) -> EventLoopFuture<ResultSet> {
         let collected = NIOLoopBoundBox(
             (columns: [String]?.none, rows: [[SQLValue]](), size: ResultSize(limit: maxResultBytes)),
             eventLoop: connection.eventLoop)
-        return connection.query(query, logger: logger) { row in
+        return run { row in
             var values: [SQLValue] = []
             values.reserveCapacity(row.count)
             var names: [String] = []
@@ -134,6 +135,13 @@ struct PostgresStatements: Sendable {
     /// the client sees it (`-DBERR 22P02 invalid input syntax for type integer: "abc"`).
     static func backendError(_ error: any Error) -> BackendError {
         if let error = error as? BackendError { return error }
+        // postgres-nio's older API (a prepared statement's execution) reports the server's error in its own type.
+        if case .server(let response)? = error as? PostgresError, let state = response.fields[.sqlState] {
+            return BackendError(code(forSQLState: state), "\(state) \(response.fields[.message] ?? "")")
+        }
+        if case .connectionClosed? = error as? PostgresError {
+            return BackendError(.unavailable, "PostgreSQL unreachable: connection closed")
+        }
         guard let error = error as? PSQLError else {
             return BackendError(.unavailable, "PostgreSQL: \(error)")
         }
