@@ -71,8 +71,8 @@ struct PostgresStatements: Sendable {
     }
 
     /// The rows of a statement `run` sends on `connection` through postgres-nio's future API (no task: the loads'
-    /// path stays on the event loop), collected on the connection's loop with the same size limit. A result with no rows has no column
-    /// names here (a load doesn't need them).
+    /// path stays on the event loop), collected on the connection's loop with the same size limit. A result with no
+    /// rows has no column names here (a load doesn't need them).
     static func rows(
         on connection: PostgresConnection, maxResultBytes: Int,
         _ run: (@escaping @Sendable (PostgresRow) throws -> Void) -> EventLoopFuture<Void>
