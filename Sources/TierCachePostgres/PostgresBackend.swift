@@ -88,7 +88,7 @@ public final class PostgresBackend: BackendAdapter {
             url: url, eventLoopGroup: eventLoopGroup, logger: logger, ownBackends: ownBackends)
         // `minimumConnections` of the loads pool opened now, in the background (a failure shows at the first load).
         for _ in 0..<min(configuration.minimumConnections, sizes.loads) {
-            _ = loads.withConnection(on: eventLoopGroup.next()) { $0.eventLoop.makeSucceededVoidFuture() }
+            _ = loads.withConnection(on: eventLoopGroup.next()) { $0.connection.eventLoop.makeSucceededVoidFuture() }
         }
         let clients = [clientReads.client, writes.client]
         runner.withLock {
@@ -127,13 +127,12 @@ public final class PostgresBackend: BackendAdapter {
         } catch {
             return eventLoop.makeFailedFuture(error)
         }
-        let (loads, logger, now, limit) = (self.loads, self.logger, self.now, configuration.maxResultBytes)
-        return loads.withConnection(on: eventLoop) { connection in
+        let (logger, now, limit) = (self.logger, self.now, configuration.maxResultBytes)
+        return loads.withConnection(on: eventLoop) { lease in
             call.begin(now: now())
-            return PostgresStatements.rows(on: connection, maxResultBytes: limit) { onRow in
-                loads.execute(
-                    plan.sql, parameters: parameters, types: planned.parameterTypes, on: connection, logger: logger,
-                    onRow: onRow)
+            return PostgresStatements.rows(on: lease.connection, maxResultBytes: limit) { onRow in
+                lease.execute(
+                    plan.sql, parameters: parameters, types: planned.parameterTypes, logger: logger, onRow: onRow)
             }
         }.map { rows in
             ReadResult(resultSet: rows, tablesRead: planned.tablesRead)
@@ -307,9 +306,11 @@ public final class PostgresBackend: BackendAdapter {
     private func run(
         _ statement: TransactionStatement, inTransactionOn connection: PostgresConnection, maxResultBytes: Int
     ) async throws(BackendError) -> TransactionStatementResult {
+        // A statement seen for the first time is inspected on the QUERY pool: this transaction holds a writes
+        // connection already, and two transactions each waiting for a second one would both time out.
         switch statement {
         case .read(let sql, let parameters):
-            let plan = try await plans.plan(for: sql, in: writes)
+            let plan = try await plans.plan(for: sql, in: clientReads)
             guard case .planned(let planned) = plan.kind else { throw Self.notAQuery(plan) }
             try plan.check(parameters)
             return .read(
@@ -317,7 +318,7 @@ public final class PostgresBackend: BackendAdapter {
                     plan, planned, parameters: parameters, on: connection, logger: logger,
                     maxResultBytes: maxResultBytes))
         case .write(let sql, let parameters):
-            let plan = try await plans.plan(for: sql, in: writes)
+            let plan = try await plans.plan(for: sql, in: clientReads)
             try plan.check(parameters)
             return .written(try await write(plan, parameters: parameters, on: connection, inTransaction: true))
         }

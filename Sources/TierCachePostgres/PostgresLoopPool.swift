@@ -47,9 +47,48 @@ final class PostgresLoopPool: Sendable {
         self.logger = logger
     }
 
+    /// A connection lent by the pool, with what the pool keeps for it (its prepared statements).
+    struct Lease: Sendable {
+        let connection: PostgresConnection
+        fileprivate let share: LoopShare
+
+        /// Runs `sql` on the connection: as a statement prepared on it the first time and executed by name after,
+        /// when the parameters can go in the binary format its parameters take (`PostgresPreparedBinds`), so
+        /// PostgreSQL parses and plans it once per connection instead of once per load. Otherwise (and past
+        /// `preparedPerConnection` statements on the connection), unnamed with text parameters.
+        func execute(
+            _ sql: String, parameters: [SQLValue], types: [String], logger: Logger,
+            onRow: @escaping @Sendable (PostgresRow) throws -> Void
+        ) -> EventLoopFuture<Void> {
+            let (connection, share) = (self.connection, self.share)
+            let known = share.prepared(sql, on: connection)
+            guard let binds = PostgresPreparedBinds.binary(parameters, types: types),
+                known != nil || share.hasRoom(on: connection)
+            else {
+                let query = PostgresQuery(unsafeSQL: sql, binds: PostgresStatements.bindings(parameters))
+                return connection.query(query, logger: logger, onRow).map { _ in }
+            }
+            if let prepared = known {
+                return prepared.execute(binds, onRow).flatMapError { error in
+                    // The schema changed the result's shape (0A000): the statement is dropped, and prepared
+                    // afresh next time.
+                    if PostgresStatements.backendError(error).message.hasPrefix("0A000 ") {
+                        share.forget(sql, on: connection)
+                        prepared.deallocate().whenFailure { _ in }
+                    }
+                    return connection.eventLoop.makeFailedFuture(error)
+                }
+            }
+            return connection.prepare(query: sql).flatMap { prepared in
+                share.keep(prepared, for: sql, on: connection)
+                return prepared.execute(binds, onRow)
+            }
+        }
+    }
+
     /// Lends a connection of `eventLoop`'s share to `body` and takes it back when `body`'s future completes.
     func withConnection<T: Sendable>(
-        on eventLoop: any EventLoop, _ body: @escaping @Sendable (PostgresConnection) -> EventLoopFuture<T>
+        on eventLoop: any EventLoop, _ body: @escaping @Sendable (Lease) -> EventLoopFuture<T>
     ) -> EventLoopFuture<T> {
         guard !closed.load(ordering: .relaxed) else {
             return eventLoop.makeFailedFuture(BackendError(.unavailable, "the PostgreSQL backend is closed"))
@@ -59,7 +98,7 @@ final class PostgresLoopPool: Sendable {
         }
         let share = share(of: eventLoop)
         return share.lease().flatMap { connection in
-            body(connection).always { result in
+            body(Lease(connection: connection, share: share)).always { result in
                 // A connection the server closed is dropped now, not lent again before NIO notices.
                 var lost = false
                 if case .failure(let error) = result { lost = PostgresStatements.isConnectionLost(error) }
@@ -74,38 +113,6 @@ final class PostgresLoopPool: Sendable {
             let share = LoopShare(pool: self, eventLoop: eventLoop)
             loops[ObjectIdentifier(eventLoop)] = share
             return share
-        }
-    }
-
-    /// Runs `sql` on `connection` (lent by this pool, on its loop): as a statement prepared on that connection the
-    /// first time and executed by name after, when `binds` can be sent in the binary format its parameters take
-    /// (`PostgresPreparedBinds`): PostgreSQL then parses and plans it once per connection instead of once per load.
-    /// Otherwise (and past `preparedPerConnection` statements on the connection), unnamed with text parameters.
-    func execute(
-        _ sql: String, parameters: [SQLValue], types: [String], on connection: PostgresConnection, logger: Logger,
-        onRow: @escaping @Sendable (PostgresRow) throws -> Void
-    ) -> EventLoopFuture<Void> {
-        guard let binds = PostgresPreparedBinds.binary(parameters, types: types) else {
-            let query = PostgresQuery(unsafeSQL: sql, binds: PostgresStatements.bindings(parameters))
-            return connection.query(query, logger: logger, onRow).map { _ in }
-        }
-        let share = share(of: connection.eventLoop)
-        if let prepared = share.prepared(sql, on: connection) {
-            return prepared.execute(binds, onRow).flatMapError { error in
-                // A statement the schema invalidated (its result's shape changed): prepared afresh next time.
-                if PostgresStatements.backendError(error).message.hasPrefix("0A000 ") {
-                    share.forget(sql, on: connection)
-                }
-                return connection.eventLoop.makeFailedFuture(error)
-            }
-        }
-        guard share.hasRoom(on: connection) else {
-            let query = PostgresQuery(unsafeSQL: sql, binds: PostgresStatements.bindings(parameters))
-            return connection.query(query, logger: logger, onRow).map { _ in }
-        }
-        return connection.prepare(query: sql).flatMap { prepared in
-            share.keep(prepared, for: sql, on: connection)
-            return prepared.execute(binds, onRow)
         }
     }
 
@@ -129,7 +136,7 @@ final class PostgresLoopPool: Sendable {
     }
 
     /// One event loop's connections and waiters, touched only on that loop.
-    private final class LoopShare: Sendable {
+    fileprivate final class LoopShare: Sendable {
         let pool: PostgresLoopPool
         let eventLoop: any EventLoop
         private let state: NIOLoopBoundBox<State>
