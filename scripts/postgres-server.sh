@@ -3,12 +3,14 @@
 # unix socket), a free loopback port, a password for TCP (scram-sha-256) and trust on the socket.
 #   scripts/postgres-server.sh start       prints "DIR URL": the server's folder and its postgres:// URL (TCP,
 #                                          with its password)
+#   scripts/postgres-server.sh start --tls the same, and the server also takes TLS (a self-signed certificate
+#                                          made for it, in DIR): for the tests of `sslmode`
 #   scripts/postgres-server.sh stop DIR    stops it by the pid in DIR and removes DIR
 # initdb refuses to run as root: as root, the server runs as the `postgres` user the package created, in a
 # folder under ${TMPDIR:-/tmp} that user can reach.
 set -euo pipefail
 
-usage="usage: postgres-server.sh start | stop DIR"
+usage="usage: postgres-server.sh start [--tls] | stop DIR"
 command=${1:?$usage}
 
 bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
@@ -38,9 +40,16 @@ start)
     as_server_user "$bindir/initdb" --pgdata="$dir/data" --username=tiercache --pwfile="$dir/password" \
         --auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; exit 1; }
+    tls=""
+    if [ "${2:-}" = "--tls" ]; then
+        as_server_user openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+            -keyout "$dir/server.key" -out "$dir/server.crt" >"$dir/openssl.log" 2>&1 \
+            || { cat "$dir/openssl.log" >&2; exit 1; }
+        tls="-c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key"
+    fi
     # Durability off: a test server's data is thrown away, and fsync would dominate every write test.
     as_server_user "$bindir/pg_ctl" --pgdata="$dir/data" --log="$dir/server.log" --wait --silent start \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 $tls" \
         || { cat "$dir/server.log" >&2; exit 1; }
     as_server_user "$bindir/createdb" --host="$dir" --port="$port" --username=tiercache tiercache_test
     started=yes

@@ -19,9 +19,12 @@ extension PostgresBackend {
         public var maxConnectionAge: Duration? = .seconds(3600)
         /// An idle connection above the minimum is closed after this long.
         public var idleTimeout: Duration = .seconds(60)
-        /// How often an idle connection is checked with a query (`SELECT 1`), which keeps NATs and load balancers
-        /// from dropping it and finds a dead one before a request does; nil never.
+        /// How long a connection is idle before it is checked: by TCP keepalive probes on the connections TierCache
+        /// opens itself (loads, the change listener), by a query (`SELECT 1`) on the `PostgresClient` pools. Keeps
+        /// NATs and load balancers from dropping it and finds a dead one before a request does; nil never.
         public var keepAliveInterval: Duration? = .seconds(30)
+
+        var keepaliveConnector: PostgresKeepaliveConnector { PostgresKeepaliveConnector(idle: keepAliveInterval) }
         /// How long opening a connection may take.
         public var connectTimeout: Duration = .seconds(5)
 

@@ -75,7 +75,8 @@ public final class PostgresBackend: BackendAdapter {
         loadsConfiguration.options.additionalStartupParameters += startupParameters(
             readOnly: true, timeout: configuration.statementTimeout)
         self.loads = PostgresLoopPool(
-            name: "loads", configuration: loadsConfiguration, maximumConnections: sizes.loads,
+            name: "loads", configuration: loadsConfiguration, connector: configuration.keepaliveConnector,
+            maximumConnections: sizes.loads,
             eventLoopCount: Array(eventLoopGroup.makeIterator()).count, acquireTimeout: configuration.acquireTimeout,
             maxConnectionAge: configuration.maxConnectionAge, logger: logger)
         self.clientReads = pool(
@@ -85,7 +86,8 @@ public final class PostgresBackend: BackendAdapter {
             "writes", size: sizes.writes, minimum: 0, readOnly: false, timeout: configuration.statementTimeout)
         self.plans = PostgresStatementPlans(logger: logger)
         self.listener = PostgresChangeListener(
-            url: url, eventLoopGroup: eventLoopGroup, logger: logger, ownBackends: ownBackends)
+            url: url, eventLoopGroup: eventLoopGroup, connector: configuration.keepaliveConnector, logger: logger,
+            ownBackends: ownBackends)
         // `minimumConnections` of the loads pool opened now, in the background (a failure shows at the first load).
         for _ in 0..<min(configuration.minimumConnections, sizes.loads) {
             _ = loads.withConnection(on: eventLoopGroup.next()) { $0.connection.eventLoop.makeSucceededVoidFuture() }
@@ -404,7 +406,7 @@ public final class PostgresBackend: BackendAdapter {
     /// the server's answer. For start-up, before anything is served.
     public func connectionProblem(on eventLoop: any EventLoop) async -> String? {
         do {
-            let connection = try await PostgresConnection.connect(
+            let connection = try await configuration.keepaliveConnector.connect(
                 on: eventLoop, configuration: try url.connectionConfiguration(), id: 0, logger: logger
             ).get()
             try? await connection.close()

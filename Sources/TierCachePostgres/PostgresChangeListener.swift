@@ -11,6 +11,7 @@ import TierCacheBackend
 final class PostgresChangeListener: DatabaseChangeFeed {
     private let url: PostgresURL
     private let eventLoopGroup: any EventLoopGroup
+    private let connector: PostgresKeepaliveConnector
     private let logger: Logger
     /// The backend process ids of TierCache's writer connections.
     private let ownBackends: PostgresBackendIDs
@@ -22,14 +23,15 @@ final class PostgresChangeListener: DatabaseChangeFeed {
     /// `url`'s server; the connection shows in `pg_stat_activity` as its application name + ` listener`
     /// (`tiercache listener` by default).
     init(
-        url: PostgresURL, eventLoopGroup: any EventLoopGroup, logger: Logger, ownBackends: PostgresBackendIDs,
-        heartbeat: Duration = .seconds(2), retryDelay: Duration = .milliseconds(250),
+        url: PostgresURL, eventLoopGroup: any EventLoopGroup, connector: PostgresKeepaliveConnector, logger: Logger,
+        ownBackends: PostgresBackendIDs, heartbeat: Duration = .seconds(2), retryDelay: Duration = .milliseconds(250),
         recheckInterval: Duration = .seconds(5)
     ) {
         var url = url
         url.applicationName = (url.applicationName ?? "tiercache") + " listener"
         self.url = url
         self.eventLoopGroup = eventLoopGroup
+        self.connector = connector
         self.logger = logger
         self.ownBackends = ownBackends
         self.heartbeat = heartbeat
@@ -61,7 +63,7 @@ final class PostgresChangeListener: DatabaseChangeFeed {
     private func listenOnce(report: @escaping @Sendable (DatabaseChangeEvent) -> Void) async -> Outcome {
         let connection: PostgresConnection
         do {
-            connection = try await PostgresConnection.connect(
+            connection = try await connector.connect(
                 on: eventLoopGroup.next(), configuration: try url.connectionConfiguration(), id: 0, logger: logger
             ).get()
         } catch {

@@ -18,6 +18,7 @@ final class PostgresLoopPool: Sendable {
     let name: String
     let maximumConnections: Int
     private let configuration: PostgresConnection.Configuration
+    private let connector: PostgresKeepaliveConnector
     private let acquireTimeout: Duration
     private let maxConnectionAge: Duration?
     private let perLoop: Int
@@ -35,11 +36,13 @@ final class PostgresLoopPool: Sendable {
     }
 
     init(
-        name: String, configuration: PostgresConnection.Configuration, maximumConnections: Int, eventLoopCount: Int,
-        acquireTimeout: Duration, maxConnectionAge: Duration?, logger: Logger
+        name: String, configuration: PostgresConnection.Configuration, connector: PostgresKeepaliveConnector,
+        maximumConnections: Int, eventLoopCount: Int, acquireTimeout: Duration, maxConnectionAge: Duration?,
+        logger: Logger
     ) {
         self.name = name
         self.configuration = configuration
+        self.connector = connector
         self.maximumConnections = maximumConnections
         self.perLoop = max(1, maximumConnections / max(1, eventLoopCount))
         self.acquireTimeout = acquireTimeout
@@ -191,7 +194,7 @@ final class PostgresLoopPool: Sendable {
 
         private func connect() -> EventLoopFuture<PostgresConnection> {
             let id = pool.connectionIDs.wrappingAdd(1, ordering: .relaxed).newValue
-            return PostgresConnection.connect(
+            return pool.connector.connect(
                 on: eventLoop, configuration: pool.configuration, id: id, logger: pool.logger
             ).map { connection in
                 self.state.value.born[connection.id] = .now()

@@ -165,6 +165,30 @@ def test_without_triggers_nothing_changes_and_stats_say_so(proxy, tmp_path, pg_u
     assert r.get("people:3") == b"person 3"  # TTL-bounded staleness, as before
 
 
+def test_connections_tiercache_opens_itself_have_tcp_keepalive(proxy, tmp_path, pg_url):
+    url = people_database(pg_url)
+    policies = write_policy(tmp_path, "p.yaml", ITEMS_POLICY)
+    done = run_tiercache("db", "install-triggers", "--database", url, "--policies", str(policies))
+    assert done.returncode == 0, done.stderr
+    px = proxy(database_url=url, policies=policies)
+    assert px.client().get("people:1") == b"person 1"
+    assert wait_for(lambda: px.stats()["backend"]["external_writes"]["status"] == "listening")
+    port = urlparse(url).port
+
+    def sockets() -> list[str]:
+        out = subprocess.run(["ss", "-tnpo", "state", "established", f"( dport = :{port} )"],
+                             capture_output=True, text=True, check=True).stdout
+        return [line for line in out.splitlines() if f"pid={px.process.pid}," in line]
+
+    # The loads connection (the GET) and the listener's: each with the kernel's keepalive timer, first probe after
+    # --db keepalive's 30 s idle. The QUERY and writes pools ping with a query instead (postgres-nio's pool).
+    keepalive = [line for line in sockets() if "timer:(keepalive," in line]
+    assert len(keepalive) >= 2, sockets()
+    seconds = [int(m.group(1)) for m in (re.search(r"timer:\(keepalive,(\d+)(?:\.\d+)?sec", line)
+                                         for line in keepalive) if m]
+    assert seconds and all(s <= 30 for s in seconds), keepalive
+
+
 def test_a_statement_that_runs_too_long_is_cancelled_and_the_pool_goes_on(proxy, tmp_path, pg_url):
     url = people_database(pg_url)
     px = proxy("--db-timeout", "500ms", database_url=url, policies=write_policy(tmp_path, "p.yaml", ITEMS_POLICY))
@@ -201,6 +225,33 @@ def test_terminated_pool_connections_and_a_renamed_table_cost_no_read(proxy, tmp
     assert px.stats()["resilience"]["breakers"]["database"]["opened"] >= 1
     psql(url, "ALTER TABLE people_gone RENAME TO people")
     assert r.get("people:5") == b"person 5"
+
+
+@pytest.mark.parametrize("mode", ["require", "prefer", "disable"])
+def test_sslmode_decides_whether_every_connection_is_tls(proxy, tmp_path, mode):
+    started = subprocess.run([str(POSTGRES_SCRIPT), "start", "--tls"], capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr
+    folder, server = started.stdout.strip().splitlines()[-1].split(" ")
+    try:
+        url = people_database(server)
+        policies = write_policy(tmp_path, "p.yaml", ITEMS_POLICY)
+        done = run_tiercache("db", "install-triggers", "--database", url, "--policies", str(policies))
+        assert done.returncode == 0, done.stderr
+        px = proxy(database_url=f"{url}?sslmode={mode}&application_name=tc_{mode}", policies=policies)
+        r = px.client()
+        assert r.get("people:1") == b"person 1"
+        assert r.execute_command("QUERY", "SELECT name FROM people WHERE id = ?", "2") == [[b"name"], [b"person 2"]]
+        assert r.set("people:3", "three")
+        assert wait_for(lambda: px.stats()["backend"]["external_writes"]["status"] == "listening")
+        # Every pool's connection and the listener's (which TierCache opens over a channel of its own, with TCP
+        # keepalive, and hands to postgres-nio for TLS).
+        rows = psql(url, "SELECT a.application_name, s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)"
+                         f" WHERE a.application_name LIKE 'tc_{mode}%'")
+        names = {name for name, _ in rows}
+        assert {f"tc_{mode}", f"tc_{mode} listener"} <= names, rows
+        assert {ssl for _, ssl in rows} == ({"f"} if mode == "disable" else {"t"}), rows
+    finally:
+        subprocess.run([str(POSTGRES_SCRIPT), "stop", folder], capture_output=True, timeout=60)
 
 
 def test_a_server_restart_under_load_is_recovered_without_restarting_tiercache(proxy, tmp_path):
