@@ -101,6 +101,43 @@ def redis_benchmark(port, seconds_hint, clients, name):
     bl.fail(f"redis-benchmark against {name} gave no GET result:\n{out.stdout}{out.stderr}")
 
 
+GROUPS = ("postgres", "pgpool", "pgbouncer", "tiercache", "redis-server")
+
+
+def cpu_seconds():
+    """CPU seconds so far per program (by process name), this script's children (pgbench, redis-benchmark) as
+    "client". A process' own time plus its reaped children's, so a PostgreSQL backend that ends during a run is
+    still counted (in the postmaster's) and a difference of two snapshots is the run's CPU."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    totals = dict.fromkeys(GROUPS, 0.0)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                text = f.read()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text[text.rindex(")") + 2:].split()
+        group = next((g for g in GROUPS if name.startswith(g[:15])), None)
+        if group:
+            totals[group] += sum(int(v) for v in fields[11:15]) / ticks  # utime stime cutime cstime
+    times = os.times()
+    totals["client"] = times.children_user + times.children_system
+    return totals
+
+
+def measured(measure):
+    """Runs `measure` (a benchmark returning (rate, p50, p99)); adds the CPU µs per request of each program."""
+    before = cpu_seconds()
+    start = time.monotonic()
+    rate, p50, p99 = measure()
+    after = cpu_seconds()
+    requests = rate * (time.monotonic() - start)
+    return rate, p50, p99, {name: (after[name] - before[name]) / requests * 1e6 for name in after}
+
+
 def start_pgpool(run, pg_folder, pg_port):
     port, pcp = bl.free_port(), bl.free_port()
     directory = run.path("pgpool")
@@ -272,15 +309,17 @@ def main():
         results = {name: [] for name, _ in targets}
         for round_ in range(args.rounds):
             for name, measure in targets:
-                results[name].append(measure())
+                results[name].append(measured(measure))
                 print(f"  round {round_ + 1} {name}: {results[name][-1][0]:,.0f}/s", flush=True)
         print(f"\n{args.clients} clients, {HOT:,}-key hot set of a {ROWS:,}-row table, {args.rounds} rounds "
               f"(medians):")
-        print(f"{'target':<24}{'reads/s':>12}{'p50 ms':>10}{'p99 ms':>10}")
-        med = {}
+        print(f"{'target':<24}{'reads/s':>12}{'p50 ms':>10}{'p99 ms':>10}   CPU µs per read (medians)")
+        med, cpu = {}, {}
         for name, runs in results.items():
             med[name] = tuple(statistics.median(r[i] for r in runs) for i in range(3))
-            print(f"{name:<24}{med[name][0]:>12,.0f}{med[name][1]:>10.3f}{med[name][2]:>10.3f}")
+            cpu[name] = {g: statistics.median(r[3][g] for r in runs) for g in runs[0][3]}
+            spent = "  ".join(f"{g} {us:.1f}" for g, us in cpu[name].items() if us >= 0.5)
+            print(f"{name:<24}{med[name][0]:>12,.0f}{med[name][1]:>10.3f}{med[name][2]:>10.3f}   {spent}")
         if args.only:
             return
         pool_best = med["pgpool cache (simple)"][0]
@@ -290,6 +329,16 @@ def main():
         print(f"  TierCache L1 hit / PostgreSQL prepared:   {med['tiercache L1 hit'][0] / prepared[0]:6.2f}x  [>= 2]")
         print(f"  TierCache miss / PostgreSQL prepared:     {med['tiercache miss'][0] / prepared[0]:6.2f}x  [>= 0.8]")
         print(f"  TierCache miss p50 / PostgreSQL prepared: {med['tiercache miss'][1] / prepared[1]:6.2f}x  [<= 1.3]")
+        # Every program here shares this machine's cores: a proxy's miss costs what PostgreSQL spends on the read
+        # plus what the client and the proxy spend, where pgbench's direct read costs only the first two.
+        cores = os.cpu_count() or 1
+        miss = cpu["tiercache miss"]
+        budget = cores / (0.8 * prepared[0]) * 1e6 - miss["postgres"] - miss["client"]
+        print(f"\nCPU on {cores} cores: a miss at 0.8x of PostgreSQL prepared leaves TierCache "
+              f"{budget:.1f} µs per miss\n  ({cores} cores / {0.8 * prepared[0]:,.0f} reads/s, less PostgreSQL's "
+              f"{miss['postgres']:.1f} µs and redis-benchmark's {miss['client']:.1f} µs per read in the miss run);"
+              f"\n  TierCache spends {miss['tiercache']:.1f} µs per miss, {cpu['tiercache L1 hit']['tiercache']:.1f} "
+              f"µs per L1 hit, and redis-server {cpu['redis-server GET']['redis-server']:.1f} µs per GET.")
     finally:
         run.close()
         subprocess.run([str(ROOT / "scripts/postgres-server.sh"), "stop", folder], capture_output=True)
