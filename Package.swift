@@ -115,7 +115,7 @@ let package = Package(
                 "TierCacheProtocol", "TierCachePolicy", "TierCacheCache", "TierCacheStats",
                 "TierCacheBackend", "TierCacheSQLite", "TierCacheRedis", "TierCacheResilience", "TierCacheSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -127,7 +127,7 @@ let package = Package(
             name: "tiercache",
             dependencies: [
                 "TierCacheServer", "TierCacheProtocol", "TierCachePolicy", "TierCacheRedis", "TierCacheResilience",
-                "TierCacheSupport", "TierCacheBackend", "TierCacheSQLite", "TierCachePostgres",
+                "TierCacheSupport", "TierCacheBackend", "TierCacheSQLite", "TierCachePostgres", "TierCacheStats",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

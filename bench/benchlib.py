@@ -20,6 +20,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_BINARY = os.path.join(ROOT, ".build", "release", "tiercache")
 BUILD_COMMAND = "swift build -c release --static-swift-stdlib --product tiercache"
 VALUE = "xxx"  # redis-benchmark's default 3-byte payload (-d 3)
+# Several TierCaches run side by side in a benchmark, and each admin listener would want 127.0.0.1:9680; a script
+# that measures the admin listener passes --admin-listen (a flag wins over the variable).
+os.environ.setdefault("TIERCACHE_ADMIN_LISTEN", "off")
 
 
 def fail(message):

@@ -12,6 +12,8 @@ if [ "$mode" = test ]; then
     packages+=(postgresql)
     # The clients the compatibility tests run in their default configuration (Tests/Integration/test_clients.py).
     packages+=(nodejs node-redis php-cli php-redis ruby-redis libredis-perl)
+    # promtool checks /metrics, and a Prometheus server scrapes it (Tests/Integration/test_admin.py).
+    packages+=(prometheus)
 fi
 
 missing=()

@@ -56,6 +56,35 @@ public final class LatencyRecorder: Sendable {
         }
     }
 
+    /// Cumulative counts at `upperBounds` (seconds, ascending), with the count and the sum of every value, for a
+    /// Prometheus histogram. Values are as the recorder keeps them (1 % precision): a value within 1 % of a bound
+    /// may fall on either side of it. One pass over the recorded values, under the lock.
+    public func buckets(upperBounds: [Double]) -> PrometheusText.Histogram {
+        let bounds = upperBounds.map { UInt64(($0 * 1e9).rounded()) }
+        var counts = [UInt64](repeating: 0, count: bounds.count)
+        var total: UInt64 = 0
+        var sumNanoseconds: Double = 0
+        histogram.withLock { histogram in
+            for item in histogram.recordedValues() {
+                let value = item.value
+                let count = UInt64(item.count)
+                total += count
+                sumNanoseconds += Double(histogram.medianEquivalentForValue(value)) * Double(count)
+                // The first bound at or above the value; the cumulative sums come after the lock.
+                if let index = bounds.firstIndex(where: { histogram.highestEquivalentForValue(value) <= $0 }) {
+                    counts[index] += count
+                }
+            }
+        }
+        var running: UInt64 = 0
+        for index in counts.indices {
+            running += counts[index]
+            counts[index] = running
+        }
+        return PrometheusText.Histogram(
+            upperBounds: upperBounds, cumulativeCounts: counts, count: total, sum: sumNanoseconds / 1e9)
+    }
+
     public func reset() {
         histogram.withLock { $0.reset() }
     }

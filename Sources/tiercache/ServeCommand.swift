@@ -69,6 +69,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Password clients must AUTH with (TIERCACHE_REQUIREPASS).")
     var requirepass: String?
 
+    @Option(
+        name: .customLong("admin-listen"),
+        help: """
+            Admin HTTP listener (/metrics, /health/*, /stats), HOST:PORT or off (TIERCACHE_ADMIN_LISTEN); \
+            default 127.0.0.1:9680. With --requirepass, all but the probes need the password.
+            """)
+    var adminListen: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (TIERCACHE_LOG_LEVEL).")
     var logLevel: String?
 
@@ -391,6 +399,13 @@ struct ServeCommand: AsyncParsableCommand {
         }
         configuration.l1MaxMemory = bytes
         configuration.requirePassword = requirepass ?? Environment.value("TIERCACHE_REQUIREPASS")
+        let admin = Environment.resolve(adminListen, "TIERCACHE_ADMIN_LISTEN", default: "127.0.0.1:9680")
+        if admin != "off" {
+            guard let (host, port) = Self.parseListen(admin) else {
+                throw ValidationError("--admin-listen must be HOST:PORT or off (e.g. 127.0.0.1:9680); got '\(admin)'")
+            }
+            configuration.adminListen = ListenAddress(host: host, port: port)
+        }
 
         for setting in Self.settings { try setting.apply(self, to: &configuration) }
         if maxResultSize == nil, Environment.value("TIERCACHE_MAX_RESULT_SIZE") == nil {

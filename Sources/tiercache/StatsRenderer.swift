@@ -1,4 +1,5 @@
 import TierCacheProtocol
+import TierCacheStats
 
 /// Renders a `STATS` reply as tables for people or as JSON for scripts.
 enum StatsRenderer {
@@ -251,26 +252,7 @@ enum StatsRenderer {
         return false
     }
 
-    private static func jsonString(_ text: String) -> String {
-        var escaped = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": escaped += "\\\""
-            case "\\": escaped += "\\\\"
-            case "\n": escaped += "\\n"
-            case "\r": escaped += "\\r"
-            case "\t": escaped += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    escaped += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    escaped.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return escaped + "\""
-    }
+    private static func jsonString(_ text: String) -> String { JSONText.quoted(text) }
 }
 
 extension RESPValue {

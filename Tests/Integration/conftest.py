@@ -106,6 +106,9 @@ def clean_environment(extra: dict[str, str] | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIERCACHE_")}
     # A demo database with a million benchmark rows takes a second or two to create: tests need a few.
     env["TIERCACHE_DEMO_BENCHMARK_KEYS"] = "1000"
+    # Proxies run side by side here and each admin listener would want 127.0.0.1:9680: the admin tests pass
+    # --admin-listen with a port of their own (a flag wins over the variable).
+    env["TIERCACHE_ADMIN_LISTEN"] = "off"
     env.update(extra or {})
     return env
 

@@ -120,18 +120,11 @@ extension ConnectionHandler {
 
     /// Compares in time independent of where the bytes differ; writes WRONGPASS when they do.
     private func checkPassword(user: ByteBuffer, password: ByteBuffer) -> Bool {
-        let expected = Array((proxy.configuration.requirePassword ?? "").utf8)
-        let given = Array(password.readableBytesView)
-        var difference = UInt8(expected.count == given.count ? 0 : 1)
-        for index in 0..<max(expected.count, given.count) {
-            let a = index < expected.count ? expected[index] : 0
-            let b = index < given.count ? given[index] : 0
-            difference |= a ^ b
-        }
+        let matches = ConstantTime.equal(password.readableBytesView, (proxy.configuration.requirePassword ?? "").utf8)
         let userIsDefault = user.readableBytesView.elementsEqual("default".utf8)
         // Without requirepass the default user has no password, and Redis accepts any (HELLO … AUTH default x).
         if userIsDefault, proxy.configuration.requirePassword == nil { return true }
-        if difference == 0, userIsDefault { return true }
+        if matches, userIsDefault { return true }
         proxy.stats.rejectedAuth.increment()
         writeError(ProxyError(.wrongPass, "invalid username-password pair or user is disabled."))
         return false

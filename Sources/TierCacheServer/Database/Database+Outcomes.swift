@@ -49,10 +49,10 @@ extension Database {
     }
 
     /// A failed adapter call as the request path reports it: a backend's error becomes the client's `ProxyError`
-    /// and is counted in `errors`; anything else (the thread pool stopped) passes through.
-    static func clientError(_ error: any Error, counting errors: Counter) -> any Error {
+    /// and is counted against `operation`; anything else (the thread pool stopped) passes through.
+    static func clientError(_ error: any Error, counting errors: BackendRecorders, as operation: String) -> any Error {
         guard let backendError = error as? BackendError else { return error }
-        errors.increment()
+        errors.countError(backendError, operation: operation)
         return ProxyError(backendError)
     }
 }

@@ -25,6 +25,9 @@ final class DatabaseHealth: Sendable {
         self.clock = clock
     }
 
+    /// What the last check found wrong; nil when it found the database well (or none ran yet).
+    var problem: String? { state.withLock { $0.problem } }
+
     /// Runs one check, unless one is already running; records and logs what it found.
     func check(_ adapter: any BackendAdapter, on eventLoop: any EventLoop) {
         guard running.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return }

@@ -60,6 +60,8 @@ public final class Proxy: Sendable {
     let operationRate = OperationRate()
     /// Commands refused as unknown or unsupported, by name.
     let refusals = CommandRefusals()
+    /// Starting, serving or draining: what the health probes answer.
+    let phase = ServingPhase()
 
     public init(
         configuration: ServerConfiguration,

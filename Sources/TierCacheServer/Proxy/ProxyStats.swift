@@ -1,3 +1,4 @@
+import TierCacheBackend
 import TierCacheStats
 
 /// Counters and latency recorders of the whole proxy, created once at start-up so the request path only
@@ -46,7 +47,13 @@ public final class BackendRecorders: Sendable {
     public let exec = LatencyRecorder(name: "exec")
     /// Whole `MULTI … EXEC` transactions, from `BEGIN` to `COMMIT`.
     public let transaction = LatencyRecorder(name: "transaction")
-    public let errors = Counter()
+    /// Failures by operation (a recorder's name) and `BackendError.Code`.
+    public let errors = ErrorCounts()
 
     public var all: [LatencyRecorder] { [load, query, store, delete, exec, transaction] }
+
+    /// Counts `error` against `operation` (`load`, `store`, … as the recorders are named).
+    public func countError(_ error: BackendError, operation: String) {
+        errors.increment(operation: operation, kind: error.code.rawValue)
+    }
 }

@@ -268,7 +268,7 @@ final class ReadPath: Sendable {
                 adapter.read(type.policy.load, parameters: [SQLValue(parameter: owned.id)], origin: .policy, call: call)
                     .flatMapErrorThrowing { [self] error in
                         if error is BackendError { type.counters.loadErrors.increment() }
-                        throw Database.clientError(error, counting: stats.backend.errors)
+                        throw Database.clientError(error, counting: stats.backend, as: "load")
                     }
                     .map { [self] result in loaded(owned, result: result, plan: plan, stamp: stamp, call: call) }
             }.map { [self] loaded in

@@ -47,7 +47,7 @@ struct StatsReport {
             commands.append(("refused", .map(refused.map { ($0.0, .integer(Int64($0.1))) })))
         }
         var backend: [(String, StatsNode)] = proxy.stats.backend.all.map { ($0.name, $0.summary().node) }
-        backend.append(("errors", .integer(Int64(proxy.stats.backend.errors.current))))
+        backend.append(("errors", .integer(Int64(proxy.stats.backend.errors.total))))
         backend.append(("pools", .map(proxy.database.adapter.pools.map { ($0.name, $0.report.node) })))
         backend.append(("health", proxy.database.health.report))
         if let external = proxy.externalWrites {

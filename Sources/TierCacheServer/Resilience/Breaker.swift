@@ -121,6 +121,9 @@ final class Breaker: Sendable {
         for (moved, trip) in moves { announce(moved, trip: trip) }
     }
 
+    /// The state now (a lock: for reports and probes, not the request path).
+    var phase: CircuitBreaker.Phase { state.withLock { $0.breaker.phase } }
+
     /// `STATS` → `resilience.breakers.<name>`. The window's calls and rates are those of the closed state (zero
     /// while open or half-open).
     var report: StatsNode {

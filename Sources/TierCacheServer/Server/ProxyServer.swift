@@ -40,12 +40,15 @@ public final class ProxyServer: Service {
             logger.notice("listening", metadata: ["address": "\(address)"])
             onListening(address)
         }
+        proxy.phase.advance(to: .serving)
         // Serve until the service group asks us to stop; then stop accepting, and let every connection finish
         // the requests it has started (replies written) before it closes, within the drain timeout; then close
-        // whatever is left, before the statements still running are interrupted.
-        await withGracefulShutdownHandler {
+        // whatever is left, before the statements still running are interrupted. Cancelled (another service
+        // failed, such as the admin listener's bind): the same.
+        await withTaskCancellationOrGracefulShutdownHandler {
             try? await channel.closeFuture.get()
-        } onGracefulShutdown: {
+        } onCancelOrGracefulShutdown: {
+            proxy.phase.advance(to: .draining)
             channel.close(promise: nil)
         }
         let open = proxy.connections.count

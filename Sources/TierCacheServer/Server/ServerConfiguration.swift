@@ -36,6 +36,8 @@ public struct ServerConfiguration: Sendable {
     public var l1Shards: Int
     /// When set, clients must AUTH (or HELLO … AUTH) before anything else.
     public var requirePassword: String?
+    /// The admin HTTP listener (`/metrics`, probes, `/stats`); nil: none. The CLI's default is 127.0.0.1:9680.
+    public var adminListen: ListenAddress?
     public var protocolLimits: RESPLimits
     /// Event loop threads accepting and serving connections.
     public var eventLoopThreads: Int

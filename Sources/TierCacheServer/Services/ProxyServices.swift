@@ -53,6 +53,9 @@ extension Proxy {
                     self.adminQueue.async { HotKeys(self).save() }
                 })
         }
+        if let address = configuration.adminListen {
+            services.append(AdminServer(proxy: self, address: address, group: group, logger: logger))
+        }
         services.append(ProxyServer(proxy: self, group: group, logger: logger, onListening: onListening))
         return services
     }

@@ -44,7 +44,7 @@ extension WritePath {
         let script = TransactionRun(steps: steps, watched: watched, version: version)
         return database.run(eventLoop, statements: origin, writes: true) { adapter, call in
             adapter.transaction(script, call: call)
-                .flatMapErrorThrowing { [self] error in throw Database.clientError(error, counting: stats.backend.errors) }
+                .flatMapErrorThrowing { [self] error in throw Database.clientError(error, counting: stats.backend, as: "transaction") }
                 .flatMapThrowing { [self] output -> (TransactionOutcome, Invalidation) in
                     switch output {
                     case .committed(let replies, let writes):
@@ -57,10 +57,10 @@ extension WritePath {
                         stats.backend.transaction.record(nanoseconds: clock.monotonicNanoseconds() &- call.startedAt)
                         return (.watchedKeyChanged, Invalidation())
                     case .stepFailed(let index, let error):
-                        stats.backend.errors.increment()
+                        stats.backend.countError(error, operation: "transaction")
                         throw TransactionStepFailed(index: index, error: ProxyError(error))
                     case .failed(let error):
-                        stats.backend.errors.increment()
+                        stats.backend.countError(error, operation: "transaction")
                         throw ProxyError(error)
                     }
                 }
@@ -82,7 +82,7 @@ extension WritePath {
                 }
             }
             return rows.flatMapErrorThrowing { [self] error in
-                throw Database.clientError(error, counting: stats.backend.errors)
+                throw Database.clientError(error, counting: stats.backend, as: "load")
             }
         }
     }

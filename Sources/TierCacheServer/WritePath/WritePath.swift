@@ -112,7 +112,7 @@ final class WritePath: Sendable {
             recorder.record(nanoseconds: clock.monotonicNanoseconds() &- max(issued, call.startedAt))
             return result
         }.flatMapErrorThrowing { [self] error in
-            throw Database.clientError(error, counting: stats.backend.errors)
+            throw Database.clientError(error, counting: stats.backend, as: recorder.name)
         }
     }
 

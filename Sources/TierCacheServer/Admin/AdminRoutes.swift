@@ -1,0 +1,44 @@
+import NIOCore
+import NIOHTTP1
+import TierCacheStats
+
+/// What each path of the admin listener answers. Probes need no password; everything else does when
+/// `--requirepass` is set (`AdminAuthorization`).
+struct AdminRoutes {
+    let proxy: Proxy
+
+    /// The answer to `head`, on `eventLoop` (liveness waits for every event loop to run a task).
+    func respond(to head: HTTPRequestHead, on eventLoop: any EventLoop) -> EventLoopFuture<AdminResponse> {
+        guard head.method == .GET || head.method == .HEAD else {
+            var response = AdminResponse.error(.methodNotAllowed, "only GET and HEAD are served here")
+            response.headers = [("Allow", "GET, HEAD")]
+            return eventLoop.makeSucceededFuture(response)
+        }
+        let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        let probes = HealthProbes(proxy: proxy)
+        switch path {
+        case "/health/live": return probes.live(on: eventLoop).map(Self.probe)
+        case "/health/ready": return eventLoop.makeSucceededFuture(Self.probe(probes.ready()))
+        case "/health/startup": return eventLoop.makeSucceededFuture(Self.probe(probes.startup()))
+        default: break
+        }
+        guard AdminAuthorization(password: proxy.configuration.requirePassword).allows(head.headers) else {
+            var response = AdminResponse.error(
+                .unauthorized, "this proxy has a password (--requirepass): send it as basic auth or a bearer token")
+            response.headers = [("WWW-Authenticate", AdminAuthorization.challenge)]
+            return eventLoop.makeSucceededFuture(response)
+        }
+        let response: AdminResponse =
+            switch path {
+            case "/metrics":
+                AdminResponse(status: .ok, contentType: PrometheusText.contentType, body: MetricsReport(proxy).text())
+            case "/stats": .json(.ok, StatsReport(proxy).tree().json + "\n")
+            default: .error(.notFound, "no such path: \(path) (try /metrics, /stats, /health/ready)")
+            }
+        return eventLoop.makeSucceededFuture(response)
+    }
+
+    private static func probe(_ answer: HealthProbes.Answer) -> AdminResponse {
+        .json(answer.status == .ok ? .ok : .serviceUnavailable, answer.body)
+    }
+}
