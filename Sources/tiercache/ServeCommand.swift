@@ -70,6 +70,14 @@ struct ServeCommand: AsyncParsableCommand {
     var requirepass: String?
 
     @Option(
+        name: .customLong("slow-log-threshold"),
+        help: "Statements this slow go to SLOWLOG, e.g. 100ms; 0 logs all, off none (TIERCACHE_SLOW_LOG_THRESHOLD).")
+    var slowLogThreshold: String?
+
+    @Option(name: .customLong("slow-log-max-len"), help: "Entries SLOWLOG keeps (TIERCACHE_SLOW_LOG_MAX_LEN); default 128.")
+    var slowLogMaxLen: String?
+
+    @Option(
         name: .customLong("admin-listen"),
         help: """
             Admin HTTP listener (/metrics, /health/*, /stats), HOST:PORT or off (TIERCACHE_ADMIN_LISTEN); \

@@ -113,6 +113,12 @@ extension ServeCommand {
             .init("--drain-timeout", \.drainTimeout, expected: "a positive duration like 500ms or 10s", parseDuration,
                 into: \.drainTimeout),
             .init(breaker: "--db-breaker", \.dbBreaker, base: .default, into: \.databaseBreaker),
+            .init("--slow-log-threshold", \.slowLogThreshold,
+                expected: "a duration like 100ms, 0 to log every statement, or off",
+                { $0 == "off" ? .some(nil) : $0 == "0" ? .some(.zero) : parseDuration($0).map { .some($0) } },
+                into: \.slowLogThreshold),
+            .init("--slow-log-max-len", \.slowLogMaxLen, expected: "a count, 0 or more", within(0...1_000_000),
+                into: \.slowLogMaxLength),
         ]
     }
 

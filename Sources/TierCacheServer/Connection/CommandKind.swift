@@ -7,7 +7,7 @@ public enum CommandKind: Int, CaseIterable, Sendable {
     case multi, exec, discard, watch, unwatch
     case ping, echo, quit, reset, hello, auth, command, client, config, select
     case info, dbsize, time, ttl, pttl, type, strlen, hlen, scan, keys
-    case stats, policy, warm
+    case stats, policy, warm, slowlog
 
     public var name: String {
         switch self {
@@ -47,6 +47,7 @@ public enum CommandKind: Int, CaseIterable, Sendable {
         case .stats: "STATS"
         case .policy: "POLICY"
         case .warm: "WARM"
+        case .slowlog: "SLOWLOG"
         }
     }
 
@@ -62,7 +63,7 @@ public enum CommandKind: Int, CaseIterable, Sendable {
         case .scan: -2
         case .watch: -2
         case .echo, .select: 2
-        case .auth, .client, .config, .policy: -2
+        case .auth, .client, .config, .policy, .slowlog: -2
         }
     }
 
@@ -76,6 +77,7 @@ public enum CommandKind: Int, CaseIterable, Sendable {
         case .multi, .exec, .discard, .watch, .unwatch: ["noscript", "loading", "stale", "fast", "allow_busy"]
         case .quit, .hello, .auth, .reset: ["noscript", "loading", "stale", "fast", "no_auth"]
         case .command, .client, .config, .select, .stats, .policy, .warm, .info: ["loading", "stale"]
+        case .slowlog: ["admin", "loading", "stale"]
         }
     }
 

@@ -114,7 +114,8 @@ extension ConnectionHandler {
             // Read and write as one: the condition (or the old value) and the write see the same row.
             let step = TransactionStep.set(TransactionStep.owned((type, id), key: key),
                 value: ByteBuffer(bytes: arguments[2].readableBytesView), options: options)
-            let reply = proxy.writes.runTransaction([step], watched: [], version: session.version, on: context.eventLoop)
+            let reply = proxy.writes.runTransaction(
+                [step], watched: [], version: session.version, client: record, on: context.eventLoop)
                 .flatMapThrowing { outcome -> ByteBuffer in
                     guard case .committed(let replies) = outcome, let reply = replies.first else {
                         throw ProxyError(.generic, "SET did not run")
@@ -127,7 +128,8 @@ extension ConnectionHandler {
             awaitReply(reply, command: .set, started: started, context: context)
             return false
         }
-        let written = proxy.writes.set(type: type, id: id, key: key, value: arguments[2], on: context.eventLoop)
+        let written = proxy.writes.set(
+            type: type, id: id, key: key, value: arguments[2], client: record, on: context.eventLoop)
         let reply = written.map { _ in
             var reply = ByteBuffer()
             reply.writeRESPSimpleString(staticString: "OK")
@@ -143,7 +145,7 @@ extension ConnectionHandler {
             guard !isQueryKey(key), let (type, id) = policy.route(key) else { return noType(key) }
             targets.append((type, id, key))
         }
-        let reply = proxy.writes.delete(targets, on: context.eventLoop).map { deleted in
+        let reply = proxy.writes.delete(targets, client: record, on: context.eventLoop).map { deleted in
             var reply = ByteBuffer()
             reply.writeRESPInteger(deleted)
             return reply
@@ -166,7 +168,9 @@ extension ConnectionHandler {
             let parameters = arguments[2...].map(SQLValue.init(parameter:))
             let version = session.version
             let read = ReadPath.QueryRead(sql: sql, parameters: parameters, key: key, policy: policy)
-            let reply = proxy.reads.read(query: read, on: context.eventLoop).map { Self.bytes(of: $0.reply, version) }
+            let reply = proxy.reads.read(query: read, client: record, on: context.eventLoop).map {
+                Self.bytes(of: $0.reply, version)
+            }
             awaitReply(reply, command: kind, started: started, context: context)
             return false
         }
@@ -180,7 +184,7 @@ extension ConnectionHandler {
             return true
         }
         let parameters = arguments[2...].map(SQLValue.init(parameter:))
-        let reply = proxy.writes.exec(sql: sql, parameters: parameters, on: context.eventLoop).map { result in
+        let reply = proxy.writes.exec(sql: sql, parameters: parameters, client: record, on: context.eventLoop).map { result in
             var reply = ByteBuffer()
             reply.writeRESPInteger(result.changes)
             return reply

@@ -82,7 +82,8 @@ extension ConnectionHandler {
             watched = keys
         }
         let version = session.version
-        let reply = proxy.writes.runTransaction(steps, watched: watched, version: version, on: context.eventLoop)
+        let reply = proxy.writes.runTransaction(
+            steps, watched: watched, version: version, client: record, on: context.eventLoop)
             .map { outcome in
                 var array = ByteBuffer()
                 switch outcome {

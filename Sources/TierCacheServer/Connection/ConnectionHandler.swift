@@ -259,6 +259,7 @@ final class ConnectionHandler: ChannelInboundHandler, ReadReceiver {
         case .stats: finished = stats()
         case .policy: finished = policy(started: started, context: context)
         case .warm: finished = warm(context: context)
+        case .slowlog: finished = slowlog()
         }
         // Commands that went to the backend record their latency when their reply arrives.
         if finished { answered(kind) }

@@ -62,6 +62,8 @@ public final class Proxy: Sendable {
     let refusals = CommandRefusals()
     /// Starting, serving or draining: what the health probes answer.
     let phase = ServingPhase()
+    /// Statements slower than `--slow-log-threshold`.
+    let slowLog: SlowLog
 
     public init(
         configuration: ServerConfiguration,
@@ -76,6 +78,7 @@ public final class Proxy: Sendable {
         self.clock = clock
         self.startedAt = clock.monotonicNanoseconds()
         self.inputBudget = InputBudget(limit: configuration.maxInputBuffers)
+        self.slowLog = SlowLog(threshold: configuration.slowLogThreshold, maxLength: configuration.slowLogMaxLength)
         self.accessTracker = AccessTracker(window: configuration.hotKeyWindow, now: clock.monotonicNanoseconds())
         self.warmer = Warmer(logger: logger, clock: clock)
         self.l1 = try L1Cache(
@@ -103,10 +106,11 @@ public final class Proxy: Sendable {
         self.reads = ReadPath(
             l1: l1, l2: l2, database: database, sequencer: sequencer, tables: tables, stats: stats,
             accessTracker: accessTracker, clock: clock, softTimeout: configuration.softTimeout,
-            externalWrites: externalWrites, degradedL1Lifetime: configuration.l2?.degradedL1Lifetime ?? .seconds(1))
+            externalWrites: externalWrites, degradedL1Lifetime: configuration.l2?.degradedL1Lifetime ?? .seconds(1),
+            slowLog: slowLog)
         self.writes = WritePath(
             database: database, l1: l1, l2: l2, policies: policies, sequencer: sequencer, tables: tables,
-            stats: stats, clock: clock)
+            stats: stats, clock: clock, slowLog: slowLog)
         l2?.consistency.register(state.types.map { ($0.name, $0.group) })
     }
 

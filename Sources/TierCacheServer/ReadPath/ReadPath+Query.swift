@@ -40,15 +40,19 @@ extension ReadPath {
     /// Runs a read-only statement after an L1 miss: from L2 when QUERY results may live there, else (or on an L2
     /// miss) on the backend, joining an identical statement already running. Caches the rows under the policy of
     /// the type that owns the tables it read.
-    func read(query: QueryRead, on eventLoop: any EventLoop) -> EventLoopFuture<LoadedReply> {
-        guard eventLoop.inEventLoop else { return eventLoop.flatSubmit { self.read(query: query, on: eventLoop) } }
+    func read(query: QueryRead, client: ClientRecord? = nil, on eventLoop: any EventLoop)
+        -> EventLoopFuture<LoadedReply>
+    {
+        guard eventLoop.inEventLoop else {
+            return eventLoop.flatSubmit { self.read(query: query, client: client, on: eventLoop) }
+        }
         var plan = ReadMachine.Plan.backendOnly
         plan.consultsL2 = query.policy.anyQueryUsesL2 && l2?.mayRead == true
         var machine = ReadMachine(plan: plan)
         let action = machine.l1Missed(expired: false)
         let promise = eventLoop.makePromise(of: LoadedReply.self)
         ReadTask(
-            path: self, read: query, machine: machine, stamp: sequencer.current, eventLoop: eventLoop
+            path: self, read: query, machine: machine, stamp: sequencer.current, eventLoop: eventLoop, client: client
         ).run(action, completion: promise.completeWith)
         return promise.futureResult
     }
@@ -96,7 +100,9 @@ extension ReadPath {
     }
 
     /// Runs the statement on the backend, joining an identical one running since the same write number.
-    func load(_ query: QueryRead, consultedL2: Bool, on eventLoop: any EventLoop) -> EventLoopFuture<LoadedReply> {
+    func load(_ query: QueryRead, consultedL2: Bool, client: ClientRecord?, on eventLoop: any EventLoop)
+        -> EventLoopFuture<LoadedReply>
+    {
         let stamp = sequencer.current
         // The owning type is known only once the statement ran, so joined QUERYs are not counted per type.
         return coalesced(key: query.key, stamp: stamp, counters: nil, on: eventLoop) { [self] in
@@ -105,7 +111,9 @@ extension ReadPath {
             return database.run(eventLoop, statements: .client) { adapter, call in
                 adapter.read(query.sql, parameters: query.parameters, origin: .client, call: call)
                     .flatMapErrorThrowing { [self] error in throw Database.clientError(error, counting: stats.backend, as: "query") }
-                    .map { [self] result in loaded(query, result: result, stamp: stamp, consultedL2: consultedL2, call: call) }
+                    .map { [self] result in
+                        loaded(query, result: result, stamp: stamp, consultedL2: consultedL2, call: call, client: client)
+                    }
             }.map { [self] loaded in
                 if let l2, let ticket, let lifetime = loaded.lifetime, mayFillL2(ticket, started: started) {
                     l2.fillQuery(
@@ -120,15 +128,22 @@ extension ReadPath {
     }
 
     /// A QUERY's rows as the reply, counted against the type owning its tables, and in L1.
-    private func loaded(_ query: QueryRead, result: ReadResult, stamp: UInt64, consultedL2: Bool, call: BackendCall)
-        -> LoadedReply
-    {
+    private func loaded(
+        _ query: QueryRead, result: ReadResult, stamp: UInt64, consultedL2: Bool, call: BackendCall,
+        client: ClientRecord?
+    ) -> LoadedReply {
         let finished = clock.monotonicNanoseconds()
-        stats.backend.query.record(nanoseconds: finished &- call.startedAt)
+        let took = finished &- call.startedAt
+        stats.backend.query.record(nanoseconds: took)
 
         let policy = query.policy
         let reply = ResultEncoding.resultSet(result.resultSet)
         let owner = policy.owner(ofTables: result.tablesRead)
+        if slowLog.isSlow(took) {
+            slowLog.record(
+                operation: "QUERY", type: owner?.name, sql: query.sql, parameters: query.parameters, nanoseconds: took,
+                client: client, unixMicroseconds: clock.wallClockMicroseconds())
+        }
         let counters = owner?.counters ?? policy.defaultType.counters
         counters.l1.misses.increment()
         if consultedL2 { counters.l2.misses.increment() }
@@ -214,8 +229,10 @@ extension ReadPath.QueryRead: ReadTarget {
         path.l2Replied(lookup, query: self, stamp: stamp, machine: &machine)
     }
 
-    func load(path: ReadPath, plan: ReadMachine.Plan, on eventLoop: any EventLoop) -> EventLoopFuture<LoadedReply> {
-        path.load(self, consultedL2: plan.consultsL2, on: eventLoop)
+    func load(path: ReadPath, plan: ReadMachine.Plan, client: ClientRecord?, on eventLoop: any EventLoop)
+        -> EventLoopFuture<LoadedReply>
+    {
+        path.load(self, consultedL2: plan.consultsL2, client: client, on: eventLoop)
     }
 
     /// QUERY results have no stale fallback.

@@ -28,6 +28,8 @@ final class ReadPath: Sendable {
     let externalWrites: ExternalWrites?
     /// The longest life of a new L1 entry while an invalidation source is lost (`--degraded-l1-ttl`), nanoseconds.
     let degradedL1Lifetime: UInt64
+    /// Loads and QUERY statements slower than its threshold.
+    let slowLog: SlowLog
 
     init(
         l1: L1Cache,
@@ -40,8 +42,10 @@ final class ReadPath: Sendable {
         clock: any ServerClock,
         softTimeout: Duration?,
         externalWrites: ExternalWrites? = nil,
-        degradedL1Lifetime: Duration = .seconds(1)
+        degradedL1Lifetime: Duration = .seconds(1),
+        slowLog: SlowLog = SlowLog(threshold: nil, maxLength: 0)
     ) {
+        self.slowLog = slowLog
         self.l1 = l1
         self.l2 = l2
         self.database = database
@@ -249,8 +253,11 @@ final class ReadPath: Sendable {
 
     // MARK: Loads
 
-    /// Loads a key from the backend, joining an identical load running since the same write number.
-    func load(_ read: KeyRead, plan: ReadMachine.Plan, on eventLoop: any EventLoop) -> EventLoopFuture<LoadedReply> {
+    /// Loads a key from the backend, joining an identical load running since the same write number. `client`: who
+    /// asked (nil for warming and refreshes), for the slow log.
+    func load(_ read: KeyRead, plan: ReadMachine.Plan, client: ClientRecord? = nil, on eventLoop: any EventLoop)
+        -> EventLoopFuture<LoadedReply>
+    {
         let type = read.type
         let stamp = sequencer.current
         // The request's bytes are slices of the connection's read buffer; the flight outlives them.
@@ -270,7 +277,9 @@ final class ReadPath: Sendable {
                         if error is BackendError { type.counters.loadErrors.increment() }
                         throw Database.clientError(error, counting: stats.backend, as: "load")
                     }
-                    .map { [self] result in loaded(owned, result: result, plan: plan, stamp: stamp, call: call) }
+                    .map { [self] result in
+                        loaded(owned, result: result, plan: plan, stamp: stamp, call: call, client: client)
+                    }
             }.map { [self] loaded in
                 if let l2, let ticket, let lifetime = loaded.lifetime, mayFillL2(ticket, started: started) {
                     // Redis keeps the entry past its logical expiry for as long as it may be served stale; readers
@@ -309,12 +318,19 @@ final class ReadPath: Sendable {
     }
 
     /// A load's rows as the reply, counted, and in L1 as soon as they are in (whoever still waits for them).
-    private func loaded(_ read: KeyRead, result: ReadResult, plan: ReadMachine.Plan, stamp: UInt64, call: BackendCall)
-        -> LoadedReply
-    {
+    private func loaded(
+        _ read: KeyRead, result: ReadResult, plan: ReadMachine.Plan, stamp: UInt64, call: BackendCall,
+        client: ClientRecord?
+    ) -> LoadedReply {
         let type = read.type
         let finished = clock.monotonicNanoseconds()
-        stats.backend.load.record(nanoseconds: finished &- call.startedAt)
+        let took = finished &- call.startedAt
+        stats.backend.load.record(nanoseconds: took)
+        if slowLog.isSlow(took) {
+            slowLog.record(
+                operation: "LOAD", type: type.name, sql: type.policy.load, parameters: [SQLValue(parameter: read.id)],
+                nanoseconds: took, client: client, unixMicroseconds: clock.wallClockMicroseconds())
+        }
         type.counters.loads.increment()
 
         let noRow = result.resultSet.rows.isEmpty
@@ -442,8 +458,10 @@ extension ReadPath.KeyRead: ReadTarget {
         path.l2Replied(lookup, read: self, stamp: stamp, machine: &machine)
     }
 
-    func load(path: ReadPath, plan: ReadMachine.Plan, on eventLoop: any EventLoop) -> EventLoopFuture<LoadedReply> {
-        path.load(self, plan: plan, on: eventLoop)
+    func load(path: ReadPath, plan: ReadMachine.Plan, client: ClientRecord?, on eventLoop: any EventLoop)
+        -> EventLoopFuture<LoadedReply>
+    {
+        path.load(self, plan: plan, client: client, on: eventLoop)
     }
 
     func staleEntry(path: ReadPath, maxAge: UInt64) -> LoadedReply? { path.staleEntry(self, maxAge: maxAge) }

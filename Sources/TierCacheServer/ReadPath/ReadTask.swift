@@ -21,6 +21,8 @@ final class ReadTask<Read: ReadTarget> {
     private var softTimer: Scheduled<Void>?
     /// The L1 miss is counted once, when the read first goes past L1.
     private var missCounted: Bool
+    /// Who asked, for the slow log; nil for the proxy's own reads (warming, refreshes).
+    private var client: ClientRecord?
 
     init(
         path: ReadPath,
@@ -28,8 +30,10 @@ final class ReadTask<Read: ReadTarget> {
         machine: consuming ReadMachine,
         stamp: UInt64,
         eventLoop: any EventLoop,
-        missCounted: Bool = false
+        missCounted: Bool = false,
+        client: ClientRecord? = nil
     ) {
+        self.client = client
         self.path = path
         self.read = read
         self.machine = machine
@@ -60,6 +64,7 @@ final class ReadTask<Read: ReadTarget> {
         slot: ReadSlot
     ) {
         self.completion = .receiver(receiver, slot)
+        if client == nil { client = receiver.record }
         perform(first, connection: connection)
     }
 
@@ -168,7 +173,7 @@ final class ReadTask<Read: ReadTarget> {
     // MARK: Backend
 
     private func runLoad(softTimeout: UInt64?) {
-        let load = read.load(path: path, plan: machine.plan, on: eventLoop)
+        let load = read.load(path: path, plan: machine.plan, client: client, on: eventLoop)
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
         if let softTimeout {
             softTimer = eventLoop.scheduleTask(in: .nanoseconds(Int64(clamping: softTimeout))) {
@@ -194,6 +199,8 @@ final class ReadTask<Read: ReadTarget> {
 /// allocation less per read past L1 than a completion closure (the L2-hit path's cost, `bench/l2_get.py`).
 protocol ReadReceiver: AnyObject {
     func readAnswered(_ result: Result<LoadedReply, any Error>, slot: ReadSlot)
+    /// The client asking, for the slow log.
+    var record: ClientRecord? { get }
 }
 
 /// Where a read's answer goes in its connection's reply order.
@@ -224,7 +231,8 @@ protocol ReadTarget: Sendable {
         _ lookup: consuming L2Tier.Lookup, path: ReadPath, stamp: UInt64, machine: inout ReadMachine
     ) -> ReadMachine.Action
     /// The coalesced backend load.
-    func load(path: ReadPath, plan: ReadMachine.Plan, on eventLoop: any EventLoop) -> EventLoopFuture<LoadedReply>
+    func load(path: ReadPath, plan: ReadMachine.Plan, client: ClientRecord?, on eventLoop: any EventLoop)
+        -> EventLoopFuture<LoadedReply>
     /// L1's entry if it is at most `maxAge` past its expiry and no write made it wrong (keyed reads only).
     func staleEntry(path: ReadPath, maxAge: UInt64) -> LoadedReply?
     /// Counts the L1 miss, once the read goes past L1.

@@ -36,6 +36,10 @@ public struct ServerConfiguration: Sendable {
     public var l1Shards: Int
     /// When set, clients must AUTH (or HELLO … AUTH) before anything else.
     public var requirePassword: String?
+    /// Statements at least this slow go to the slow log (`SLOWLOG`); nil: none. Zero logs every statement.
+    public var slowLogThreshold: Duration? = .milliseconds(100)
+    /// The slow log's length; the oldest entry makes room for a new one.
+    public var slowLogMaxLength = 128
     /// The admin HTTP listener (`/metrics`, probes, `/stats`); nil: none. The CLI's default is 127.0.0.1:9680.
     public var adminListen: ListenAddress?
     public var protocolLimits: RESPLimits

@@ -38,6 +38,7 @@ extension WritePath {
         _ steps: [TransactionStep],
         watched: [WatchedKey],
         version: RESPVersion,
+        client: ClientRecord? = nil,
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<TransactionOutcome> {
         let origin: StatementOrigin = steps.contains(where: \.runsClientSQL) ? .client : .policy
@@ -48,13 +49,13 @@ extension WritePath {
                 .flatMapThrowing { [self] output -> (TransactionOutcome, Invalidation) in
                     switch output {
                     case .committed(let replies, let writes):
-                        stats.backend.transaction.record(nanoseconds: clock.monotonicNanoseconds() &- call.startedAt)
+                        recordTransaction(steps, took: clock.monotonicNanoseconds() &- call.startedAt, client: client)
                         var invalidation = Invalidation()
                         for write in writes { invalidation.merge(self.invalidation(of: write)) }
                         apply(invalidation)
                         return (.committed(replies), invalidation)
                     case .watchedKeyChanged:
-                        stats.backend.transaction.record(nanoseconds: clock.monotonicNanoseconds() &- call.startedAt)
+                        recordTransaction(steps, took: clock.monotonicNanoseconds() &- call.startedAt, client: client)
                         return (.watchedKeyChanged, Invalidation())
                     case .stepFailed(let index, let error):
                         stats.backend.countError(error, operation: "transaction")
@@ -85,6 +86,17 @@ extension WritePath {
                 throw Database.clientError(error, counting: stats.backend, as: "load")
             }
         }
+    }
+
+    /// A finished transaction's time, and its commands in the slow log when it was slow (`MULTI`'s commands as
+    /// the statement, one per line).
+    private func recordTransaction(_ steps: [TransactionStep], took: UInt64, client: ClientRecord?) {
+        stats.backend.transaction.record(nanoseconds: took)
+        guard slowLog.isSlow(took) else { return }
+        let commands = steps.map(\.kind.name).joined(separator: " ")
+        slowLog.record(
+            operation: "TRANSACTION", type: nil, sql: "MULTI \(commands) EXEC", parameters: [], nanoseconds: took,
+            client: client, unixMicroseconds: clock.wallClockMicroseconds())
     }
 
     /// What one of a transaction's statements made stale.

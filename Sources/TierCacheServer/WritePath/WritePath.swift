@@ -17,6 +17,8 @@ final class WritePath: Sendable {
     let tables: TableRegistry
     let stats: ProxyStats
     let clock: any ServerClock
+    /// Writes and transactions slower than its threshold.
+    let slowLog: SlowLog
 
     init(
         database: Database,
@@ -26,8 +28,10 @@ final class WritePath: Sendable {
         sequencer: WriteSequencer,
         tables: TableRegistry,
         stats: ProxyStats,
-        clock: any ServerClock
+        clock: any ServerClock,
+        slowLog: SlowLog = SlowLog(threshold: nil, maxLength: 0)
     ) {
+        self.slowLog = slowLog
         self.database = database
         self.l1 = l1
         self.l2 = l2
@@ -43,9 +47,10 @@ final class WritePath: Sendable {
     private var policy: PolicyState { policies.state }
 
     /// `SET type:id value`: runs the type's `store` statement with (id, value).
-    func set(type: DataTypeState, id: ByteBuffer, key: ByteBuffer, value: ByteBuffer, on eventLoop: any EventLoop)
-        -> EventLoopFuture<Void>
-    {
+    func set(
+        type: DataTypeState, id: ByteBuffer, key: ByteBuffer, value: ByteBuffer, client: ClientRecord? = nil,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<Void> {
         guard let store = type.policy.store else {
             return eventLoop.makeFailedFuture(
                 ProxyError.missingStatement("store", of: type, for: "SET")
@@ -54,16 +59,19 @@ final class WritePath: Sendable {
         let parameters = [SQLValue(parameter: id), SQLValue(parameter: value)]
         let ownedKey = ByteBuffer(bytes: key.readableBytesView)
         return database.run(eventLoop, statements: .policy, writes: true) { adapter, call in
-            write(store, parameters: parameters, recorder: stats.backend.store, adapter: adapter, call: call)
+            write(
+                store, parameters: parameters, recorder: stats.backend.store, type: type.name, client: client,
+                adapter: adapter, call: call)
         }.flatMap { [self] result in
             publish(invalidate(after: result.tablesWritten, keyed: (type, ownedKey)), on: eventLoop)
         }
     }
 
     /// `DEL key…`: runs each key's type `delete` statement; replies with the number of rows deleted.
-    func delete(_ targets: [(type: DataTypeState, id: ByteBuffer, key: ByteBuffer)], on eventLoop: any EventLoop)
-        -> EventLoopFuture<Int>
-    {
+    func delete(
+        _ targets: [(type: DataTypeState, id: ByteBuffer, key: ByteBuffer)], client: ClientRecord? = nil,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<Int> {
         for target in targets where target.type.policy.delete == nil {
             return eventLoop.makeFailedFuture(
                 ProxyError.missingStatement("delete", of: target.type, for: "DEL")
@@ -78,7 +86,7 @@ final class WritePath: Sendable {
             )
         }
         return database.run(eventLoop, statements: .policy, writes: true) { adapter, call in
-            delete(work[...], deleted: 0, invalidation: Invalidation(), adapter: adapter, call: call)
+            delete(work[...], deleted: 0, invalidation: Invalidation(), client: client, adapter: adapter, call: call)
         }.flatMap { [self] (deleted: Int, invalidation: Invalidation, error: (any Error)?) in
             publish(invalidation, on: eventLoop).flatMapThrowing {
                 if let error { throw error }
@@ -88,9 +96,13 @@ final class WritePath: Sendable {
     }
 
     /// `SQL.EXEC sql params…`: runs any one statement and invalidates what it may have changed.
-    func exec(sql: String, parameters: [SQLValue], on eventLoop: any EventLoop) -> EventLoopFuture<WriteResult> {
+    func exec(sql: String, parameters: [SQLValue], client: ClientRecord? = nil, on eventLoop: any EventLoop)
+        -> EventLoopFuture<WriteResult>
+    {
         database.run(eventLoop, statements: .client, writes: true) { adapter, call in
-            write(sql, parameters: parameters, recorder: stats.backend.exec, adapter: adapter, call: call)
+            write(
+                sql, parameters: parameters, recorder: stats.backend.exec, type: nil, client: client, adapter: adapter,
+                call: call)
         }.map { [self] result in
             if !result.isReadOnly, result.tablesWritten.isEmpty {
                 // Schema changes (CREATE, and DDL the authorizer reports no row write for): drop everything.
@@ -102,14 +114,21 @@ final class WritePath: Sendable {
         }
     }
 
-    /// One write through the adapter, timed from when the database began it; a failure as the client sees it.
+    /// One write through the adapter, timed from when the database began it (and in the slow log when slow, as
+    /// the recorder's operation); a failure as the client sees it.
     func write(
-        _ sql: String, parameters: [SQLValue], recorder: LatencyRecorder, adapter: any BackendAdapter,
-        call: BackendCall
+        _ sql: String, parameters: [SQLValue], recorder: LatencyRecorder, type: String?, client: ClientRecord?,
+        adapter: any BackendAdapter, call: BackendCall
     ) -> EventLoopFuture<WriteResult> {
         let issued = clock.monotonicNanoseconds()
         return adapter.write(sql, parameters: parameters, call: call).map { [self] result in
-            recorder.record(nanoseconds: clock.monotonicNanoseconds() &- max(issued, call.startedAt))
+            let took = clock.monotonicNanoseconds() &- max(issued, call.startedAt)
+            recorder.record(nanoseconds: took)
+            if slowLog.isSlow(took) {
+                slowLog.record(
+                    operation: recorder.name.uppercased(), type: type, sql: sql, parameters: parameters,
+                    nanoseconds: took, client: client, unixMicroseconds: clock.wallClockMicroseconds())
+            }
             return result
         }.flatMapErrorThrowing { [self] error in
             throw Database.clientError(error, counting: stats.backend, as: recorder.name)
@@ -122,11 +141,14 @@ final class WritePath: Sendable {
         _ work: ArraySlice<(type: DataTypeState, statement: String, parameter: SQLValue, key: ByteBuffer)>,
         deleted: Int,
         invalidation: Invalidation,
+        client: ClientRecord?,
         adapter: any BackendAdapter,
         call: BackendCall
     ) -> EventLoopFuture<(Int, Invalidation, (any Error)?)> {
         guard let item = work.first else { return call.eventLoop.makeSucceededFuture((deleted, invalidation, nil)) }
-        return write(item.statement, parameters: [item.parameter], recorder: stats.backend.delete, adapter: adapter, call: call)
+        return write(
+            item.statement, parameters: [item.parameter], recorder: stats.backend.delete, type: item.type.name,
+            client: client, adapter: adapter, call: call)
             .map { Result<WriteResult, any Error>.success($0) }
             .recover { .failure($0) }
             .flatMap { [self] result in
@@ -136,7 +158,7 @@ final class WritePath: Sendable {
                     invalidation.merge(invalidate(after: written.tablesWritten, keyed: (item.type, item.key)))
                     return delete(
                         work.dropFirst(), deleted: deleted + written.changes, invalidation: invalidation,
-                        adapter: adapter, call: call)
+                        client: client, adapter: adapter, call: call)
                 case .failure(let error):
                     return call.eventLoop.makeSucceededFuture((deleted, invalidation, error))
                 }
