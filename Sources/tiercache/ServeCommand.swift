@@ -74,7 +74,8 @@ struct ServeCommand: AsyncParsableCommand {
         help: "Statements this slow go to SLOWLOG, e.g. 100ms; 0 logs all, off none (TIERCACHE_SLOW_LOG_THRESHOLD).")
     var slowLogThreshold: String?
 
-    @Option(name: .customLong("slow-log-max-len"), help: "Entries SLOWLOG keeps (TIERCACHE_SLOW_LOG_MAX_LEN); default 128.")
+    @Option(
+        name: .customLong("slow-log-max-len"), help: "Entries SLOWLOG keeps (TIERCACHE_SLOW_LOG_MAX_LEN); default 128.")
     var slowLogMaxLen: String?
 
     @Option(

@@ -55,7 +55,8 @@ extension ConnectionHandler {
             writeError(
                 ProxyError(
                     .generic,
-                    "unknown subcommand or wrong number of arguments for '\(printable(arguments[1]))'. Try SLOWLOG HELP."
+                    "unknown subcommand or wrong number of arguments for '\(printable(arguments[1]))'. "
+                        + "Try SLOWLOG HELP."
                 ))
         }
         return true

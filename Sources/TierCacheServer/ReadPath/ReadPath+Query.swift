@@ -110,9 +110,12 @@ extension ReadPath {
             let ticket = query.policy.anyQueryUsesL2 ? l2?.readTicket() : nil
             return database.run(eventLoop, statements: .client) { adapter, call in
                 adapter.read(query.sql, parameters: query.parameters, origin: .client, call: call)
-                    .flatMapErrorThrowing { [self] error in throw Database.clientError(error, counting: stats.backend, as: "query") }
+                    .flatMapErrorThrowing { [self] error in
+                        throw Database.clientError(error, counting: stats.backend, as: "query")
+                    }
                     .map { [self] result in
-                        loaded(query, result: result, stamp: stamp, consultedL2: consultedL2, call: call, client: client)
+                        loaded(
+                            query, result: result, stamp: stamp, consultedL2: consultedL2, call: call, client: client)
                     }
             }.map { [self] loaded in
                 if let l2, let ticket, let lifetime = loaded.lifetime, mayFillL2(ticket, started: started) {
