@@ -27,6 +27,8 @@ public struct PolicyError: CodedError, Hashable {
         case duplicatePrefix
         /// More than one file has a `default` section.
         case duplicateDefault
+        /// Two files, or two places, define the same alert.
+        case duplicateAlert
         /// The database refused a statement. The loader never raises it; the server does, at `fieldLocations`.
         case invalidStatement
     }

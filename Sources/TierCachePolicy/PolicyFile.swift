@@ -6,10 +6,14 @@ public struct PolicyFile: Sendable, Hashable {
     public var types: [DataTypePolicy]
     /// The file's `default` section, if it has a valid one.
     public var defaultPolicy: DefaultPolicy?
+    /// The alerts that are valid on their own, in the order written.
+    public var alerts: [AlertRule] = []
 
     /// Every type name the file declares, valid or not, so merging also reports a broken type that another
     /// file defines again.
     var declaredTypes: [Declaration]
+    /// Every alert name the file declares, valid or not.
+    var declaredAlerts: [Declaration] = []
     /// Where the file's `default` key is, valid or not.
     var defaultLocation: SourceLocation?
 

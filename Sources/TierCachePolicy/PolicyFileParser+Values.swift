@@ -203,7 +203,7 @@ extension PolicyFileParser {
     }
 
     /// Digits with an optional fraction: no sign, exponent, `inf` or `nan`, which `Double.init` would accept.
-    private func isPlainDecimal(_ text: Substring) -> Bool {
+    func isPlainDecimal(_ text: Substring) -> Bool {
         let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
         return !text.isEmpty && parts.count <= 2
             && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy { ("0"..."9").contains($0) } }

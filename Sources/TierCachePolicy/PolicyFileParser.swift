@@ -13,8 +13,8 @@ struct PolicyFileParser {
         self.file = file
     }
 
-    static let topLevelKeys = ["types", "default"]
-    private static let fileExpectation = "expected a mapping with keys types and/or default"
+    static let topLevelKeys = ["types", "default", "alerts"]
+    private static let fileExpectation = "expected a mapping with keys types, default and/or alerts"
     private static let typeExpectation = "expected a mapping with at least load, tables and ttl"
 
     mutating func parse(yaml: String) -> PolicyFile {
@@ -44,6 +44,8 @@ struct PolicyFileParser {
             case "default":
                 result.defaultLocation = location(of: keyNode)
                 result.defaultPolicy = parseDefault(value, at: location(of: keyNode))
+            case "alerts":
+                parseAlerts(value, into: &result)
             default:
                 reportUnknownKey(key, at: keyNode, context: nil, expected: Self.topLevelKeys)
             }
@@ -212,7 +214,7 @@ struct PolicyFileParser {
     // MARK: - Keys and reporting
 
     /// A mapping key's text, or `nil` after reporting a key that is a list or mapping.
-    private mutating func keyName(_ node: Node, context: String?) -> String? {
+    mutating func keyName(_ node: Node, context: String?) -> String? {
         guard case .scalar(let scalar) = node else {
             report(
                 .wrongType, at: location(of: node),
@@ -222,7 +224,7 @@ struct PolicyFileParser {
         return scalar.string
     }
 
-    private mutating func reportUnknownKey(_ key: String, at node: Node, context: String?, expected: [String]) {
+    mutating func reportUnknownKey(_ key: String, at node: Node, context: String?, expected: [String]) {
         let kind = context == nil ? "top-level key" : "key"
         let keys = expected.joined(separator: ", ")
         let message: String

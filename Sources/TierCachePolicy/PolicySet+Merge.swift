@@ -52,7 +52,41 @@ extension PolicySet {
             }
         }
 
-        return (PolicySet(types: types, defaultPolicy: defaultPolicy, files: files.map(\.file)), errors)
+        var set = PolicySet(types: types, defaultPolicy: defaultPolicy, files: files.map(\.file))
+        set.alerts = mergedAlerts(files, types: types, errors: &errors)
+        return (set, errors)
+    }
+
+    /// Alerts defined once across files, each naming a type that exists.
+    private static func mergedAlerts(_ files: [PolicyFile], types: [DataTypePolicy], errors: inout [PolicyError])
+        -> [AlertRule]
+    {
+        var first: [String: SourceLocation] = [:]
+        for declaration in files.flatMap(\.declaredAlerts) {
+            if let location = first[declaration.name] {
+                errors.append(
+                    PolicyError(
+                        .duplicateAlert, at: declaration.location,
+                        "alert \(Excerpt.quoted(declaration.name)) is defined twice (first at \(location))"))
+            } else {
+                first[declaration.name] = declaration.location
+            }
+        }
+        let names = types.map(\.name)
+        var alerts: [AlertRule] = []
+        for alert in files.flatMap(\.alerts) where first[alert.name] == alert.location {
+            if let type = alert.type, !names.contains(type) {
+                let suggestion = KeySuggestion.closest(to: type, among: names).map { ", did you mean '\($0)'?" } ?? ""
+                errors.append(
+                    PolicyError(
+                        .invalidValue, at: alert.location,
+                        "alert \(Excerpt.quoted(alert.name)): no data type \(Excerpt.quoted(type))\(suggestion) "
+                            + "(known: \(names.joined(separator: ", ")))"))
+                continue
+            }
+            alerts.append(alert)
+        }
+        return alerts
     }
 
     /// A prefix conflicts with another when they are equal, or when one plus ":" begins the other: then a key

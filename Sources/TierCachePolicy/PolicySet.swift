@@ -6,6 +6,8 @@ public struct PolicySet: Sendable, Hashable {
     /// Sorted by name.
     public var types: [DataTypePolicy]
     public var defaultPolicy: DefaultPolicy
+    /// The alerts of all files, in the order read.
+    public var alerts: [AlertRule] = []
     /// The files the policy was read from, in the order they were read.
     public var files: [String]
     /// Identifies the files' contents (names and texts): 16 hex digits of a 64-bit FNV-1a hash. Equal digests,
