@@ -31,7 +31,8 @@ extension PolicyFileParser {
         let errorsBefore = errors.count
         if !Identifier.isValid(name) {
             report(
-                .invalidValue, at: nameLocation, "invalid alert name \(Excerpt.quoted(name)) (expected \(Identifier.rule))")
+                .invalidValue, at: nameLocation,
+                "invalid alert name \(Excerpt.quoted(name)) (expected \(Identifier.rule))")
         }
         let context = "alert \(Excerpt.quoted(name))"
         guard case .mapping(let settings) = body else {
@@ -60,7 +61,8 @@ extension PolicyFileParser {
                 let names = AlertRule.Metric.allCases.map(\.rawValue)
                 guard let text = readScalar(entry, expected: "one of: \(names.joined(separator: ", "))") else { break }
                 guard let found = AlertRule.Metric(rawValue: text) else {
-                    let suggestion = KeySuggestion.closest(to: text, among: names).map { ", did you mean '\($0)'?" } ?? ""
+                    let suggestion =
+                        KeySuggestion.closest(to: text, among: names).map { ", did you mean '\($0)'?" } ?? ""
                     report(
                         .invalidValue, at: entry.valueLocation,
                         "\(context): unknown metric \(Excerpt.quoted(text))\(suggestion) (expected one of: "
@@ -97,7 +99,8 @@ extension PolicyFileParser {
                     + (applicable.isEmpty ? "" : " (it takes \(applicable.joined(separator: ", ")))"))
         }
         if metric.isCondition, let (_, at) = thresholds.first {
-            report(.invalidValue, at: at, "\(context): \(metric.rawValue) is a yes/no metric: it takes no below or above")
+            report(
+                .invalidValue, at: at, "\(context): \(metric.rawValue) is a yes/no metric: it takes no below or above")
         } else if !metric.isCondition, !thresholdWritten {
             report(.missingKey, at: nameLocation, "\(context): \(metric.rawValue) needs a threshold: below or above")
         } else if thresholds.count > 1 {
@@ -127,7 +130,9 @@ extension PolicyFileParser {
         let expected = allowed.map { "one of: \($0.joined(separator: ", "))" } ?? "a name"
         guard let text = readScalar(entry, expected: expected) else { return nil }
         if let allowed, !allowed.contains(text) {
-            report(.invalidValue, at: entry.valueLocation, "\(entry.context): invalid \(entry.key) \(Excerpt.quoted(text)) (expected \(expected))")
+            report(
+                .invalidValue, at: entry.valueLocation,
+                "\(entry.context): invalid \(entry.key) \(Excerpt.quoted(text)) (expected \(expected))")
             return nil
         }
         if allowed == nil, !Identifier.isValid(text.replacing(".", with: "_")) {
@@ -142,7 +147,8 @@ extension PolicyFileParser {
     private mutating func readNumber(_ entry: Entry) -> Double? {
         let expected = "a number, e.g. 0.5 or 100"
         guard let text = readScalar(entry, expected: expected) else { return nil }
-        guard isPlainDecimal(Substring(text.hasPrefix("-") ? String(text.dropFirst()) : text)), let number = Double(text)
+        guard isPlainDecimal(Substring(text.hasPrefix("-") ? String(text.dropFirst()) : text)),
+            let number = Double(text)
         else {
             report(
                 .invalidValue, at: entry.valueLocation,
@@ -157,7 +163,8 @@ extension PolicyFileParser {
         guard let text = readScalar(entry, expected: Self.ttlExpectation) else { return nil }
         do {
             return Int(try TTL(parsing: text).milliseconds)
-        } catch .notPositive where zeroAllowed && text.allSatisfy({ $0 == "0" || $0.isLetter }) && !text.hasPrefix("-") {
+        } catch .notPositive where zeroAllowed && text.allSatisfy({ $0 == "0" || $0.isLetter }) && !text.hasPrefix("-")
+        {
             return 0
         } catch {
             let hint =

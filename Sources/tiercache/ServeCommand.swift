@@ -79,6 +79,11 @@ struct ServeCommand: AsyncParsableCommand {
     var slowLogMaxLen: String?
 
     @Option(
+        name: .customLong("alert-webhook"),
+        help: "POST each alert firing or resolving as JSON here, http:// or https:// (TIERCACHE_ALERT_WEBHOOK).")
+    var alertWebhook: String?
+
+    @Option(
         name: .customLong("admin-listen"),
         help: """
             Admin HTTP listener (/metrics, /health/*, /stats), HOST:PORT or off (TIERCACHE_ADMIN_LISTEN); \
@@ -408,6 +413,12 @@ struct ServeCommand: AsyncParsableCommand {
         }
         configuration.l1MaxMemory = bytes
         configuration.requirePassword = requirepass ?? Environment.value("TIERCACHE_REQUIREPASS")
+        if let webhook = alertWebhook ?? Environment.value("TIERCACHE_ALERT_WEBHOOK") {
+            guard AlertWebhook.Target(webhook) != nil else {
+                throw ValidationError(AlertWebhookURLError(url: webhook).description)
+            }
+            configuration.alertWebhook = webhook
+        }
         let admin = Environment.resolve(adminListen, "TIERCACHE_ADMIN_LISTEN", default: "127.0.0.1:9680")
         if admin != "off" {
             guard let (host, port) = Self.parseListen(admin) else {

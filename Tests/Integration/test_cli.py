@@ -51,7 +51,7 @@ def assert_not_listening(port: int) -> None:
 
 def test_policy_check_shipped_policies():
     result = run_tiercache("policy", "check", "ttl-policies", cwd=REPO_ROOT)
-    assert (result.returncode, result.stdout, result.stderr) == (0, "ttl-policies: ok, 9 types in 4 files\n", "")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "ttl-policies: ok, 9 types in 5 files\n", "")
     # Default path is ttl-policies, relative to the working directory.
     result = run_tiercache("policy", "check", cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr
@@ -240,7 +240,7 @@ def test_policy_commands_over_resp(px, tmp_path):
     bad = tmp_path / "bad"
     write_policy(bad, "bad.yaml", BAD_TTL)
     with px.raw() as conn:
-        assert conn.command("POLICY", "CHECK") == Simple(f"OK 9 types in 4 files under {SHIPPED_POLICIES}")
+        assert conn.command("POLICY", "CHECK") == Simple(f"OK 9 types in 5 files under {SHIPPED_POLICIES}")
         # Clients may not make the proxy read other paths; operators have `tiercache policy check PATH`.
         reply = conn.command("POLICY", "CHECK", str(bad))
         assert reply == Err("ERR POLICY CHECK validates the running policy directory only; "

@@ -76,7 +76,7 @@ def test_a_secret_copied_into_the_directory_is_not_echoed(proxy, tmp_path):
 
     shutil.copy(secret, policies / "zz.yaml")
     reply = reload_refused(r)
-    unknown = "unknown top-level key (not a key name; expected one of: types, default)"
+    unknown = "unknown top-level key (not a key name; expected one of: types, default, alerts)"
     assert reply == f"{REFUSED}{policies}/zz.yaml:1:1: {unknown}; {policies}/zz.yaml:2:1: {unknown}", reply
     assert_still_serving(px, r, version)
     assert_nothing_leaked(px, reply)

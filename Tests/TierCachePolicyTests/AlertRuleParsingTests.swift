@@ -105,7 +105,10 @@ import TierCachePolicy
                 + "    below: 0.5\n")
         let lines = loadErrorLines(directory.path)
         #expect(lines.count == 2)
-        #expect(lines.contains { $0.contains("b.yaml:2:3: alert 'x' is defined twice (first at ") && $0.hasSuffix("a.yaml:7:3)") })
+        #expect(
+            lines.contains {
+                $0.contains("b.yaml:2:3: alert 'x' is defined twice (first at ") && $0.hasSuffix("a.yaml:7:3)")
+            })
         #expect(
             lines.contains {
                 $0.hasSuffix(

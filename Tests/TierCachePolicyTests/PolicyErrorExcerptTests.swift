@@ -4,7 +4,7 @@ import TierCachePolicy
 /// Errors show as little of a file as locates the problem: a file that is not a policy (a secret linked or copied
 /// into the directory) must not come back in `POLICY RELOAD`, `STATS`, `POLICY SHOW` or the log.
 @Suite struct PolicyErrorExcerptTests {
-    static let expectation = "expected a mapping with keys types and/or default"
+    static let expectation = "expected a mapping with keys types, default and/or alerts"
     static let secret = "S3cr3tH4shD0NotLeak"
     /// 40 characters: longer than an excerpt.
     static let long = "abcdefghijklmnopqrstuvwxyz0123456789ABCD"
@@ -41,7 +41,7 @@ import TierCachePolicy
                     + "this one is written again further down)"
             ])
         let unique = shadow.split(separator: "\n").prefix(3).joined(separator: "\n")
-        let unknown = "unknown top-level key (not a key name; expected one of: types, default)"
+        let unknown = "unknown top-level key (not a key name; expected one of: types, default, alerts)"
         #expect(errorLines(unique) == ["t.yaml:1:1: \(unknown)", "t.yaml:2:1: \(unknown)", "t.yaml:3:1: \(unknown)"])
         #expect(errors(unique).map(\.code) == [.unknownKey, .unknownKey, .unknownKey])
 
@@ -101,8 +101,8 @@ import TierCachePolicy
                 "t.yaml:2:3: invalid type name \(Self.cut) (expected letters, digits and _, not starting with a digit)",
                 "t.yaml:2:3: type \(Self.cut): missing required key 'load'",
                 "t.yaml:2:3: type \(Self.cut): missing required key 'tables'",
-                "t.yaml:4:1: unknown top-level key \(Self.cut) (expected one of: types, default)",
-                "t.yaml:5:1: unknown top-level key \(Self.cut) (expected one of: types, default)",
+                "t.yaml:4:1: unknown top-level key \(Self.cut) (expected one of: types, default, alerts)",
+                "t.yaml:5:1: unknown top-level key \(Self.cut) (expected one of: types, default, alerts)",
             ])
         let duplicate = "types: {}\n\(Self.long): 1\n\(Self.long): 2\n"
         #expect(

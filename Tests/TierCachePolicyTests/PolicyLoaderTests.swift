@@ -159,7 +159,7 @@ import TierCachePolicy
                 "\(path)/a.yaml:9:10: type 'bad': invalid ttl 'soon' "
                     + "(expected seconds or a number with unit ms, s, m, h, d, e.g. 30s, 10m)",
                 "\(path)/b.yaml:1:1: unknown top-level key 'typse', did you mean 'types'? "
-                    + "(expected one of: types, default)",
+                    + "(expected one of: types, default, alerts)",
                 "\(path)/b.yaml:4:3: type 'dup' is defined twice (first at \(path)/a.yaml:2:3)",
             ])
         #expect(lines.last?.hasPrefix("\(path)/c.yaml:4:1: invalid YAML: ") == true)

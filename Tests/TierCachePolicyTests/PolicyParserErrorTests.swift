@@ -310,10 +310,10 @@ import TierCachePolicy
             """
         #expect(
             errorLines(yaml) == [
-                "t.yaml:1:1: unknown top-level key 'type', did you mean 'types'? (expected one of: types, default)",
+                "t.yaml:1:1: unknown top-level key 'type', did you mean 'types'? (expected one of: types, default, alerts)",
                 "t.yaml:3:1: unknown top-level key 'defaults', did you mean 'default'? "
-                    + "(expected one of: types, default)",
-                "t.yaml:5:1: unknown top-level key 'extra' (expected one of: types, default)",
+                    + "(expected one of: types, default, alerts)",
+                "t.yaml:5:1: unknown top-level key 'extra' (expected one of: types, default, alerts)",
             ])
         #expect(errors(yaml).allSatisfy { $0.code == .unknownKey })
     }
@@ -389,7 +389,7 @@ import TierCachePolicy
     }
 
     @Test func emptyFileAndNonMappingRoot() {
-        let expectation = "expected a mapping with keys types and/or default"
+        let expectation = "expected a mapping with keys types, default and/or alerts"
         #expect(errorLines("") == ["t.yaml:1:1: policy file is empty (\(expectation))"])
         #expect(errorLines("# only a comment\n") == ["t.yaml:1:1: policy file is empty (\(expectation))"])
         #expect(errorLines("\n- a\n") == ["t.yaml:2:1: invalid policy file: found a list (\(expectation))"])
@@ -416,7 +416,7 @@ import TierCachePolicy
                 "t.yaml:5:10: type 'a': invalid ttl '1y' (\(Self.ttlHint))",
                 "t.yaml:10:13: type 'b': invalid jitter '200' (expected a percentage from 0 to 100, e.g. 10%)",
                 "t.yaml:11:9: type 'b': invalid l1 'nope' (expected true or false)",
-                "t.yaml:12:1: unknown top-level key 'extra' (expected one of: types, default)",
+                "t.yaml:12:1: unknown top-level key 'extra' (expected one of: types, default, alerts)",
             ])
     }
 }

@@ -21,7 +21,7 @@ import TierCachePolicy
         #expect(Dictionary(uniqueKeysWithValues: set.types.map { ($0.name, $0.ttl) }) == Self.expectedTTLs)
         #expect(
             set.files.map { URL(fileURLWithPath: $0).lastPathComponent }
-                == ["benchmark.yaml", "content.yaml", "governance.yaml", "sessions.yaml"])
+                == ["alerts.yaml", "benchmark.yaml", "content.yaml", "governance.yaml", "sessions.yaml"])
     }
 
     @Test func eachTypeReadsItsOwnTableUnderItsOwnName() throws {

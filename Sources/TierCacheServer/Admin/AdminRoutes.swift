@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import TierCacheStats
+import TierCacheSupport
 
 /// What each path of the admin listener answers. Probes need no password; everything else does when
 /// `--requirepass` is set (`AdminAuthorization`).
@@ -33,7 +34,8 @@ struct AdminRoutes {
             case "/metrics":
                 AdminResponse(status: .ok, contentType: PrometheusText.contentType, body: MetricsReport(proxy).text())
             case "/stats": .json(.ok, StatsReport(proxy).tree().json + "\n")
-            default: .error(.notFound, "no such path: \(path) (try /metrics, /stats, /health/ready)")
+            case "/alerts": .json(.ok, proxy.alerts.report(now: proxy.clock.wallClockMicroseconds()).json + "\n")
+            default: .error(.notFound, "no such path: \(path) (try /metrics, /stats, /alerts, /health/ready)")
             }
         return eventLoop.makeSucceededFuture(response)
     }

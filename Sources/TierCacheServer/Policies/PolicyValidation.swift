@@ -55,7 +55,19 @@ public enum PolicyValidation {
         return inspections.and(exact).map { inspections, exactIDs in
             var outcome = judge(inspections)
             outcome.exactIDs = exactIDs
+            outcome.errors += alertErrors(policies.alerts)
             return outcome
+        }
+    }
+
+    /// Alerts on a command name TierCache does not have (the policy module does not know the commands).
+    static func alertErrors(_ alerts: [AlertRule]) -> [PolicyError] {
+        let names = CommandKind.allCases.map(\.name)
+        return alerts.compactMap { alert in
+            guard let command = alert.command, !names.contains(command) else { return nil }
+            return PolicyError(
+                .invalidValue, at: alert.location,
+                "alert '\(alert.name)': no command '\(command)' (known: \(names.joined(separator: ", ")))")
         }
     }
 

@@ -64,6 +64,8 @@ public final class Proxy: Sendable {
     let phase = ServingPhase()
     /// Statements slower than `--slow-log-threshold`.
     let slowLog: SlowLog
+    /// The policy's alerts and their state.
+    let alerts: Alerts
 
     public init(
         configuration: ServerConfiguration,
@@ -79,6 +81,12 @@ public final class Proxy: Sendable {
         self.startedAt = clock.monotonicNanoseconds()
         self.inputBudget = InputBudget(limit: configuration.maxInputBuffers)
         self.slowLog = SlowLog(threshold: configuration.slowLogThreshold, maxLength: configuration.slowLogMaxLength)
+        let webhook = try configuration.alertWebhook.map { url in
+            guard let target = AlertWebhook.Target(url) else { throw AlertWebhookURLError(url: url) }
+            return try AlertWebhook(target: target, eventLoop: eventLoopGroup.next(), logger: logger)
+        }
+        self.alerts = Alerts(webhook: webhook, logger: logger)
+        alerts.adopt(policy.alerts)
         self.accessTracker = AccessTracker(window: configuration.hotKeyWindow, now: clock.monotonicNanoseconds())
         self.warmer = Warmer(logger: logger, clock: clock)
         self.l1 = try L1Cache(

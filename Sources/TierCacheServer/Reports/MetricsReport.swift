@@ -1,6 +1,7 @@
 import Synchronization
 import TierCacheBackend
 import TierCacheCache
+import TierCachePolicy
 import TierCacheResilience
 import TierCacheStats
 import TierCacheSupport
@@ -27,6 +28,10 @@ struct MetricsReport {
         resilience(&out)
         connections(&out)
         operations(&out)
+        out.family("tiercache_alerts_firing", .gauge, help: "1 while an alert of the policy fires, else 0.")
+        for status in proxy.alerts.statuses {
+            out.sample("tiercache_alerts_firing", [("alert", status.rule.name)], status.machine.isFiring ? 1 : 0)
+        }
         out.family("tiercache_build_info", .gauge, help: "The running build: always 1, its version as a label.")
         out.sample("tiercache_build_info", [("version", TierCacheVersion.string)], 1)
         return out.text

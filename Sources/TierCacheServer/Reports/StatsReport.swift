@@ -102,6 +102,7 @@ struct StatsReport {
             ("policy", policyStatus()),
             ("warming", warmingReport()),
             ("resilience", .map([("breakers", .map(breakerReports))])),
+            ("alerts", proxy.alerts.report(now: proxy.clock.wallClockMicroseconds())),
         ])
     }
 

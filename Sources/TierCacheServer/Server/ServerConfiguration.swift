@@ -40,6 +40,8 @@ public struct ServerConfiguration: Sendable {
     public var slowLogThreshold: Duration? = .milliseconds(100)
     /// The slow log's length; the oldest entry makes room for a new one.
     public var slowLogMaxLength = 128
+    /// Where alert notifications are posted (`http://` or `https://`); nil: nowhere.
+    public var alertWebhook: String?
     /// The admin HTTP listener (`/metrics`, probes, `/stats`); nil: none. The CLI's default is 127.0.0.1:9680.
     public var adminListen: ListenAddress?
     public var protocolLimits: RESPLimits

@@ -27,6 +27,8 @@ extension Proxy {
         if let feed = database.adapter.changeFeed, let externalWrites {
             services.append(ExternalWritesService(feed: feed, external: externalWrites, proxy: self, logger: logger))
         }
+        services.append(
+            PeriodicService("alerts", on: group.next(), every: .seconds(1)) { [self] in alerts.evaluate(self) })
         if let interval = configuration.databaseHealthInterval {
             services.append(
                 PeriodicService("database health", on: group.next(), every: interval) { [self] in
