@@ -1,3 +1,5 @@
+import TierCacheSupport
+
 /// PostgreSQL's dates and times as the text PostgreSQL itself shows (`DateStyle` ISO), from their binary form:
 /// what SQLite holds for the same data is that text, so a row reads the same from either backend.
 /// `timestamptz` is shown in UTC (`+00`), whatever the server's `TimeZone`.
@@ -54,18 +56,9 @@ enum PostgresTimeText {
         return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
     }
 
-    /// The proleptic Gregorian date `days` after 2000-01-01 (negative before it).
+    /// The proleptic Gregorian date `days` after 2000-01-01 (negative before it), PostgreSQL's epoch.
     private static func civil(daysSince2000 days: Int64) -> (year: Int64, month: Int64, day: Int64) {
-        // Days since 0000-03-01, counted in 400-year eras of 146,097 days (Howard Hinnant's civil_from_days).
-        let shifted = days + 730_425
-        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        return (year, month, day)
+        let date = CivilDate(daysSince1970: days + 10_957)
+        return (date.year, date.month, date.day)
     }
 }

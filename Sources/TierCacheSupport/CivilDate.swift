@@ -1,0 +1,21 @@
+/// A day of the proleptic Gregorian calendar, from a count of days: for writing times as text without
+/// Foundation (`RFC3339`, PostgreSQL's dates and timestamps).
+public struct CivilDate: Sendable, Hashable {
+    public var year: Int64
+    public var month: Int64
+    public var day: Int64
+
+    /// The date `days` after 1970-01-01 (negative before it).
+    public init(daysSince1970 days: Int64) {
+        // Days since 0000-03-01, counted in 400-year eras of 146,097 days (Howard Hinnant's civil_from_days).
+        let shifted = days + 719_468
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+    }
+}
