@@ -7,7 +7,14 @@ extension StatsNode {
         return output
     }
 
-    private func write(into output: inout String, indent: Int) {
+    /// The same on one line, no spaces: for an event stream's `data:` line.
+    public var compactJSON: String {
+        var output = ""
+        write(into: &output, indent: nil)
+        return output
+    }
+
+    private func write(into output: inout String, indent: Int?) {
         switch self {
         case .integer(let value): output += String(value)
         case .double(let value): output += value.isFinite ? String(value) : "null"
@@ -15,6 +22,16 @@ extension StatsNode {
         case .map(let pairs):
             guard !pairs.isEmpty else {
                 output += "{}"
+                return
+            }
+            guard let indent else {
+                output += "{"
+                for (index, (key, value)) in pairs.enumerated() {
+                    if index > 0 { output += "," }
+                    output += JSONText.quoted(key) + ":"
+                    value.write(into: &output, indent: nil)
+                }
+                output += "}"
                 return
             }
             let pad = String(repeating: "  ", count: indent + 1)

@@ -259,3 +259,118 @@ scrape_configs:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def read_events(sock: socket.socket, count: int, timeout: float = 10.0) -> list[tuple[str, dict]]:
+    """The first `count` events (name, data) of an event stream on `sock`, past the HTTP head."""
+    sock.settimeout(timeout)
+    buffer = b""
+    while b"\r\n\r\n" not in buffer:
+        buffer += sock.recv(65536)
+    head, buffer = buffer.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200 OK") and b"text/event-stream" in head, head
+    events: list[tuple[str, dict]] = []
+    text = ""
+    deadline = time.monotonic() + timeout
+    while len(events) < count and time.monotonic() < deadline:
+        text += dechunk_all(buffer)
+        buffer = b""
+        while "\n\n" in text and len(events) < count:
+            block, text = text.split("\n\n", 1)
+            fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+            if "data" in fields:
+                events.append((fields.get("event", "message"), json.loads(fields["data"])))
+        if len(events) < count:
+            buffer = sock.recv(65536)
+    return events
+
+
+def dechunk_all(raw: bytes) -> str:
+    """HTTP/1.1 chunked bytes (whole chunks, as NIO writes one per event) as text."""
+    out = b""
+    while raw:
+        size_line, _, rest = raw.partition(b"\r\n")
+        size = int(size_line, 16)
+        out += rest[:size]
+        raw = rest[size + 2:]
+    return out.decode()
+
+
+def events_socket(admin: str, headers: str = "") -> socket.socket:
+    port = int(admin.rsplit(":", 1)[1])
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(f"GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n{headers}\r\n".encode())
+    return sock
+
+
+def test_events_stream_the_stats_every_second_and_each_alert(proxy, tmp_path):
+    policy = POLICY + "alerts:\n  db_down:\n    metric: breaker_open\n"
+    px, admin = items_proxy(proxy, tmp_path, "--db-breaker", BREAKER, "--slow-log-threshold", "0", policy=policy)
+    r = px.client()
+    assert r.get("item:1") == b"v1"
+    with events_socket(admin) as sock:
+        (first, data), (second, later) = read_events(sock, 2)
+        assert first == second == "stats"
+        assert data["stats"]["types"]["item"]["l1"]["misses"] == 1
+        assert data["slowlog"][0]["operation"] == "LOAD" and data["slowlog"][0]["type"] == "item"
+        assert data["slowlog"][0]["statement"] == "SELECT v FROM items WHERE id = ? 1"
+        assert later["time"] > data["time"]
+        assert data["stats"]["alerts"]["rules"]["db_down"]["state"] == "quiet"
+        # The database fails until the breaker opens: the alert comes as its own event.
+        rename_table(px.db_path, "items", "items_gone")
+        for i in range(2, 6):
+            with pytest.raises(redis.ResponseError):
+                r.get(f"item:{i}")
+        names = []
+        for name, payload in read_events_more(sock, 6):
+            names.append(name)
+            if name == "alert":
+                assert payload["alert"] == "db_down" and payload["state"] == "firing"
+                break
+        assert "alert" in names, names
+    status, _, body = get(f"{admin}/metrics")
+    assert wait_for(lambda: metric(get(f"{admin}/metrics")[2].decode(), "tiercache_admin_event_viewers") == 0)
+
+
+def read_events_more(sock: socket.socket, count: int) -> list[tuple[str, dict]]:
+    """Events from a stream already past its head."""
+    events: list[tuple[str, dict]] = []
+    pending = b""
+    deadline = time.monotonic() + 15
+    while len(events) < count and time.monotonic() < deadline:
+        pending += sock.recv(65536)
+        text = ""
+        while True:
+            size_line, sep, rest = pending.partition(b"\r\n")
+            if not sep:
+                break
+            size = int(size_line, 16)
+            if len(rest) < size + 2:
+                break
+            text += rest[:size].decode()
+            pending = rest[size + 2:]
+        for block in text.split("\n\n"):
+            fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+            if "data" in fields:
+                events.append((fields.get("event", "message"), json.loads(fields["data"])))
+    return events
+
+
+def test_a_viewer_that_stops_reading_is_skipped_not_buffered(proxy, tmp_path):
+    px, admin = items_proxy(proxy, tmp_path)
+    port = int(admin.rsplit(":", 1)[1])
+    stuck = socket.socket()
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    stuck.connect(("127.0.0.1", port))
+    stuck.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+    try:
+        with events_socket(admin) as reader:
+            assert len(read_events(reader, 1)) == 1
+            # The stuck viewer's buffers fill within seconds; then its ticks are skipped, the reader's are not.
+            assert wait_for(lambda: metric(get(f"{admin}/metrics")[2].decode(),
+                                           "tiercache_admin_events_skipped_total") > 0, timeout=30.0, interval=0.5)
+            assert len(read_events_more(reader, 3)) >= 3
+            assert px.client().get("item:2") == b"v2"
+            assert metric(get(f"{admin}/metrics")[2].decode(), "tiercache_admin_event_viewers") == 2
+    finally:
+        stuck.close()

@@ -39,7 +39,8 @@ def test_stats_resp3_is_nested_map_with_documented_keys(px, r3):
         raw = conn.command("STATS")
     assert isinstance(raw, dict)
     stats = decode_tree(raw)
-    assert list(stats) == ["server", "tiers", "types", "commands", "backend", "policy", "warming", "resilience"]
+    assert list(stats) == ["server", "tiers", "types", "commands", "backend", "policy", "warming", "resilience",
+                           "alerts"]
     assert list(stats["resilience"]["breakers"]) == ["database"]
     assert list(stats["resilience"]["breakers"]["database"]) == BREAKER_KEYS
     assert stats["resilience"]["breakers"]["database"]["state"] == "closed"
@@ -84,7 +85,8 @@ def test_stats_resp2_is_flat_pairs(px):
         raw = conn.command("STATS")
     assert isinstance(raw, list)
     stats = pairs_to_dict(raw)
-    assert list(stats) == ["server", "tiers", "types", "commands", "backend", "policy", "warming", "resilience"]
+    assert list(stats) == ["server", "tiers", "types", "commands", "backend", "policy", "warming", "resilience",
+                           "alerts"]
     assert list(stats["resilience"]["breakers"]) == ["database"]
     assert list(stats["resilience"]["breakers"]["database"]) == BREAKER_KEYS
     assert stats["resilience"]["breakers"]["database"]["state"] == "closed"

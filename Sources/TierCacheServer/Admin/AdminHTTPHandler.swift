@@ -19,6 +19,8 @@ final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         /// Answering; the client's next request waits in NIO's pipeline (it holds reads meanwhile).
         case answering
         case closing
+        /// A viewer of the event stream until it closes: further requests are not answered.
+        case streaming
     }
 
     init(routes: AdminRoutes) {
@@ -49,6 +51,11 @@ final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                     case .success(let response): response
                     case .failure(let error): AdminResponse.error(.internalServerError, "\(error)")
                     }
+                if response.isEventStream, head.method == .GET, response.status == .ok {
+                    handler.state = .streaming
+                    handler.routes.proxy.events.add(context.channel, version: head.version, proxy: handler.routes.proxy)
+                    return
+                }
                 handler.state = keepAlive ? .idle : .closing
                 handler.write(response, for: head, keepAlive: keepAlive, context: context)
             }

@@ -8,6 +8,8 @@ struct AdminResponse {
     var contentType: String
     var body: String
     var headers: [(String, String)] = []
+    /// The event stream: the connection becomes a viewer of `EventStream` instead of getting a body.
+    var isEventStream = false
 
     static func json(_ status: HTTPResponseStatus, _ body: String) -> AdminResponse {
         AdminResponse(status: status, contentType: "application/json", body: body)

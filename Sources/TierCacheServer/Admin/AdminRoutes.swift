@@ -35,7 +35,9 @@ struct AdminRoutes {
                 AdminResponse(status: .ok, contentType: PrometheusText.contentType, body: MetricsReport(proxy).text())
             case "/stats": .json(.ok, StatsReport(proxy).tree().json + "\n")
             case "/alerts": .json(.ok, proxy.alerts.report(now: proxy.clock.wallClockMicroseconds()).json + "\n")
-            default: .error(.notFound, "no such path: \(path) (try /metrics, /stats, /alerts, /health/ready)")
+            case "/events":
+                AdminResponse(status: .ok, contentType: "text/event-stream", body: "", isEventStream: true)
+            default: .error(.notFound, "no such path: \(path) (try /metrics, /stats, /alerts, /events, /health/ready)")
             }
         return eventLoop.makeSucceededFuture(response)
     }

@@ -33,11 +33,21 @@ final class AdminServer: Service {
         }
         logger.notice(
             "admin listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "\(address)")"])
+        let events = proxy.events
+        let ticks = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [proxy] _ in
+            events.tick(proxy)
+        }
+        let listening = proxy.alerts.listen { events.alert($0) }
+        defer {
+            ticks.cancel()
+            proxy.alerts.stopListening(listening)
+        }
         await withTaskCancellationOrGracefulShutdownHandler {
             try? await channel.closeFuture.get()
         } onCancelOrGracefulShutdown: {
             channel.close(promise: nil)
         }
+        proxy.events.closeAll()
         for connection in connections.withLock({ Array($0.values) }) { connection.close(promise: nil) }
     }
 
@@ -47,6 +57,10 @@ final class AdminServer: Service {
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // A viewer of /events that stops reading holds at most about this much (the kernel's buffer, fixed
+            // rather than grown by autotuning, and NIO's) before its ticks are skipped.
+            .childChannelOption(.socketOption(.so_sndbuf), value: 8 * 1024)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 8 * 1024, high: 16 * 1024))
             .childChannelInitializer { [self] channel in
                 let id = ObjectIdentifier(channel)
                 connections.withLock { $0[id] = channel }

@@ -66,6 +66,8 @@ public final class Proxy: Sendable {
     let slowLog: SlowLog
     /// The policy's alerts and their state.
     let alerts: Alerts
+    /// Viewers of the admin listener's `/events`.
+    let events = EventStream()
 
     public init(
         configuration: ServerConfiguration,

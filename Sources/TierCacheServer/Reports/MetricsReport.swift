@@ -32,6 +32,12 @@ struct MetricsReport {
         for status in proxy.alerts.statuses {
             out.sample("tiercache_alerts_firing", [("alert", status.rule.name)], status.machine.isFiring ? 1 : 0)
         }
+        out.family("tiercache_admin_event_viewers", .gauge, help: "Viewers of the admin listener's /events now.")
+        out.sample("tiercache_admin_event_viewers", proxy.events.viewerCount)
+        out.family(
+            "tiercache_admin_events_skipped_total", .counter,
+            help: "Events not sent to a viewer that was not reading (its connection's buffer full).")
+        out.sample("tiercache_admin_events_skipped_total", proxy.events.skipped.current)
         out.family("tiercache_build_info", .gauge, help: "The running build: always 1, its version as a label.")
         out.sample("tiercache_build_info", [("version", TierCacheVersion.string)], 1)
         return out.text
