@@ -70,7 +70,8 @@ final class EventStream: Sendable {
     private func statsEvent(_ proxy: Proxy) -> String {
         let now = proxy.clock.wallClockMicroseconds()
         let slow = proxy.slowLog.newest(Self.slowLogEntries).map { entry in
-            "{\"id\":\(entry.id),\"time\":\(JSONText.quoted(RFC3339.string(unixMicroseconds: UInt64(entry.unixSeconds) * 1_000_000))),"
+            let time = RFC3339.string(unixMicroseconds: UInt64(entry.unixSeconds) * 1_000_000)
+            return "{\"id\":\(entry.id),\"time\":\(JSONText.quoted(time)),"
                 + "\"microseconds\":\(entry.durationMicroseconds),\"operation\":\(JSONText.quoted(entry.operation)),"
                 + "\"type\":\(JSONText.quoted(entry.type)),"
                 + "\"statement\":\(JSONText.quoted(entry.arguments.dropFirst(2).joined(separator: " "))),"
