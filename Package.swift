@@ -119,6 +119,8 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            // The live page, in the binary (`PackageResources.dashboard_html`).
+            resources: [.embedInCode("Admin/Dashboard/dashboard.html")],
             swiftSettings: hotPath
         ),
 

@@ -12,8 +12,9 @@ if [ "$mode" = test ]; then
     packages+=(postgresql)
     # The clients the compatibility tests run in their default configuration (Tests/Integration/test_clients.py).
     packages+=(nodejs node-redis php-cli php-redis ruby-redis libredis-perl)
-    # promtool checks /metrics, and a Prometheus server scrapes it (Tests/Integration/test_admin.py).
-    packages+=(prometheus)
+    # promtool checks /metrics, and a Prometheus server scrapes it (Tests/Integration/test_admin.py); the live
+    # page is tested in a headless Chromium (Tests/Integration/test_dashboard.py).
+    packages+=(prometheus chromium)
 fi
 
 missing=()
@@ -33,10 +34,13 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ "$mode" = test ]; then
-    if ! python3 -c 'import redis, pytest, valkey; assert int(redis.__version__.split(".")[0]) == 8' 2>/dev/null; then
-        echo "installing Python packages: redis pytest valkey" >&2
-        python3 -m pip install --quiet --disable-pip-version-check 'redis>=8,<9' 'pytest>=8' 'valkey>=6,<7' 2>/dev/null \
+    # websocket-client drives Chromium through the DevTools protocol.
+    if ! python3 -c 'import redis, pytest, valkey, websocket; assert int(redis.__version__.split(".")[0]) == 8' \
+        2>/dev/null; then
+        echo "installing Python packages: redis pytest valkey websocket-client" >&2
+        python3 -m pip install --quiet --disable-pip-version-check 'redis>=8,<9' 'pytest>=8' 'valkey>=6,<7' \
+            'websocket-client>=1.8,<2' 2>/dev/null \
             || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages 'redis>=8,<9' \
-                'pytest>=8' 'valkey>=6,<7'
+                'pytest>=8' 'valkey>=6,<7' 'websocket-client>=1.8,<2'
     fi
 fi

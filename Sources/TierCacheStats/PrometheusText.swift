@@ -100,3 +100,27 @@ public struct PrometheusText: Sendable {
         help.replacing("\\", with: "\\\\").replacing("\n", with: "\\n")
     }
 }
+
+extension PrometheusText.Histogram {
+    /// The `quantile` (0…1) of the observations made since `earlier` (the same histogram read before; nil: all),
+    /// interpolated within its bucket as Prometheus' `histogram_quantile` does, in the bounds' unit; nil without
+    /// observations. One past the last bound reads as the last bound.
+    public func quantile(_ quantile: Double, since earlier: Self? = nil) -> Double? {
+        let total = count &- (earlier?.count ?? 0)
+        guard total > 0 else { return nil }
+        let rank = quantile * Double(total)
+        var previousBound = 0.0
+        var previousCount = 0.0
+        for (index, bound) in upperBounds.enumerated() {
+            let cumulative = Double(cumulativeCounts[index] &- (earlier?.cumulativeCounts[index] ?? 0))
+            if cumulative >= rank {
+                let inBucket = cumulative - previousCount
+                guard inBucket > 0 else { return bound }
+                return previousBound + (bound - previousBound) * (rank - previousCount) / inBucket
+            }
+            previousBound = bound
+            previousCount = cumulative
+        }
+        return upperBounds.last
+    }
+}

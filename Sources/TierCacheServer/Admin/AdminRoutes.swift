@@ -35,12 +35,22 @@ struct AdminRoutes {
                 AdminResponse(status: .ok, contentType: PrometheusText.contentType, body: MetricsReport(proxy).text())
             case "/stats": .json(.ok, StatsReport(proxy).tree().json + "\n")
             case "/alerts": .json(.ok, proxy.alerts.report(now: proxy.clock.wallClockMicroseconds()).json + "\n")
+            case "/", "/index.html":
+                AdminResponse(
+                    status: .ok, contentType: "text/html; charset=utf-8",
+                    body: String(decoding: PackageResources.dashboard_html, as: UTF8.self),
+                    headers: [("Content-Security-Policy", Self.pagePolicy)])
             case "/events":
                 AdminResponse(status: .ok, contentType: "text/event-stream", body: "", isEventStream: true)
             default: .error(.notFound, "no such path: \(path) (try /metrics, /stats, /alerts, /events, /health/ready)")
             }
         return eventLoop.makeSucceededFuture(response)
     }
+
+    /// The page loads nothing from elsewhere: its own inline style and script, and /events.
+    static let pagePolicy =
+        "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; "
+        + "img-src 'self' data:"
 
     private static func probe(_ answer: HealthProbes.Answer) -> AdminResponse {
         .json(answer.status == .ok ? .ok : .serviceUnavailable, answer.body)

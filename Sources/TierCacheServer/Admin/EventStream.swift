@@ -11,8 +11,10 @@ import TierCacheSupport
 /// so a stuck browser tab holds 64 kB, not a backlog.
 final class EventStream: Sendable {
     private let viewers = Mutex<[ObjectIdentifier: any Channel]>([:])
-    /// Ticks skipped for a viewer that was not reading, for `STATS`-like curiosity and the tests.
+    /// Ticks skipped for a viewer that was not reading (`tiercache_admin_events_skipped_total`).
     let skipped = Counter()
+    /// Each command's latency histogram at the last tick, for the last second's percentiles.
+    private let previousLatency = Mutex<[String: PrometheusText.Histogram]>([:])
 
     /// How many slow-log entries each `stats` event carries.
     static let slowLogEntries = 20
@@ -79,7 +81,34 @@ final class EventStream: Sendable {
         }
         let data =
             "{\"time\":\(JSONText.quoted(RFC3339.string(unixMicroseconds: now))),\"stats\":"
-            + StatsReport(proxy).tree().compactJSON + ",\"slowlog\":[" + slow.joined(separator: ",") + "]}"
+            + StatsReport(proxy).tree().compactJSON + ",\"slowlog\":[" + slow.joined(separator: ",") + "],"
+            + "\"latency\":" + lastSecond(proxy).compactJSON + "}"
         return "event: stats\ndata: \(data)\n\n"
+    }
+
+    /// Each command's count, p50 and p99 (µs) since the previous tick, for the page's charts (STATS' percentiles
+    /// are since start-up). Commands with no traffic in that time are left out.
+    private func lastSecond(_ proxy: Proxy) -> StatsNode {
+        let now = Dictionary(
+            uniqueKeysWithValues: proxy.stats.commands.map { ($0.name, $0.buckets(upperBounds: AlertSamples.bounds)) })
+        let before = previousLatency.withLock { previous in
+            defer { previous = now }
+            return previous
+        }
+        var commands: [(String, StatsNode)] = []
+        for name in now.keys.sorted() {
+            guard let histogram = now[name], let earlier = before[name], histogram.count > earlier.count,
+                let p50 = histogram.quantile(0.5, since: earlier), let p99 = histogram.quantile(0.99, since: earlier)
+            else { continue }
+            commands.append(
+                (
+                    name,
+                    .map([
+                        ("count", .integer(Int64(histogram.count - earlier.count))), ("p50_us", .double(p50 * 1e6)),
+                        ("p99_us", .double(p99 * 1e6)),
+                    ])
+                ))
+        }
+        return .map(commands)
     }
 }

@@ -48,21 +48,6 @@ struct AlertSamples {
         guard let latest, let start = start(of: window), latest.at != start.at,
             let now = latest.histograms[key], let then = start.histograms[key]
         else { return nil }
-        let count = now.count &- then.count
-        guard count > 0 else { return nil }
-        let rank = quantile * Double(count)
-        var previousBound = 0.0
-        var previousCount = 0.0
-        for (index, bound) in now.upperBounds.enumerated() {
-            let cumulative = Double(now.cumulativeCounts[index] &- then.cumulativeCounts[index])
-            if cumulative >= rank {
-                let inBucket = cumulative - previousCount
-                guard inBucket > 0 else { return bound }
-                return previousBound + (bound - previousBound) * (rank - previousCount) / inBucket
-            }
-            previousBound = bound
-            previousCount = cumulative
-        }
-        return now.upperBounds.last
+        return now.quantile(quantile, since: then)
     }
 }
