@@ -12,11 +12,38 @@ struct StatsCommand: ParsableCommand {
     @Flag(help: "Print JSON instead of tables.")
     var json = false
 
-    @Argument(help: "Only this data type.")
+    @Flag(
+        help: """
+            Redraw the figures in place every second (or every INTERVAL, given after it: --watch 5s), as rates per \
+            second; Ctrl-C stops.
+            """)
+    var watch = false
+
+    @Argument(help: "Only this data type (with --watch, a duration here is the interval).")
     var type: String?
 
     func run() throws {
         let (host, port) = try proxy.resolved()
+        if watch {
+            // `--watch 2s`: a type name never starts with a digit, a duration always does.
+            var interval = Duration.seconds(1)
+            var only = type
+            if let text = type, text.first?.isNumber == true {
+                guard let parsed = ServeCommand.parseDuration(text) else {
+                    throw ValidationError("--watch takes an interval like 1s, 500ms or 2; got '\(text)'")
+                }
+                interval = parsed
+                only = nil
+            }
+            do {
+                var client = try proxy.connect(host: host, port: port)
+                try StatsWatch(interval: interval, type: only).run(&client, host: host, port: port)
+            } catch let failure as RESPClient.Failure {
+                printErrors(["tiercache stats: \(failure.description)"])
+                throw ExitCode(1)
+            }
+            return
+        }
         let reply: RESPValue
         do {
             var client = try proxy.connect(host: host, port: port)

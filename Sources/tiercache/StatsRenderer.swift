@@ -157,7 +157,7 @@ enum StatsRenderer {
         return output
     }
 
-    private static func table(_ rows: [[String]]) -> String {
+    static func table(_ rows: [[String]]) -> String {
         let columns = rows.map(\.count).max() ?? 0
         let widths = (0..<columns).map { column in
             rows.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0
@@ -190,7 +190,7 @@ enum StatsRenderer {
         }
     }
 
-    private static func formatted(_ value: Double, decimals: Int) -> String {
+    static func formatted(_ value: Double, decimals: Int) -> String {
         guard value.isFinite else { return String(value) }
         var scale = 1.0
         for _ in 0..<decimals { scale *= 10 }

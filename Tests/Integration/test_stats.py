@@ -267,3 +267,76 @@ def test_server_counters(proxy):
     assert p.stats()["server"]["protocol_errors"] == 1
     # Closed connections are forgotten (the only one open is the STATS connection itself).
     assert wait_for(lambda: p.stats()["server"]["connections_open"] == 1), p.stats()["server"]
+
+
+def watch(px, *args: str, terminal: bool, until) -> tuple[bytes, int]:
+    """`tiercache stats --watch …` on a terminal (a pty) or a pipe, until `until(output)`; then Ctrl-C (SIGINT).
+    Returns what it printed and its exit status."""
+    import os
+    import pty
+    import select
+    import signal
+    import subprocess
+    import time
+
+    from conftest import clean_environment, tiercache_binary
+    argv = [str(tiercache_binary()), "stats", "--port", str(px.port), "--watch", *args]
+    if terminal:
+        reader, writer = pty.openpty()
+    else:
+        reader, writer = os.pipe()
+    process = subprocess.Popen(argv, stdout=writer, stderr=writer, stdin=subprocess.DEVNULL,
+                               env=clean_environment(None))
+    os.close(writer)
+    output = b""
+    deadline = time.monotonic() + 15
+    try:
+        while time.monotonic() < deadline and not until(output):
+            if select.select([reader], [], [], 0.2)[0]:
+                output += os.read(reader, 65536)
+        process.send_signal(signal.SIGINT)
+        status = process.wait(timeout=5)
+        while select.select([reader], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(reader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(reader)
+    return output, status
+
+
+def test_stats_watch_redraws_rates_in_place_and_stops_cleanly_on_ctrl_c(px, r3):
+    r3.get("user_sessions:1")
+    clear = b"\x1b[H\x1b[2J"
+
+    def two_screens_with_traffic(output: bytes) -> bool:
+        r3.get("user_sessions:1")  # an L1 hit between screens
+        return output.count(clear) >= 3
+
+    output, status = watch(px, "500ms", terminal=True, until=two_screens_with_traffic)
+    assert status == 0, output[-2000:]
+    text = output.decode(errors="replace")
+    last = text.rsplit(clear.decode(), 1)[1]
+    assert "every 0.5s" in last and "Ctrl-C to stop" in last, last
+    assert re.search(r"^l1\s+\d+\.\d\s+\d+\.\d\s+100\.0%", last, re.M), last  # hits per second, all hits
+    assert re.search(r"^user_sessions\s+\d+\.\d", last, re.M), last
+    assert output.startswith(b"\x1b[?25l") and output.rstrip().endswith(b"\x1b[?25h"), output[-50:]
+
+
+def test_stats_watch_on_a_pipe_prints_blocks_without_screen_control(px):
+    output, status = watch(px, terminal=False, until=lambda out: out.count(b"Ctrl-C to stop") >= 2)
+    assert status == 0
+    assert b"\x1b[" not in output
+    assert b"first sample" in output and b"every 1.0s" in output
+
+
+def test_stats_watch_refuses_a_bad_interval(px):
+    done = run_tiercache("stats", "--port", str(px.port), "--watch", "5x")
+    assert done.returncode != 0 and "--watch takes an interval like 1s, 500ms or 2; got '5x'" in done.stderr
