@@ -10,6 +10,7 @@ The binary comes from TIERCACHE_BIN, else `.build/debug/tiercache` under the rep
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -18,6 +19,9 @@ import sqlite3
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 from urllib.parse import urlparse, urlunparse
@@ -650,3 +654,50 @@ def write_policy(directory: Path, name: str, text: str) -> Path:
     path.write_text(text)
     return path
 
+
+
+class PrometheusServer:
+    """A real Prometheus (Debian's) scraping `target` (HOST:PORT) every second, with `password` as a bearer token
+    when given; `query(expr)` asks its HTTP API. Stopped by pid with `stop()`."""
+
+    def __init__(self, directory: Path, target: str, password: str | None = None):
+        binary = shutil.which("prometheus")
+        if binary is None:
+            pytest.fail("prometheus is missing: scripts/install-deps.sh test installs Debian's prometheus")
+        self.directory = directory
+        authorization = ""
+        if password is not None:
+            (directory / "password").write_text(password)
+            authorization = f"    authorization:\n      credentials_file: {directory / 'password'}\n"
+        config = directory / "prometheus.yml"
+        config.write_text("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tiercache\n"
+                          + authorization + f"    static_configs:\n      - targets: ['{target}']\n")
+        self.port = free_port()
+        with open(directory / "prometheus.log", "wb") as log:
+            self.process = subprocess.Popen(
+                [binary, f"--config.file={config}", f"--storage.tsdb.path={directory / 'data'}",
+                 f"--web.listen-address=127.0.0.1:{self.port}"], stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL)
+
+    def api(self, path: str, **params: str) -> dict | None:
+        """A JSON answer of the HTTP API (errors included), or None while it does not answer."""
+        url = f"http://127.0.0.1:{self.port}/api/v1/{path}"
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as error:
+            return json.load(error)
+        except OSError:
+            return None
+
+    def query(self, expr: str) -> dict | None:
+        return self.api("query", query=expr)
+
+    def log(self) -> str:
+        return (self.directory / "prometheus.log").read_text()[-3000:]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)

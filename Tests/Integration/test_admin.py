@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from conftest import free_port, make_sqlite_db, rename_table, run_tiercache, wait_for, write_policy
+from conftest import (PrometheusServer, free_port, make_sqlite_db, rename_table, run_tiercache, wait_for,
+                      write_policy)
 
 POLICY = """\
 types:
@@ -212,53 +213,25 @@ def test_admin_listen_errors_are_clear(proxy, tmp_path):
 
 
 def test_a_real_prometheus_scrapes_tiercache(proxy, tmp_path):
-    prometheus = shutil.which("prometheus")
-    if prometheus is None:
-        pytest.fail("prometheus is missing: scripts/install-deps.sh test installs Debian's prometheus")
     px, admin = items_proxy(proxy, tmp_path, "--requirepass", "s3cret")
     r = px.client(password="s3cret")
     for i in range(1, 8):
         assert r.get(f"item:{i}") == f"v{i}".encode()
     for i in range(1, 4):
         assert r.get(f"item:{i}") == f"v{i}".encode()
-    directory = Path(tempfile.mkdtemp(prefix="prometheus-", dir=tmp_path))
-    (directory / "password").write_text("s3cret")
-    config = directory / "prometheus.yml"
-    config.write_text(f"""global:
-  scrape_interval: 1s
-scrape_configs:
-  - job_name: tiercache
-    authorization:
-      credentials_file: {directory / 'password'}
-    static_configs:
-      - targets: ['{admin.removeprefix('http://')}']
-""")
-    web = free_port()
-    log = open(directory / "prometheus.log", "wb")
-    server = subprocess.Popen(
-        [prometheus, f"--config.file={config}", f"--storage.tsdb.path={directory / 'data'}",
-         f"--web.listen-address=127.0.0.1:{web}"], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    log.close()
+    prometheus = PrometheusServer(Path(tempfile.mkdtemp(prefix="prometheus-", dir=tmp_path)),
+                                  admin.removeprefix("http://"), password="s3cret")
     try:
-        query = urllib.parse.urlencode(
-            {"query": 'sum(tiercache_cache_requests_total{tier="l1",type="item",result="hit"})'})
-
         def answer():
-            try:
-                status, _, body = get(f"http://127.0.0.1:{web}/api/v1/query?{query}")
-            except OSError:
-                return None
-            result = json.loads(body)["data"]["result"] if status == 200 else []
+            reply = prometheus.query('sum(tiercache_cache_requests_total{tier="l1",type="item",result="hit"})')
+            result = reply["data"]["result"] if reply and reply["status"] == "success" else []
             return float(result[0]["value"][1]) if result else None
 
-        assert wait_for(lambda: answer() == 3.0, timeout=30.0, interval=0.5), (
-            answer(), (directory / "prometheus.log").read_text()[-3000:])
-        status, _, body = get(f"http://127.0.0.1:{web}/api/v1/targets")
-        target = json.loads(body)["data"]["activeTargets"][0]
+        assert wait_for(lambda: answer() == 3.0, timeout=30.0, interval=0.5), (answer(), prometheus.log())
+        target = prometheus.api("targets")["data"]["activeTargets"][0]
         assert target["health"] == "up" and target["lastError"] == "", target
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        prometheus.stop()
 
 
 def read_events(sock: socket.socket, count: int, timeout: float = 10.0) -> list[tuple[str, dict]]:
