@@ -347,3 +347,33 @@ def test_a_viewer_that_stops_reading_is_skipped_not_buffered(proxy, tmp_path):
             assert metric(get(f"{admin}/metrics")[2].decode(), "tiercache_admin_event_viewers") == 2
     finally:
         stuck.close()
+
+
+def test_one_source_of_figures_stats_info_metrics_json_and_events_agree(proxy, tmp_path):
+    px, admin = items_proxy(proxy, tmp_path, "--slow-log-threshold", "0")
+    r = px.client()
+    for i in range(1, 16):
+        assert r.get(f"item:{i}") == f"v{i}".encode()
+    for i in range(1, 11):
+        assert r.get(f"item:{i}") == f"v{i}".encode()
+    assert r.get("item:999") is None
+    assert r.set("item:2", "two")
+    # No traffic from here on: every source must tell the same figures.
+    stats = px.stats()["types"]["item"]
+    info = r.info("tiercache")["type_item"]
+    text = get(f"{admin}/metrics")[2].decode()
+    tree = json.loads(get(f"{admin}/stats")[2])["types"]["item"]
+    with events_socket(admin) as sock:
+        ((_, event),) = read_events(sock, 1)
+    streamed = event["stats"]["types"]["item"]
+    hits, misses, loads = stats["l1"]["hits"], stats["l1"]["misses"], stats["loads"]
+    assert (hits, misses, loads) == (10, 16, 16)
+    assert (info["l1_hits"], info["l1_misses"], info["loads"]) == (hits, misses, loads)
+    assert (metric(text, "tiercache_cache_requests_total", tier="l1", type="item", result="hit"),
+            metric(text, "tiercache_cache_requests_total", tier="l1", type="item", result="miss"),
+            metric(text, "tiercache_backend_loads_total", type="item")) == (hits, misses, loads)
+    assert (tree["l1"]["hits"], tree["l1"]["misses"], tree["loads"]) == (hits, misses, loads)
+    assert (streamed["l1"]["hits"], streamed["l1"]["misses"], streamed["loads"]) == (hits, misses, loads)
+    assert info["entries"] == stats["l1"]["entries"] == tree["l1"]["entries"] == streamed["l1"]["entries"] == \
+        metric(text, "tiercache_cache_entries", tier="l1", type="item")
+    assert stats["invalidations"] == tree["invalidations"] == streamed["invalidations"] == 1
