@@ -5,10 +5,10 @@ import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
-/// The admin HTTP listener (`--admin-listen`): Prometheus' `/metrics`, the health probes, `/stats`. On the proxy's
-/// event loops; each request is answered from counters in microseconds, so a scraper costs the client port
-/// nothing it would notice. Started before the client port and stopped after it has drained, so the probes
-/// answer (readiness: draining) throughout a graceful shutdown.
+/// The admin HTTP listener (`--admin-listen`): Prometheus' `/metrics`, the health probes, `/stats`, `/alerts`,
+/// `/events` and the live page (`AdminRoutes`). On the proxy's event loops; each request is answered from counters
+/// in microseconds, so a scraper costs the client port nothing it would notice. Started before the client port
+/// and stopped after it has drained, so the probes answer (readiness: draining) throughout a graceful shutdown.
 final class AdminServer: Service {
     private let proxy: Proxy
     private let address: ListenAddress

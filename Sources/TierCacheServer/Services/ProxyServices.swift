@@ -8,8 +8,9 @@ import TierCacheSupport
 
 extension Proxy {
     /// Everything a running proxy runs, as lifecycle services in start order; a `ServiceGroup` stops them in
-    /// reverse: the listener first (it drains the connections), then hot keys are saved a last time, warming and
-    /// the policy watcher stop, the periodic checks end, and L2 goes last, after every write has published.
+    /// reverse: the listener first (it drains the connections), then the admin listener (its probes answer
+    /// throughout the drain), hot keys are saved a last time, warming and the policy watcher stop, the periodic
+    /// checks (alerts among them) end, and L2 goes last, after every write has published.
     public func services(
         group: any EventLoopGroup,
         logger: Logger,
