@@ -3,12 +3,16 @@ import NIOHTTP1
 
 /// One admin HTTP connection: reads a request (a body is not wanted, and more than `maxBodyBytes` of one closes
 /// the connection), answers it through `AdminRoutes`, and keeps the connection for the next when the client
-/// asks to. Requests on one connection are answered in order.
+/// asks to. Requests on one connection are answered in order. A connection that sends nothing for `idleTimeout`
+/// between requests is closed (an `IdleStateHandler` ahead of it says when); an event stream's viewer is not, as
+/// it only listens.
 final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     static let maxBodyBytes = 64 * 1024
+    /// How long a connection may wait between requests (Prometheus scrapes every 15 s or so, reusing it).
+    static let idleTimeout: TimeAmount = .seconds(60)
 
     private let routes: AdminRoutes
     private var state = State.idle
@@ -61,6 +65,20 @@ final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
         default:
             // Parts after a refusal, or out of order (NIO's decoder does not produce them): ignored.
+            break
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case .read? = event as? IdleStateHandler.IdleStateEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        switch state {
+        case .idle, .reading, .closing:
+            state = .closing
+            context.close(promise: nil)
+        case .answering, .streaming:
             break
         }
     }
