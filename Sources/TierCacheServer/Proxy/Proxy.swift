@@ -68,6 +68,8 @@ public final class Proxy: Sendable {
     let alerts: Alerts
     /// Viewers of the admin listener's `/events`.
     let events = EventStream()
+    /// The figures `/metrics` reads that live under the request path's locks, copied once a second.
+    let metricsSnapshot = MetricsSnapshot()
 
     public init(
         configuration: ServerConfiguration,

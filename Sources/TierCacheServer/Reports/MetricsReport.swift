@@ -8,8 +8,7 @@ import TierCacheSupport
 
 /// The admin listener's `/metrics`: the figures `STATS` shows, from the same counters and recorders, in
 /// Prometheus' text format. Counters are atomics read without locks; the latency histograms and L1's per-type
-/// counts are read under their own locks, each held for one pass over a few hundred values at most, as `STATS`
-/// does.
+/// counts come from `MetricsSnapshot`, copied once a second, so a scrape takes no lock a GET takes.
 struct MetricsReport {
     let proxy: Proxy
 
@@ -23,11 +22,12 @@ struct MetricsReport {
 
     func text() -> String {
         var out = PrometheusText()
-        cache(&out)
-        latencies(&out)
+        let figures = proxy.metricsSnapshot.current(proxy)
+        cache(&out, l1: figures.l1)
+        latencies(&out, figures)
         resilience(&out)
         connections(&out)
-        operations(&out)
+        operations(&out, invalidationLag: figures.invalidationLag)
         out.family("tiercache_alerts_firing", .gauge, help: "1 while an alert of the policy fires, else 0.")
         for status in proxy.alerts.statuses {
             out.sample("tiercache_alerts_firing", [("alert", status.rule.name)], status.machine.isFiring ? 1 : 0)
@@ -43,8 +43,7 @@ struct MetricsReport {
         return out.text
     }
 
-    private func cache(_ out: inout PrometheusText) {
-        let l1 = proxy.l1.snapshot()
+    private func cache(_ out: inout PrometheusText, l1: L1Snapshot) {
         let types =
             proxy.policy.types.map { ($0.name, $0.counters, $0.group) }
             + [("default", proxy.policy.defaultType.counters, proxy.policy.defaultType.group)]
@@ -83,24 +82,18 @@ struct MetricsReport {
         }
     }
 
-    private func latencies(_ out: inout PrometheusText) {
+    private func latencies(_ out: inout PrometheusText, _ figures: MetricsSnapshot.Figures) {
         out.family(
             "tiercache_command_duration_seconds", .histogram,
             help: "Time from a command's arrival to its reply, by command.")
-        for kind in CommandKind.allCases {
-            let histogram = proxy.stats.recorder(for: kind).buckets(upperBounds: Self.latencyBounds)
-            if histogram.count > 0 {
-                out.histogram("tiercache_command_duration_seconds", [("command", kind.name)], histogram)
-            }
+        for (name, histogram) in figures.commands {
+            out.histogram("tiercache_command_duration_seconds", [("command", name)], histogram)
         }
         out.family(
             "tiercache_backend_duration_seconds", .histogram,
             help: "Time the database took, by operation (load, query, store, delete, exec, transaction).")
-        for recorder in proxy.stats.backend.all {
-            let histogram = recorder.buckets(upperBounds: Self.latencyBounds)
-            if histogram.count > 0 {
-                out.histogram("tiercache_backend_duration_seconds", [("op", recorder.name)], histogram)
-            }
+        for (name, histogram) in figures.backend {
+            out.histogram("tiercache_backend_duration_seconds", [("op", name)], histogram)
         }
         out.family(
             "tiercache_backend_errors_total", .counter,
@@ -169,7 +162,7 @@ struct MetricsReport {
         out.sample("tiercache_error_replies_total", stats.errorReplies.current)
     }
 
-    private func operations(_ out: inout PrometheusText) {
+    private func operations(_ out: inout PrometheusText, invalidationLag: PrometheusText.Histogram?) {
         let history = proxy.policies.history.withLock { $0 }
         out.family("tiercache_policy_reloads_total", .counter, help: "Policy reloads, by result.")
         out.sample("tiercache_policy_reloads_total", [("result", "ok")], history.reloads - history.failures)
@@ -193,10 +186,8 @@ struct MetricsReport {
             "tiercache_invalidation_lag_seconds", .histogram,
             help: "From another sidecar's publish to this one applying it (source peer; the clocks' difference "
                 + "included).")
-        if let l2 = proxy.l2 {
-            out.histogram(
-                "tiercache_invalidation_lag_seconds", [("source", "peer")],
-                l2.stats.invalidationLag.buckets(upperBounds: Self.latencyBounds))
+        if let invalidationLag {
+            out.histogram("tiercache_invalidation_lag_seconds", [("source", "peer")], invalidationLag)
         }
     }
 }

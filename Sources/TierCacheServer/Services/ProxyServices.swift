@@ -57,6 +57,10 @@ extension Proxy {
                 })
         }
         if let address = configuration.adminListen {
+            services.append(
+                PeriodicService("metrics", on: group.next(), every: .seconds(1)) { [self] in
+                    metricsSnapshot.refresh(self)
+                })
             services.append(AdminServer(proxy: self, address: address, group: group, logger: logger))
         }
         services.append(ProxyServer(proxy: self, group: group, logger: logger, onListening: onListening))
