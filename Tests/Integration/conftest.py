@@ -701,3 +701,9 @@ class PrometheusServer:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=30)
+
+
+def items_db(path: Path, rows: int) -> Path:
+    """An SQLite file with items(id TEXT PRIMARY KEY, v TEXT NOT NULL) holding ids 1…rows with values v1…."""
+    return make_sqlite_db(path, "CREATE TABLE items (id TEXT PRIMARY KEY, v TEXT NOT NULL);"
+                          + "".join(f"INSERT INTO items VALUES ('{i}', 'v{i}');" for i in range(1, rows + 1)))

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from conftest import (PrometheusServer, free_port, make_sqlite_db, rename_table, run_tiercache, wait_for,
+from conftest import (PrometheusServer, free_port, items_db, rename_table, run_tiercache, wait_for,
                       write_policy)
 
 POLICY = """\
@@ -34,9 +34,7 @@ BREAKER = "failure_rate=0.5,window=10,min_calls=4,open=30s,probes=1"
 
 def items_proxy(proxy, tmp_path, *args, policy=POLICY):
     """A proxy over items(id, v) with ids 1…20, its admin listener on a port of its own: (proxy, admin URL)."""
-    script = ("CREATE TABLE items (id TEXT PRIMARY KEY, v TEXT NOT NULL);"
-              + "".join(f"INSERT INTO items VALUES ('{i}', 'v{i}');" for i in range(1, 21)))
-    db = make_sqlite_db(tmp_path / "items.db", script)
+    db = items_db(tmp_path / "items.db", 20)
     port = free_port()
     px = proxy("--admin-listen", f"127.0.0.1:{port}", *args,
                policies=write_policy(tmp_path / "policies", "items.yaml", policy), database=db)

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import redis
 
-from conftest import free_port, make_sqlite_db, rename_table, wait_for, write_policy
+from conftest import free_port, items_db, rename_table, wait_for, write_policy
 
 TYPES = """\
 types:
@@ -63,9 +63,7 @@ def receiver():
 
 
 def items_proxy(proxy, tmp_path, alerts: str, *args):
-    script = ("CREATE TABLE items (id TEXT PRIMARY KEY, v TEXT NOT NULL);"
-              + "".join(f"INSERT INTO items VALUES ('{i}', 'v{i}');" for i in range(1, 201)))
-    db = make_sqlite_db(tmp_path / "items.db", script)
+    db = items_db(tmp_path / "items.db", 200)
     policies = tmp_path / "policies"
     write_policy(policies, "items.yaml", TYPES)
     write_policy(policies, "alerts.yaml", alerts)

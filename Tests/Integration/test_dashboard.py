@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from conftest import free_port, make_sqlite_db, rename_table, wait_for, write_policy
+from conftest import free_port, items_db, rename_table, write_policy
 
 websocket = pytest.importorskip("websocket", reason="scripts/install-deps.sh test installs websocket-client")
 
@@ -147,9 +147,7 @@ def browser(tmp_path):
 
 
 def items_proxy(proxy, tmp_path, *args):
-    script = ("CREATE TABLE items (id TEXT PRIMARY KEY, v TEXT NOT NULL);"
-              + "".join(f"INSERT INTO items VALUES ('{i}', 'v{i}');" for i in range(1, 51)))
-    db = make_sqlite_db(tmp_path / "items.db", script)
+    db = items_db(tmp_path / "items.db", 50)
     admin = free_port()
     px = proxy("--admin-listen", f"127.0.0.1:{admin}", "--slow-log-threshold", "0", *args,
                policies=write_policy(tmp_path / "policies", "items.yaml", POLICY), database=db)

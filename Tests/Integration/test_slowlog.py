@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from conftest import make_sqlite_db, write_policy
+from conftest import items_db, write_policy
 
 POLICY = """\
 types:
@@ -23,9 +23,7 @@ SLOW_QUERY = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WH
 
 
 def items_proxy(proxy, tmp_path, *args):
-    script = ("CREATE TABLE items (id TEXT PRIMARY KEY, v TEXT NOT NULL);"
-              + "".join(f"INSERT INTO items VALUES ('{i}', 'v{i}');" for i in range(1, 21)))
-    db = make_sqlite_db(tmp_path / "items.db", script)
+    db = items_db(tmp_path / "items.db", 20)
     return proxy(*args, policies=write_policy(tmp_path / "policies", "items.yaml", POLICY), database=db)
 
 
