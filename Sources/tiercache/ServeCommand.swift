@@ -79,6 +79,14 @@ struct ServeCommand: AsyncParsableCommand {
     var slowLogMaxLen: String?
 
     @Option(
+        name: .customLong("protected-mode"),
+        help: """
+            yes (default): with no --requirepass, only clients on this machine are served, others get -DENIED; \
+            no: anyone who reaches the port (TIERCACHE_PROTECTED_MODE).
+            """)
+    var protectedMode: String?
+
+    @Option(
         name: .customLong("alert-webhook"),
         help: "POST each alert firing or resolving as JSON here, http:// or https:// (TIERCACHE_ALERT_WEBHOOK).")
     var alertWebhook: String?
@@ -359,6 +367,15 @@ struct ServeCommand: AsyncParsableCommand {
             logger.info("L2 not configured (no --redis): L1 only, no cross-sidecar invalidation")
         }
         if configuration.requirePassword != nil { logger.info("clients must authenticate (requirepass set)") }
+        let loopback = ["127.0.0.1", "::1", "localhost"]
+        let hosts = [configuration.host] + (configuration.adminListen.map { [$0.host] } ?? [])
+        if configuration.protectedMode, configuration.requirePassword == nil, !hosts.allSatisfy(loopback.contains) {
+            logger.warning(
+                """
+                protected mode: no password is set, so only clients on this machine are served; set --requirepass, \
+                or --protected-mode no if the network is yours alone
+                """)
+        }
 
         let proxy = try Proxy(
             configuration: configuration,

@@ -71,7 +71,8 @@ def test_stats_resp3_is_nested_map_with_documented_keys(px, r3):
     assert list(stats["backend"]["health"])[:4] == ["status", "checks", "failures", "reopened"]
     server = stats["server"]
     for key in ("version", "uptime_seconds", "connections_open", "connections_total", "commands_processed",
-                "error_replies", "protocol_errors", "auth_failures", "rejected_connections", "idle_closed",
+                "error_replies", "protocol_errors", "auth_failures", "rejected_connections", "denied_connections",
+                "idle_closed",
                 "slow_requests_closed", "output_paused", "output_limit_closed", "input_buffered_bytes",
                 "input_budget_closed"):
         assert key in server, key

@@ -48,7 +48,8 @@ final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             state = .answering
             let keepAlive = head.isKeepAlive
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            routes.respond(to: head, on: context.eventLoop).whenComplete { result in
+            let answer = routes.respond(to: head, from: context.channel.remoteAddress, on: context.eventLoop)
+            answer.whenComplete { result in
                 let (handler, context) = loopBound.value
                 let response =
                     switch result {

@@ -8,8 +8,16 @@ import TierCacheSupport
 struct AdminRoutes {
     let proxy: Proxy
 
-    /// The answer to `head`, on `eventLoop` (liveness waits for every event loop to run a task).
-    func respond(to head: HTTPRequestHead, on eventLoop: any EventLoop) -> EventLoopFuture<AdminResponse> {
+    /// The answer to `head` from a client at `remote`, on `eventLoop` (liveness waits for every event loop to run
+    /// a task).
+    func respond(to head: HTTPRequestHead, from remote: SocketAddress?, on eventLoop: any EventLoop)
+        -> EventLoopFuture<AdminResponse>
+    {
+        // Protected mode, as on the client port: probes included, since without a password nothing here is guarded.
+        if ProtectedMode.refuses(remote, proxy.configuration) {
+            proxy.stats.deniedConnections.increment()
+            return eventLoop.makeSucceededFuture(.error(.forbidden, String(ProtectedMode.message.dropFirst(7))))
+        }
         guard head.method == .GET || head.method == .HEAD else {
             var response = AdminResponse.error(.methodNotAllowed, "only GET and HEAD are served here")
             response.headers = [("Allow", "GET, HEAD")]

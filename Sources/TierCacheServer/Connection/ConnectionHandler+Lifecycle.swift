@@ -28,6 +28,12 @@ extension ConnectionHandler {
             close(context: context)
             return
         }
+        if ProtectedMode.refuses(context.channel.remoteAddress, configuration) {
+            proxy.stats.deniedConnections.increment()
+            out.writeRESPError(ProtectedMode.message)
+            close(context: context)
+            return
+        }
         let record = ClientRecord(
             id: session.id, address: Self.describe(context.channel.remoteAddress),
             localAddress: Self.describe(context.channel.localAddress), now: clock.monotonicNanoseconds())

@@ -15,6 +15,8 @@ public final class ProxyStats: Sendable {
     public let rejectedAuth = Counter()
     /// Connections refused at `--max-clients`.
     public let rejectedConnections = Counter()
+    /// Connections from other machines refused in protected mode.
+    public let deniedConnections = Counter()
     /// Connections closed after `--idle-timeout` of nothing.
     public let idleClosed = Counter()
     /// Connections closed because a command stayed incomplete for `--request-timeout` (slowloris).

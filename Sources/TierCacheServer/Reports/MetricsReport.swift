@@ -152,8 +152,12 @@ struct MetricsReport {
             out.sample("tiercache_connections_closed_total", [("reason", reason)], counter.current)
         }
         out.family(
-            "tiercache_connections_rejected_total", .counter, help: "Connections refused at --max-clients.")
-        out.sample("tiercache_connections_rejected_total", stats.rejectedConnections.current)
+            "tiercache_connections_rejected_total", .counter,
+            help: "Connections refused: at --max-clients (reason max_clients), from another machine in protected "
+                + "mode (reason protected_mode).")
+        for (reason, counter) in [("max_clients", stats.rejectedConnections), ("protected_mode", stats.deniedConnections)] {
+            out.sample("tiercache_connections_rejected_total", [("reason", reason)], counter.current)
+        }
         out.family("tiercache_auth_failures_total", .counter, help: "AUTH and HELLO … AUTH attempts that failed.")
         out.sample("tiercache_auth_failures_total", stats.rejectedAuth.current)
         out.family("tiercache_commands_total", .counter, help: "Commands processed.")

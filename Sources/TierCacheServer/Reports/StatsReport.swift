@@ -67,6 +67,7 @@ struct StatsReport {
                     ("protocol_errors", .integer(Int64(proxy.stats.protocolErrors.current))),
                     ("auth_failures", .integer(Int64(proxy.stats.rejectedAuth.current))),
                     ("rejected_connections", .integer(Int64(proxy.stats.rejectedConnections.current))),
+                    ("denied_connections", .integer(Int64(proxy.stats.deniedConnections.current))),
                     ("idle_closed", .integer(Int64(proxy.stats.idleClosed.current))),
                     ("slow_requests_closed", .integer(Int64(proxy.stats.slowRequestsClosed.current))),
                     ("output_paused", .integer(Int64(proxy.stats.outputPaused.current))),

@@ -42,6 +42,8 @@ public struct ServerConfiguration: Sendable {
     public var slowLogMaxLength = 128
     /// Where alert notifications are posted (`http://` or `https://`); nil: nowhere.
     public var alertWebhook: String?
+    /// Redis' protected mode: without a password, only loopback clients are served (`ProtectedMode`).
+    public var protectedMode = true
     /// The admin HTTP listener (`/metrics`, probes, `/stats`); nil: none. The CLI's default is 127.0.0.1:9680.
     public var adminListen: ListenAddress?
     public var protocolLimits: RESPLimits
