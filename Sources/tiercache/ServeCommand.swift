@@ -79,6 +79,11 @@ struct ServeCommand: AsyncParsableCommand {
     var slowLogMaxLen: String?
 
     @Option(
+        name: .customLong("sql-exec"),
+        help: "on: clients may run SQL.EXEC (any statement, writes included); off (default) (TIERCACHE_SQL_EXEC).")
+    var sqlExec: String?
+
+    @Option(
         name: .customLong("protected-mode"),
         help: """
             yes (default): with no --requirepass, only clients on this machine are served, others get -DENIED; \

@@ -117,6 +117,7 @@ extension ServeCommand {
                 expected: "a duration like 100ms, 0 to log every statement, or off",
                 { $0 == "off" ? .some(nil) : $0 == "0" ? .some(.zero) : parseDuration($0).map { .some($0) } },
                 into: \.slowLogThreshold),
+            .init("--sql-exec", \.sqlExec, expected: "on or off", { ["on": true, "off": false][$0] }, into: \.sqlExec),
             .init("--protected-mode", \.protectedMode, expected: "yes or no",
                 { ["yes": true, "no": false][$0] }, into: \.protectedMode),
             .init("--slow-log-max-len", \.slowLogMaxLen, expected: "a count, 0 or more", within(0...1_000_000),

@@ -105,7 +105,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def clean_environment(extra: dict[str, str] | None) -> dict[str, str]:
+def clean_environment(extra: dict[str, str | None] | None) -> dict[str, str]:
     """The test process' environment without TIERCACHE_* settings (they would override defaults), plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIERCACHE_")}
     # A demo database with a million benchmark rows takes a second or two to create: tests need a few.
@@ -113,8 +113,10 @@ def clean_environment(extra: dict[str, str] | None) -> dict[str, str]:
     # Proxies run side by side here and each admin listener would want 127.0.0.1:9680: the admin tests pass
     # --admin-listen with a port of their own (a flag wins over the variable).
     env["TIERCACHE_ADMIN_LISTEN"] = "off"
+    # Most tests write with SQL.EXEC, which is off by default; the default's own test passes None to unset it.
+    env["TIERCACHE_SQL_EXEC"] = "on"
     env.update(extra or {})
-    return env
+    return {name: value for name, value in env.items() if value is not None}
 
 
 def run_tiercache(*args: str, cwd: Path | None = None, timeout: float = 30.0,

@@ -49,6 +49,8 @@ final class ProxyTestHarness {
         let policies = try PolicyLoader.parse(yaml: Self.policyYAML, file: "test.yaml").get()
         threadPool.start()
         var configuration = ServerConfiguration(l2: l2)
+        // Most tests write with SQL.EXEC; the default (off) is tested through the binary.
+        configuration.sqlExec = true
         configure(&configuration)
         let policySet = try PolicySet.merge([policies])
         let adapter =

@@ -179,6 +179,10 @@ extension ConnectionHandler {
     /// `SQL.EXEC sql [param …]`: TierCache's own name for running a statement that may write. (`EXEC` is Redis'
     /// transaction command.)
     func sqlExec(started: UInt64, context: ChannelHandlerContext) -> Bool {
+        guard proxy.configuration.sqlExec else {
+            writeError(ProxyError.sqlExecOff)
+            return true
+        }
         guard let sql = text(arguments[1]) else {
             writeError(ProxyError(.wrongArguments, "SQL.EXEC statement is not valid UTF-8"))
             return true

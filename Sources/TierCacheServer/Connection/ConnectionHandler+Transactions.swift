@@ -146,6 +146,10 @@ extension ConnectionHandler {
             refuse(ProxyError(.generic, "Command not allowed inside a transaction"))
             return
         }
+        if kind == .sqlExec, !proxy.configuration.sqlExec {
+            refuse(ProxyError.sqlExecOff)
+            return
+        }
         if let error = session.transaction.admit(size: arguments.reduce(0) { $0 + $1.readableBytes }) {
             writeError(error)
             return

@@ -72,6 +72,13 @@ public struct ProxyError: CodedError {
             .readOnlyType, "type '\(type.name)' has no \(statement) statement; \(command) is not available for it")
     }
 
+    /// `SQL.EXEC` while `--sql-exec` is off (the default), in the words Redis uses for its own disabled commands.
+    static let sqlExecOff = ProxyError(
+        .generic,
+        "SQL.EXEC command not allowed. The --sql-exec option is off (the default): start TierCache with --sql-exec on "
+            + "(or TIERCACHE_SQL_EXEC=on) to let clients run statements that write; SET and DEL write through the "
+            + "policies' statements either way.")
+
     public static func wrongArity(_ command: String) -> ProxyError {
         ProxyError(.wrongArguments, "wrong number of arguments for '\(command.lowercased())' command")
     }

@@ -42,6 +42,8 @@ public struct ServerConfiguration: Sendable {
     public var slowLogMaxLength = 128
     /// Where alert notifications are posted (`http://` or `https://`); nil: nowhere.
     public var alertWebhook: String?
+    /// Whether clients may run `SQL.EXEC` (any statement, writes included); off unless `--sql-exec on`.
+    public var sqlExec = false
     /// Redis' protected mode: without a password, only loopback clients are served (`ProtectedMode`).
     public var protectedMode = true
     /// The admin HTTP listener (`/metrics`, probes, `/stats`); nil: none. The CLI's default is 127.0.0.1:9680.
