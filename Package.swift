@@ -21,7 +21,10 @@ let package = Package(
     name: "TierCache",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "tiercache", targets: ["tiercache"])
+        .executable(name: "tiercache", targets: ["tiercache"]),
+        // For the fuzzing harnesses in FuzzTesting/ (a package of their own).
+        .library(name: "TierCacheProtocol", targets: ["TierCacheProtocol"]),
+        .library(name: "TierCachePolicy", targets: ["TierCachePolicy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

@@ -1,0 +1,36 @@
+// swift-tools-version:6.0
+// libFuzzer harnesses for what strangers feed TierCache: clients' requests, a Redis server's replies, policy files.
+// Build (see bench/fuzz.py, which builds and runs them):
+//   swift build -c debug --sanitize=fuzzer --sanitize=address -Xswiftc -parse-as-library
+import PackageDescription
+
+let harness: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "TierCacheFuzzTesting",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "tiercache", path: ".."),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    ],
+    targets: [
+        .executableTarget(
+            name: "FuzzRESPRequest",
+            dependencies: [
+                .product(name: "TierCacheProtocol", package: "tiercache"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: harness),
+        .executableTarget(
+            name: "FuzzRESPReply",
+            dependencies: [
+                .product(name: "TierCacheProtocol", package: "tiercache"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: harness),
+        .executableTarget(
+            name: "FuzzPolicy",
+            dependencies: [.product(name: "TierCachePolicy", package: "tiercache")],
+            swiftSettings: harness),
+    ]
+)
