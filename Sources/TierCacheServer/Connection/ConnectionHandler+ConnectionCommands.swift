@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import TierCacheProtocol
 import TierCacheStats
@@ -29,7 +30,7 @@ extension ConnectionHandler {
     }
 
     /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`
-    func hello() -> Bool {
+    func hello(started: UInt64, context: ChannelHandlerContext) -> Bool {
         var version = session.version
         var index = 1
         if arguments.count > 1 {
@@ -50,7 +51,9 @@ extension ConnectionHandler {
         var authenticated = session.isAuthenticated
         while index < arguments.count {
             if argument(index, is: "AUTH"), index + 2 < arguments.count {
-                guard checkPassword(user: arguments[index + 1], password: arguments[index + 2]) else { return true }
+                guard passwordMatches(user: arguments[index + 1], password: arguments[index + 2]) else {
+                    return refuseAuthentication(.hello, user: arguments[index + 1], started: started, context: context)
+                }
                 authenticated = true
                 index += 3
             } else if argument(index, is: "SETNAME"), index + 1 < arguments.count {
@@ -95,7 +98,7 @@ extension ConnectionHandler {
     }
 
     /// `AUTH password` or `AUTH default password`.
-    func auth() -> Bool {
+    func auth(started: UInt64, context: ChannelHandlerContext) -> Bool {
         guard arguments.count <= 3 else {
             writeError(ProxyError(.generic, "syntax error"))
             return true
@@ -111,22 +114,48 @@ extension ConnectionHandler {
             return true
         }
         let user = arguments.count == 3 ? arguments[1] : ByteBuffer(string: "default")
-        if checkPassword(user: user, password: arguments[arguments.count - 1]) {
-            didAuthenticate()
-            out.writeRESPSimpleString(staticString: "OK")
+        guard passwordMatches(user: user, password: arguments[arguments.count - 1]) else {
+            return refuseAuthentication(.auth, user: user, started: started, context: context)
         }
+        didAuthenticate()
+        out.writeRESPSimpleString(staticString: "OK")
         return true
     }
 
-    /// Compares in time independent of where the bytes differ; writes WRONGPASS when they do.
-    private func checkPassword(user: ByteBuffer, password: ByteBuffer) -> Bool {
+    /// Compares in time independent of where the bytes differ.
+    private func passwordMatches(user: ByteBuffer, password: ByteBuffer) -> Bool {
         let matches = ConstantTime.equal(password.readableBytesView, (proxy.configuration.requirePassword ?? "").utf8)
         let userIsDefault = user.readableBytesView.elementsEqual("default".utf8)
         // Without requirepass the default user has no password, and Redis accepts any (HELLO … AUTH default x).
         if userIsDefault, proxy.configuration.requirePassword == nil { return true }
-        if matches, userIsDefault { return true }
+        return matches && userIsDefault
+    }
+
+    /// A wrong password: counted, logged (the user, the address, never the password) and answered WRONGPASS — at
+    /// once for an address' first failures in a minute, later after a growing wait (`AuthFailures`). Returns
+    /// whether the answer is written (false: it comes after the wait).
+    private func refuseAuthentication(
+        _ command: CommandKind, user: ByteBuffer, started: UInt64, context: ChannelHandlerContext
+    ) -> Bool {
         proxy.stats.rejectedAuth.increment()
-        writeError(ProxyError(.wrongPass, "invalid username-password pair or user is disabled."))
+        let address = record?.address ?? "?"
+        let host = context.channel.remoteAddress?.ipAddress ?? address
+        let (failures, delay) = proxy.authFailures.failed(from: host, now: clock.monotonicNanoseconds())
+        if failures <= AuthFailures.free || failures % 100 == 0 {
+            logger.warning(
+                "authentication failed",
+                metadata: [
+                    "user": "\(printable(user))", "client": "\(address)",
+                    "failures_from_address_this_minute": "\(failures)",
+                ])
+        }
+        let error = ProxyError(.wrongPass, "invalid username-password pair or user is disabled.")
+        guard delay > .zero else {
+            writeError(error)
+            return true
+        }
+        let answer = context.eventLoop.scheduleTask(in: delay) { () throws -> ByteBuffer in throw error }
+        awaitReply(answer.futureResult, command: command, started: started, context: context)
         return false
     }
 

@@ -62,6 +62,8 @@ public final class Proxy: Sendable {
     let refusals = CommandRefusals()
     /// Starting, serving or draining: what the health probes answer.
     let phase = ServingPhase()
+    /// Failed AUTH attempts per client address, which slow that address' further failures.
+    let authFailures = AuthFailures()
     /// Statements slower than `--slow-log-threshold`.
     let slowLog: SlowLog
     /// The policy's alerts and their state.
