@@ -16,7 +16,7 @@ struct AdminRoutes {
         // Protected mode, as on the client port: probes included, since without a password nothing here is guarded.
         if ProtectedMode.refuses(remote, proxy.configuration) {
             proxy.stats.deniedConnections.increment()
-            return eventLoop.makeSucceededFuture(.error(.forbidden, String(ProtectedMode.message.dropFirst(7))))
+            return eventLoop.makeSucceededFuture(.error(.forbidden, ProtectedMode.explanation))
         }
         guard head.method == .GET || head.method == .HEAD else {
             var response = AdminResponse.error(.methodNotAllowed, "only GET and HEAD are served here")
@@ -50,7 +50,10 @@ struct AdminRoutes {
                     headers: [("Content-Security-Policy", Self.pagePolicy)])
             case "/events":
                 AdminResponse(status: .ok, contentType: "text/event-stream", body: "", isEventStream: true)
-            default: .error(.notFound, "no such path: \(path) (try /metrics, /stats, /alerts, /events, /health/ready)")
+            default:
+                .error(
+                    .notFound,
+                    "no such path: \(printable(path.utf8)) (try /metrics, /stats, /alerts, /events, /health/ready)")
             }
         return eventLoop.makeSucceededFuture(response)
     }

@@ -15,7 +15,7 @@ public final class ProxyStats: Sendable {
     public let rejectedAuth = Counter()
     /// Connections refused at `--max-clients`.
     public let rejectedConnections = Counter()
-    /// Connections from other machines refused in protected mode.
+    /// Connections (and admin listener requests) from other machines refused in protected mode.
     public let deniedConnections = Counter()
     /// Connections closed after `--idle-timeout` of nothing.
     public let idleClosed = Counter()

@@ -22,9 +22,12 @@ enum ProtectedMode {
         }
     }
 
-    /// Redis' words, for TierCache's options.
-    static let message =
-        "DENIED TierCache is running in protected mode because protected mode is enabled and no password is set for "
+    /// Redis' `-DENIED` error, for TierCache's options.
+    static let message = "DENIED " + explanation
+
+    /// The words of it (the admin listener's 403 says them without Redis' error code).
+    static let explanation =
+        "TierCache is running in protected mode because protected mode is enabled and no password is set for "
         + "the default user. In this mode connections are only accepted from the loopback interface. If you want to "
         + "connect from external computers to TierCache you may adopt one of the following solutions: 1) Set a "
         + "password: restart TierCache with --requirepass (or TIERCACHE_REQUIREPASS), and have clients AUTH. 2) If you "
