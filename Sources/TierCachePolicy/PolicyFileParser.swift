@@ -7,7 +7,7 @@ import Yams
 /// and column each message has to point at.
 struct PolicyFileParser {
     let file: String
-    private(set) var errors: [PolicyError] = []
+    var errors: [PolicyError] = []
 
     init(file: String) {
         self.file = file

@@ -66,8 +66,15 @@ struct ServeCommand: AsyncParsableCommand {
         name: .customLong("l1-shards"), help: "Independently locked L1 shards, a power of two (TIERCACHE_L1_SHARDS).")
     var l1Shards: String?
 
-    @Option(help: "Password clients must AUTH with (TIERCACHE_REQUIREPASS).")
+    @Option(help: "Password clients must AUTH with: the default user's (TIERCACHE_REQUIREPASS).")
     var requirepass: String?
+
+    @Option(
+        help: """
+            Users file (YAML): users with their passwords' SHA-256 and the commands and types each may use; \
+            reloaded when it changes and on SIGHUP (TIERCACHE_USERS).
+            """)
+    var users: String?
 
     @Option(
         name: .customLong("slow-log-threshold"),
@@ -86,7 +93,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("protected-mode"),
         help: """
-            yes (default): with no --requirepass, only clients on this machine are served, others get -DENIED; \
+            yes (default): with no password (--requirepass or --users), only clients on this machine are served, \
+            others get -DENIED; \
             no: anyone who reaches the port (TIERCACHE_PROTECTED_MODE).
             """)
     var protectedMode: String?
@@ -327,6 +335,14 @@ struct ServeCommand: AsyncParsableCommand {
             printErrors(error.errors.map(\.description))
             throw ExitCode(1)
         }
+        // Users next, for the same reason.
+        let access: (users: [String], isOpen: Bool)
+        do {
+            access = try UserDirectory.check(file: configuration.usersFile, requirePassword: configuration.requirePassword)
+        } catch {
+            printErrors(error.errors.map(\.description))
+            throw ExitCode(1)
+        }
         logger.info(
             "policies loaded",
             metadata: [
@@ -371,14 +387,17 @@ struct ServeCommand: AsyncParsableCommand {
         } else {
             logger.info("L2 not configured (no --redis): L1 only, no cross-sidecar invalidation")
         }
-        if configuration.requirePassword != nil { logger.info("clients must authenticate (requirepass set)") }
+        if let file = configuration.usersFile {
+            logger.info("users loaded", metadata: ["file": "\(file)", "users": "\(access.users.joined(separator: ","))"])
+        }
+        if !access.isOpen { logger.info("clients must authenticate (requirepass or users file set)") }
         let loopback = ["127.0.0.1", "::1", "localhost"]
         let hosts = [configuration.host] + (configuration.adminListen.map { [$0.host] } ?? [])
-        if configuration.protectedMode, configuration.requirePassword == nil, !hosts.allSatisfy(loopback.contains) {
+        if configuration.protectedMode, access.isOpen, !hosts.allSatisfy(loopback.contains) {
             logger.warning(
                 """
-                protected mode: no password is set, so only clients on this machine are served; set --requirepass, \
-                or --protected-mode no if the network is yours alone
+                protected mode: no password is set, so only clients on this machine are served; set --requirepass \
+                or --users, or --protected-mode no if the network is yours alone
                 """)
         }
 
@@ -435,6 +454,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         configuration.l1MaxMemory = bytes
         configuration.requirePassword = requirepass ?? Environment.value("TIERCACHE_REQUIREPASS")
+        configuration.usersFile = users ?? Environment.value("TIERCACHE_USERS")
         if let webhook = alertWebhook ?? Environment.value("TIERCACHE_ALERT_WEBHOOK") {
             guard AlertWebhook.Target(webhook) != nil else {
                 throw ValidationError(AlertWebhookURLError(url: webhook).description)

@@ -355,7 +355,7 @@ def test_redis_py_pipeline_collects_errors_in_place(r3):
 COMMAND_NAMES = {
     "get", "mget", "exists", "set", "del", "query", "sql.query", "sql.exec", "multi", "exec", "discard", "watch",
     "unwatch", "ping", "echo", "quit", "hello", "auth", "command", "client", "config", "select", "info", "dbsize", "time", "ttl", "pttl",
-    "type", "strlen", "hlen", "scan", "keys", "reset", "stats", "policy", "warm", "slowlog",
+    "type", "strlen", "hlen", "scan", "keys", "reset", "stats", "policy", "warm", "slowlog", "acl",
 }
 
 

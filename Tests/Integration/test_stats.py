@@ -40,7 +40,7 @@ def test_stats_resp3_is_nested_map_with_documented_keys(px, r3):
     assert isinstance(raw, dict)
     stats = decode_tree(raw)
     assert list(stats) == ["server", "tiers", "types", "commands", "backend", "policy", "warming", "resilience",
-                           "alerts"]
+                           "alerts", "users"]
     assert list(stats["resilience"]["breakers"]) == ["database"]
     assert list(stats["resilience"]["breakers"]["database"]) == BREAKER_KEYS
     assert stats["resilience"]["breakers"]["database"]["state"] == "closed"
@@ -87,7 +87,7 @@ def test_stats_resp2_is_flat_pairs(px):
     assert isinstance(raw, list)
     stats = pairs_to_dict(raw)
     assert list(stats) == ["server", "tiers", "types", "commands", "backend", "policy", "warming", "resilience",
-                           "alerts"]
+                           "alerts", "users"]
     assert list(stats["resilience"]["breakers"]) == ["database"]
     assert list(stats["resilience"]["breakers"]["database"]) == BREAKER_KEYS
     assert stats["resilience"]["breakers"]["database"]["state"] == "closed"

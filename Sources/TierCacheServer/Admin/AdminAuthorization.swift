@@ -1,31 +1,46 @@
 import NIOHTTP1
+import TierCachePolicy
 import TierCacheSupport
 
-/// Who may read the admin routes: with `--requirepass`, a request carries the password as HTTP basic
-/// authentication (user `default` or empty, as Redis' default user) or as a bearer token; the probes need none.
+/// Who may read the admin routes (the probes need no one): a user with the `admin` category, given as HTTP basic
+/// authentication (`user:password`; an empty user is `default`, as in Redis) or, for `default`, as a bearer token
+/// holding its password. When `default` needs no password and has `admin` (no `--requirepass`, no users file),
+/// anyone may.
 struct AdminAuthorization {
-    let password: String?
+    let users: UserDirectory
 
-    /// Whether `headers` carry the password (always, without one).
-    func allows(_ headers: HTTPHeaders) -> Bool {
-        guard let password else { return true }
-        guard let value = headers.first(name: "authorization") else { return false }
+    enum Verdict: Equatable {
+        case allowed
+        /// No credentials, or wrong ones: 401 with the challenge.
+        case unauthorized
+        /// A user who may not read the admin routes: 403.
+        case forbidden(user: String)
+    }
+
+    func verdict(_ headers: HTTPHeaders) -> Verdict {
+        guard let value = headers.first(name: "authorization") else {
+            return users.initialUser?.categories.contains(.admin) == true ? .allowed : .unauthorized
+        }
         let parts = value.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2 else { return false }
+        guard parts.count == 2 else { return .unauthorized }
+        let name: String
+        let password: [UInt8]
         switch parts[0].lowercased() {
         case "bearer":
-            return ConstantTime.equal(parts[1].utf8, password.utf8)
+            name = "default"
+            password = Array(parts[1].utf8)
         case "basic":
             guard let decoded = Base64.decode(parts[1].drop { $0 == " " }),
                 let colon = decoded.firstIndex(of: UInt8(ascii: ":"))
-            else { return false }
+            else { return .unauthorized }
             let user = decoded[..<colon]
-            let given = decoded[(colon + 1)...]
-            let userIsDefault = user.isEmpty || user.elementsEqual("default".utf8)
-            return ConstantTime.equal(given, password.utf8) && userIsDefault
+            name = user.isEmpty ? "default" : String(decoding: user, as: UTF8.self)
+            password = Array(decoded[(colon + 1)...])
         default:
-            return false
+            return .unauthorized
         }
+        guard let user = users.user(named: name), user.accepts(password: password) else { return .unauthorized }
+        return user.categories.contains(.admin) ? .allowed : .forbidden(user: user.name)
     }
 
     /// The challenge of a 401: basic, so a browser asks for the password.

@@ -14,7 +14,7 @@ struct AdminRoutes {
         -> EventLoopFuture<AdminResponse>
     {
         // Protected mode, as on the client port: probes included, since without a password nothing here is guarded.
-        if ProtectedMode.refuses(remote, proxy.configuration) {
+        if ProtectedMode.refuses(remote, proxy.configuration, users: proxy.users) {
             proxy.stats.deniedConnections.increment()
             return eventLoop.makeSucceededFuture(.error(.forbidden, ProtectedMode.explanation))
         }
@@ -31,11 +31,19 @@ struct AdminRoutes {
         case "/health/startup": return eventLoop.makeSucceededFuture(Self.probe(probes.startup()))
         default: break
         }
-        guard AdminAuthorization(password: proxy.configuration.requirePassword).allows(head.headers) else {
+        switch AdminAuthorization(users: proxy.users).verdict(head.headers) {
+        case .allowed:
+            break
+        case .unauthorized:
             var response = AdminResponse.error(
-                .unauthorized, "this proxy has a password (--requirepass): send it as basic auth or a bearer token")
+                .unauthorized,
+                "this proxy has a password (--requirepass or --users): send a user with the admin category as basic "
+                    + "auth, or default's password as a bearer token")
             response.headers = [("WWW-Authenticate", AdminAuthorization.challenge)]
             return eventLoop.makeSucceededFuture(response)
+        case .forbidden(let user):
+            return eventLoop.makeSucceededFuture(
+                AdminResponse.error(.forbidden, "user '\(user)' has no permissions to read the admin routes (needs admin)"))
         }
         let response: AdminResponse =
             switch path {

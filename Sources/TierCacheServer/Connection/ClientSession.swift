@@ -25,13 +25,15 @@ struct QueuedTransaction {
 struct ClientSession {
     let id: Int64
     var version: RESPVersion = .v2
-    var isAuthenticated: Bool
+    /// The user the connection authenticated as (or `default`, when it needs no password); nil before AUTH.
+    var user: String?
+    var isAuthenticated: Bool { user != nil }
     var name: String?
     /// `MULTI`/`EXEC`/`WATCH`.
     var transaction = TransactionState()
 
-    init(id: Int64, requiresPassword: Bool) {
+    init(id: Int64, user: String?) {
         self.id = id
-        self.isAuthenticated = !requiresPassword
+        self.user = user
     }
 }

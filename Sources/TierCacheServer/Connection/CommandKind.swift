@@ -7,7 +7,7 @@ public enum CommandKind: Int, CaseIterable, Sendable {
     case multi, exec, discard, watch, unwatch
     case ping, echo, quit, reset, hello, auth, command, client, config, select
     case info, dbsize, time, ttl, pttl, type, strlen, hlen, scan, keys
-    case stats, policy, warm, slowlog
+    case stats, policy, warm, slowlog, acl
 
     public var name: String {
         switch self {
@@ -48,6 +48,7 @@ public enum CommandKind: Int, CaseIterable, Sendable {
         case .policy: "POLICY"
         case .warm: "WARM"
         case .slowlog: "SLOWLOG"
+        case .acl: "ACL"
         }
     }
 
@@ -63,7 +64,7 @@ public enum CommandKind: Int, CaseIterable, Sendable {
         case .scan: -2
         case .watch: -2
         case .echo, .select: 2
-        case .auth, .client, .config, .policy, .slowlog: -2
+        case .auth, .client, .config, .policy, .slowlog, .acl: -2
         }
     }
 
@@ -78,6 +79,7 @@ public enum CommandKind: Int, CaseIterable, Sendable {
         case .quit, .hello, .auth, .reset: ["noscript", "loading", "stale", "fast", "no_auth"]
         case .command, .client, .config, .select, .stats, .policy, .warm, .info: ["loading", "stale"]
         case .slowlog: ["admin", "loading", "stale"]
+        case .acl: ["loading", "stale"]
         }
     }
 

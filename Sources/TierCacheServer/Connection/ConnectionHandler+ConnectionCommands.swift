@@ -48,13 +48,13 @@ extension ConnectionHandler {
             index = 2
         }
         var name = session.name
-        var authenticated = session.isAuthenticated
+        var authenticatedAs: AccessUser?
         while index < arguments.count {
             if argument(index, is: "AUTH"), index + 2 < arguments.count {
-                guard passwordMatches(user: arguments[index + 1], password: arguments[index + 2]) else {
+                guard let user = authenticate(user: arguments[index + 1], password: arguments[index + 2]) else {
                     return refuseAuthentication(.hello, user: arguments[index + 1], started: started, context: context)
                 }
-                authenticated = true
+                authenticatedAs = user
                 index += 3
             } else if argument(index, is: "SETNAME"), index + 1 < arguments.count {
                 guard let valid = clientName(arguments[index + 1]) else { return true }
@@ -65,7 +65,7 @@ extension ConnectionHandler {
                 return true
             }
         }
-        guard authenticated else {
+        guard session.isAuthenticated || authenticatedAs != nil else {
             writeError(
                 ProxyError(
                     .noAuth,
@@ -77,7 +77,7 @@ extension ConnectionHandler {
             return true
         }
         session.version = version
-        if !session.isAuthenticated { didAuthenticate() }
+        if let authenticatedAs { didAuthenticate(as: authenticatedAs) }
         session.name = name
         out.writeRESPMapHeader(count: 7, version)
         out.writeRESPBulkString("server")
@@ -97,13 +97,13 @@ extension ConnectionHandler {
         return true
     }
 
-    /// `AUTH password` or `AUTH default password`.
+    /// `AUTH password` (the `default` user's) or `AUTH user password`.
     func auth(started: UInt64, context: ChannelHandlerContext) -> Bool {
         guard arguments.count <= 3 else {
             writeError(ProxyError(.generic, "syntax error"))
             return true
         }
-        guard proxy.configuration.requirePassword != nil else {
+        guard arguments.count == 3 || proxy.users.user(named: "default")?.noPassword != true else {
             writeError(
                 ProxyError(
                     .generic,
@@ -114,21 +114,24 @@ extension ConnectionHandler {
             return true
         }
         let user = arguments.count == 3 ? arguments[1] : ByteBuffer(string: "default")
-        guard passwordMatches(user: user, password: arguments[arguments.count - 1]) else {
+        guard let authenticated = authenticate(user: user, password: arguments[arguments.count - 1]) else {
             return refuseAuthentication(.auth, user: user, started: started, context: context)
         }
-        didAuthenticate()
+        didAuthenticate(as: authenticated)
         out.writeRESPSimpleString(staticString: "OK")
         return true
     }
 
-    /// Compares in time independent of where the bytes differ.
-    private func passwordMatches(user: ByteBuffer, password: ByteBuffer) -> Bool {
-        let matches = ConstantTime.equal(password.readableBytesView, (proxy.configuration.requirePassword ?? "").utf8)
-        let userIsDefault = user.readableBytesView.elementsEqual("default".utf8)
-        // Without requirepass the default user has no password, and Redis accepts any (HELLO … AUTH default x).
-        if userIsDefault, proxy.configuration.requirePassword == nil { return true }
-        return matches && userIsDefault
+    /// The user, when the password is one of its own (any, for a `nopass` user such as `default` without
+    /// `--requirepass`, as Redis accepts `HELLO … AUTH default x`); nil for an unknown or disabled user. The
+    /// password is hashed even for an unknown user, so the time taken does not tell which users exist.
+    private func authenticate(user: ByteBuffer, password: ByteBuffer) -> AccessUser? {
+        let name = String(decoding: user.readableBytesView, as: UTF8.self)
+        guard let found = proxy.users.user(named: name) else {
+            _ = AccessUser.digest(Array(password.readableBytesView))
+            return nil
+        }
+        return found.accepts(password: password) ? found : nil
     }
 
     /// A wrong password: counted, logged (the user, the address, never the password) and answered WRONGPASS — at
@@ -225,6 +228,7 @@ extension ConnectionHandler {
             record?.noteBatch(at: now, lastCommand: .client)  // this command, as Redis shows it
             out.writeRESPBulkString(record?.line(now: now) ?? "")
         } else if argument(1, is: "LIST") {
+            guard requireAdmin(.client) else { return true }
             out.writeRESPBulkString(clientList())
         } else {
             writeError(
@@ -258,16 +262,15 @@ extension ConnectionHandler {
         return proxy.connections.records.filter { ids?.contains($0.id) ?? true }.map { $0.line(now: now) }.joined()
     }
 
-    /// `RESET`: the connection as it was when it opened (no transaction, nothing watched, RESP2, no name, and not
-    /// authenticated when a password is required), as Redis does.
+    /// `RESET`: the connection as it was when it opened (no transaction, nothing watched, RESP2, no name, and
+    /// `default` again: not authenticated when it needs a password), as Redis does.
     func reset() -> Bool {
         session.transaction.reset()
         session.version = .v2
         session.name = nil
-        if proxy.configuration.requirePassword != nil, session.isAuthenticated {
-            session.isAuthenticated = false
-            resetToUnauthenticatedLimits()
-        }
+        let initial = proxy.users.initialUser
+        if initial == nil, session.isAuthenticated { resetToUnauthenticatedLimits() }
+        become(initial)
         out.writeRESPSimpleString(staticString: "RESET")
         return true
     }

@@ -3,6 +3,7 @@ import TierCacheBackend
 import TierCacheCache
 import TierCachePolicy
 import TierCacheProtocol
+import TierCacheStats
 
 /// MGET, EXISTS, SET, DEL, QUERY (also SQL.QUERY) and SQL.EXEC (GET is in `ConnectionHandler.swift`, beside the
 /// loop that runs it). Each returns true when its reply is already written, false when it went to the backend and
@@ -161,15 +162,27 @@ extension ConnectionHandler {
             return true
         }
         let key = ReadPath.queryKey(sql: arguments[1], parameters: arguments[2...])
-        switch proxy.reads.serveQueryFromL1(key, now: started, version: session.version, policy: policy, into: &out) {
+        // A user limited to some types sees a result only if it read tables of those types; a cached one that
+        // did not is left to the read path, whose answer carries the tables, to refuse.
+        let (access, policy) = (self.access, self.policy)
+        let admits: (([String]) -> Bool)? =
+            access.groups == nil ? nil : { access.refusal(forTables: $0, policy: policy) == nil }
+        switch proxy.reads.serveQueryFromL1(
+            key, now: started, version: session.version, policy: policy, admits: admits, into: &out)
+        {
         case .hit:
             return true
         case .miss, .stale, .expired:
             let parameters = arguments[2...].map(SQLValue.init(parameter:))
             let version = session.version
             let read = ReadPath.QueryRead(sql: sql, parameters: parameters, key: key, policy: policy)
-            let reply = proxy.reads.read(query: read, client: record, on: context.eventLoop).map {
-                Self.bytes(of: $0.reply, version)
+            let stats = proxy.stats
+            let reply = proxy.reads.read(query: read, client: record, on: context.eventLoop).flatMapThrowing {
+                if let refusal = access.refusal(forTables: $0.tables, policy: policy) {
+                    stats.refusedPermission.increment()
+                    throw refusal
+                }
+                return Self.bytes(of: $0.reply, version)
             }
             awaitReply(reply, command: kind, started: started, context: context)
             return false

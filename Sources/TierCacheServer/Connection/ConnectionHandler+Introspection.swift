@@ -160,12 +160,20 @@ extension ConnectionHandler {
         let (keys, next) = proxy.l1.scan(cursor: cursor, count: count, now: started)
         let selected = keys.filter { found in
             (pattern?.matches(found.key) ?? true) && (wantedKind.map { Self.typeName(found.kind) == $0 } ?? true)
+                && mayList(found.key)
         }
         out.writeRESPArrayHeader(count: 2)
         out.writeRESPBulkString(String(next))
         out.writeRESPArrayHeader(count: selected.count)
         for found in selected { out.writeRESPBulkString(found.key) }
         return true
+    }
+
+    /// Whether SCAN and KEYS show `key` to this user: every key, or for a user limited to some types, keys of those.
+    private func mayList(_ key: [UInt8]) -> Bool {
+        guard access.groups != nil else { return true }
+        guard let routed = policy.route(ByteBuffer(bytes: key)) else { return false }
+        return access.mayAccess(group: routed.type.group)
     }
 
     /// `KEYS pattern`: every key in L1 that matches. Like Redis' own, it visits everything at once: prefer `SCAN`.
@@ -175,7 +183,7 @@ extension ConnectionHandler {
         var cursor: UInt64 = 0
         repeat {
             let step = proxy.l1.scan(cursor: cursor, count: 4096, now: started)
-            matched += step.keys.lazy.filter { pattern.matches($0.key) }.map(\.key)
+            matched += step.keys.lazy.filter { pattern.matches($0.key) && self.mayList($0.key) }.map(\.key)
             cursor = step.next
         } while cursor != 0
         out.writeRESPArrayHeader(count: matched.count)

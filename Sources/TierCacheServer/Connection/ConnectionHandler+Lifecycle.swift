@@ -28,7 +28,7 @@ extension ConnectionHandler {
             close(context: context)
             return
         }
-        if ProtectedMode.refuses(context.channel.remoteAddress, configuration) {
+        if ProtectedMode.refuses(context.channel.remoteAddress, configuration, users: proxy.users) {
             proxy.stats.deniedConnections.increment()
             out.writeRESPError(ProtectedMode.message)
             close(context: context)
@@ -38,6 +38,7 @@ extension ConnectionHandler {
             id: session.id, address: Self.describe(context.channel.remoteAddress),
             localAddress: Self.describe(context.channel.localAddress), now: clock.monotonicNanoseconds())
         self.record = record
+        sessionChanged()
         proxy.connections.add(context.channel, record: record)
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         closeForInputBudget = { [eventLoop = context.eventLoop] in
@@ -209,12 +210,12 @@ extension ConnectionHandler {
     /// Publishes what `CLIENT LIST` shows of the session: after a change of name, protocol or transaction.
     func sessionChanged() {
         record?.noteSession(
-            name: session.name, version: session.version == .v3 ? 3 : 2, queued: session.transaction.queuedCount)
+            name: session.name, user: session.user, version: session.version == .v3 ? 3 : 2, queued: session.transaction.queuedCount)
     }
 
-    /// The client gave the right password: from now on it may send commands as large as any.
-    func didAuthenticate() {
-        session.isAuthenticated = true
+    /// The client gave the right password for `user`: from now on it may send commands as large as any.
+    func didAuthenticate(as user: AccessUser) {
+        become(user)
         parser.limits = proxy.configuration.protocolLimits
     }
 

@@ -150,6 +150,15 @@ extension ConnectionHandler {
             refuse(ProxyError.sqlExecOff)
             return
         }
+        // A QUERY's tables are known only once it ran, inside EXEC: too late to refuse it alone.
+        if kind == .query || kind == .sqlQuery, access.groups != nil {
+            refuse(
+                ProxyError(
+                    .noPermission,
+                    "this user has no permissions to run '\(kind.name.lowercased())' inside MULTI: a user limited to some "
+                        + "types runs QUERY outside transactions, where its tables are checked"))
+            return
+        }
         if let error = session.transaction.admit(size: arguments.reduce(0) { $0 + $1.readableBytes }) {
             writeError(error)
             return

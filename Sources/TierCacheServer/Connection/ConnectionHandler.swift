@@ -27,6 +27,10 @@ final class ConnectionHandler: ChannelInboundHandler, ReadReceiver {
     /// per batch: `refreshPolicy`), so the hit path takes no lock for it.
     var policy: PolicyState
     private var policyVersion: UInt64
+    /// What this connection's user may do, rebuilt when the user, the users file or the policy changes.
+    var access: ConnectionAccess
+    /// `proxy.users.version` when `access` was built.
+    var usersVersion: UInt64
     /// Every change (name, protocol, transaction) is published to `record`, for `CLIENT LIST`; none happens per GET.
     var session: ClientSession {
         didSet { sessionChanged() }
@@ -82,10 +86,10 @@ final class ConnectionHandler: ChannelInboundHandler, ReadReceiver {
         self.clock = proxy.clock
         self.policyVersion = proxy.policies.version.load(ordering: .acquiring)
         self.policy = proxy.policy
-        let session = ClientSession(
-            id: proxy.connectionIDs.next(),
-            requiresPassword: proxy.configuration.requirePassword != nil
-        )
+        self.usersVersion = proxy.users.version.load(ordering: .acquiring)
+        let user = proxy.users.initialUser
+        self.access = ConnectionAccess(user: user, policy: proxy.policy)
+        let session = ClientSession(id: proxy.connectionIDs.next(), user: user?.name)
         let limits = proxy.configuration.protocolLimits
         self.parser = RESPRequestParser(limits: session.isAuthenticated ? limits : limits.beforeAuthentication)
         self.session = session
@@ -211,10 +215,16 @@ final class ConnectionHandler: ChannelInboundHandler, ReadReceiver {
             refuseQueuedTransaction()
             return
         }
-        if !session.isAuthenticated, kind != .auth, kind != .hello, kind != .quit, kind != .reset {
+        guard access.mayRun(kind) else {
             answered(kind)
-            proxy.stats.rejectedAuth.increment()
-            writeError(ProxyError(.noAuth, "Authentication required."))
+            refuseUnpermitted(kind)
+            return
+        }
+        // Only users limited to some types pay for looking at the keys.
+        if access.groups != nil, let refusal = keyRefusal(kind) {
+            answered(kind)
+            writeError(refusal)
+            if session.transaction.isQueuing { refuseQueuedTransaction() }
             return
         }
         if session.transaction.isQueuing, !kind.actsInTransaction {
@@ -260,6 +270,7 @@ final class ConnectionHandler: ChannelInboundHandler, ReadReceiver {
         case .policy: finished = policy(started: started, context: context)
         case .warm: finished = warm(context: context)
         case .slowlog: finished = slowlog()
+        case .acl: finished = acl()
         }
         // Commands that went to the backend record their latency when their reply arrives.
         if finished { answered(kind) }
@@ -325,10 +336,13 @@ final class ConnectionHandler: ChannelInboundHandler, ReadReceiver {
     /// Takes the proxy's policy if a reload replaced it since this connection last looked.
     @inline(__always)
     private func refreshPolicy() {
+        let users = proxy.users.version.load(ordering: .acquiring)
+        if users != usersVersion { refreshUser(users) }
         let version = proxy.policies.version.load(ordering: .acquiring)
         guard version != policyVersion else { return }
         policy = proxy.policy
         policyVersion = version
+        if access.groups != nil { access = ConnectionAccess(user: access.user, policy: policy) }
     }
 
     /// Reports one read in `AccessTracker.sampleEvery` to the access tracker.

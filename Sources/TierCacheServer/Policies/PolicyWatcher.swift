@@ -5,7 +5,7 @@ import Synchronization
 import TierCachePolicy
 import TierCacheSupport
 
-/// Reloads the policy when its files change, and on SIGHUP.
+/// Reloads the policy when its files change, and on SIGHUP; the users file (`--users`) too, the same ways.
 ///
 /// Changes are seen through inotify on the policy directory (or a single file's directory), which also catches
 /// the Kubernetes ConfigMap pattern: the files are symlinks into `..data`, itself a symlink swapped atomically by a
@@ -33,6 +33,7 @@ final class PolicyWatcher: Sendable {
         var sources = Sources()
         var inotify: Int32 = -1
         var lastTried: String
+        var lastTriedUsers = ""
         var checkScheduled = false
 
         init(lastTried: String = "") { self.lastTried = lastTried }
@@ -48,15 +49,19 @@ final class PolicyWatcher: Sendable {
     func start() {
         let path = proxy.configuration.policyPath
         let running = proxy.policies.current.withLock { $0.loaded.digest }
+        let usersFile = proxy.users.file
         // SIGHUP would end the process; from now on it asks for a reload.
         signal(SIGHUP, SIG_IGN)
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: queue)
-        hangup.setEventHandler { [self] in reload(trigger: "SIGHUP") }
+        hangup.setEventHandler { [self] in
+            reload(trigger: "SIGHUP")
+            if let usersFile { reloadUsers(trigger: "SIGHUP", digest: UsersFile.currentDigest(path: usersFile)) }
+        }
         hangup.resume()
         var sources: [any DispatchSourceProtocol] = [hangup]
         var inotify: Int32 = -1
         if mode == .auto {
-            inotify = watch(path)
+            inotify = watch([path] + (usersFile.map { [$0] } ?? []))
             if inotify >= 0 {
                 let events = DispatchSource.makeReadSource(fileDescriptor: inotify, queue: queue)
                 events.setEventHandler { [self] in drain(inotify) }
@@ -82,6 +87,7 @@ final class PolicyWatcher: Sendable {
             state.sources = Sources(all: sources)
             state.inotify = inotify
             state.lastTried = running
+            state.lastTriedUsers = usersFile.map(UsersFile.currentDigest(path:)) ?? ""
         }
     }
 
@@ -99,14 +105,24 @@ final class PolicyWatcher: Sendable {
         signal(SIGHUP, SIG_DFL)
     }
 
-    /// An inotify descriptor watching the directory that holds the policy (the path itself, or a file's
+    /// An inotify descriptor watching the directories that hold `paths` (each path itself, or a file's
     /// directory); -1 when inotify is unavailable (then the poll alone notices changes).
-    private func watch(_ path: String) -> Int32 {
+    private func watch(_ paths: [String]) -> Int32 {
         let descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard descriptor >= 0 else {
             logger.warning("inotify unavailable; polling the policy files", metadata: ["errno": "\(errno)"])
             return -1
         }
+        for path in paths {
+            guard addWatch(descriptor, path) else {
+                close(descriptor)
+                return -1
+            }
+        }
+        return descriptor
+    }
+
+    private func addWatch(_ descriptor: Int32, _ path: String) -> Bool {
         var isDirectory = false
         var info = stat()
         if stat(path, &info) == 0 { isDirectory = (info.st_mode & S_IFMT) == S_IFDIR }
@@ -121,12 +137,11 @@ final class PolicyWatcher: Sendable {
         let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB | IN_MODIFY)
         guard inotify_add_watch(descriptor, directory, mask) >= 0 else {
             logger.warning(
-                "cannot watch the policy directory with inotify; polling it",
+                "cannot watch a directory with inotify; polling it",
                 metadata: ["directory": "\(directory)", "errno": "\(errno)"])
-            close(descriptor)
-            return -1
+            return false
         }
-        return descriptor
+        return true
     }
 
     /// Reads every pending inotify event (their content does not matter: any change means "look again"), then
@@ -145,7 +160,7 @@ final class PolicyWatcher: Sendable {
         }
     }
 
-    /// Reloads if the files differ from what was last tried.
+    /// Reloads what differs from what was last tried: the policy files, the users file.
     private func check(trigger: String) {
         let digest = PolicyLoader.currentDigest(path: proxy.configuration.policyPath)
         let changed = state.withLock { state in
@@ -153,6 +168,23 @@ final class PolicyWatcher: Sendable {
             return state.lastTried != digest
         }
         if changed { reload(trigger: trigger) }
+        guard let usersFile = proxy.users.file else { return }
+        let usersDigest = UsersFile.currentDigest(path: usersFile)
+        if state.withLock({ $0.lastTriedUsers != usersDigest }) { reloadUsers(trigger: trigger, digest: usersDigest) }
+    }
+
+    /// Reads the users file again; a file with problems leaves the users as they were, and says why.
+    private func reloadUsers(trigger: String, digest: String) {
+        state.withLock { $0.lastTriedUsers = digest }
+        switch proxy.users.reload() {
+        case .success(let count):
+            logger.notice("users reloaded", metadata: ["trigger": "\(trigger)", "users": "\(count)"])
+            proxy.users.warnAboutUnknownTypes(known: Set(proxy.policy.types.map(\.name)), logger: logger)
+        case .failure(let error):
+            logger.error(
+                "users file refused; the users before it stay",
+                metadata: ["trigger": "\(trigger)", "errors": "\(error.description)"])
+        }
     }
 
     private func reload(trigger: String) {

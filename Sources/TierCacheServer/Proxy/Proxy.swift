@@ -64,6 +64,8 @@ public final class Proxy: Sendable {
     let phase = ServingPhase()
     /// Failed AUTH attempts per client address, which slow that address' further failures.
     let authFailures = AuthFailures()
+    /// Who may connect and what each may do (`--users`, `--requirepass`).
+    let users: UserDirectory
     /// Statements slower than `--slow-log-threshold`.
     let slowLog: SlowLog
     /// The policy's alerts and their state.
@@ -83,6 +85,7 @@ public final class Proxy: Sendable {
         clock: any ServerClock = SystemClock()
     ) throws {
         self.configuration = configuration
+        self.users = try UserDirectory(file: configuration.usersFile, requirePassword: configuration.requirePassword)
         self.clock = clock
         self.startedAt = clock.monotonicNanoseconds()
         self.inputBudget = InputBudget(limit: configuration.maxInputBuffers)
@@ -126,6 +129,7 @@ public final class Proxy: Sendable {
             database: database, l1: l1, l2: l2, policies: policies, sequencer: sequencer, tables: tables,
             stats: stats, clock: clock, slowLog: slowLog)
         l2?.consistency.register(state.types.map { ($0.name, $0.group) })
+        users.warnAboutUnknownTypes(known: Set(state.types.map(\.name)), logger: logger)
     }
 
     /// Runs blocking work on `adminQueue` and completes on `eventLoop`.

@@ -26,6 +26,8 @@ public struct ProxyError: CodedError {
         case unavailable
         /// `EXEC` ran nothing, or rolled back everything it ran (`EXECABORT`).
         case execAbort
+        /// The user may not run the command or touch the type (`NOPERM`, as Redis' ACLs answer).
+        case noPermission
     }
 
     public var code: Code
@@ -50,6 +52,7 @@ public struct ProxyError: CodedError {
         case .notReadOnly: prefix = "READONLY"
         case .unavailable: prefix = "UNAVAILABLE"
         case .execAbort: prefix = "EXECABORT"
+        case .noPermission: prefix = "NOPERM"
         }
         return "\(prefix) \(message)"
     }
@@ -78,6 +81,16 @@ public struct ProxyError: CodedError {
         "SQL.EXEC command not allowed. The --sql-exec option is off (the default): start TierCache with --sql-exec on "
             + "(or TIERCACHE_SQL_EXEC=on) to let clients run statements that write; SET and DEL write through the "
             + "policies' statements either way.")
+
+    /// Redis' words for a command outside the user's categories.
+    static func noPermission(toRun kind: CommandKind) -> ProxyError {
+        ProxyError(.noPermission, "this user has no permissions to run the '\(kind.name.lowercased())' command")
+    }
+
+    /// A key, or a table read, of a type outside the user's types.
+    static func noPermission(toAccessType type: String) -> ProxyError {
+        ProxyError(.noPermission, "this user has no permissions to access the '\(type)' type")
+    }
 
     public static func wrongArity(_ command: String) -> ProxyError {
         ProxyError(.wrongArguments, "wrong number of arguments for '\(command.lowercased())' command")

@@ -13,6 +13,8 @@ public final class ProxyStats: Sendable {
     public let protocolErrors = Counter()
     public let errorReplies = Counter()
     public let rejectedAuth = Counter()
+    /// Commands refused NOPERM: outside the user's categories, or on a type it may not touch.
+    public let refusedPermission = Counter()
     /// Connections refused at `--max-clients`.
     public let rejectedConnections = Counter()
     /// Connections (and admin listener requests) from other machines refused in protected mode.

@@ -204,11 +204,13 @@ struct ReadMachine {
         // The entry's own expiry, or sooner if the policy's TTL was lowered since it was created.
         let expiresAt = min(entry.expiresAtMilliseconds, entry.createdAtMilliseconds &+ longest)
         let isAbsent = entry.isAbsent
+        // A QUERY's tables go with its answer: a user limited to some types is judged by them.
+        let tables = entry.tables
         let mayFill = plan.mayFillL1(isAbsent: isAbsent)
         if expiresAt > now {
             state = .done
             let remaining = (expiresAt - now) * 1_000_000
-            let answer = LoadedReply(reply: (consume entry).reply, isAbsent: isAbsent)
+            let answer = LoadedReply(reply: (consume entry).reply, isAbsent: isAbsent, tables: tables)
             guard mayFill else { return L2Step(verdict: .hit, action: .reply(answer)) }
             let fill = L1Fill(
                 reply: answer.reply, isAbsent: isAbsent, expiresAt: nowMonotonic &+ min(remaining, l1Limit),
@@ -225,7 +227,8 @@ struct ReadMachine {
                 isExpired: true)
             : nil
         let stale =
-            plan.failSafe && age <= plan.maxStale ? LoadedReply(reply: cached, isAbsent: isAbsent, isStale: true) : nil
+            plan.failSafe && age <= plan.maxStale
+            ? LoadedReply(reply: cached, isAbsent: isAbsent, tables: tables, isStale: true) : nil
         return L2Step(verdict: .stale, fill: fill, action: runLoad(stale: stale))
     }
 

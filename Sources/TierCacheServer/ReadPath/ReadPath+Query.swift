@@ -166,16 +166,19 @@ extension ReadPath {
 
     // MARK: L1
 
-    /// Serves a cached QUERY result; it must be newer than the last write to every table it read.
+    /// Serves a cached QUERY result; it must be newer than the last write to every table it read, and read only
+    /// tables `admits` (given the names) lets this client see.
     func serveQueryFromL1(
         _ key: ByteBuffer,
         now: UInt64,
         version: RESPVersion,
         policy: PolicyState,
+        admits: (([String]) -> Bool)? = nil,
         into out: inout ByteBuffer
     ) -> L1Lookup {
         let result = l1.lookup(key, now: now) { [tables] info, resp2, resp3 in
             guard tables.unchanged(info.dependencies, since: info.stamp) else { return false }
+            if let admits, !admits(tables.names(of: info.dependencies)) { return false }
             out.writeBytes(version == .v3 ? resp3 : resp2)
             return true
         }

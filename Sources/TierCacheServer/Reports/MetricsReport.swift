@@ -160,6 +160,10 @@ struct MetricsReport {
         }
         out.family("tiercache_auth_failures_total", .counter, help: "AUTH and HELLO … AUTH attempts that failed.")
         out.sample("tiercache_auth_failures_total", stats.rejectedAuth.current)
+        out.family(
+            "tiercache_permission_refusals_total", .counter,
+            help: "Commands refused NOPERM: outside the user's categories or on a type it may not touch.")
+        out.sample("tiercache_permission_refusals_total", stats.refusedPermission.current)
         out.family("tiercache_commands_total", .counter, help: "Commands processed.")
         out.sample("tiercache_commands_total", stats.commandsProcessed.current)
         out.family("tiercache_error_replies_total", .counter, help: "Error replies sent to clients.")

@@ -66,6 +66,7 @@ struct StatsReport {
                     ("error_replies", .integer(Int64(proxy.stats.errorReplies.current))),
                     ("protocol_errors", .integer(Int64(proxy.stats.protocolErrors.current))),
                     ("auth_failures", .integer(Int64(proxy.stats.rejectedAuth.current))),
+                    ("permission_refusals", .integer(Int64(proxy.stats.refusedPermission.current))),
                     ("rejected_connections", .integer(Int64(proxy.stats.rejectedConnections.current))),
                     ("denied_connections", .integer(Int64(proxy.stats.deniedConnections.current))),
                     ("idle_closed", .integer(Int64(proxy.stats.idleClosed.current))),
@@ -104,6 +105,16 @@ struct StatsReport {
             ("warming", warmingReport()),
             ("resilience", .map([("breakers", .map(breakerReports))])),
             ("alerts", proxy.alerts.report(now: proxy.clock.wallClockMicroseconds())),
+            (
+                "users",
+                .map([
+                    ("file", .text(proxy.users.file ?? "")),
+                    ("count", .integer(Int64(proxy.users.all.count))),
+                    ("reloads", .integer(Int64(proxy.users.reloads.load(ordering: .relaxed)))),
+                    ("failed_reloads", .integer(Int64(proxy.users.failedReloads.load(ordering: .relaxed)))),
+                    ("last_error", .text(proxy.users.lastError.withLock { $0 } ?? "")),
+                ])
+            ),
         ])
     }
 

@@ -14,7 +14,8 @@ final class ClientRecord: Sendable {
     /// Commands queued after `MULTI`; -1 outside a transaction.
     private let queued = Atomic<Int>(-1)
     private let protocolVersion = Atomic<Int>(2)
-    private let clientName = Mutex<String?>(nil)
+    /// The client's name and its user's (nil before authentication).
+    private let names = Mutex<(client: String?, user: String?)>((nil, nil))
 
     init(id: Int64, address: String, localAddress: String, now: UInt64) {
         self.id = id
@@ -29,13 +30,14 @@ final class ClientRecord: Sendable {
         if let kind { lastCommand.store(kind.rawValue, ordering: .relaxed) }
     }
 
-    func noteSession(name: String?, version: Int, queued count: Int?) {
-        clientName.withLock { $0 = name }
+    func noteSession(name: String?, user: String?, version: Int, queued count: Int?) {
+        names.withLock { $0 = (name, user) }
         protocolVersion.store(version, ordering: .relaxed)
         queued.store(count ?? -1, ordering: .relaxed)
     }
 
-    var name: String? { clientName.withLock { $0 } }
+    var name: String? { names.withLock { $0.client } }
+    var user: String? { names.withLock { $0.user } }
 
     /// One line of `CLIENT LIST`, with Redis 7's fields (those TierCache has no counterpart for are 0 or empty).
     func line(now: UInt64) -> String {
@@ -45,7 +47,7 @@ final class ClientRecord: Sendable {
         let command = CommandKind(rawValue: lastCommand.load(ordering: .relaxed))?.name.lowercased() ?? "NULL"
         return "id=\(id) addr=\(address) laddr=\(localAddress) fd=-1 name=\(name ?? "") age=\(age) idle=\(idle) "
             + "flags=\(multi >= 0 ? "x" : "N") db=0 sub=0 psub=0 ssub=0 multi=\(multi) qbuf=0 qbuf-free=0 "
-            + "argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=\(command) user=default "
+            + "argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=\(command) user=\(user ?? "") "
             + "redir=-1 resp=\(protocolVersion.load(ordering: .relaxed))\n"
     }
 }

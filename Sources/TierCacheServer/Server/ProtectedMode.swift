@@ -2,11 +2,12 @@ import NIOCore
 
 /// Redis' protected mode: with no password set, only clients on this machine (loopback, unix sockets) are
 /// served; others get Redis' `-DENIED` explanation (the admin listener a 403 with the same words) and are closed.
-/// `--protected-mode no` turns it off; a password (`--requirepass`) makes it moot.
+/// `--protected-mode no` turns it off; a password for `default` (`--requirepass`, or a users file, which makes
+/// every client AUTH unless it gives `default` `nopass`) makes it moot.
 enum ProtectedMode {
     /// Whether a client at `remote` is refused under `configuration`.
-    static func refuses(_ remote: SocketAddress?, _ configuration: ServerConfiguration) -> Bool {
-        guard configuration.protectedMode, configuration.requirePassword == nil else { return false }
+    static func refuses(_ remote: SocketAddress?, _ configuration: ServerConfiguration, users: UserDirectory) -> Bool {
+        guard configuration.protectedMode, users.isOpen else { return false }
         return !isLocal(remote)
     }
 

@@ -36,6 +36,8 @@ public struct ServerConfiguration: Sendable {
     public var l1Shards: Int
     /// When set, clients must AUTH (or HELLO … AUTH) before anything else.
     public var requirePassword: String?
+    /// The users file (`--users`): users with their passwords' hashes and permissions; nil: only `default`.
+    public var usersFile: String?
     /// Statements at least this slow go to the slow log (`SLOWLOG`); nil: none. Zero logs every statement.
     public var slowLogThreshold: Duration? = .milliseconds(100)
     /// The slow log's length; the oldest entry makes room for a new one.

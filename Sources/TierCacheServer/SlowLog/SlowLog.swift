@@ -109,14 +109,8 @@ extension SQLValue {
         case .null: "NULL"
         case .integer(let value): String(value)
         case .real(let value): String(value)
-        case .text(let bytes), .blob(let bytes): String(validating: bytes, as: UTF8.self) ?? Self.hex(bytes)
+        case .text(let bytes), .blob(let bytes): String(validating: bytes, as: UTF8.self) ?? "x'\(Hex.string(bytes))'"
         }
     }
 
-    private static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var text = [UInt8]("x'".utf8)
-        for byte in bytes { text += [digits[Int(byte >> 4)], digits[Int(byte & 0xF)]] }
-        return String(decoding: text + [UInt8(ascii: "'")], as: UTF8.self)
-    }
 }

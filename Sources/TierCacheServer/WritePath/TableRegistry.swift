@@ -27,6 +27,13 @@ public final class TableRegistry: Sendable {
         }
     }
 
+    /// The names of table ids `ids` (those it gave out).
+    public func names(of ids: [Int32]) -> [String] {
+        state.withLock { state in
+            ids.compactMap { id in state.ids.first { $0.value == id }?.key }
+        }
+    }
+
     /// Records a write to `tables` numbered `stamp`.
     public func raise(_ tables: some Sequence<String>, to stamp: UInt64) {
         state.withLock { state in
