@@ -293,6 +293,8 @@ class ProxyProcess:
         self.database_url = database_url
         self.backend = "postgres" if database_url else "sqlite"
         self.password = password
+        # With a users file: the user `password` belongs to (None: default).
+        self.username: str | None = None
         self.log_path = directory / "tiercache.log"
         command = [str(tiercache_binary()), "serve", "--listen", f"127.0.0.1:{port}", *args]
         self.command = command
@@ -325,7 +327,7 @@ class ProxyProcess:
             try:
                 with RawConnection(self.port, timeout=2.0) as conn:
                     if self.password is not None:
-                        conn.command("AUTH", self.password)
+                        conn.command("AUTH", *([self.username] if self.username else []), self.password)
                     if conn.command("PING") == Simple("PONG"):
                         return
             except (OSError, ConnectionError) as error:
@@ -367,6 +369,7 @@ class ProxyProcess:
         """A redis-py client with retries off (redis-py 8 silently re-sends otherwise) and a socket timeout."""
         if self.password is not None:
             kwargs.setdefault("password", self.password)
+            kwargs.setdefault("username", self.username)
         client = redis.Redis(
             host=self.host, port=self.port, protocol=protocol, retry=None, socket_timeout=timeout,
             socket_connect_timeout=timeout, single_connection_client=kwargs.pop("single_connection_client", True),
@@ -391,7 +394,7 @@ class ProxyProcess:
     def report(self, *command: str) -> dict:
         with RawConnection(self.port) as conn:
             if self.password is not None:
-                assert conn.command("AUTH", self.password) == Simple("OK")
+                assert conn.command("AUTH", *([self.username] if self.username else []), self.password) == Simple("OK")
             assert conn.command("HELLO", "3") is not None
             reply = conn.command(*command)
         assert not isinstance(reply, Err), reply
