@@ -57,6 +57,30 @@ final class PostgresStatementPlans: Sendable {
         plans.withLock { $0.removeAll() }
     }
 
+    /// Refuses a statement calling a function the catalog marks as refused (`refusedFunctionsQuery`).
+    private static func checkFunctions(_ names: Set<String>, on connection: PostgresConnection, logger: Logger)
+        async throws(BackendError)
+    {
+        guard !names.isEmpty else { return }
+        var refused: [(String, String)] = []
+        do {
+            let rows = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: PostgresStatementRules.refusedFunctionsQuery,
+                    binds: {
+                        var binds = PostgresBindings()
+                        binds.append(names.sorted())
+                        return binds
+                    }()),
+                logger: logger)
+            for try await row in rows.decode((String, String).self) { refused.append(row) }
+        } catch {
+            throw PostgresStatements.backendError(error)
+        }
+        guard let (name, reason) = refused.min(by: { $0.0 < $1.0 }) else { return }
+        throw BackendError(.notAllowed, "function \(name)() is not allowed through TierCache: \(reason)")
+    }
+
     private static func inspect(_ sql: String, on connection: PostgresConnection, logger: Logger)
         async throws(BackendError) -> PostgresStatementPlan
     {
@@ -67,9 +91,14 @@ final class PostgresStatementPlans: Sendable {
             throw BackendError(.invalidStatement, "only one statement per call: \(error.message)")
         } catch let error where error.message.hasPrefix("42601 ") {
             // A syntax error in PREPARE: a statement without a plan (DDL, SET, …), or a typo, which running it
-            // reports as such.
+            // reports as such. Some kinds are refused (`PostgresStatementRules`); one that runs a query (CREATE
+            // TABLE … AS) has its query's functions checked as a plan's are.
+            if let refusal = PostgresStatementRules.utilityRefusal(sql) { throw BackendError(.notAllowed, refusal) }
+            let functions = await PostgresStatementTables.explainedFunctions(of: sql, on: connection, logger: logger)
+            try await checkFunctions(functions, on: connection, logger: logger)
             return PostgresStatementPlan(sql: sql, kind: .utility(message: error.message))
         }
+        try await checkFunctions(tables.functions, on: connection, logger: logger)
         let reach = try await PostgresStatementTables.reach(of: tables, on: connection, logger: logger)
         let planned = PostgresStatementPlan.Planned(
             parameterTypes: tables.parameterTypes, tablesRead: tables.read,

@@ -23,6 +23,9 @@ enum PostgresStatementTables {
         var parameterTypes: [String] = []
         /// The plan's conditions as PostgreSQL prints them (`(id = $1)`), to see how parameters meet data.
         var conditions: [String] = []
+        /// Names of the functions the plan calls, lower-cased (`PostgresStatementRules.calledNames`), with the
+        /// keywords that read like calls.
+        var functions: Set<String> = []
     }
 
     /// Prepares `sql` on `connection` (which it leaves as it found it) and reads its generic plan.
@@ -74,6 +77,32 @@ enum PostgresStatementTables {
             throw error
         } catch {
             throw PostgresStatements.backendError(error)
+        }
+    }
+
+    /// The functions a utility statement that runs a query calls (`CREATE TABLE … AS`, `CREATE MATERIALIZED VIEW`):
+    /// from its plan, explained without running it, in a transaction rolled back. Empty for a statement EXPLAIN
+    /// does not take (most utility statements), or when explaining fails: running it reports the problem.
+    static func explainedFunctions(of sql: String, on connection: PostgresConnection, logger: Logger) async
+        -> Set<String>
+    {
+        do {
+            _ = try await connection.query("BEGIN", logger: logger)
+            let explained = try await connection.query(
+                PostgresQuery(unsafeSQL: "EXPLAIN (VERBOSE, FORMAT JSON) \(sql)"), logger: logger)
+            var plan = ""
+            for try await row in explained {
+                for cell in row {
+                    if case .text(let bytes) = try PostgresCellValue.value(of: cell) {
+                        plan += String(decoding: bytes, as: UTF8.self)
+                    }
+                }
+            }
+            _ = try await connection.query("ROLLBACK", logger: logger)
+            return (try? relations(inPlan: plan))?.functions ?? []
+        } catch {
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            return []
         }
     }
 
@@ -134,6 +163,7 @@ enum PostgresStatementTables {
                 for key in conditionKeys {
                     if let condition = object[key] as? String { found.conditions.append(condition) }
                 }
+                if let function = object["Function Name"] as? String { found.functions.insert(function.lowercased()) }
                 if let relation = (object["Relation Name"] as? String)?.lowercased() {
                     found.read.insert(relation)
                     if object["Node Type"] as? String == "ModifyTable" {
@@ -147,6 +177,9 @@ enum PostgresStatementTables {
                 pending.append(contentsOf: object.values)
             } else if let array = next as? [Any] {
                 pending.append(contentsOf: array)
+            } else if let text = next as? String, text.contains("(") {
+                // Output lists, conditions, function calls: every expression the plan prints.
+                found.functions.formUnion(PostgresStatementRules.calledNames(in: text))
             }
         }
         return found
