@@ -353,3 +353,39 @@ def test_policy_statements_are_prepared_on_postgresql_at_start_and_reload(proxy,
     with pytest.raises(redis.ResponseError, match=r"policy reload refused.*p\.yaml:3:\d+: .*42P01"):
         r.execute_command("POLICY", "RELOAD")
     assert r.get("people:2") == b"person 2"
+
+
+def test_files_programs_other_databases_and_session_changes_are_refused_on_every_path(proxy, tmp_path, pg_url):
+    """Issue 17: whatever the user may run, no statement reaches the server's files or programs, another database,
+    or a pooled connection's session; each refusal says why, and nothing ran."""
+    url = people_database(pg_url)
+    px = proxy("--sql-exec", "on", database_url=url, policies=write_policy(tmp_path, "p.yaml", ITEMS_POLICY))
+    r = px.client()
+    refused = {
+        ("QUERY", "SELECT pg_read_file('/etc/hostname')"): "function pg_read_file() is not allowed through TierCache",
+        ("QUERY", "SELECT name, pg_notify('x', name) FROM people"): "function pg_notify() is not allowed",
+        ("SQL.EXEC", "COPY people TO PROGRAM 'touch /tmp/tiercache-pwned'"): "COPY is not allowed through TierCache",
+        ("SQL.EXEC", "SET ROLE postgres"): "SET is not allowed through TierCache",
+        ("SQL.EXEC", "SET SESSION AUTHORIZATION DEFAULT"): "SET is not allowed",
+        ("SQL.EXEC", "RESET ALL"): "RESET is not allowed",
+        ("SQL.EXEC", "LISTEN tiercache_changes"): "LISTEN is not allowed",
+        ("SQL.EXEC", "NOTIFY tiercache_changes, 'forged'"): "NOTIFY is not allowed",
+        ("SQL.EXEC", "SELECT lo_import('/etc/hostname')"): "function lo_import() is not allowed",
+    }
+    for (command, sql), message in refused.items():
+        with pytest.raises(redis.ResponseError, match="^DBERR " + re.escape(message)):
+            r.execute_command(command, sql)
+    pipe = r.pipeline()  # MULTI/EXEC
+    pipe.set("people:3", "three").execute_command("SQL.EXEC", "SELECT set_config('role', 'postgres', false)")
+    with pytest.raises(redis.ResponseError, match=r"nothing was written: command 2 of the transaction \(SQL.EXEC\)"):
+        pipe.execute()
+    with pytest.raises(redis.ResponseError, match="^DBERR function set_config"):
+        r.execute_command("QUERY", "SELECT set_config('role', 'postgres', false)")
+    assert psql(url, "SELECT name FROM people WHERE id = 3") == [("person 3",)]  # the transaction ran nothing
+    assert not os.path.exists("/tmp/tiercache-pwned")
+    assert r.get("people:3") == b"person 3"  # and the proxy serves on
+    # A policy is held to the same rules: refused at start-up, at its line.
+    bad = write_policy(tmp_path, "bad.yaml", ITEMS_POLICY.replace(
+        "SELECT name FROM people WHERE id = ?", "SELECT pg_read_file('/etc/hostname') FROM people WHERE id = ?"))
+    result = run_tiercache("serve", "--database", url, "--policies", str(bad), "--listen", "127.0.0.1:1", timeout=60)
+    assert result.returncode == 1 and "function pg_read_file() is not allowed" in result.stderr, result.stderr
