@@ -33,6 +33,12 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
             try self.init(tcp: string.dropFirst("redis://".count))
         } else if string.hasPrefix("unix://") {
             try self.init(unix: string.dropFirst("unix://".count))
+        } else if string.hasPrefix("rediss://") {
+            throw Self.invalid(
+                "rediss:// (TLS to Redis) is not supported: the invalidation subscription runs on Debian's hiredis "
+                    + "0.14.1, which has no TLS, and a tier half on TLS would carry the other half in plain text. "
+                    + "Reach Redis over a private network or a unix:// socket, or through a TLS tunnel (stunnel, a "
+                    + "service mesh) on this machine's loopback")
         } else {
             let scheme = string.firstIndex(of: ":").map { String(string[..<$0]) } ?? ""
             throw Self.invalid(

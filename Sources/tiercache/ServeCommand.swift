@@ -30,8 +30,38 @@ struct ServeCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Address to listen on, HOST:PORT (TIERCACHE_LISTEN). Loopback unless you say otherwise.")
+    @Option(
+        help: """
+            Address to listen on, HOST:PORT (TIERCACHE_LISTEN). Loopback unless you say otherwise; off: only the TLS \
+            port (--tls-listen).
+            """)
     var listen: String?
+
+    @Option(name: .customLong("tls-listen"), help: "TLS client port, HOST:PORT, beside --listen (TIERCACHE_TLS_LISTEN).")
+    var tlsListen: String?
+
+    @Option(
+        name: .customLong("tls-cert-file"),
+        help: "PEM certificate (then intermediates) for TLS; reloaded on change and SIGHUP (TIERCACHE_TLS_CERT_FILE).")
+    var tlsCertFile: String?
+
+    @Option(name: .customLong("tls-key-file"), help: "PEM private key of --tls-cert-file (TIERCACHE_TLS_KEY_FILE).")
+    var tlsKeyFile: String?
+
+    @Option(
+        name: .customLong("tls-ca-cert-file"),
+        help: "PEM CAs that clients' certificates must chain to (TIERCACHE_TLS_CA_CERT_FILE).")
+    var tlsCACertFile: String?
+
+    @Option(
+        name: .customLong("tls-auth-clients"),
+        help: "no (default), optional or yes: whether TLS clients show a certificate (TIERCACHE_TLS_AUTH_CLIENTS).")
+    var tlsAuthClients: String?
+
+    @Option(
+        name: .customLong("admin-tls"),
+        help: "yes: the admin listener speaks HTTPS with the --tls-* certificate; no (default) (TIERCACHE_ADMIN_TLS).")
+    var adminTLS: String?
 
     @OptionGroup var databaseOptions: DatabaseOptions
 
@@ -436,14 +466,60 @@ struct ServeCommand: AsyncParsableCommand {
         logger.notice("shut down")
     }
 
+    /// The `--tls-*` options as one setting, checked together; nil when none is given.
+    private func resolveTLS() throws -> TLSSettings? {
+        let certificate = tlsCertFile ?? Environment.value("TIERCACHE_TLS_CERT_FILE")
+        let key = tlsKeyFile ?? Environment.value("TIERCACHE_TLS_KEY_FILE")
+        let ca = tlsCACertFile ?? Environment.value("TIERCACHE_TLS_CA_CERT_FILE")
+        let listenText = tlsListen ?? Environment.value("TIERCACHE_TLS_LISTEN")
+        let authText = Environment.resolve(tlsAuthClients, "TIERCACHE_TLS_AUTH_CLIENTS", default: "no")
+        let adminText = Environment.resolve(adminTLS, "TIERCACHE_ADMIN_TLS", default: "no")
+        guard let clientAuthentication = TLSSettings.ClientAuthentication(rawValue: authText.lowercased()) else {
+            throw ValidationError("--tls-auth-clients must be no, optional or yes; got '\(authText)'")
+        }
+        guard ["yes", "no"].contains(adminText.lowercased()) else {
+            throw ValidationError("--admin-tls must be yes or no; got '\(adminText)'")
+        }
+        let admin = adminText.lowercased() == "yes"
+        guard certificate != nil || key != nil || listenText != nil || admin else { return nil }
+        guard let certificate, let key else {
+            throw ValidationError("TLS needs both --tls-cert-file and --tls-key-file")
+        }
+        if clientAuthentication != .no, ca == nil {
+            throw ValidationError("--tls-auth-clients \(clientAuthentication.rawValue) needs --tls-ca-cert-file")
+        }
+        var listen: ListenAddress?
+        if let listenText {
+            guard let (host, port) = Self.parseListen(listenText) else {
+                throw ValidationError("--tls-listen must be HOST:PORT (e.g. 0.0.0.0:6381); got '\(listenText)'")
+            }
+            listen = ListenAddress(host: host, port: port)
+        }
+        guard listen != nil || admin else {
+            throw ValidationError("a TLS certificate is given but nothing uses it: add --tls-listen or --admin-tls yes")
+        }
+        return TLSSettings(
+            certificateFile: certificate, keyFile: key, caCertificateFile: ca,
+            clientAuthentication: clientAuthentication, listen: listen, admin: admin)
+    }
+
     private func resolveConfiguration() throws -> ServerConfiguration {
         var configuration = ServerConfiguration()
         let address = Environment.resolve(listen, "TIERCACHE_LISTEN", default: "127.0.0.1:6380")
-        guard let (host, port) = Self.parseListen(address) else {
-            throw ValidationError("--listen must be HOST:PORT (e.g. 127.0.0.1:6380 or [::1]:6380); got '\(address)'")
+        if address == "off" {
+            configuration.plainListener = false
+        } else {
+            guard let (host, port) = Self.parseListen(address) else {
+                throw ValidationError(
+                    "--listen must be HOST:PORT (e.g. 127.0.0.1:6380 or [::1]:6380) or off; got '\(address)'")
+            }
+            configuration.host = host
+            configuration.port = port
         }
-        configuration.host = host
-        configuration.port = port
+        configuration.tls = try resolveTLS()
+        if !configuration.plainListener, configuration.tls?.listen == nil {
+            throw ValidationError("--listen off needs --tls-listen: clients would have no port at all")
+        }
 
         configuration.database = try databaseOptions.resolve()
         configuration.policyPath = Environment.resolve(policies, "TIERCACHE_POLICIES", default: "ttl-policies")

@@ -4,8 +4,8 @@ import TierCachePolicy
 import TierCacheSupport
 
 /// A user as connections check it: from the users file, or the `default` user `--requirepass` (or nothing)
-/// makes. Immutable; a reload makes new ones.
-struct AccessUser: Sendable {
+/// makes. Immutable (a reload makes new ones); a class, so a connection holds it in one word.
+final class AccessUser: Sendable {
     let name: String
     /// SHA-256 digests of the passwords it accepts.
     let passwordHashes: [[UInt8]]

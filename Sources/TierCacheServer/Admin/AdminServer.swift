@@ -53,6 +53,8 @@ final class AdminServer: Service {
 
     private func bind() async throws -> any Channel {
         let routes = AdminRoutes(proxy: proxy)
+        // HTTPS with the client port's certificate and client rule (`--admin-tls yes`).
+        let tls = proxy.tls.flatMap { $0.settings.admin ? $0 : nil }
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -66,6 +68,7 @@ final class AdminServer: Service {
                 connections.withLock { $0[id] = channel }
                 channel.closeFuture.whenComplete { [self] _ in _ = connections.withLock { $0.removeValue(forKey: id) } }
                 return channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(tls.makeHandler()) }
                     try channel.pipeline.syncOperations.addHandler(
                         IdleStateHandler(readTimeout: AdminHTTPHandler.idleTimeout))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOSSL
 import TierCacheProtocol
 import TierCacheStats
 import TierCacheSupport
@@ -186,6 +187,7 @@ extension ConnectionHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.debug("connection error", metadata: ["error": "\(error)"])
+        if error is NIOSSLError || error is BoringSSLError { proxy.stats.tlsFailures.increment() }
         machine.closed()
         context.close(promise: nil)
     }

@@ -27,10 +27,6 @@ final class ConnectionHandler: ChannelInboundHandler, ReadReceiver {
     /// per batch: `refreshPolicy`), so the hit path takes no lock for it.
     var policy: PolicyState
     private var policyVersion: UInt64
-    /// What this connection's user may do, rebuilt when the user, the users file or the policy changes.
-    var access: ConnectionAccess
-    /// `proxy.users.version` when `access` was built.
-    var usersVersion: UInt64
     /// Every change (name, protocol, transaction) is published to `record`, for `CLIENT LIST`; none happens per GET.
     var session: ClientSession {
         didSet { sessionChanged() }
@@ -80,6 +76,10 @@ final class ConnectionHandler: ChannelInboundHandler, ReadReceiver {
     /// This handler's context while it is in the pipeline: where answers that arrive without one go
     /// (`readAnswered`).
     var context: ChannelHandlerContext?
+    /// What this connection's user may do, rebuilt when the user, the users file or the policy changes.
+    var access: ConnectionAccess
+    /// `proxy.users.version` when `access` was built.
+    var usersVersion: UInt64
 
     init(proxy: Proxy) {
         self.proxy = proxy

@@ -56,12 +56,13 @@ final class PolicyWatcher: Sendable {
         hangup.setEventHandler { [self] in
             reload(trigger: "SIGHUP")
             if let usersFile { reloadUsers(trigger: "SIGHUP", digest: UsersFile.currentDigest(path: usersFile)) }
+            proxy.tls?.reloadIfChanged(force: true, trigger: "SIGHUP", logger: logger)
         }
         hangup.resume()
         var sources: [any DispatchSourceProtocol] = [hangup]
         var inotify: Int32 = -1
         if mode == .auto {
-            inotify = watch([path] + (usersFile.map { [$0] } ?? []))
+            inotify = watch([path] + (usersFile.map { [$0] } ?? []) + (proxy.tls?.settings.files ?? []))
             if inotify >= 0 {
                 let events = DispatchSource.makeReadSource(fileDescriptor: inotify, queue: queue)
                 events.setEventHandler { [self] in drain(inotify) }
@@ -168,6 +169,7 @@ final class PolicyWatcher: Sendable {
             return state.lastTried != digest
         }
         if changed { reload(trigger: trigger) }
+        proxy.tls?.reloadIfChanged(force: false, trigger: trigger, logger: logger)
         guard let usersFile = proxy.users.file else { return }
         let usersDigest = UsersFile.currentDigest(path: usersFile)
         if state.withLock({ $0.lastTriedUsers != usersDigest }) { reloadUsers(trigger: trigger, digest: usersDigest) }

@@ -66,6 +66,8 @@ public final class Proxy: Sendable {
     let authFailures = AuthFailures()
     /// Who may connect and what each may do (`--users`, `--requirepass`).
     let users: UserDirectory
+    /// The TLS context new TLS connections start from (`--tls-*`); nil without TLS.
+    let tls: TLSContext?
     /// Statements slower than `--slow-log-threshold`.
     let slowLog: SlowLog
     /// The policy's alerts and their state.
@@ -86,6 +88,7 @@ public final class Proxy: Sendable {
     ) throws {
         self.configuration = configuration
         self.users = try UserDirectory(file: configuration.usersFile, requirePassword: configuration.requirePassword)
+        self.tls = try configuration.tls.map { settings throws(TLSContext.LoadError) in try TLSContext(settings) }
         self.clock = clock
         self.startedAt = clock.monotonicNanoseconds()
         self.inputBudget = InputBudget(limit: configuration.maxInputBuffers)

@@ -15,6 +15,9 @@ public final class ProxyStats: Sendable {
     public let rejectedAuth = Counter()
     /// Commands refused NOPERM: outside the user's categories, or on a type it may not touch.
     public let refusedPermission = Counter()
+    /// TLS connections that failed their handshake or broke TLS (a plain-text client on the TLS port, a refused
+    /// or missing client certificate, TLS below 1.2).
+    public let tlsFailures = Counter()
     /// Connections refused at `--max-clients`.
     public let rejectedConnections = Counter()
     /// Connections (and admin listener requests) from other machines refused in protected mode.

@@ -164,6 +164,10 @@ struct MetricsReport {
             "tiercache_permission_refusals_total", .counter,
             help: "Commands refused NOPERM: outside the user's categories or on a type it may not touch.")
         out.sample("tiercache_permission_refusals_total", stats.refusedPermission.current)
+        out.family(
+            "tiercache_tls_failures_total", .counter,
+            help: "TLS connections that failed their handshake or broke TLS (plain text, a refused certificate).")
+        out.sample("tiercache_tls_failures_total", stats.tlsFailures.current)
         out.family("tiercache_commands_total", .counter, help: "Commands processed.")
         out.sample("tiercache_commands_total", stats.commandsProcessed.current)
         out.family("tiercache_error_replies_total", .counter, help: "Error replies sent to clients.")

@@ -67,6 +67,7 @@ struct StatsReport {
                     ("protocol_errors", .integer(Int64(proxy.stats.protocolErrors.current))),
                     ("auth_failures", .integer(Int64(proxy.stats.rejectedAuth.current))),
                     ("permission_refusals", .integer(Int64(proxy.stats.refusedPermission.current))),
+                    ("tls_handshake_failures", .integer(Int64(proxy.stats.tlsFailures.current))),
                     ("rejected_connections", .integer(Int64(proxy.stats.rejectedConnections.current))),
                     ("denied_connections", .integer(Int64(proxy.stats.deniedConnections.current))),
                     ("idle_closed", .integer(Int64(proxy.stats.idleClosed.current))),

@@ -5,8 +5,9 @@ import ServiceLifecycle
 import TierCacheCache
 import TierCacheSupport
 
-/// The listening socket as a lifecycle service: binds, serves until graceful shutdown, then stops accepting and
-/// drains the connections. The last of `Proxy.services`: it starts after the parts it needs and stops first.
+/// The listening sockets as a lifecycle service: the plain client port and the TLS one (`--tls-listen`), each
+/// optional; binds, serves until graceful shutdown, then stops accepting and drains the connections. The last of
+/// `Proxy.services`: it starts after the parts it needs and stops first.
 public final class ProxyServer: Service {
     private let proxy: Proxy
     private let group: any EventLoopGroup
@@ -27,29 +28,37 @@ public final class ProxyServer: Service {
 
     public func run() async throws {
         let proxy = self.proxy
-        let host = proxy.configuration.host
-        let port = proxy.configuration.port
-        let channel: any Channel
-        do {
-            channel = try await bind(host: host, port: port)
-        } catch {
-            logger.error("cannot listen on \(host):\(port): \(error)")
-            throw ListenError(host: host, port: port, underlying: "\(error)")
+        var listeners: [(address: ListenAddress, tls: TLSContext?)] = []
+        if proxy.configuration.plainListener {
+            listeners.append((ListenAddress(host: proxy.configuration.host, port: proxy.configuration.port), nil))
         }
-        if let address = channel.localAddress {
-            logger.notice("listening", metadata: ["address": "\(address)"])
-            onListening(address)
+        if let tls = proxy.tls, let address = tls.settings.listen { listeners.append((address, tls)) }
+        var channels: [any Channel] = []
+        for (address, tls) in listeners {
+            do {
+                channels.append(try await bind(host: address.host, port: address.port, tls: tls))
+            } catch {
+                logger.error("cannot listen on \(address): \(error)")
+                for channel in channels { channel.close(promise: nil) }
+                throw ListenError(host: address.host, port: address.port, underlying: "\(error)")
+            }
         }
+        for (channel, listener) in zip(channels, listeners) {
+            guard let address = channel.localAddress else { continue }
+            logger.notice("listening", metadata: ["address": "\(address)", "tls": "\(listener.tls != nil)"])
+        }
+        if let address = channels.first?.localAddress { onListening(address) }
+        let listening = channels
         proxy.phase.advance(to: .serving)
         // Serve until the service group asks us to stop; then stop accepting, and let every connection finish
         // the requests it has started (replies written) before it closes, within the drain timeout; then close
         // whatever is left, before the statements still running are interrupted. Cancelled (another service
         // failed, such as the admin listener's bind): the same.
         await withTaskCancellationOrGracefulShutdownHandler {
-            try? await channel.closeFuture.get()
+            for channel in listening { try? await channel.closeFuture.get() }
         } onCancelOrGracefulShutdown: {
             proxy.phase.advance(to: .draining)
-            channel.close(promise: nil)
+            for channel in listening { channel.close(promise: nil) }
         }
         let open = proxy.connections.count
         logger.notice("stopped accepting connections; draining", metadata: ["connections": "\(open)"])
@@ -63,7 +72,9 @@ public final class ProxyServer: Service {
         }
     }
 
-    private func bind(host: String, port: Int) async throws -> any Channel {
+    /// A listening channel whose connections speak TLS first when `tls` is given (each from the context in force
+    /// when it connects: a reload changes no open connection).
+    private func bind(host: String, port: Int, tls: TLSContext?) async throws -> any Channel {
         let proxy = self.proxy
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -79,6 +90,7 @@ public final class ProxyServer: Service {
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(tls.makeHandler()) }
                     try channel.pipeline.syncOperations.addHandler(ConnectionHandler(proxy: proxy))
                 }
             }

@@ -17,6 +17,10 @@ public enum PolicyWatchMode: String, Sendable, CaseIterable {
 public struct ServerConfiguration: Sendable {
     public var host: String
     public var port: Int
+    /// Whether the plain-text client port (`host`:`port`) listens; off (`--listen off`) when only TLS should.
+    public var plainListener = true
+    /// TLS on a client port of its own and/or the admin listener (`--tls-*`); nil: none.
+    public var tls: TLSSettings?
     /// The database: an SQLite file or a PostgreSQL server (`--database`).
     public var database: DatabaseURL
     /// A policy file or directory.
