@@ -113,7 +113,8 @@ enum PostgresStatementRules {
             CASE
                 WHEN NOT has_function_privilege('public', p.oid, 'EXECUTE')
                     THEN 'it is for the server''s administrators (its files, programs or configuration)'
-                WHEN e.extname IS NOT NULL THEN 'it belongs to ' || e.extname || ', which reaches other databases or files'
+                WHEN e.extname IS NOT NULL
+                    THEN 'it belongs to ' || e.extname || ', which reaches other databases or files'
                 ELSE 'it changes the pooled connection''s session for every later client'
             END
         FROM pg_proc p

@@ -66,11 +66,13 @@ import TierCachePolicy
             """)
         #expect(
             found == [
-                "users.yaml:3:22: user 'reader': invalid password_sha256 (a value of 18 characters, not shown; expected "
+                "users.yaml:3:22: user 'reader': invalid password_sha256 (a value of 18 characters, not shown; "
+                    + "expected "
                     + "the SHA-256 of the password as 64 hex digits, e.g. from: printf %s PASSWORD | sha256sum)",
                 "users.yaml:4:22: user 'reader': unknown command category 'wirte', did you mean 'write'? (expected a "
                     + "list of read, write, sql, admin, or ['*'])",
-                "users.yaml:6:5: user 'reader': unknown key 'colour' (expected one of: password_sha256, nopass, enabled, "
+                "users.yaml:6:5: user 'reader': unknown key 'colour' (expected one of: password_sha256, nopass, "
+                    + "enabled, "
                     + "commands, types)",
                 "users.yaml:7:3: user 'writer': missing required key 'password_sha256' (or nopass: true for a user "
                     + "with no password)",
@@ -82,13 +84,23 @@ import TierCachePolicy
     }
 
     @Test func wholeFileMistakes() {
-        #expect(errors("") == ["users.yaml:1:1: invalid users file: found an empty file (expected a mapping with the key users)"])
+        #expect(
+            errors("") == [
+                "users.yaml:1:1: invalid users file: found an empty file (expected a mapping with the key users)"
+            ])
         #expect(errors("users: []\n").first?.hasPrefix("users.yaml:1:8: invalid users: found a list") == true)
-        #expect(errors("user:\n  a: {}\n").first?.contains("unknown top-level key 'user', did you mean 'users'?") == true)
-        #expect(errors("users:\n  a:\n    nopass: true\n    password_sha256: \(Self.hash)\n    commands: []\n    types: []\n")
-            == ["users.yaml:2:3: user 'a': has both password_sha256 and nopass: true; keep one"])
-        #expect(errors("users:\n  a:\n    nopass: yes\n    commands: read\n    types: ['*']\n")
-            == ["users.yaml:4:15: user 'a': invalid commands: found 'read' (expected a list of read, write, sql, admin, or ['*'])"])
+        #expect(
+            errors("user:\n  a: {}\n").first?.contains("unknown top-level key 'user', did you mean 'users'?") == true)
+        #expect(
+            errors(
+                "users:\n  a:\n    nopass: true\n    password_sha256: \(Self.hash)\n    commands: []\n    types: []\n")
+                == ["users.yaml:2:3: user 'a': has both password_sha256 and nopass: true; keep one"])
+        #expect(
+            errors("users:\n  a:\n    nopass: yes\n    commands: read\n    types: ['*']\n")
+                == [
+                    "users.yaml:4:15: user 'a': invalid commands: found 'read' (expected a list of read, write, sql, "
+                        + "admin, or ['*'])"
+                ])
         #expect(errors("users: {a: [\n").first?.hasPrefix("users.yaml:") == true)
     }
 }

@@ -41,14 +41,18 @@ struct PostgresStatementRulesTests {
 
     @Test("utility statements' kinds by their leading keywords, past comments and parentheses")
     func utilityKinds() {
-        #expect(PostgresStatementRules.utilityKind("  /* a /* nested */ one */ -- x\n set  role x") == ["SET", "ROLE", "X"])
+        #expect(
+            PostgresStatementRules.utilityKind("  /* a /* nested */ one */ -- x\n set  role x") == ["SET", "ROLE", "X"])
         #expect(PostgresStatementRules.utilityKind("(copy t to program 'id')") == ["COPY", "T", "TO"])
         #expect(PostgresStatementRules.utilityKind("CREATE TABLE \"set\" (i int)") == ["CREATE", "TABLE"])
         #expect(PostgresStatementRules.utilityRefusal("create table t (i int)") == nil)
         #expect(PostgresStatementRules.utilityRefusal("drop view v") == nil)
-        #expect(PostgresStatementRules.utilityRefusal("Create Local Temp Table t (i int)")?.hasPrefix("CREATE LOCAL TEMP") == true)
-        #expect(PostgresStatementRules.calledNames(in: "pg_read_file('a(''b'')'::text), \"Odd\"(x), ANY ('{1}')")
-            == ["pg_read_file", "odd", "any"])
+        #expect(
+            PostgresStatementRules.utilityRefusal("Create Local Temp Table t (i int)")?.hasPrefix("CREATE LOCAL TEMP")
+                == true)
+        #expect(
+            PostgresStatementRules.calledNames(in: "pg_read_file('a(''b'')'::text), \"Odd\"(x), ANY ('{1}')")
+                == ["pg_read_file", "odd", "any"])
         #expect(PostgresStatementRules.calledNames(in: "('pg_read_file(' || name)") == [])
     }
 
@@ -61,20 +65,29 @@ struct PostgresStatementRulesTests {
         ])
         try await Self.withBackend { backend in
             let reads: [(String, String)] = [
-                ("SELECT pg_read_file('/etc/hostname')", "function pg_read_file() is not allowed through TierCache: "
-                    + "it is for the server's administrators (its files, programs or configuration)"),
+                (
+                    "SELECT pg_read_file('/etc/hostname')",
+                    "function pg_read_file() is not allowed through TierCache: "
+                        + "it is for the server's administrators (its files, programs or configuration)"
+                ),
                 ("SELECT * FROM pg_ls_dir('.')", "function pg_ls_dir()"),
                 ("SELECT (pg_stat_file('postgresql.conf')).size", "function pg_stat_file()"),
                 ("SELECT pg_read_binary_file('/etc/hostname')", "function pg_read_binary_file()"),
                 ("SELECT lo_import('/etc/hostname')", "function lo_import()"),
                 ("SELECT lo_export(1, '/tmp/pr-out')", "function lo_export()"),
-                ("SELECT lo_open(1, 262144)", "function lo_open() is not allowed through TierCache: it changes the "
-                    + "pooled connection's session for every later client"),
+                (
+                    "SELECT lo_open(1, 262144)",
+                    "function lo_open() is not allowed through TierCache: it changes the "
+                        + "pooled connection's session for every later client"
+                ),
                 ("SELECT set_config('role', 'postgres', false)", "function set_config()"),
                 ("SELECT name, pg_notify('tiercache_changes', 'forged') FROM pr_people", "function pg_notify()"),
                 ("SELECT pg_advisory_lock(42)", "function pg_advisory_lock()"),
-                ("SELECT * FROM dblink('dbname=postgres', 'SELECT 1') AS t(i int)", "function dblink() is not "
-                    + "allowed through TierCache: it belongs to dblink, which reaches other databases or files"),
+                (
+                    "SELECT * FROM dblink('dbname=postgres', 'SELECT 1') AS t(i int)",
+                    "function dblink() is not "
+                        + "allowed through TierCache: it belongs to dblink, which reaches other databases or files"
+                ),
                 ("SELECT dblink_connect('dbname=postgres')", "function dblink_connect()"),
             ]
             for (sql, expected) in reads {
@@ -108,7 +121,9 @@ struct PostgresStatementRulesTests {
                 ("CREATE TABLE pr_stolen AS SELECT pg_read_file('/etc/hostname') AS f", "function pg_read_file()"),
             ]
             for (sql, expected) in utilities {
-                let error = await Self.refusal { _ = try await backend.write(sql, parameters: [], call: Self.call).get() }
+                let error = await Self.refusal {
+                    _ = try await backend.write(sql, parameters: [], call: Self.call).get()
+                }
                 #expect(error?.code == .notAllowed, "\(sql): \(String(describing: error))")
                 #expect(error?.message.hasPrefix(expected) == true, "\(sql): \(String(describing: error))")
             }
@@ -147,8 +162,13 @@ struct PostgresStatementRulesTests {
                 }
                 #expect(error == nil, "\(sql): \(String(describing: error))")
             }
-            for sql in ["CREATE INDEX pr_kv_v ON pr_kv (v)", "DROP INDEX pr_kv_v", "ANALYZE pr_kv", "COMMENT ON TABLE pr_kv IS 'x'"] {
-                let error = await Self.refusal { _ = try await backend.write(sql, parameters: [], call: Self.call).get() }
+            for sql in [
+                "CREATE INDEX pr_kv_v ON pr_kv (v)", "DROP INDEX pr_kv_v", "ANALYZE pr_kv",
+                "COMMENT ON TABLE pr_kv IS 'x'",
+            ] {
+                let error = await Self.refusal {
+                    _ = try await backend.write(sql, parameters: [], call: Self.call).get()
+                }
                 #expect(error == nil, "\(sql): \(String(describing: error))")
             }
         }

@@ -21,7 +21,8 @@ struct UsersFileParser {
 
     private static let fileExpectation = "expected a mapping with the key users"
     private static let userExpectation = "expected a mapping with password_sha256 (or nopass: true), commands and types"
-    static let hashExpectation = "the SHA-256 of the password as 64 hex digits, e.g. from: printf %s PASSWORD | sha256sum"
+    static let hashExpectation =
+        "the SHA-256 of the password as 64 hex digits, e.g. from: printf %s PASSWORD | sha256sum"
 
     mutating func parse(yaml text: String) -> [UserEntry] {
         let root: Node?
@@ -187,7 +188,9 @@ struct UsersFileParser {
                 let suggestion = KeySuggestion.closest(to: word, among: names).map { ", did you mean '\($0)'?" } ?? ""
                 yaml.report(
                     .invalidValue, at: location,
-                    "\(entry.context): unknown command category \(Excerpt.quoted(word))\(suggestion) (expected \(expected))")
+                    "\(entry.context): unknown command category \(Excerpt.quoted(word))\(suggestion) "
+                        + "(expected \(expected))"
+                )
                 valid = false
             }
         }

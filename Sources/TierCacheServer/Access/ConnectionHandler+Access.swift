@@ -20,7 +20,8 @@ extension ConnectionHandler {
         if let user = proxy.users.user(named: name), user.enabled {
             become(user)
         } else {
-            logger.info("the connection's user was removed or disabled; it must AUTH again", metadata: ["user": "\(name)"])
+            logger.info(
+                "the connection's user was removed or disabled; it must AUTH again", metadata: ["user": "\(name)"])
             become(nil)
             resetToUnauthenticatedLimits()
         }
@@ -85,7 +86,8 @@ extension ConnectionHandler {
             writeError(
                 ProxyError(
                     .generic,
-                    "ACL \(printable(arguments[1]).uppercased()) is not supported: TierCache's users are defined in the "
+                    "ACL \(printable(arguments[1]).uppercased()) is not supported: TierCache's users are defined in "
+                        + "the "
                         + "--users file\(file) and reloaded when it changes. Try ACL WHOAMI, ACL LIST or ACL USERS."))
         }
         return true

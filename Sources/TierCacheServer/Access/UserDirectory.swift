@@ -106,7 +106,8 @@ public final class UserDirectory: Sendable {
             guard case .only(let names) = user.types else { continue }
             for name in names.subtracting(known).sorted() {
                 logger.warning(
-                    "a user names a type the policy does not have", metadata: ["user": "\(user.name)", "type": "\(name)"])
+                    "a user names a type the policy does not have",
+                    metadata: ["user": "\(user.name)", "type": "\(name)"])
             }
         }
     }

@@ -42,7 +42,8 @@ final class TLSContext: Sendable {
             let context = try Self.make(settings)
             current.withLock { $0 = context }
             reloads.add(1, ordering: .relaxed)
-            logger.notice("TLS certificate reloaded", metadata: ["trigger": "\(trigger)", "file": "\(settings.certificateFile)"])
+            logger.notice(
+                "TLS certificate reloaded", metadata: ["trigger": "\(trigger)", "file": "\(settings.certificateFile)"])
         } catch {
             failedReloads.add(1, ordering: .relaxed)
             logger.error(
@@ -87,7 +88,9 @@ final class TLSContext: Sendable {
         if let ca = settings.caCertificateFile {
             do {
                 let roots = try NIOSSLCertificate.fromPEMFile(ca)
-                guard !roots.isEmpty else { throw LoadError(description: "--tls-ca-cert-file \(ca) holds no PEM certificate") }
+                guard !roots.isEmpty else {
+                    throw LoadError(description: "--tls-ca-cert-file \(ca) holds no PEM certificate")
+                }
                 configuration.trustRoots = .certificates(roots)
                 configuration.sendCANameList = true
             } catch let error as LoadError {
