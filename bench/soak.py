@@ -133,6 +133,7 @@ class Client(threading.Thread):
                     self.count("PING")
             except (redis.ConnectionError, redis.TimeoutError) as error:
                 self.count("connection lost", error)
+                self.connection.close()
                 time.sleep(0.2)
                 self.connect()
             except redis.ResponseError as error:
@@ -346,9 +347,12 @@ def main():
                     time.sleep(3)
                     redis_server = start_redis(redis_port, work)
                 else:
+                    # With its log to a file: the new server must not hold a pipe of ours open.
                     subprocess.run(["runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_ctl",
-                                    f"--pgdata={pg_dir}/data", "--wait", "--silent", "restart", "-m", "fast"],
-                                   check=True, capture_output=True)
+                                    f"--pgdata={pg_dir}/data", f"--log={pg_dir}/server.log", "--wait", "--silent",
+                                    "restart", "-m", "fast"],
+                                   check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, timeout=120)
                 print(f"  {elapsed:7.0f}s restarted {what}", flush=True)
             sample = proc_status(proxy.pid)
             tree = stats(port)
