@@ -385,6 +385,11 @@ def main():
             now = fd_targets(proxy.pid)
             clients_open = sum(1 for target in now.values() if socket_peer(target, port)[1])
             print(f"client connections still open after the clients left: {clients_open} (target 0)")
+            if clients_open:
+                with redis.Redis(port=port, retry=None, socket_timeout=5) as admin:
+                    for line in admin.execute_command("CLIENT", "LIST").decode().splitlines():
+                        if "cmd=client" not in line:
+                            print("  " + line)
             new = sorted(set(now.items()) - set(baseline_fds.items()))
             if new:
                 print("descriptors open now that were not at the baseline (SQLite's readers open the WAL at their "

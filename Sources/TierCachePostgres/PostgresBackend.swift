@@ -388,7 +388,7 @@ public final class PostgresBackend: BackendAdapter {
             let logger = self.logger
             do {
                 let standby = try await self.writes.withConnection { connection in
-                    let rows = try await connection.query("SELECT pg_is_in_recovery()", logger: logger)
+                    let rows = try await connection.checkedQuery("SELECT pg_is_in_recovery()", logger: logger)
                     var standby = false
                     for try await value in rows.decode(Bool.self) { standby = value }
                     return standby
@@ -451,7 +451,7 @@ public final class PostgresBackend: BackendAdapter {
         -> String
     {
         do {
-            return try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger) { _ in }.get().command
+            return try await connection.checkedQuery(PostgresQuery(unsafeSQL: sql), logger: logger) { _ in }.get().command
         } catch {
             throw PostgresStatements.backendError(error)
         }
@@ -480,7 +480,7 @@ public final class PostgresBackend: BackendAdapter {
     /// Whether the connection's transaction has written (PostgreSQL gave it a transaction id).
     static func hasTransactionID(_ connection: PostgresConnection, logger: Logger) async throws(BackendError) -> Bool {
         do {
-            let rows = try await connection.query(
+            let rows = try await connection.checkedQuery(
                 "SELECT txid_current_if_assigned() IS NOT NULL", logger: logger)
             var assigned = false
             for try await value in rows.decode(Bool.self) { assigned = value }

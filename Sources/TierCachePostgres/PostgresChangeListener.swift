@@ -72,7 +72,7 @@ final class PostgresChangeListener: DatabaseChangeFeed {
         let outcome: Outcome
         do {
             var tables = Set<String>()
-            let rows = try await connection.query(
+            let rows = try await connection.checkedQuery(
                 PostgresQuery(unsafeSQL: PostgresChangeTriggers.coveredTablesQuery), logger: logger)
             for try await table in rows.decode(String.self) { tables.insert(table) }
             if tables.isEmpty {
@@ -126,7 +126,7 @@ final class PostgresChangeListener: DatabaseChangeFeed {
     private static func ping(_ connection: PostgresConnection, within timeout: Duration, logger: Logger) async throws {
         try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask {
-                _ = try await connection.query("SELECT 1", logger: logger)
+                _ = try await connection.checkedQuery("SELECT 1", logger: logger)
                 return true
             }
             group.addTask {
@@ -158,7 +158,7 @@ final class PostgresBackendIDs: Sendable {
     /// Learns `connection`'s backend process id, once per connection.
     func learn(_ connection: PostgresConnection, logger: Logger) async throws {
         guard ids.withLock({ $0[connection.id] == nil }) else { return }
-        let rows = try await connection.query("SELECT pg_backend_pid()", logger: logger)
+        let rows = try await connection.checkedQuery("SELECT pg_backend_pid()", logger: logger)
         for try await pid in rows.decode(Int32.self) {
             ids.withLock { ids in
                 if ids.count >= capacity { ids.removeAll() }

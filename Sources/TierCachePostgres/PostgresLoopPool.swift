@@ -64,12 +64,15 @@ final class PostgresLoopPool: Sendable {
             onRow: @escaping @Sendable (PostgresRow) throws -> Void
         ) -> EventLoopFuture<Void> {
             let (connection, share) = (self.connection, self.share)
+            // On the connection's loop: nothing can close it between this check and the write (see
+            // `PostgresConnection.checkedQuery`).
+            guard !connection.isClosed else { return connection.eventLoop.makeFailedFuture(PostgresConnection.closedError) }
             let known = share.prepared(sql, on: connection)
             guard let binds = PostgresPreparedBinds.binary(parameters, types: types),
                 known != nil || share.hasRoom(on: connection)
             else {
                 let query = PostgresQuery(unsafeSQL: sql, binds: PostgresStatements.bindings(parameters))
-                return connection.query(query, logger: logger, onRow).map { _ in }
+                return connection.checkedQuery(query, logger: logger, onRow).map { _ in }
             }
             if let prepared = known {
                 return prepared.execute(binds, onRow).flatMapError { error in

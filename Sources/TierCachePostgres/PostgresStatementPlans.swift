@@ -64,7 +64,7 @@ final class PostgresStatementPlans: Sendable {
         guard !names.isEmpty else { return }
         var refused: [(String, String)] = []
         do {
-            let rows = try await connection.query(
+            let rows = try await connection.checkedQuery(
                 PostgresQuery(
                     unsafeSQL: PostgresStatementRules.refusedFunctionsQuery,
                     binds: {

@@ -34,12 +34,12 @@ enum PostgresStatementTables {
     {
         let name = "tiercache_inspect"
         do {
-            _ = try await connection.query("BEGIN", logger: logger)
+            _ = try await connection.checkedQuery("BEGIN", logger: logger)
             do {
-                _ = try await connection.query("SET LOCAL plan_cache_mode = force_generic_plan", logger: logger)
-                _ = try await connection.query(PostgresQuery(unsafeSQL: "PREPARE \(name) AS \(sql)"), logger: logger)
+                _ = try await connection.checkedQuery("SET LOCAL plan_cache_mode = force_generic_plan", logger: logger)
+                _ = try await connection.checkedQuery(PostgresQuery(unsafeSQL: "PREPARE \(name) AS \(sql)"), logger: logger)
                 var parameterTypes: [String] = []
-                let types = try await connection.query(
+                let types = try await connection.checkedQuery(
                     """
                     SELECT t.type::regtype::text FROM pg_prepared_statements p,
                         unnest(p.parameter_types) WITH ORDINALITY AS t(type, position)
@@ -47,7 +47,7 @@ enum PostgresStatementTables {
                     """, logger: logger)
                 for try await type in types.decode(String.self) { parameterTypes.append(type) }
                 let arguments = Array(repeating: "NULL", count: parameterTypes.count).joined(separator: ", ")
-                let explained = try await connection.query(
+                let explained = try await connection.checkedQuery(
                     PostgresQuery(
                         unsafeSQL: "EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE \(name)"
                             + (parameterTypes.isEmpty ? "" : "(\(arguments))")),
@@ -60,8 +60,8 @@ enum PostgresStatementTables {
                         }
                     }
                 }
-                _ = try await connection.query(PostgresQuery(unsafeSQL: "DEALLOCATE \(name)"), logger: logger)
-                _ = try await connection.query("ROLLBACK", logger: logger)
+                _ = try await connection.checkedQuery(PostgresQuery(unsafeSQL: "DEALLOCATE \(name)"), logger: logger)
+                _ = try await connection.checkedQuery("ROLLBACK", logger: logger)
                 var tables = try relations(inPlan: plan)
                 tables.parameterTypes = parameterTypes
                 return tables
@@ -69,8 +69,8 @@ enum PostgresStatementTables {
                 // Whatever failed, the connection goes back clean: the failure aborted the transaction, and a
                 // prepared statement outlives it (PREPARE is not transactional), so roll back first, then drop
                 // it (an error if it never prepared, which is fine).
-                _ = try? await connection.query("ROLLBACK", logger: logger)
-                _ = try? await connection.query(PostgresQuery(unsafeSQL: "DEALLOCATE \(name)"), logger: logger)
+                _ = try? await connection.checkedQuery("ROLLBACK", logger: logger)
+                _ = try? await connection.checkedQuery(PostgresQuery(unsafeSQL: "DEALLOCATE \(name)"), logger: logger)
                 throw error
             }
         } catch let error as BackendError {
@@ -87,8 +87,8 @@ enum PostgresStatementTables {
         -> Set<String>
     {
         do {
-            _ = try await connection.query("BEGIN", logger: logger)
-            let explained = try await connection.query(
+            _ = try await connection.checkedQuery("BEGIN", logger: logger)
+            let explained = try await connection.checkedQuery(
                 PostgresQuery(unsafeSQL: "EXPLAIN (VERBOSE, FORMAT JSON) \(sql)"), logger: logger)
             var plan = ""
             for try await row in explained {
@@ -98,10 +98,10 @@ enum PostgresStatementTables {
                     }
                 }
             }
-            _ = try await connection.query("ROLLBACK", logger: logger)
+            _ = try await connection.checkedQuery("ROLLBACK", logger: logger)
             return (try? relations(inPlan: plan))?.functions ?? []
         } catch {
-            _ = try? await connection.query("ROLLBACK", logger: logger)
+            _ = try? await connection.checkedQuery("ROLLBACK", logger: logger)
             return []
         }
     }
@@ -122,7 +122,7 @@ enum PostgresStatementTables {
         let names = Array(tables.written)
         let cascading = Array(tables.updatedOrDeleted)
         do {
-            let rows = try await connection.query(
+            let rows = try await connection.checkedQuery(
                 """
                 WITH RECURSIVE written(oid, cascades) AS (
                     SELECT c.oid, lower(c.relname) = ANY(\(cascading)) FROM pg_class c

@@ -35,7 +35,7 @@ struct PostgresStatements: Sendable {
     ) async throws(BackendError) -> ResultSet {
         let query = PostgresQuery(unsafeSQL: sql, binds: bindings(parameters))
         do {
-            let sequence = try await connection.query(query, logger: logger)
+            let sequence = try await connection.checkedQuery(query, logger: logger)
             var columns: [String]?
             var rows: [[SQLValue]] = []
             var size = ResultSize(limit: maxResultBytes)
@@ -108,7 +108,7 @@ struct PostgresStatements: Sendable {
     ) async throws(BackendError) -> Int {
         let query = PostgresQuery(unsafeSQL: sql, binds: bindings(parameters))
         do {
-            let metadata = try await connection.query(query, logger: logger) { _ in }.get()
+            let metadata = try await connection.checkedQuery(query, logger: logger) { _ in }.get()
             return metadata.rows ?? 0
         } catch {
             throw backendError(error)

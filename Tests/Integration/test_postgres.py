@@ -389,3 +389,33 @@ def test_files_programs_other_databases_and_session_changes_are_refused_on_every
         "SELECT name FROM people WHERE id = ?", "SELECT pg_read_file('/etc/hostname') FROM people WHERE id = ?"))
     result = run_tiercache("serve", "--database", url, "--policies", str(bad), "--listen", "127.0.0.1:1", timeout=60)
     assert result.returncode == 1 and "function pg_read_file() is not allowed" in result.stderr, result.stderr
+
+
+def test_statements_on_connections_the_server_closed_fail_and_nothing_waits_forever(proxy, tmp_path, pg_url):
+    """Found by bench/soak.py: after PostgreSQL closed TierCache's connections (a restart, a terminated backend),
+    a statement sent on one already closed was never answered by postgres-nio, so MULTI/EXEC and loads waited
+    forever and the loads pool ran dry. Now such a statement fails as a lost connection and the rest go on."""
+    url = people_database(pg_url)
+    px = proxy("--sql-exec", "on", database_url=url, policies=write_policy(tmp_path, "p.yaml", ITEMS_POLICY))
+    r = px.client(timeout=30)
+    # The transaction's own backend terminated mid-way: EXEC fails (its ROLLBACK meets a closed connection).
+    pipe = r.pipeline()
+    pipe.set("people:3", "changed").execute_command("SQL.EXEC", "SELECT pg_terminate_backend(pg_backend_pid())")
+    with pytest.raises(redis.ResponseError, match="DBERR"):
+        pipe.execute()
+    assert psql(url, "SELECT name FROM people WHERE id = 3") == [("person 3",)]  # nothing was written
+    # Every connection of TierCache's terminated at once, several times: each command is answered.
+    for round in range(3):
+        psql(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                  "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        for i in range(1, 9):
+            try:
+                r.get(f"people:{10 + i + round * 10 % 7}")
+                pipe = r.pipeline()
+                pipe.set(f"people:{i}", f"round {round}").get(f"people:{i}")
+                pipe.execute()
+            except redis.ResponseError:
+                pass  # a lost connection's error is an answer; a timeout is not
+    assert r.get("people:1") is not None
+    stats = px.stats()["server"]
+    assert stats["connections_open"] >= 1
