@@ -451,7 +451,8 @@ public final class PostgresBackend: BackendAdapter {
         -> String
     {
         do {
-            return try await connection.checkedQuery(PostgresQuery(unsafeSQL: sql), logger: logger) { _ in }.get().command
+            let query = PostgresQuery(unsafeSQL: sql)
+            return try await connection.checkedQuery(query, logger: logger) { _ in }.get().command
         } catch {
             throw PostgresStatements.backendError(error)
         }

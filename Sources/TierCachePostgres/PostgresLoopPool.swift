@@ -66,7 +66,9 @@ final class PostgresLoopPool: Sendable {
             let (connection, share) = (self.connection, self.share)
             // On the connection's loop: nothing can close it between this check and the write (see
             // `PostgresConnection.checkedQuery`).
-            guard !connection.isClosed else { return connection.eventLoop.makeFailedFuture(PostgresConnection.closedError) }
+            guard !connection.isClosed else {
+                return connection.eventLoop.makeFailedFuture(PostgresConnection.closedError)
+            }
             let known = share.prepared(sql, on: connection)
             guard let binds = PostgresPreparedBinds.binary(parameters, types: types),
                 known != nil || share.hasRoom(on: connection)

@@ -37,7 +37,8 @@ enum PostgresStatementTables {
             _ = try await connection.checkedQuery("BEGIN", logger: logger)
             do {
                 _ = try await connection.checkedQuery("SET LOCAL plan_cache_mode = force_generic_plan", logger: logger)
-                _ = try await connection.checkedQuery(PostgresQuery(unsafeSQL: "PREPARE \(name) AS \(sql)"), logger: logger)
+                _ = try await connection.checkedQuery(
+                    PostgresQuery(unsafeSQL: "PREPARE \(name) AS \(sql)"), logger: logger)
                 var parameterTypes: [String] = []
                 let types = try await connection.checkedQuery(
                     """
