@@ -23,11 +23,35 @@ HARNESSES = ("FuzzRESPRequest", "FuzzRESPReply", "FuzzPolicy")
 BUILD = ["swift", "build", "-c", "debug", "--sanitize=fuzzer", "--sanitize=address", "-Xswiftc", "-parse-as-library"]
 
 
+# A harness whose dependencies carry coverage instrumentation has tens of thousands of counters (~38,000 for the
+# RESP ones); one with only its own code instrumented, a few hundred.
+MIN_COUNTERS = 10_000
+
+
 def build():
-    done = subprocess.run(BUILD, cwd=FUZZ, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"building the harnesses failed (does this toolchain have libFuzzer?):\n{done.stdout}{done.stderr}")
-    return FUZZ / ".build" / "debug"
+    """Builds the harnesses and checks that the code they exercise is instrumented. SwiftPM 6.3 was seen building
+    the path dependency's modules (TierCacheProtocol, NIO) without the sanitizer flags on the first build of a fresh
+    FuzzTesting/.build, and with them on the next: libFuzzer then saw no coverage at all. So a harness with too few
+    counters is built once more, and a run refuses to start with one still uninstrumented."""
+    for attempt in range(2):
+        done = subprocess.run(BUILD, cwd=FUZZ, capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit("building the harnesses failed (does this toolchain have libFuzzer?):\n"
+                     + done.stdout + done.stderr)
+        binary = FUZZ / ".build" / "debug"
+        counters = {name: instrumented_counters(binary / name) for name in HARNESSES}
+        if all(count >= MIN_COUNTERS for count in counters.values()):
+            return binary
+    sys.exit(f"the harnesses are not instrumented for coverage after two builds ({counters} counters, at least "
+             f"{MIN_COUNTERS:,} expected): remove FuzzTesting/.build and build again")
+
+
+def instrumented_counters(harness):
+    """The coverage counters libFuzzer finds in `harness` (0 when it says none)."""
+    done = subprocess.run([str(harness), "-runs=0"], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, SWIFT_BACKTRACE="enable=no"))
+    found = re.search(r"\((\d+) inline 8-bit counters\)", done.stdout + done.stderr)
+    return int(found.group(1)) if found else 0
 
 
 def start(binary, name, folder, runs, seconds):
