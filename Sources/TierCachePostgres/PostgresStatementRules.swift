@@ -8,45 +8,60 @@
 enum PostgresStatementRules {
     /// Leading keywords of utility statements no client may run, and why. Matched against `utilityKind`: the first
     /// entry whose words all lead the statement wins.
-    static let refusedUtilities: [(words: [String], reason: String)] = [
-        (["COPY"], "COPY reads and writes the server's files and programs (and STDIN/STDOUT has no way through here)"),
-        (["SET"], "SET changes the pooled connection's session (role, settings) for every later client"),
-        (["RESET"], "RESET changes the pooled connection's session for every later client"),
-        (["LISTEN"], "LISTEN subscribes the pooled connection, not the client; TierCache listens for its own changes"),
-        (["UNLISTEN"], "UNLISTEN changes the pooled connection's subscriptions"),
-        (["NOTIFY"], "NOTIFY could forge the change notifications caches are invalidated by"),
-        (["PREPARE"], "prepared statements stay on the pooled connection"),
-        (["EXECUTE"], "prepared statements stay on the pooled connection"),
-        (["DEALLOCATE"], "prepared statements stay on the pooled connection"),
-        (["DECLARE"], "cursors stay on the pooled connection"),
-        (["FETCH"], "cursors stay on the pooled connection"),
-        (["MOVE"], "cursors stay on the pooled connection"),
-        (["CLOSE"], "cursors stay on the pooled connection"),
-        (["DISCARD"], "DISCARD changes the pooled connection's session"),
-        (["LOAD"], "LOAD loads a shared library into the server"),
-        (["LOCK"], "LOCK needs a transaction, and each call is one already"),
-        (["DO"], "DO runs code the statement rules cannot see into"),
-        (["BEGIN"], "transaction statements are not supported: each call already runs as its own transaction"),
-        (["START"], "transaction statements are not supported: each call already runs as its own transaction"),
-        (["COMMIT"], "transaction statements are not supported: each call already runs as its own transaction"),
-        (["END"], "transaction statements are not supported: each call already runs as its own transaction"),
-        (["ROLLBACK"], "transaction statements are not supported: each call already runs as its own transaction"),
-        (["ABORT"], "transaction statements are not supported: each call already runs as its own transaction"),
-        (["SAVEPOINT"], "transaction statements are not supported: each call already runs as its own transaction"),
-        (["RELEASE"], "transaction statements are not supported: each call already runs as its own transaction"),
-        (["CREATE", "EXTENSION"], "extensions (dblink, adminpack, …) reach other databases and the server's files"),
-        (["CREATE", "SERVER"], "foreign servers reach other databases"),
-        (["CREATE", "FOREIGN"], "foreign tables and data wrappers reach other databases and files"),
-        (["CREATE", "USER", "MAPPING"], "user mappings hold credentials for other databases"),
-        (["IMPORT", "FOREIGN"], "foreign schemas reach other databases"),
-        (["ALTER", "SYSTEM"], "ALTER SYSTEM writes the server's configuration file"),
-        (["CREATE", "TEMP"], "temporary objects stay on the pooled connection"),
-        (["CREATE", "TEMPORARY"], "temporary objects stay on the pooled connection"),
-        (["CREATE", "LOCAL", "TEMP"], "temporary objects stay on the pooled connection"),
-        (["CREATE", "LOCAL", "TEMPORARY"], "temporary objects stay on the pooled connection"),
-        (["CREATE", "GLOBAL", "TEMP"], "temporary objects stay on the pooled connection"),
-        (["CREATE", "GLOBAL", "TEMPORARY"], "temporary objects stay on the pooled connection"),
-    ]
+    static let refusedUtilities: [(words: [String], reason: String)] = {
+        let transaction = "transaction statements are not supported: each call already runs as its own transaction"
+        let prepared = "prepared statements stay on the pooled connection"
+        let cursors = "cursors stay on the pooled connection"
+        let temporary = "temporary objects stay on the pooled connection"
+        return [
+            (
+                ["COPY"],
+                "COPY reads and writes the server's files and programs (and STDIN/STDOUT has no way through here)"
+            ),
+            (["SET"], "SET changes the pooled connection's session (role, settings) for every later client"),
+            (["RESET"], "RESET changes the pooled connection's session for every later client"),
+            (
+                ["LISTEN"],
+                "LISTEN subscribes the pooled connection, not the client; TierCache listens for its own changes"
+            ),
+            (["UNLISTEN"], "UNLISTEN changes the pooled connection's subscriptions"),
+            (["NOTIFY"], "NOTIFY could forge the change notifications caches are invalidated by"),
+            (["PREPARE"], prepared),
+            (["EXECUTE"], prepared),
+            (["DEALLOCATE"], prepared),
+            (["DECLARE"], cursors),
+            (["FETCH"], cursors),
+            (["MOVE"], cursors),
+            (["CLOSE"], cursors),
+            (["DISCARD"], "DISCARD changes the pooled connection's session"),
+            (["LOAD"], "LOAD loads a shared library into the server"),
+            (["LOCK"], "LOCK needs a transaction, and each call is one already"),
+            (["DO"], "DO runs code the statement rules cannot see into"),
+            (["BEGIN"], transaction),
+            (["START"], transaction),
+            (["COMMIT"], transaction),
+            (["END"], transaction),
+            (["ROLLBACK"], transaction),
+            (["ABORT"], transaction),
+            (["SAVEPOINT"], transaction),
+            (["RELEASE"], transaction),
+            (
+                ["CREATE", "EXTENSION"],
+                "extensions (dblink, adminpack, …) reach other databases and the server's files"
+            ),
+            (["CREATE", "SERVER"], "foreign servers reach other databases"),
+            (["CREATE", "FOREIGN"], "foreign tables and data wrappers reach other databases and files"),
+            (["CREATE", "USER", "MAPPING"], "user mappings hold credentials for other databases"),
+            (["IMPORT", "FOREIGN"], "foreign schemas reach other databases"),
+            (["ALTER", "SYSTEM"], "ALTER SYSTEM writes the server's configuration file"),
+            (["CREATE", "TEMP"], temporary),
+            (["CREATE", "TEMPORARY"], temporary),
+            (["CREATE", "LOCAL", "TEMP"], temporary),
+            (["CREATE", "LOCAL", "TEMPORARY"], temporary),
+            (["CREATE", "GLOBAL", "TEMP"], temporary),
+            (["CREATE", "GLOBAL", "TEMPORARY"], temporary),
+        ]
+    }()
 
     /// The refusal of a utility statement, or nil when it may run (DDL on tables, indexes, views, …).
     static func utilityRefusal(_ sql: String) -> String? {
