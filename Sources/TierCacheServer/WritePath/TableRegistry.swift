@@ -7,6 +7,8 @@ import Synchronization
 public final class TableRegistry: Sendable {
     private struct State {
         var ids: [String: Int32] = [:]
+        /// Each id's name: ids are positions here and in `stamps`.
+        var names: [String] = []
         var stamps: [UInt64] = []
     }
 
@@ -21,6 +23,7 @@ public final class TableRegistry: Sendable {
                 if let id = state.ids[name] { return id }
                 let id = Int32(state.stamps.count)
                 state.ids[name] = id
+                state.names.append(name)
                 state.stamps.append(0)
                 return id
             }
@@ -30,7 +33,7 @@ public final class TableRegistry: Sendable {
     /// The names of table ids `ids` (those it gave out).
     public func names(of ids: [Int32]) -> [String] {
         state.withLock { state in
-            ids.compactMap { id in state.ids.first { $0.value == id }?.key }
+            ids.compactMap { id in Int(id) < state.names.count ? state.names[Int(id)] : nil }
         }
     }
 
@@ -44,6 +47,7 @@ public final class TableRegistry: Sendable {
                 } else {
                     id = Int32(state.stamps.count)
                     state.ids[name] = id
+                    state.names.append(name)
                     state.stamps.append(0)
                 }
                 state.stamps[Int(id)] = max(state.stamps[Int(id)], stamp)
