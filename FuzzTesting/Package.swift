@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 // libFuzzer harnesses for what strangers feed TierCache: clients' requests, a Redis server's replies, policy files.
 // Build (see bench/fuzz.py, which builds and runs them):
-//   swift build -c debug --sanitize=fuzzer --sanitize=address -Xswiftc -parse-as-library
+//   swift build -c release --sanitize=fuzzer --sanitize=address -Xswiftc -parse-as-library
 import PackageDescription
 
 let harness: [SwiftSetting] = [.swiftLanguageMode(.v6)]

@@ -421,8 +421,10 @@ public final class PostgresBackend: BackendAdapter {
         close()
     }
 
+    /// Once: `interruptAll()` closes while the event loops run, and the `close()` after they stopped must not
+    /// schedule on them again.
     public func close() {
-        closed.store(true, ordering: .relaxed)
+        guard !closed.exchange(true, ordering: .relaxed) else { return }
         loads.close()
         runner.withLock { $0?.cancel() }
     }

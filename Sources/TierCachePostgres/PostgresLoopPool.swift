@@ -137,7 +137,7 @@ final class PostgresLoopPool: Sendable {
 
     /// Closes every connection; later calls fail as unavailable.
     func close() {
-        closed.store(true, ordering: .relaxed)
+        guard !closed.exchange(true, ordering: .relaxed) else { return }
         for share in loops.withLock({ Array($0.values) }) {
             share.eventLoop.execute { share.closeAll() }
         }
