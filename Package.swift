@@ -43,6 +43,8 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        // glibc's malloc.h, for the arena cap `serve` sets (no library to link: it is libc).
+        .systemLibrary(name: "CGlibcMalloc"),
         .systemLibrary(
             name: "CHiredis",
             pkgConfig: "hiredis",
@@ -133,6 +135,7 @@ let package = Package(
             dependencies: [
                 "TierCacheServer", "TierCacheProtocol", "TierCachePolicy", "TierCacheRedis", "TierCacheResilience",
                 "TierCacheSupport", "TierCacheBackend", "TierCacheSQLite", "TierCachePostgres", "TierCacheStats",
+                "CGlibcMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

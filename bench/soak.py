@@ -8,7 +8,8 @@ throwaway connections), reconnects, and a few slow readers that pipeline hundred
 Redis is killed (SIGKILL) and started again on the same port at a third and two thirds of the run; with
 --postgres the PostgreSQL server is restarted (fast shutdown) at half of it.
 
-Once a second: the proxy's RSS, open file descriptors, threads (/proc), L1 bytes and error counts (STATS).
+Once a second: the proxy's RSS (anonymous and file-backed), open file descriptors, threads (/proc), L1 bytes and
+error counts (STATS).
 At the end: RSS growth after the warm-up (the first 5 minutes, or a sixth of a shorter run), file descriptors
 after the clients left against the baseline before they came, acknowledged writes missing from the database
 (a write whose connection broke before its answer may or may not have happened: either outcome is accepted),
@@ -234,7 +235,7 @@ def proc_status(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             name, _, rest = line.partition(":")
-            if name in ("VmRSS", "Threads"):
+            if name in ("VmRSS", "RssAnon", "RssFile", "Threads"):
                 values[name] = int(rest.split()[0])
     values["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
     return values
@@ -437,6 +438,12 @@ def report(args, samples, baseline, fds_after, counts, errors, clients, lost, al
     print(f"RSS after warm-up ({warmup:.0f}s): {rss_start / 1024:.1f} MB; at the end {rss_end / 1024:.1f} MB; "
           f"growth {(rss_end - rss_start) / rss_start * 100:+.1f} % (target <= 5 %); peak "
           f"{max(s['VmRSS'] for s in samples) / 1024:.1f} MB")
+    if after and "RssAnon" in after[0]:
+        # Anonymous memory is the heap and the stacks; file-backed is the binary's and libraries' code paged in.
+        for part in ("RssAnon", "RssFile"):
+            start, end = after[0][part], statistics.median(s[part] for s in after[-10:])
+            print(f"  of which {'anonymous' if part == 'RssAnon' else 'file-backed'}: {start / 1024:.1f} MB -> "
+                  f"{end / 1024:.1f} MB ({(end - start) / 1024:+.1f} MB)")
     print(f"file descriptors: baseline {baseline['fds']}, peak {max(s['fds'] for s in samples)}, after the clients "
           f"left {fds_after} (target: back to the baseline)")
     print(f"threads: baseline {baseline['Threads']}, peak {max(s['Threads'] for s in samples)}")

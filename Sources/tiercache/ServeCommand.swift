@@ -382,6 +382,10 @@ struct ServeCommand: AsyncParsableCommand {
             ]
         )
 
+        // Before the event loops' threads first allocate.
+        if let arenas = MallocArenas.limit(eventLoops: configuration.eventLoopThreads) {
+            logger.info("malloc arenas capped", metadata: ["arenas": "\(arenas)"])
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
         let database: OpenedDatabase
         do {
