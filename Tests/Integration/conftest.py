@@ -115,6 +115,9 @@ def clean_environment(extra: dict[str, str | None] | None) -> dict[str, str]:
     env["TIERCACHE_ADMIN_LISTEN"] = "off"
     # Most tests write with SQL.EXEC, which is off by default; the default's own test passes None to unset it.
     env["TIERCACHE_SQL_EXEC"] = "on"
+    # Work scheduled on an event loop that has shut down (a shutdown-order bug) is only printed by NIO; strict mode
+    # makes it a crash, which the teardown reports.
+    env["SWIFTNIO_STRICT"] = "1"
     env.update(extra or {})
     return {name: value for name, value in env.items() if value is not None}
 
