@@ -313,7 +313,8 @@ class ProxyProcess:
     # -- lifecycle
 
     def log(self) -> str:
-        self._log_file.flush()
+        if not self._log_file.closed:
+            self._log_file.flush()
         try:
             return self.log_path.read_text(errors="replace")
         except OSError:
