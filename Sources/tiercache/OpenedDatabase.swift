@@ -35,12 +35,13 @@ struct OpenedDatabase {
         }
     }
 
-    /// Interrupts what still runs (a runaway QUERY would otherwise hold the process), stops the event loops and
-    /// the thread pool, and closes the connections.
+    /// Interrupts what still runs (a runaway QUERY would otherwise hold the process), stops the thread pool and
+    /// then the event loops, and closes the connections. The pool first: an interrupted statement still answers
+    /// its caller's promise on an event loop, which must be running then.
     func close(group: MultiThreadedEventLoopGroup) async {
         adapter.interruptAll()
-        try? await group.shutdownGracefully()
         try? await threadPool?.shutdownGracefully()
+        try? await group.shutdownGracefully()
         adapter.close()
     }
 
