@@ -10,6 +10,16 @@ public final class TableRegistry: Sendable {
         /// Each id's name: ids are positions here and in `stamps`.
         var names: [String] = []
         var stamps: [UInt64] = []
+
+        /// The id of `name`, given out now when it is new.
+        mutating func id(of name: String) -> Int32 {
+            if let id = ids[name] { return id }
+            let id = Int32(stamps.count)
+            ids[name] = id
+            names.append(name)
+            stamps.append(0)
+            return id
+        }
     }
 
     private let state = Mutex(State())
@@ -18,22 +28,13 @@ public final class TableRegistry: Sendable {
 
     /// Ids for `tables`, creating ids for names not seen before.
     public func ids(for tables: some Sequence<String>) -> [Int32] {
-        state.withLock { state in
-            tables.map { name in
-                if let id = state.ids[name] { return id }
-                let id = Int32(state.stamps.count)
-                state.ids[name] = id
-                state.names.append(name)
-                state.stamps.append(0)
-                return id
-            }
-        }
+        state.withLock { state in tables.map { state.id(of: $0) } }
     }
 
     /// The names of table ids `ids` (those it gave out).
     public func names(of ids: [Int32]) -> [String] {
         state.withLock { state in
-            ids.compactMap { id in Int(id) < state.names.count ? state.names[Int(id)] : nil }
+            ids.compactMap { id in state.names.indices.contains(Int(id)) ? state.names[Int(id)] : nil }
         }
     }
 
@@ -41,16 +42,8 @@ public final class TableRegistry: Sendable {
     public func raise(_ tables: some Sequence<String>, to stamp: UInt64) {
         state.withLock { state in
             for name in tables {
-                let id: Int32
-                if let known = state.ids[name] {
-                    id = known
-                } else {
-                    id = Int32(state.stamps.count)
-                    state.ids[name] = id
-                    state.names.append(name)
-                    state.stamps.append(0)
-                }
-                state.stamps[Int(id)] = max(state.stamps[Int(id)], stamp)
+                let id = Int(state.id(of: name))
+                state.stamps[id] = max(state.stamps[id], stamp)
             }
         }
     }
