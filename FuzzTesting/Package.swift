@@ -1,7 +1,10 @@
 // swift-tools-version:6.0
 // libFuzzer harnesses for what strangers feed TierCache: clients' requests, a Redis server's replies, policy files.
 // Build (see bench/fuzz.py, which builds and runs them):
-//   swift build -c release --sanitize=fuzzer --sanitize=address -Xswiftc -parse-as-library
+//   swift build -c release --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library \
+//     -Xcc -fsanitize=address
+// (not `--sanitize=address` beside `--sanitize=fuzzer`: SwiftPM passes the two in varying order and swiftc keeps
+// only the last; see bench/fuzz.py)
 import PackageDescription
 
 let harness: [SwiftSetting] = [.swiftLanguageMode(.v6)]
