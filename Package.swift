@@ -135,7 +135,7 @@ let package = Package(
             dependencies: [
                 "TierCacheServer", "TierCacheProtocol", "TierCachePolicy", "TierCacheRedis", "TierCacheResilience",
                 "TierCacheSupport", "TierCacheBackend", "TierCacheSQLite", "TierCachePostgres", "TierCacheStats",
-                "CGlibcMalloc",
+                "TierCacheCache", "CGlibcMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,12 +1,12 @@
 import NIOCore
 
-/// One lock's worth of the L1: an open-addressing hash table, byte accounting, and an eviction order.
+/// One lock's worth of the L1: an open-addressing hash table, byte and entry accounting, and an eviction policy.
 ///
 /// Layout for few cache misses and little memory (the target is ≤ 100 bytes per entry beyond key and value):
 /// the table holds 8-byte buckets (the key hash's low 32 bits and a slot number), so probing never leaves it;
 /// `slots` maps slot numbers to each entry's single allocation (`EntryStorage`, metadata and bytes together);
-/// the eviction policy keeps its own 4-byte links per slot. A hit reads one bucket, one slot pointer and one
-/// entry block.
+/// the eviction policy keeps its own links per slot. A hit reads one bucket, one slot pointer and one entry
+/// block, and tells the policy (W-TinyLFU: one frequency-sketch cache line).
 struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
     // `@unchecked Sendable`: the entry pointers are owned by the shard, which lives inside a Mutex and is only
     // touched under it; nothing else holds them.
@@ -20,12 +20,20 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
     /// Open addressing with linear probing. Capacity is a power of two.
     private var table: [Bucket]
     private var count = 0
-    private var policy = Policy()
+    private var policy: Policy
     private let hasher: KeyHash
+    private let policySeed: UInt64
 
     let maxBytes: Int
+    /// Entries, tombstones included; `Int.max` when only bytes bound the shard.
+    let maxEntries: Int
     let entryOverhead: Int
+    /// Bytes charged for entries (tombstones included).
     private(set) var bytes = 0
+    /// Bytes the eviction policy's own structures take, also counted against `maxBytes`.
+    var policyBytes: Int { policy.memoryBytes }
+    /// Entries held, tombstones included.
+    var entryCount: Int { count }
     /// The newest write stamp of any tombstone that left this shard. A fill whose load started before it may
     /// be older than a write we no longer remember, so it is refused.
     private var retiredTombstoneStamp: UInt64 = 0
@@ -41,10 +49,13 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
         return group >= 0 && group < staleGrace.count ? entry.expiresAt &+ staleGrace[group] : entry.expiresAt
     }
 
-    init(maxBytes: Int, entryOverhead: Int, hasher: KeyHash) {
+    init(maxBytes: Int, maxEntries: Int = .max, entryOverhead: Int, hasher: KeyHash, policySeed: UInt64 = 1) {
         self.maxBytes = maxBytes
+        self.maxEntries = maxEntries
         self.entryOverhead = entryOverhead
         self.hasher = hasher
+        self.policySeed = policySeed
+        self.policy = Policy(limits: EvictionLimits(maxWeight: maxBytes, maxEntries: maxEntries), seed: policySeed)
         self.table = Array(repeating: .empty, count: 16)
     }
 
@@ -62,6 +73,7 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
         now: UInt64,
         _ body: (L1EntryInfo, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool
     ) -> L1Lookup {
+        policy.recordAccess(hash)
         guard let (position, slotIndex, entry) = find(key, hash: hash) else { return .miss }
         if entry.isTombstone { return .miss }
         let group = entry.group
@@ -121,12 +133,14 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
 
     // MARK: Store
 
-    /// Stores an entry unless something newer is known for the key.
+    /// Stores an entry unless something newer is known for the key, or the eviction policy prefers what it would
+    /// displace. `warm`: warming loaded it.
     mutating func store(
         _ key: UnsafeRawBufferPointer,
         hash: UInt64,
         reply: CachedReply,
         info: L1EntryInfo,
+        warm: Bool = false,
         now: UInt64
     ) -> L1StoreResult {
         if info.stamp < retiredTombstoneStamp { return .refusedStale }
@@ -134,7 +148,8 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
         let resp3Length = reply.resp3?.readableBytes ?? 0
         let total = key.count + resp2Length + resp3Length
         let flag = Int(EntryStorage.flag)
-        guard total + entryOverhead <= maxBytes, key.count < flag, resp2Length < flag, total < flag,
+        guard total + entryOverhead + policy.memoryBytes <= maxBytes, key.count < flag, resp2Length < flag,
+            total < flag,
             info.group <= EntryStorage.maxGroup
         else {
             return .refusedTooLarge
@@ -163,7 +178,8 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
                     from: resp3)
             }
         }
-        let slotIndex = insert(storage, hash: hash, now: now)
+        let slotIndex = insert(storage, hash: hash, warm: warm, now: now)
+        guard slots[Int(slotIndex)] != nil else { return .notAdmitted }
         if hasDependencies { dependencies[slotIndex] = info.dependencies }
         return .stored
     }
@@ -180,7 +196,7 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
         if let (position, existing, _) = find(key, hash: hash) {
             removeEntry(at: position, slot: existing, reason: .invalidated)
         }
-        guard key.count + entryOverhead <= maxBytes, key.count < Int(EntryStorage.flag) else {
+        guard key.count + entryOverhead + policy.memoryBytes <= maxBytes, key.count < Int(EntryStorage.flag) else {
             retiredTombstoneStamp = max(retiredTombstoneStamp, stamp)
             return
         }
@@ -192,7 +208,7 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
             resp2Field: 0,
             count: key.count
         ) { $0.copyMemory(from: key) }
-        insert(storage, hash: hash, now: now)
+        insert(storage, hash: hash, warm: false, now: now)
     }
 
     mutating func remove(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Bool {
@@ -217,7 +233,7 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
         table = Array(repeating: .empty, count: 16)
         count = 0
         bytes = 0
-        policy = Policy()
+        policy = Policy(limits: EvictionLimits(maxWeight: maxBytes, maxEntries: maxEntries), seed: policySeed)
     }
 
     /// Removes expired entries and tombstones, so memory held by entries nobody reads again is returned.
@@ -290,18 +306,11 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
         entry.count + entryOverhead
     }
 
+    /// Stores `entry`, then evicts what the policy picks until the shard is within its bounds; the new entry
+    /// itself may be what goes. Returns its slot, empty when it went.
     @discardableResult
-    private mutating func insert(_ entry: EntryStorage, hash: UInt64, now: UInt64) -> Int32 {
+    private mutating func insert(_ entry: EntryStorage, hash: UInt64, warm: Bool, now: UInt64) -> Int32 {
         let entryCharge = charge(of: entry)
-        // Make room first: evict from the cold end until the new entry fits.
-        while bytes + entryCharge > maxBytes, let victim = policy.victim() {
-            guard let victimEntry = slots[Int(victim)], let position = bucketPosition(of: victim, victimEntry) else {
-                preconditionFailure("L1 shard: eviction victim \(victim) not in the table")
-            }
-            let reason: L1RemovalReason =
-                victimEntry.isTombstone || victimEntry.expiresAt <= now ? .expired : .evicted
-            removeEntry(at: position, slot: victim, reason: reason)
-        }
         if (count + 1) * 4 > table.count * 3 { grow() }
 
         let slotIndex: Int32
@@ -319,9 +328,34 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
         table[position] = Bucket(hash: shortHash, slot: slotIndex)
         count += 1
         bytes += entryCharge
-        policy.inserted(slotIndex)
+        policy.inserted(slotIndex, weight: entryCharge, warm: warm)
         if !entry.isTombstone { account(group: entry.group, entries: 1, bytes: entryCharge) }
+        evictWhileOverBounds(now: now)
         return slotIndex
+    }
+
+    private var isOverBounds: Bool {
+        bytes + policy.memoryBytes > maxBytes || count > maxEntries
+    }
+
+    private mutating func evictWhileOverBounds(now: UInt64) {
+        let hasher = hasher
+        while isOverBounds {
+            let victim = slots.withUnsafeBufferPointer { slots in
+                policy.victim { slot in
+                    guard let entry = slots[Int(slot)] else { return 0 }
+                    return entry.withBytes { hasher.hash(UnsafeRawBufferPointer(rebasing: $0[..<entry.keyLength])) }
+                }
+            }
+            guard let victim else { break }
+            guard let victimEntry = slots[Int(victim)], let position = bucketPosition(of: victim, victimEntry) else {
+                preconditionFailure("L1 shard: eviction victim \(victim) not in the table")
+            }
+            let reason: L1RemovalReason =
+                victimEntry.isTombstone || victimEntry.expiresAt <= now ? .expired : .evicted
+            removeEntry(at: position, slot: victim, reason: reason)
+        }
+        policy.settle()
     }
 
     private mutating func removeEntry(at position: Int, slot slotIndex: Int32, reason: L1RemovalReason) {
@@ -456,6 +490,9 @@ public enum L1StoreResult: Sendable, Equatable {
     case refusedStale
     /// The entry alone exceeds a shard's share of the memory budget.
     case refusedTooLarge
+    /// The eviction policy kept the entries it would have displaced: W-TinyLFU's sketch has seen their keys more
+    /// often than this one.
+    case notAdmitted
 }
 
 /// Per-group counts kept by each shard and summed for stats.

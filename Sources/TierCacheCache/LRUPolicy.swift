@@ -1,52 +1,35 @@
 /// Least-recently-used order as an intrusive doubly linked list over slot numbers.
 ///
 /// A slot's two links sit side by side in one array, so an access touches one cache line per node it relinks,
-/// and allocates nothing.
+/// and allocates nothing. Keeps no history: every new entry is admitted, and a scan of new keys empties the
+/// cache of its popular ones.
 public struct LRUPolicy: EvictionPolicy {
-    private struct Link {
-        var previous: Int32
-        var next: Int32
-    }
+    public static let name = L1Eviction.lru.rawValue
 
-    private var links: [Link] = []
-    /// Most recently used.
-    private var head: Int32 = -1
-    /// Least recently used: the victim.
-    private var tail: Int32 = -1
+    private var list = SlotList(regions: 1)
 
-    public init() {}
+    public init(limits: EvictionLimits, seed: UInt64) {}
 
-    public mutating func inserted(_ slot: Int32) {
-        let index = Int(slot)
-        while links.count <= index { links.append(Link(previous: -1, next: -1)) }
-        pushFront(slot)
+    public var memoryBytes: Int { 0 }
+
+    @inline(__always)
+    public mutating func recordAccess(_ hash: UInt64) {}
+
+    public mutating func inserted(_ slot: Int32, weight: Int, warm: Bool) {
+        list.append(slot, to: 0)
     }
 
     public mutating func accessed(_ slot: Int32) {
-        guard slot != head else { return }
-        unlink(slot)
-        pushFront(slot)
+        list.moveToBack(slot)
     }
 
     public mutating func removed(_ slot: Int32) {
-        unlink(slot)
+        list.remove(slot)
     }
 
-    public func victim() -> Int32? {
-        tail >= 0 ? tail : nil
+    public mutating func victim(keyHash: (Int32) -> UInt64) -> Int32? {
+        list.first(of: 0)
     }
 
-    private mutating func pushFront(_ slot: Int32) {
-        links[Int(slot)] = Link(previous: -1, next: head)
-        if head >= 0 { links[Int(head)].previous = slot }
-        head = slot
-        if tail < 0 { tail = slot }
-    }
-
-    private mutating func unlink(_ slot: Int32) {
-        let link = links[Int(slot)]
-        if link.previous >= 0 { links[Int(link.previous)].next = link.next } else { head = link.next }
-        if link.next >= 0 { links[Int(link.next)].previous = link.previous } else { tail = link.previous }
-        links[Int(slot)] = Link(previous: -1, next: -1)
-    }
+    public mutating func settle() {}
 }

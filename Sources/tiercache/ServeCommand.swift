@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import TierCacheBackend
+import TierCacheCache
 import TierCachePolicy
 import TierCacheProtocol
 import TierCacheRedis
@@ -95,6 +96,16 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("l1-shards"), help: "Independently locked L1 shards, a power of two (TIERCACHE_L1_SHARDS).")
     var l1Shards: String?
+
+    @Option(
+        name: .customLong("l1-max-entries"),
+        help: "L1 entry bound besides the memory bound; the tighter wins (TIERCACHE_L1_MAX_ENTRIES); default none.")
+    var l1MaxEntries: String?
+
+    @Option(
+        name: .customLong("l1-eviction"),
+        help: "L1 eviction policy: w-tinylfu (default) or lru (TIERCACHE_L1_EVICTION).")
+    var l1Eviction: String?
 
     @Option(help: "Password clients must AUTH with: the default user's (TIERCACHE_REQUIREPASS).")
     var requirepass: String?
@@ -407,7 +418,9 @@ struct ServeCommand: AsyncParsableCommand {
         logger.info(
             "L1 configured",
             metadata: [
-                "max_bytes": "\(configuration.l1MaxMemory)", "shards": "\(configuration.l1Shards)", "eviction": "lru",
+                "max_bytes": "\(configuration.l1MaxMemory)", "shards": "\(configuration.l1Shards)",
+                "max_entries": "\(configuration.l1MaxEntries.map(String.init) ?? "none")",
+                "eviction": "\(configuration.l1Eviction.rawValue)",
             ]
         )
         if let l2 = configuration.l2 {

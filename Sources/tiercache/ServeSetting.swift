@@ -1,4 +1,5 @@
 import ArgumentParser
+import TierCacheCache
 import TierCacheProtocol
 import TierCacheResilience
 import TierCacheServer
@@ -66,6 +67,11 @@ extension ServeCommand {
             .init(
                 "--l1-shards", \.l1Shards, expected: "a power of two from 1 to 1024",
                 { Int($0).flatMap { $0 > 0 && $0 & ($0 - 1) == 0 && $0 <= 1024 ? $0 : nil } }, into: \.l1Shards),
+            .init("--l1-max-entries", \.l1MaxEntries, expected: "a positive count", { positive($0) },
+                into: \.l1MaxEntries),
+            .init("--l1-eviction", \.l1Eviction,
+                expected: L1Eviction.allCases.map(\.rawValue).joined(separator: " or "), L1Eviction.init(rawValue:),
+                into: \.l1Eviction),
             .init("--max-inline-length", \.maxInlineLength, expected: size, ByteSize.parse,
                 into: \.protocolLimits.maxInlineLength),
             .init("--max-bulk-length", \.maxBulkLength, expected: size, ByteSize.parse,

@@ -12,7 +12,8 @@ struct L1CacheModelTests {
         var random = SplitMix64(seed: seed)
         let overhead = 16
         let budget = 2000
-        let cache = try L1Cache(configuration: .init(maxBytes: budget, shardCount: 1, entryOverhead: overhead))
+        let cache = try L1Cache(
+            configuration: .init(maxBytes: budget, eviction: .lru, shardCount: 1, entryOverhead: overhead))
         // Model: key → (value, expiresAt), and recency order (last = most recent).
         var model: [String: (String, UInt64)] = [:]
         var order: [String] = []
@@ -96,7 +97,7 @@ struct L1CacheModelTests {
         let snapshot = cache.snapshot()
         #expect(snapshot.bytes <= 64 * 1024)
         #expect(snapshot.total.entries > 0)
-        #expect(snapshot.groups.map(\.bytes).reduce(0, +) == snapshot.bytes)
+        #expect(snapshot.groups.map(\.bytes).reduce(0, +) == snapshot.bytes - snapshot.policyBytes)
     }
 }
 

@@ -102,7 +102,9 @@ public final class Proxy: Sendable {
         self.accessTracker = AccessTracker(window: configuration.hotKeyWindow, now: clock.monotonicNanoseconds())
         self.warmer = Warmer(logger: logger, clock: clock)
         self.l1 = try L1Cache(
-            configuration: .init(maxBytes: configuration.l1MaxMemory, shardCount: configuration.l1Shards)
+            configuration: .init(
+                maxBytes: configuration.l1MaxMemory, maxEntries: configuration.l1MaxEntries,
+                eviction: configuration.l1Eviction, shardCount: configuration.l1Shards)
         )
         let state = try PolicyState(
             policy, exactIDs: validation.exactIDs, registry: typeRegistry)

@@ -431,7 +431,7 @@ final class ReadPath: Sendable {
         }
         l1.store(
             read.key, reply: fill.reply, info: L1EntryInfo(expiresAt: fill.expiresAt, stamp: stamp, group: type.group),
-            now: now)
+            warm: read.purpose == .warming, now: now)
     }
 }
 

@@ -92,8 +92,21 @@ struct StatsReport {
                             ("entries", .integer(Int64(l1.total.entries))),
                             ("bytes", .integer(Int64(l1.bytes))),
                             ("max_bytes", .integer(Int64(l1.maxBytes))),
+                            ("max_entries", .integer(Int64(l1.maxEntries ?? 0))),
+                            ("eviction", .text(l1.eviction)),
                             ("evictions", .integer(Int64(l1.total.evictions))),
                             ("expirations", .integer(Int64(l1.total.expirations))),
+                            (
+                                "memory",
+                                .map([
+                                    ("entries", .integer(Int64(l1.storedEntries))),
+                                    ("bytes_counted", .integer(Int64(l1.bytes))),
+                                    ("keys_and_values", .integer(Int64(l1.bytes - l1.overheadBytes))),
+                                    ("overhead", .integer(Int64(l1.overheadBytes))),
+                                    ("overhead_per_entry", .integer(Int64(l1.entryOverhead))),
+                                    ("policy_bytes", .integer(Int64(l1.policyBytes))),
+                                ])
+                            ),
                         ])
                     ),
                     ("l2", l2Report(hits: l2Hits, misses: l2Misses)),

@@ -35,6 +35,7 @@ extension ServerConfiguration {
         positive(databaseIdleTimeout, "--db-idle-timeout")
         require(!policyPath.isEmpty, "--policies", "a policy directory or file", "an empty path")
         require(l1MaxMemory > 0, "--l1-max-memory", "a positive size", "\(l1MaxMemory)")
+        if let l1MaxEntries { require(l1MaxEntries > 0, "--l1-max-entries", "a positive count", "\(l1MaxEntries)") }
         require(
             l1Shards > 0 && l1Shards & (l1Shards - 1) == 0 && l1Shards <= 1024, "--l1-shards",
             "a power of two from 1 to 1024", "\(l1Shards)")

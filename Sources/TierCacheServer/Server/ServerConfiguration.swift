@@ -1,4 +1,5 @@
 import TierCacheBackend
+import TierCacheCache
 import TierCacheProtocol
 import TierCacheResilience
 
@@ -38,6 +39,10 @@ public struct ServerConfiguration: Sendable {
     public var l1MaxMemory: Int
     /// Independently locked L1 shards (a power of two).
     public var l1Shards: Int
+    /// Entries the L1 may hold besides its bytes (`--l1-max-entries`); nil: only bytes bound it.
+    public var l1MaxEntries: Int?
+    /// Which entry leaves a full L1 shard, and whether a new one may displace it (`--l1-eviction`).
+    public var l1Eviction: L1Eviction
     /// When set, clients must AUTH (or HELLO … AUTH) before anything else.
     public var requirePassword: String?
     /// The users file (`--users`): users with their passwords' hashes and permissions; nil: only `default`.
@@ -118,6 +123,8 @@ public struct ServerConfiguration: Sendable {
         hotKeysInterval: Duration = .seconds(60),
         l1MaxMemory: Int = 256 * 1024 * 1024,
         l1Shards: Int = 16,
+        l1MaxEntries: Int? = nil,
+        l1Eviction: L1Eviction = .windowTinyLFU,
         requirePassword: String? = nil,
         protocolLimits: RESPLimits = .default,
         eventLoopThreads: Int = 1,
@@ -153,6 +160,8 @@ public struct ServerConfiguration: Sendable {
         self.hotKeysInterval = hotKeysInterval
         self.l1MaxMemory = l1MaxMemory
         self.l1Shards = l1Shards
+        self.l1MaxEntries = l1MaxEntries
+        self.l1Eviction = l1Eviction
         self.requirePassword = requirePassword
         self.protocolLimits = protocolLimits
         self.eventLoopThreads = eventLoopThreads

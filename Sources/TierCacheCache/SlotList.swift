@@ -1,0 +1,83 @@
+/// Doubly linked lists of slot numbers, one per region of a policy, sharing one array of links: a slot is in at
+/// most one list. Front: the oldest (the next victim); back: the newest.
+///
+/// A slot's links sit side by side (8 bytes), its region in a byte array beside them, so relinking touches one
+/// cache line per node, and nothing is allocated once the arrays have grown to the shard's slot count.
+struct SlotList: Sendable {
+    private struct Link {
+        var previous: Int32
+        var next: Int32
+    }
+
+    private static let nowhere = UInt8.max
+
+    private var links: [Link] = []
+    private var regions: [UInt8] = []
+    private var fronts: [Int32]
+    private var backs: [Int32]
+
+    init(regions count: Int) {
+        fronts = [Int32](repeating: -1, count: count)
+        backs = [Int32](repeating: -1, count: count)
+    }
+
+    /// The region `slot` is in, if any.
+    @inline(__always)
+    func region(of slot: Int32) -> Int? {
+        let index = Int(slot)
+        guard index < regions.count, regions[index] != Self.nowhere else { return nil }
+        return Int(regions[index])
+    }
+
+    /// The oldest slot of `region`.
+    @inline(__always)
+    func first(of region: Int) -> Int32? {
+        let slot = fronts[region]
+        return slot >= 0 ? slot : nil
+    }
+
+    /// The slot after `slot` in its region (toward the newest).
+    func next(after slot: Int32) -> Int32? {
+        let next = links[Int(slot)].next
+        return next >= 0 ? next : nil
+    }
+
+    /// Puts `slot`, in no region now, at the back of `region`.
+    mutating func append(_ slot: Int32, to region: Int) {
+        let index = Int(slot)
+        while links.count <= index {
+            links.append(Link(previous: -1, next: -1))
+            regions.append(Self.nowhere)
+        }
+        let back = backs[region]
+        links[index] = Link(previous: back, next: -1)
+        if back >= 0 { links[Int(back)].next = slot } else { fronts[region] = slot }
+        backs[region] = slot
+        regions[index] = UInt8(region)
+    }
+
+    /// Takes `slot` out of its region.
+    mutating func remove(_ slot: Int32) {
+        guard let region = region(of: slot) else { return }
+        let index = Int(slot)
+        let link = links[index]
+        if link.previous >= 0 { links[Int(link.previous)].next = link.next } else { fronts[region] = link.next }
+        if link.next >= 0 { links[Int(link.next)].previous = link.previous } else { backs[region] = link.previous }
+        links[index] = Link(previous: -1, next: -1)
+        regions[index] = Self.nowhere
+    }
+
+    /// Moves `slot` to the back of its own region.
+    @inline(__always)
+    mutating func moveToBack(_ slot: Int32) {
+        guard let region = region(of: slot), backs[region] != slot else { return }
+        remove(slot)
+        append(slot, to: region)
+    }
+
+    /// Moves `slot` to the back of `region`.
+    mutating func move(_ slot: Int32, to region: Int) {
+        remove(slot)
+        append(slot, to: region)
+    }
+}
