@@ -184,6 +184,8 @@ types:
         ("--listen", "nonsense", "--listen must be HOST:PORT"),
         ("--database", "postgres://x", "--database: postgres:// needs a database"),
         ("--l1-max-memory", "lots", "--l1-max-memory must be a size"),
+        ("--l1-eviction", "lfu", "--l1-eviction must be w-tinylfu or lru; got 'lfu'"),
+        ("--l1-max-entries", "0", "--l1-max-entries must be a positive count; got '0'"),
         ("--threads", "0", "--threads must be 1…64"),
         ("--log-level", "loud", "--log-level must be one of"),
     ],
