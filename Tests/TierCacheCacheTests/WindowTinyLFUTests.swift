@@ -151,6 +151,20 @@ struct WindowTinyLFUTests {
         #expect(cache.snapshot().storedEntries <= 100)
     }
 
+    @Test("the window gives a new key its chance: read again at once, it is served before admission judges it")
+    func windowServesANewKey() throws {
+        let cache = try L1Cache(
+            configuration: .init(maxBytes: 1 << 24, maxEntries: 100, shardCount: 1, hashSeed: 7))
+        for _ in 0..<3 {
+            for index in 0..<100 { getOrLoad(cache, "old:\(index)") }
+        }
+        getOrLoad(cache, "burst")
+        #expect(get(cache, "burst"), "in the window: served though old keys were read more often")
+        // Leaving the window, it meets admission: two requests lose to keys read three or four times.
+        for index in 0..<3 { getOrLoad(cache, "next:\(index)") }
+        #expect(!get(cache, "burst"))
+    }
+
     @Test("weights: a large value read once does not push out many small popular ones; one read often does")
     func weightedAdmission() throws {
         // One shard of 64 kB; small entries take 96 + ~8 bytes.
