@@ -29,6 +29,7 @@ enum StatsRenderer {
                 ])
             }
             output += table(rows) + "\n"
+            if let l1 = report.child("tiers")?.child("l1") { output += l1Summary(l1) }
             if let l2 = report.child("tiers")?.child("l2") { output += l2Summary(l2) }
         }
         if let types = report.child("types")?.pairs {
@@ -119,6 +120,20 @@ enum StatsRenderer {
     }
 
     /// The shared tier's link and traffic in a few lines.
+    /// The eviction policy and what the bytes counted are made of.
+    private static func l1Summary(_ l1: RESPValue) -> String {
+        var output = "L1 eviction \(l1.child("eviction")?.string ?? "?")"
+        let maxEntries = number(l1.child("max_entries"))
+        output += maxEntries == "0" ? ", no entry bound" : ", at most \(maxEntries) entries"
+        if let memory = l1.child("memory") {
+            output += "; \(number(memory.child("bytes_counted"))) bytes counted = "
+            output += "\(number(memory.child("keys_and_values"))) keys and values + \(number(memory.child("overhead")))"
+            output += " overhead (\(number(memory.child("overhead_per_entry"))) per entry, sketch "
+            output += "\(number(memory.child("policy_bytes"))))"
+        }
+        return output + "\n\n"
+    }
+
     private static func l2Summary(_ l2: RESPValue) -> String {
         let status = l2.child("status")?.string ?? "?"
         guard status != "off" else { return "L2 off (no --redis)\n\n" }

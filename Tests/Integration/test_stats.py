@@ -9,7 +9,8 @@ import pytest
 
 from conftest import BENCHMARK_TYPE, SHIPPED_TYPES, Err, RawConnection, decode_tree, run_tiercache, wait_for
 
-L1_KEYS = ["hits", "misses", "hit_ratio", "entries", "bytes", "max_bytes", "evictions", "expirations"]
+L1_KEYS = ["hits", "misses", "hit_ratio", "entries", "bytes", "max_bytes", "max_entries", "eviction", "evictions",
+           "expirations", "memory"]
 TYPE_L1_KEYS = ["hits", "misses", "hit_ratio", "entries", "bytes", "evictions", "expirations"]
 TYPE_KEYS = ["l1", "l2", "loads", "loads_absent", "load_errors", "coalesced", "stale_hits", "revalidations", "refreshes",
              "invalidations", "ttl_seconds"]
@@ -135,7 +136,8 @@ def test_hit_ratio_math(proxy):
     l1 = stats["tiers"]["l1"]
     assert (l1["hits"], l1["misses"], l1["hit_ratio"]) == (5, 3, 5 / 8)
     assert l1["entries"] == 3
-    assert l1["bytes"] == sum(t["l1"]["bytes"] for t in stats["types"].values()) > 0
+    # The tier's bytes are what counts against --l1-max-memory: the types' entries and the eviction policy's sketch.
+    assert l1["bytes"] - l1["memory"]["policy_bytes"] == sum(t["l1"]["bytes"] for t in stats["types"].values()) > 0
     untouched = stats["types"]["governance_rules"]
     assert (untouched["l1"]["hits"], untouched["l1"]["misses"], untouched["l1"]["hit_ratio"]) == (0, 0, 0.0)
     assert stats["commands"]["GET"]["count"] == 8
@@ -186,6 +188,9 @@ def test_tiercache_stats_table(px, r3):
     assert (int(row.group(1)), int(row.group(2))) == (us["hits"], us["misses"])
     assert float(row.group(3)) == pytest.approx(us["hit_ratio"] * 100, abs=0.051)
     assert re.search(r"^l1\s+\d+", out, re.M)
+    l1 = expected["tiers"]["l1"]
+    assert re.search(rf"^L1 eviction w-tinylfu, no entry bound; \d+ bytes counted = \d+ keys and values \+ \d+ overhead "
+                     rf"\(96 per entry, sketch \d+\)$", out, re.M), out
     assert not re.search(r"^(pools|health)\s", out, re.M), "maps are not latency rows"
     pools = "readers 0/4 in use, 0 waiting, 0 timed out; writer 0/1 in use, 0 waiting, 0 timed out; client_readers" \
         " 0/3 in use" if px.backend == "sqlite" else "loads 0/4 in use, 0 waiting, 0 timed out; client_reads 0/2 in" \
