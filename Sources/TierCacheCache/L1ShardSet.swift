@@ -1,34 +1,8 @@
 import NIOCore
 import Synchronization
 
-/// What `L1Cache` asks of its shards, whatever their eviction policy: one dynamic call per operation, and the
-/// shards' own code specialized for the policy.
-protocol L1Shards: AnyObject, Sendable {
-    func lookup(
-        _ keyBytes: UnsafeRawBufferPointer,
-        now: UInt64,
-        _ body: (L1EntryInfo, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool
-    ) -> L1Lookup
-    func lookupStale(
-        _ key: ByteBuffer,
-        now: UInt64,
-        maxAge: UInt64,
-        _ body: (L1EntryInfo, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool
-    ) -> L1Lookup
-    func setStaleGrace(_ nanosecondsByGroup: [UInt64])
-    func store(_ key: ByteBuffer, reply: CachedReply, info: L1EntryInfo, warm: Bool, now: UInt64) -> L1StoreResult
-    func invalidate(_ key: ByteBuffer, stamp: UInt64, now: UInt64)
-    func remove(_ key: ByteBuffer) -> Bool
-    func removeAll(stamp: UInt64)
-    func revise(group: Int32, _ revise: (UInt64) -> UInt64?)
-    func keys(group: Int32, now: UInt64, limit: Int) -> [[UInt8]]
-    func scan(cursor: UInt64, count: Int, now: UInt64) -> (keys: [(key: [UInt8], kind: UInt8)], next: UInt64)
-    func sweep(now: UInt64, slotsPerShard: Int)
-    func snapshot() -> L1Snapshot
-}
-
 /// The L1's shards with one eviction policy: each shard behind its own lock, picked by the key hash's high bits.
-final class L1ShardSet<Policy: EvictionPolicy>: L1Shards {
+final class L1ShardSet<Policy: EvictionPolicy>: Sendable {
     private final class Shard: Sendable {
         let state: Mutex<L1Shard<Policy>>
         init(maxBytes: Int, maxEntries: Int, entryOverhead: Int, hasher: KeyHash, policySeed: UInt64) {
