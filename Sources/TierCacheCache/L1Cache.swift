@@ -83,12 +83,7 @@ public final class L1Cache: Sendable {
         now: UInt64,
         _ body: (L1EntryInfo, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool
     ) -> L1Lookup {
-        key.withUnsafeReadableBytes { keyBytes in
-            switch shards {
-            case .windowTinyLFU(let set): set.lookup(keyBytes, now: now, body)
-            case .lru(let set): set.lookup(keyBytes, now: now, body)
-            }
-        }
+        key.withUnsafeReadableBytes { keyBytes in lookup(keyBytes, now: now, body) }
     }
 
     public func lookup(

@@ -43,9 +43,10 @@ public struct WindowTinyLFUPolicy: EvictionPolicy {
         let mainWeight = limits.maxWeight - window.maxWeight
         let mainEntries = limits.maxEntries == .max ? Int.max : limits.maxEntries - window.maxEntries
         protected = EvictionLimits(maxWeight: mainWeight / 5 * 4, maxEntries: Self.share(mainEntries, 4, of: 5))
-        // Sized for the entry bound when there is one; otherwise it grows with the entries held (`inserted`),
-        // keeping its counts.
-        sketch = FrequencySketch(capacity: limits.maxEntries == .max ? 64 : limits.maxEntries)
+        // Sized for a small entry bound at once (up to 4,096 entries, 36 kB); otherwise grown with the entries
+        // held (`inserted`), keeping its counts: sized up front for a large `--l1-max-entries`, it would take memory
+        // (and bound) the cache may never fill. (Grown rather than sized, Zipf at 10 % lost 0.002.)
+        sketch = FrequencySketch(capacity: limits.maxEntries == .max ? 64 : min(limits.maxEntries, 4096))
         random = seed | 1
     }
 

@@ -108,7 +108,7 @@ struct WindowTinyLFUTests {
         let grown = cache.snapshot()
         #expect(grown.eviction == "w-tinylfu")
         #expect(grown.policyBytes > small)
-        #expect(grown.policyBytes <= 1024 * 2 * 5, "about 5 bytes per entry, rounded up to a power of two")
+        #expect(grown.policyBytes <= 1024 * 9, "9 bytes per entry, for 1,000 entries rounded up to 1,024")
         #expect(grown.bytes == grown.total.bytes + grown.policyBytes)
     }
 
