@@ -11,7 +11,7 @@
 /// sharing a counter with a popular one are not inflated along with it.
 ///
 /// **Aging**: after `samplePerEntry × capacity` recorded requests every counter is halved and the doorkeeper
-/// cleared, so the counts follow what is popular now (the owner may age it early with `halve()`). Counters saturate
+/// cleared, so the counts follow what is popular now (the owner may forget early with `clear()`). Counters saturate
 /// at 15: past that, more requests say nothing useful for admission. Not thread-safe: its owner (an L1 shard) keeps
 /// it behind a lock.
 struct FrequencySketch {
@@ -30,8 +30,11 @@ struct FrequencySketch {
     /// Requests per entry in a sample period. Caffeine uses 10; here 64 measured best on Zipf traces (at 1 % of
     /// 100,000 keys cached, α 0.99: 0.579 with 10, 0.587 with 32, 0.593 with 64): a key at the edge of the cache
     /// is seen a few times per period instead of less than once, so admission compares counts rather than noise.
-    /// The cost, slower forgetting, is met by the policy aging the sketch early when its hit rate drops.
+    /// The cost, slower forgetting, is met by the policy clearing the sketch when its hit rate drops sharply.
     static let samplePerEntry = 64
+
+    /// The highest `frequency`: saturated counters and the doorkeeper.
+    static let maximumFrequency = 16
 
     private static let counterMask: UInt64 = 0x7777_7777_7777_7777
 
@@ -155,6 +158,17 @@ struct FrequencySketch {
         var mixed = hash &* 0x9E37_79B9_7F4A_7C15
         mixed ^= mixed >> 29
         return (Int(truncatingIfNeeded: mixed) & doorkeeperMask, Int(truncatingIfNeeded: mixed >> 32) & doorkeeperMask)
+    }
+
+    /// Forgets every count, for when popularity has moved as a whole.
+    mutating func clear() {
+        counters.withUnsafeMutableBufferPointer { words in
+            for index in words.indices { words[index] = 0 }
+        }
+        doorkeeper.withUnsafeMutableBufferPointer { bits in
+            for index in bits.indices { bits[index] = 0 }
+        }
+        additions = 0
     }
 
     /// Aging: halves every counter and clears the doorkeeper (a key in it counted as one request).

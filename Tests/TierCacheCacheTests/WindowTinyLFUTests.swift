@@ -165,7 +165,7 @@ struct WindowTinyLFUTests {
         #expect(!get(cache, "burst"))
     }
 
-    @Test("weights: a large value read once does not push out many small popular ones; one read often does")
+    @Test("weights: a large value read once, or a few times, does not push out many small popular ones")
     func weightedAdmission() throws {
         // One shard of 64 kB; small entries take 96 + ~8 bytes.
         let cache = try L1Cache(configuration: .init(maxBytes: 64 * 1024, shardCount: 1, hashSeed: 7))
@@ -180,13 +180,14 @@ struct WindowTinyLFUTests {
         // At most the few small entries the window held (and the fillers' turns) went; not the 80 its bytes need.
         #expect((0..<700).filter { get(cache, "s:\($0)") }.count >= smallBefore - 10)
 
+        // Read 11 times it is asked for more often than any small entry, but per byte (the bound here) it saves
+        // far fewer reads than the 80 small entries it would displace.
         for _ in 0..<10 { _ = get(cache, "large:often") }
         getOrLoad(cache, "large:often", value: large)
-        #expect(get(cache, "large:often"), "admitted over the small entries it displaced")
         for index in 0..<3 { getOrLoad(cache, "filler2:\(index)") }
-        #expect(get(cache, "large:often"), "and, read again, protected")
-        let snapshot = cache.snapshot()
-        #expect(snapshot.bytes <= 64 * 1024)
+        #expect(!get(cache, "large:often"))
+        #expect((0..<700).filter { get(cache, "s:\($0)") }.count >= smallBefore - 20)
+        #expect(cache.snapshot().bytes <= 64 * 1024)
     }
 
     @Test("warmed entries start protected: the first cold scan after warming does not evict them")
