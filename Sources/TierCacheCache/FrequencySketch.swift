@@ -12,10 +12,16 @@
 ///
 /// **Aging**: after `samplePerEntry × capacity` recorded requests every counter is halved, so the counts follow
 /// what is popular now (the owner may forget early with `clear()`). Counters saturate at 15: past that, more
-/// requests say nothing useful for admission. Not thread-safe: its owner (an L1 shard) keeps it behind a lock.
-struct FrequencySketch {
-    /// Four 4-bit counters per key, in one block of 8 words.
-    private var counters: [UInt64]
+/// requests say nothing useful for admission.
+///
+/// `@unchecked Sendable`: the counters are a manually allocated buffer (see `CounterWords`), which copies of a
+/// sketch would share. That is safe because a sketch is never used from two places at once: each belongs to one
+/// L1 shard's policy, read and written only under that shard's lock, and is never copied out of it (tests copy
+/// none either).
+struct FrequencySketch: @unchecked Sendable {
+    /// Four 4-bit counters per key, in one block of 8 words: `storage`'s memory, which keeps it allocated.
+    private var counters: UnsafeMutableBufferPointer<UInt64>
+    private var storage: CounterWords
     private var blockMask: Int
     /// Requests recorded since the last halving (half of them after one), and how many trigger the next.
     private var additions = 0
@@ -39,7 +45,8 @@ struct FrequencySketch {
         let entries = Self.roundedCapacity(capacity)
         // One 8-word block per 8 entries: 8 bytes, 16 counters per entry for the 4 each key uses (Caffeine's
         // proportion; half as many let a scan of new keys collide its way up to a popular key's count).
-        counters = [UInt64](repeating: 0, count: entries)
+        storage = CounterWords(count: entries)
+        counters = storage.words
         blockMask = entries / 8 - 1
         sampleSize = Self.samplePerEntry * entries
         self.capacity = entries
@@ -59,7 +66,11 @@ struct FrequencySketch {
     mutating func ensureCapacity(_ entries: Int) {
         let wanted = Self.roundedCapacity(entries)
         while capacity < wanted {
-            counters += counters
+            let doubled = CounterWords(count: capacity * 2)
+            _ = UnsafeMutableBufferPointer(rebasing: doubled.words[..<capacity]).update(fromContentsOf: counters)
+            _ = UnsafeMutableBufferPointer(rebasing: doubled.words[capacity...]).update(fromContentsOf: counters)
+            storage = doubled
+            counters = doubled.words
             capacity *= 2
             blockMask = capacity / 8 - 1
             sampleSize = Self.samplePerEntry * capacity
@@ -72,19 +83,18 @@ struct FrequencySketch {
         let hash = Self.spread(keyHash)
         additions &+= 1
         if additions >= sampleSize { halve() }
-        counters.withUnsafeMutableBufferPointer { words in
-            let block = (Int(truncatingIfNeeded: hash) & blockMask) &* 8
-            var minimum: UInt64 = 15
-            for row in 0..<4 {
-                let (word, shift) = Self.position(hash, row: row)
-                minimum = min(minimum, (words[block &+ word] >> shift) & 0xF)
-            }
-            guard minimum < 15 else { return }
-            for row in 0..<4 {
-                let (word, shift) = Self.position(hash, row: row)
-                let index = block &+ word
-                if (words[index] >> shift) & 0xF == minimum { words[index] &+= 1 << shift }
-            }
+        let words = counters
+        let block = (Int(truncatingIfNeeded: hash) & blockMask) &* 8
+        var minimum: UInt64 = 15
+        for row in 0..<4 {
+            let (word, shift) = Self.position(hash, row: row)
+            minimum = min(minimum, (words[block &+ word] >> shift) & 0xF)
+        }
+        guard minimum < 15 else { return }
+        for row in 0..<4 {
+            let (word, shift) = Self.position(hash, row: row)
+            let index = block &+ word
+            if (words[index] >> shift) & 0xF == minimum { words[index] &+= 1 << shift }
         }
     }
 
@@ -92,12 +102,10 @@ struct FrequencySketch {
     func frequency(_ keyHash: UInt64) -> Int {
         let hash = Self.spread(keyHash)
         var estimate: UInt64 = 15
-        counters.withUnsafeBufferPointer { words in
-            let block = (Int(truncatingIfNeeded: hash) & blockMask) &* 8
-            for row in 0..<4 {
-                let (word, shift) = Self.position(hash, row: row)
-                estimate = min(estimate, (words[block &+ word] >> shift) & 0xF)
-            }
+        let block = (Int(truncatingIfNeeded: hash) & blockMask) &* 8
+        for row in 0..<4 {
+            let (word, shift) = Self.position(hash, row: row)
+            estimate = min(estimate, (counters[block &+ word] >> shift) & 0xF)
         }
         return Int(estimate)
     }
@@ -121,17 +129,27 @@ struct FrequencySketch {
 
     /// Forgets every count, for when popularity has moved as a whole.
     mutating func clear() {
-        counters.withUnsafeMutableBufferPointer { words in
-            for index in words.indices { words[index] = 0 }
-        }
+        counters.update(repeating: 0)
         additions = 0
     }
 
     /// Aging: halves every counter.
     mutating func halve() {
-        counters.withUnsafeMutableBufferPointer { words in
-            for index in words.indices { words[index] = (words[index] >> 1) & Self.counterMask }
-        }
+        for index in counters.indices { counters[index] = (counters[index] >> 1) & Self.counterMask }
         additions /= 2
     }
+}
+
+/// Memory for a sketch's counters, freed with the last sketch holding it. Not an array: writing an array's
+/// elements checks that it is not shared, and around that check the compiler retained and released the shard on
+/// every request (115 more instructions per pipelined GET under callgrind, `bench/instructions.py`).
+private final class CounterWords {
+    let words: UnsafeMutableBufferPointer<UInt64>
+
+    init(count: Int) {
+        words = .allocate(capacity: count)
+        words.initialize(repeating: 0)
+    }
+
+    deinit { words.deallocate() }
 }

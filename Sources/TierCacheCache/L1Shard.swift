@@ -402,7 +402,16 @@ struct L1Shard<Policy: EvictionPolicy>: ~Copyable, @unchecked Sendable {
     }
 
     /// Probes the table for `key`; only a bucket whose hash matches leads to the entry's bytes.
-    private func find(_ key: UnsafeRawBufferPointer, hash: UInt64) -> (Int, Int32, EntryStorage)? {
+    private mutating func find(_ key: UnsafeRawBufferPointer, hash: UInt64) -> (Int, Int32, EntryStorage)? {
+        Self.find(key, hash: hash, table: table, slots: slots)
+    }
+
+    /// `find`'s work, on the two arrays it reads, borrowed. Neither a non-mutating method (called from the mutating
+    /// lookup, it got a bitwise copy of the whole shard: a 344-byte memcpy per W-TinyLFU lookup) nor reading the
+    /// arrays inside a mutating one (a retain and release of the table per lookup) is free; passing them is.
+    private static func find(
+        _ key: UnsafeRawBufferPointer, hash: UInt64, table: borrowing [Bucket], slots: borrowing [EntryStorage?]
+    ) -> (Int, Int32, EntryStorage)? {
         let shortHash = UInt32(truncatingIfNeeded: hash)
         return table.withUnsafeBufferPointer { table in
             slots.withUnsafeBufferPointer { slots in

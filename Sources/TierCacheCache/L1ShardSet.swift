@@ -39,6 +39,9 @@ final class L1ShardSet<Policy: EvictionPolicy>: Sendable {
         self.shardMask = UInt64(configuration.shardCount - 1)
     }
 
+    /// Inlined into `L1Cache.lookup`, so that the caller's closure reaches the shard without one more call level
+    /// (which retained what the closure captures on every lookup).
+    @inline(__always)
     func lookup(
         _ keyBytes: UnsafeRawBufferPointer,
         now: UInt64,

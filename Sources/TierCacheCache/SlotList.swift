@@ -2,7 +2,9 @@
 /// most one list. Front: the oldest (the next victim); back: the newest.
 ///
 /// A slot's links sit side by side (8 bytes), its region in a byte array beside them, so relinking touches one
-/// cache line per node, and nothing is allocated once the arrays have grown to the shard's slot count.
+/// cache line per node, and nothing is allocated once the arrays have grown to the shard's slot count. The lists'
+/// ends are inline (at most `maxRegions`), not arrays: writing an array checks that it is not shared, twice per
+/// move on the hit path.
 struct SlotList: Sendable {
     private struct Link {
         var previous: Int32
@@ -10,15 +12,15 @@ struct SlotList: Sendable {
     }
 
     private static let nowhere = UInt8.max
+    static let maxRegions = 8
 
     private var links: [Link] = []
     private var regions: [UInt8] = []
-    private var fronts: [Int32]
-    private var backs: [Int32]
+    private var fronts = InlineArray<8, Int32>(repeating: -1)
+    private var backs = InlineArray<8, Int32>(repeating: -1)
 
     init(regions count: Int) {
-        fronts = [Int32](repeating: -1, count: count)
-        backs = [Int32](repeating: -1, count: count)
+        precondition(count <= Self.maxRegions, "SlotList holds at most \(Self.maxRegions) regions")
     }
 
     /// The region `slot` is in, if any.
@@ -67,12 +69,20 @@ struct SlotList: Sendable {
         regions[index] = Self.nowhere
     }
 
-    /// Moves `slot` to the back of its own region.
+    /// Moves `slot` to the back of its own region: the hit path's move, relinking in place (its region stays).
     @inline(__always)
     mutating func moveToBack(_ slot: Int32) {
-        guard let region = region(of: slot), backs[region] != slot else { return }
-        remove(slot)
-        append(slot, to: region)
+        guard let region = region(of: slot) else { return }
+        let back = backs[region]
+        guard back != slot else { return }
+        let index = Int(slot)
+        // Not the back, so there is a next; the front may change.
+        let link = links[index]
+        if link.previous >= 0 { links[Int(link.previous)].next = link.next } else { fronts[region] = link.next }
+        links[Int(link.next)].previous = link.previous
+        links[index] = Link(previous: back, next: -1)
+        links[Int(back)].next = slot
+        backs[region] = slot
     }
 
     /// Moves `slot` to the back of `region`.
