@@ -19,6 +19,10 @@ struct PolicyFileParser {
 
     mutating func parse(yaml: String) -> PolicyFile {
         var result = PolicyFile(file: file)
+        if let refused = collectionKeyError(in: yaml) {
+            errors.append(refused)
+            return result
+        }
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)

@@ -25,6 +25,10 @@ struct UsersFileParser {
         "the SHA-256 of the password as 64 hex digits, e.g. from: printf %s PASSWORD | sha256sum"
 
     mutating func parse(yaml text: String) -> [UserEntry] {
+        if let refused = yaml.collectionKeyError(in: text) {
+            yaml.errors.append(refused)
+            return []
+        }
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
