@@ -12,6 +12,8 @@ struct SlotList: Sendable {
     }
 
     private static let nowhere = UInt8.max
+    /// A region byte's high bit: the slot is marked (regions are numbered below 128).
+    private static let mark: UInt8 = 0x80
     static let maxRegions = 8
 
     private var links: [Link] = []
@@ -28,7 +30,22 @@ struct SlotList: Sendable {
     func region(of slot: Int32) -> Int? {
         let index = Int(slot)
         guard index < regions.count, regions[index] != Self.nowhere else { return nil }
-        return Int(regions[index])
+        return Int(regions[index] & ~Self.mark)
+    }
+
+    /// Whether `slot` was marked by `markAll` and has not moved since.
+    func isMarked(_ slot: Int32) -> Bool {
+        let index = Int(slot)
+        return index < regions.count && regions[index] != Self.nowhere && regions[index] & Self.mark != 0
+    }
+
+    /// Marks every slot of `region`; moving a slot (to the back, or to a region) unmarks it.
+    mutating func markAll(in region: Int) {
+        var slot = fronts[region]
+        while slot >= 0 {
+            regions[Int(slot)] |= Self.mark
+            slot = links[Int(slot)].next
+        }
     }
 
     /// The oldest slot of `region`.
@@ -76,6 +93,7 @@ struct SlotList: Sendable {
         let back = backs[region]
         guard back != slot else { return }
         let index = Int(slot)
+        if regions[index] & Self.mark != 0 { regions[index] &= ~Self.mark }
         // Not the back, so there is a next; the front may change.
         let link = links[index]
         if link.previous >= 0 { links[Int(link.previous)].next = link.next } else { fronts[region] = link.next }

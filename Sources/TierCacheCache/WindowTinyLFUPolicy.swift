@@ -44,10 +44,6 @@ public struct WindowTinyLFUPolicy: EvictionPolicy {
     private var sketch: FrequencySketch
     private let window: EvictionLimits
     private let protected: EvictionLimits
-    /// For the protected entries: when each was last read, on `clock`.
-    private var readAt: [UInt32] = []
-    /// Requests recorded (wrapping).
-    private var clock: UInt32 = 0
     private var random: UInt64
     private var shift = PopularityShift()
     /// The shard's bounds, to tell which of them is the tighter.
@@ -88,23 +84,23 @@ public struct WindowTinyLFUPolicy: EvictionPolicy {
     @inline(__always)
     public mutating func recordAccess(_ hash: UInt64) {
         sketch.record(hash)
-        clock &+= 1
         shift.requests &+= 1
         if shift.requests >= sketch.sampleSize / PopularityShift.stretchesPerSample { endStretch() }
     }
 
     private mutating func endStretch() {
-        switch shift.endStretch(clock: clock) {
+        switch shift.endStretch() {
         case .steady:
             break
         case .dropped:
-            // Counts from before the drop would keep the new keys out: forget them.
+            // Counts from before the drop would keep the new keys out: forget them. And mark the protected
+            // entries: a read (or any move) unmarks one, so those still marked were not read since.
             sketch.clear()
-        case .moved(let since):
-            // Not read since the drop, and new keys are being read again: these go first.
-            while let oldest = lists.first(of: Region.protected.rawValue),
-                readAt[Int(oldest)] &- since > clock &- since
-            {
+            lists.markAll(in: Region.protected.rawValue)
+        case .moved:
+            // Not read since the drop, and new keys are being read again: these go first. Protected is in order of
+            // reads, so they are its oldest.
+            while let oldest = lists.first(of: Region.protected.rawValue), lists.isMarked(oldest) {
                 move(oldest, from: .protected, to: .retired)
             }
         }
@@ -113,7 +109,6 @@ public struct WindowTinyLFUPolicy: EvictionPolicy {
     public mutating func inserted(_ slot: Int32, weight: Int, warm: Bool) {
         if warm {
             add(slot, weight: weight, to: .protected)
-            readAt[Int(slot)] = clock
             demoteProtectedOverflow()
         } else {
             add(slot, weight: weight, to: .window)
@@ -126,14 +121,10 @@ public struct WindowTinyLFUPolicy: EvictionPolicy {
         shift.hits &+= 1
         guard let index = lists.region(of: slot), let region = Region(rawValue: index) else { return }
         switch region {
-        case .window, .candidate:
-            lists.moveToBack(slot)
-        case .protected:
-            readAt[Int(slot)] = clock
+        case .window, .candidate, .protected:
             lists.moveToBack(slot)
         case .probation, .retired:
             if region == .probation { shift.promotions &+= 1 }
-            readAt[Int(slot)] = clock
             move(slot, from: region, to: .protected)
             demoteProtectedOverflow()
         }
@@ -217,7 +208,6 @@ public struct WindowTinyLFUPolicy: EvictionPolicy {
         let index = Int(slot)
         while weights.count <= index { weights.append(0) }
         weights[index] = UInt32(truncatingIfNeeded: weight)
-        while readAt.count <= index { readAt.append(0) }
         lists.append(slot, to: region.rawValue)
         sizes[region.rawValue].weight += weight
         sizes[region.rawValue].entries += 1
@@ -274,8 +264,8 @@ struct PopularityShift {
         case steady
         /// The hit rate fell sharply.
         case dropped
-        /// After a drop, new keys are being read again: the protected entries not read since `since` are stale.
-        case moved(since: UInt32)
+        /// After a drop, new keys are being read again: the protected entries not read since the drop are stale.
+        case moved
     }
 
     static let stretchesPerSample = 64
@@ -292,9 +282,8 @@ struct PopularityShift {
     var promotions = 0
     private var average = -1.0
     private var watching = 0
-    private var droppedAt: UInt32 = 0
 
-    mutating func endStretch(clock: UInt32) -> Verdict {
+    mutating func endStretch() -> Verdict {
         let rate = Double(hits) / Double(max(1, requests))
         let promoted = promotions
         requests = 0
@@ -304,7 +293,7 @@ struct PopularityShift {
             watching -= 1
             if promoted >= Self.promotionsForMove {
                 watching = 0
-                return .moved(since: droppedAt)
+                return .moved
             }
         }
         if average < 0 {
@@ -312,7 +301,6 @@ struct PopularityShift {
         } else if rate < average - Self.dropThreshold {
             average = rate
             watching = Self.watchedStretches
-            droppedAt = clock
             return .dropped
         } else {
             average += (rate - average) / 8
