@@ -90,10 +90,11 @@ struct SlotList: Sendable {
     @inline(__always)
     mutating func moveToBack(_ slot: Int32) {
         guard let region = region(of: slot) else { return }
+        let index = Int(slot)
+        // Unmarked even when it is the back already: it was read.
+        if regions[index] & Self.mark != 0 { regions[index] &= ~Self.mark }
         let back = backs[region]
         guard back != slot else { return }
-        let index = Int(slot)
-        if regions[index] & Self.mark != 0 { regions[index] &= ~Self.mark }
         // Not the back, so there is a next; the front may change.
         let link = links[index]
         if link.previous >= 0 { links[Int(link.previous)].next = link.next } else { fronts[region] = link.next }
