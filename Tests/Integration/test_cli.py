@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (REPO_ROOT, SHIPPED_POLICIES, Err, Simple, clean_environment, decode_tree, free_port,
-                      run_tiercache, tiercache_binary, write_policy)
+                      run_tiercache, tiercache_binary, write_policy, wait_for)
 
 BAD_TTL = """\
 types:
@@ -265,7 +265,8 @@ def test_policy_commands_over_resp(px, tmp_path):
 
 def test_serve_logs_listening_and_creates_demo_database(proxy):
     p = proxy()
-    assert "listening" in p.log()
+    # The port accepts as soon as it is bound, a moment before the line is logged: wait for it.
+    assert wait_for(lambda: "listening" in p.log()), p.log()
     assert p.db_path.exists()
     import sqlite3
     with sqlite3.connect(p.db_path) as db:
