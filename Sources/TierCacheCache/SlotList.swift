@@ -14,12 +14,13 @@ struct SlotList: Sendable {
     private static let nowhere = UInt8.max
     /// A region byte's high bit: the slot is marked (regions are numbered below 128).
     private static let mark: UInt8 = 0x80
-    static let maxRegions = 8
+    private typealias Ends = InlineArray<8, Int32>
+    static let maxRegions = Ends.count
 
     private var links: [Link] = []
     private var regions: [UInt8] = []
-    private var fronts = InlineArray<8, Int32>(repeating: -1)
-    private var backs = InlineArray<8, Int32>(repeating: -1)
+    private var fronts = Ends(repeating: -1)
+    private var backs = Ends(repeating: -1)
 
     init(regions count: Int) {
         precondition(count <= Self.maxRegions, "SlotList holds at most \(Self.maxRegions) regions")

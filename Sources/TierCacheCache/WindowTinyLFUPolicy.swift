@@ -172,7 +172,7 @@ public struct WindowTinyLFUPolicy: EvictionPolicy {
         let bySaturatedCount =
             candidateFrequency >= FrequencySketch.maximumFrequency && candidateWeight <= limits.maxWeight / 64
         if isBoundByBytes, !bySaturatedCount {
-            // Cross-multiplied: frequencies ≤ 16, weights < 2^32.
+            // Cross-multiplied: frequencies ≤ 15, weights < 2^32.
             wins = candidateFrequency * Int(weights[Int(victim)]) > victimFrequency * candidateWeight
         } else {
             wins = candidateFrequency > victimFrequency
