@@ -10,12 +10,16 @@ Redis is killed (SIGKILL) and started again on the same port at a third and two 
 
 Once a second: the proxy's RSS (anonymous and file-backed), open file descriptors, threads (/proc), L1 bytes and
 error counts (STATS).
+Before the run, the same workload primes the proxy for --prime seconds (10) and leaves: the proxy opens what it
+keeps while it runs (each SQLite reader its WAL at its first read, the database pools' connections as calls need
+them), so the descriptor baseline, taken after the priming clients have gone, is the proxy's own working set and
+the end's comparison counts what clients leave behind.
 At the end: RSS growth after the warm-up (the first 5 minutes, or a sixth of a shorter run), file descriptors
-after the clients left against the baseline before they came, acknowledged writes missing from the database
+after the clients left against that baseline, acknowledged writes missing from the database
 (a write whose connection broke before its answer may or may not have happened: either outcome is accepted),
 and whether the process is still alive.
 
-Usage: bench/soak.py [--binary PATH] [--duration 30m] [--clients 50] [--postgres]
+Usage: bench/soak.py [--binary PATH] [--duration 30m] [--clients 50] [--prime 10] [--postgres]
 """
 import argparse
 import collections
@@ -291,6 +295,7 @@ def main():
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL (started here) instead of SQLite")
     parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument("--prime", type=int, default=10, help="seconds of the same workload before the baseline")
     args = parser.parse_args()
     bl.require_binary(args.binary)
     work = tempfile.mkdtemp(prefix="tiercache-soak-")
@@ -323,7 +328,7 @@ def main():
             if time.time() > deadline or proxy.poll() is not None:
                 raise SystemExit("tiercache did not start:\n" + bl.tail(os.path.join(work, "tiercache.log")))
             time.sleep(0.1)
-        time.sleep(1)
+        primers = prime(args, port, proxy.pid)
         baseline = proc_status(proxy.pid)
         baseline_fds = fd_targets(proxy.pid)
         stop = threading.Event()
@@ -380,7 +385,7 @@ def main():
                 if fds_after <= baseline["fds"]:
                     break
                 time.sleep(0.1)
-        lost = check_writes(clients, database, args.postgres)
+        lost = check_writes(clients + primers, database, args.postgres)
         report(args, samples, baseline, fds_after, counts, errors, clients, lost, alive, proxy)
         if alive:
             now = fd_targets(proxy.pid)
@@ -393,8 +398,8 @@ def main():
                             print("  " + line)
             new = sorted(set(now.items()) - set(baseline_fds.items()))
             if new:
-                print("descriptors open now that were not at the baseline (SQLite's readers open the WAL at their "
-                      "first read; Redis' connections come back as new descriptors after its restarts):")
+                print("descriptors open now that were not at the baseline (Redis' and the database's connections "
+                      "come back as new descriptors after their restarts):")
                 for fd, target in new:
                     print(f"  {fd} -> {target} {socket_peer(target, port)[0]}")
     finally:
@@ -405,6 +410,30 @@ def main():
         redis_server.wait()
         if pg_dir:
             subprocess.run([os.path.join(ROOT, "scripts", "postgres-server.sh"), "stop", pg_dir])
+
+
+def prime(args, port, pid):
+    """Runs the workload for `args.prime` seconds with clients of their own (numbered after the run's, so their
+    keys are theirs), then waits until the proxy has closed their connections. Returns them: their acknowledged
+    writes are checked at the end too."""
+    stop = threading.Event()
+    counts, errors = collections.Counter(), collections.Counter()
+    primers = [Client(args.clients + n, port, stop, counts, errors, args.seed * 1000 + args.clients + n)
+               for n in range(args.clients)]
+    for client in primers:
+        client.start()
+    time.sleep(args.prime)
+    stop.set()
+    for client in primers:
+        client.join(timeout=30)
+        client.connection.close()
+    print(f"primed: {sum(counts.values()):,} operations in {args.prime}s", flush=True)
+    for _ in range(100):
+        if not any(socket_peer(target, port)[1] for target in fd_targets(pid).values()):
+            break
+        time.sleep(0.1)
+    time.sleep(1)
+    return primers
 
 
 def check_writes(clients, database, postgres):
@@ -423,6 +452,11 @@ def check_writes(clients, database, postgres):
     return lost
 
 
+def verdict(met):
+    """A target's outcome, computed from the figures printed beside it."""
+    return "met" if met else "NOT met"
+
+
 def report(args, samples, baseline, fds_after, counts, errors, clients, lost, alive, proxy):
     warmup = min(300, args.duration / 6)
     after = [s for s in samples if s["t"] >= warmup]
@@ -436,7 +470,8 @@ def report(args, samples, baseline, fds_after, counts, errors, clients, lost, al
     for what, number in errors.most_common(8):
         print(f"  {number:>8,}  {what}")
     print(f"RSS after warm-up ({warmup:.0f}s): {rss_start / 1024:.1f} MB; at the end {rss_end / 1024:.1f} MB; "
-          f"growth {(rss_end - rss_start) / rss_start * 100:+.1f} % (target <= 5 %); peak "
+          f"growth {(rss_end - rss_start) / rss_start * 100:+.1f} % (target <= 5 %: "
+          f"{verdict((rss_end - rss_start) / rss_start <= 0.05)}); peak "
           f"{max(s['VmRSS'] for s in samples) / 1024:.1f} MB")
     if after and "RssAnon" in after[0]:
         # Anonymous memory is the heap and the stacks; file-backed is the binary's and libraries' code paged in.
@@ -445,7 +480,8 @@ def report(args, samples, baseline, fds_after, counts, errors, clients, lost, al
             print(f"  of which {'anonymous' if part == 'RssAnon' else 'file-backed'}: {start / 1024:.1f} MB -> "
                   f"{end / 1024:.1f} MB ({(end - start) / 1024:+.1f} MB)")
     print(f"file descriptors: baseline {baseline['fds']}, peak {max(s['fds'] for s in samples)}, after the clients "
-          f"left {fds_after} (target: back to the baseline)")
+          f"left {fds_after} (target: back to the baseline: "
+          f"{verdict(fds_after is not None and fds_after <= baseline['fds'])})")
     print(f"threads: baseline {baseline['Threads']}, peak {max(s['Threads'] for s in samples)}")
     l1 = [s["l1_bytes"] for s in samples if "l1_bytes" in s]
     if l1:
@@ -453,7 +489,7 @@ def report(args, samples, baseline, fds_after, counts, errors, clients, lost, al
     acknowledged = sum(c.ledger.acknowledged for c in clients)
     ambiguous = sum(c.ledger.ambiguous for c in clients)
     print(f"writes: {acknowledged:,} acknowledged, {ambiguous:,} unanswered (either outcome accepted), "
-          f"{len(lost)} acknowledged writes lost (target 0)")
+          f"{len(lost)} acknowledged writes lost (target 0: {verdict(not lost)})")
     for key, found, possible in lost[:10]:
         print(f"  lost: {key} holds {found!r}, expected one of {sorted(map(repr, possible))}")
     print(f"crashes: {0 if alive else 1} (process {'alive' if alive else f'exited with {proxy.returncode}'})")
