@@ -14,6 +14,9 @@ public final class TypeCounters: Sendable {
     public let l1 = TierCounters()
     /// Looked up in the shared Redis tier after an L1 miss.
     public let l2 = TierCounters()
+    /// L2 look-ups that found an entry they could not serve: written since it was stored, or past its logical
+    /// expiry. Each is an L2 miss too.
+    public let l2Stale = Counter()
     /// Loads from the backend, and the share of them that found no row.
     public let loads = Counter()
     public let loadsAbsent = Counter()

@@ -20,6 +20,7 @@ import struct
 import subprocess
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -280,7 +281,7 @@ def test_second_sidecar_serves_from_l2_what_the_first_loaded(redis_server, proxy
     assert rb2.get("auth_tokens:1") == [item for pair in flat.items() for item in pair]  # RESP2: flat array
     s = b.stats("static_config")
     assert s["loads"] == 0, s
-    assert s["l2"] == {"hits": 1, "misses": 0, "hit_ratio": 1.0}, s
+    assert s["l2"] == {"hits": 1, "misses": 0, "hit_ratio": 1.0, "stale": 0}, s
     assert s["l1"]["misses"] == 1 and s["l1"]["entries"] == 1, s
     # The L2 hit filled B's L1: the next read is an L1 hit, Redis is not asked again.
     assert rb.get("static_config:1") == demo_value("static_config", 1)
@@ -572,6 +573,7 @@ def test_corrupt_l2_value_is_a_miss_and_is_replaced(redis_server, proxy, l2_file
     tier = l2_stats(a)
     assert tier["stale"] == 1 and tier["undecodable"] == 3, tier
     assert a.stats("items")["loads"] == loads + 1
+    assert a.stats("items")["l2"]["stale"] == 1
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -828,7 +830,8 @@ def test_late_sidecar_rejects_entries_older_than_writes_it_did_not_hear(redis_se
     assert ra.execute_command("SQL.EXEC", "UPDATE items SET data = 'exec-' || id WHERE id IN ('3', '4')") == 2
     assert raw.exists("tiercache:k:items:3", qkey) == 2  # left in place, superseded by number
 
-    c = sidecar(proxy, redis_server, l2_files)
+    admin_port = free_port()
+    c = sidecar(proxy, redis_server, l2_files, "--admin-listen", f"127.0.0.1:{admin_port}")
     rc = c.client()
     assert rc.get("items:3") == b"exec-3"
     assert rc.execute_command("QUERY", ITEMS_QUERY, "3", "4") == [
@@ -836,6 +839,10 @@ def test_late_sidecar_rejects_entries_older_than_writes_it_did_not_hear(redis_se
     tier = l2_stats(c)
     assert tier["stale"] == 2 and tier["hits"] == 0, tier
     assert c.stats("items")["loads"] == 2
+    # Per type too (the QUERY's entry belongs to the type of the table it read), in STATS and in /metrics.
+    assert c.stats("items")["l2"]["stale"] == 2
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=10).read().decode()
+    assert 'tiercache_cache_requests_total{tier="l2",type="items",result="stale"} 2' in metrics.splitlines()
     # The writer itself judges them the same way.
     assert ra.get("items:3") == b"exec-3"
     assert ra.execute_command("QUERY", ITEMS_QUERY, "3", "4")[1] == [b"3", b"exec-3"]

@@ -88,6 +88,7 @@ extension ReadPath {
             counters.l2.hits.increment()
         case .stale:
             l2?.stats.stale.increment()
+            (owner?.counters ?? policy.defaultType.counters).l2Stale.increment()
         case .miss:
             break  // counted with the load, once the owner is known
         }

@@ -234,6 +234,7 @@ final class ReadPath: Sendable {
             type.counters.l2.misses.increment()
         case .stale:
             l2?.stats.stale.increment()
+            type.counters.l2Stale.increment()
             type.counters.l2.misses.increment()
         }
         if let fill = step.fill { fillL1(read, with: fill, stamp: stamp, now: now) }

@@ -49,15 +49,19 @@ struct MetricsReport {
             + [("default", proxy.policy.defaultType.counters, proxy.policy.defaultType.group)]
         out.family(
             "tiercache_cache_requests_total", .counter,
-            help: "Reads looked up in a cache tier, by tier (l2 with --redis), data type and result (stale: an "
-                + "expired entry served within max_stale because the database failed).")
+            help: "Reads looked up in a cache tier, by tier (l2 with --redis), data type and result (l1 stale: an "
+                + "expired entry served within max_stale because the database failed; l2 stale: an entry found "
+                + "but written since or expired, also a miss).")
         for (name, counters, _) in types {
             var results: [(String, String, Int)] = [
                 ("l1", "hit", counters.l1.hits.current), ("l1", "miss", counters.l1.misses.current),
                 ("l1", "stale", counters.staleHits.current),
             ]
             if proxy.l2 != nil {
-                results += [("l2", "hit", counters.l2.hits.current), ("l2", "miss", counters.l2.misses.current)]
+                results += [
+                    ("l2", "hit", counters.l2.hits.current), ("l2", "miss", counters.l2.misses.current),
+                    ("l2", "stale", counters.l2Stale.current),
+                ]
             }
             for (tier, result, value) in results {
                 out.sample(

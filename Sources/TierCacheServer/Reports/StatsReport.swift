@@ -211,6 +211,7 @@ struct StatsReport {
                     ("hits", .integer(Int64(counters.l2.hits.current))),
                     ("misses", .integer(Int64(counters.l2.misses.current))),
                     ("hit_ratio", counters.l2.hitRatio),
+                    ("stale", .integer(Int64(counters.l2Stale.current))),
                 ])
             ),
             ("loads", .integer(Int64(counters.loads.current))),
