@@ -7,13 +7,16 @@ import CYaml
 /// nodes compares nested keys both ways at every level, which takes time exponential in their depth: a 2.8 kB
 /// policy file of nested `?` keys (found by `bench/fuzz.py`) ran for over 20 minutes without finishing. Policy
 /// and users files need names as keys, never collections, so such a key is refused before Yams sees it.
-/// Returns nil when every key is a scalar, or when libyaml finds the text malformed (Yams then reports why).
-func firstCollectionKey(in yaml: String) -> (line: Int, column: Int)? {
+/// Also finds the first collection nested deeper than `maxYAMLDepth`: Yams composes, hashes and compares nodes
+/// recursively, and a fuzzed 2.7 kB file of ~70 nested `{`/`[`/`- ` levels overflowed the stack hashing them.
+/// Returns nil when every key is a scalar and no collection is too deep, or when libyaml finds the text malformed
+/// (Yams then reports why).
+func firstCollectionKey(in yaml: String) -> (line: Int, column: Int, tooDeep: Bool)? {
     var parser = yaml_parser_t()
     guard yaml_parser_initialize(&parser) == 1 else { return nil }
     defer { yaml_parser_delete(&parser) }
     let bytes = Array(yaml.utf8)
-    return bytes.withUnsafeBufferPointer { text -> (line: Int, column: Int)? in
+    return bytes.withUnsafeBufferPointer { text -> (line: Int, column: Int, tooDeep: Bool)? in
         guard let base = text.baseAddress else { return nil }
         yaml_parser_set_input_string(&parser, base, text.count)
         /// For each open collection: whether it is a mapping whose next node is a key.
@@ -29,9 +32,12 @@ func firstCollectionKey(in yaml: String) -> (line: Int, column: Int)? {
             case YAML_SCALAR_EVENT, YAML_ALIAS_EVENT, YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
                 if let last = expectingKey.last, let isKey = last {
                     if isKey && type != YAML_SCALAR_EVENT {
-                        return (Int(event.start_mark.line) + 1, Int(event.start_mark.column) + 1)
+                        return (Int(event.start_mark.line) + 1, Int(event.start_mark.column) + 1, false)
                     }
                     expectingKey[expectingKey.count - 1] = !isKey
+                }
+                if type != YAML_SCALAR_EVENT, type != YAML_ALIAS_EVENT, expectingKey.count >= maxYAMLDepth {
+                    return (Int(event.start_mark.line) + 1, Int(event.start_mark.column) + 1, true)
                 }
                 if type == YAML_SEQUENCE_START_EVENT { expectingKey.append(nil) }
                 if type == YAML_MAPPING_START_EVENT { expectingKey.append(true) }
@@ -44,13 +50,18 @@ func firstCollectionKey(in yaml: String) -> (line: Int, column: Int)? {
     }
 }
 
+/// How deeply collections may nest in a policy or users file; theirs nest four levels at most (alerts' selectors).
+let maxYAMLDepth = 32
+
 extension PolicyFileParser {
     /// The error for a key that is a collection or an alias (see `firstCollectionKey`), if the text has one.
     func collectionKeyError(in yaml: String) -> PolicyError? {
-        guard let (line, column) = firstCollectionKey(in: yaml) else { return nil }
+        guard let (line, column, tooDeep) = firstCollectionKey(in: yaml) else { return nil }
         return PolicyError(
             .invalidYAML, at: SourceLocation(file: file, line: line, column: column),
-            "invalid YAML: a mapping key must be a name, not a sequence, a mapping or an alias (YAML's `?` keys "
-                + "and [...] or {...} as keys are not accepted here)")
+            tooDeep
+                ? "invalid YAML: collections nested more than \(maxYAMLDepth) levels deep"
+                : "invalid YAML: a mapping key must be a name, not a sequence, a mapping or an alias (YAML's `?` "
+                    + "keys and [...] or {...} as keys are not accepted here)")
     }
 }

@@ -51,6 +51,23 @@ struct CollectionKeyTests {
         #expect(!errorLines(yaml).contains { $0.contains("must be a name") })
     }
 
+    @Test("the fuzzer's second input (Yams' recursive hashing overflowed ASan's stack on it): one precise error")
+    func fuzzedStackOverflowInput() throws {
+        let input = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("FuzzTesting/Crashes/FuzzPolicy/stack-overflow-yams-hash")
+        let text = String(decoding: try Data(contentsOf: input), as: UTF8.self)
+        #expect(errorLines(text).map { $0.contains("invalid YAML: duplicate keys") } == [true])
+    }
+
+    @Test("nesting: 32 levels parse as YAML, the 33rd is refused where it opens")
+    func nestingDepth() {
+        let ok = "alerts:\n  x: " + String(repeating: "[", count: 30) + String(repeating: "]", count: 30) + "\n"
+        #expect(!errorLines(ok).contains { $0.contains("nested more than") })
+        let deep = "alerts:\n  x: " + String(repeating: "[", count: 31) + String(repeating: "]", count: 31) + "\n"
+        #expect(errorLines(deep) == ["t.yaml:2:36: invalid YAML: collections nested more than 32 levels deep"])
+    }
+
     @Test("the users file refuses them too")
     func usersFile() {
         guard case .failure(let error) = UsersFile.parse(yaml: "users:\n  ? [a]\n  : 1\n", file: "u.yaml") else {
