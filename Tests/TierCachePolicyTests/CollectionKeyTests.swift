@@ -11,13 +11,17 @@ struct CollectionKeyTests {
         "invalid YAML: a mapping key must be a name, not a sequence, a mapping or an alias (YAML's `?` keys and "
         + "[...] or {...} as keys are not accepted here)"
 
-    @Test("the fuzzer's input (nested `?` keys, repeated): refused at once, at the first such key")
-    func fuzzedNestedComplexKeys() throws {
+    /// A fuzzer's input from the repository, as the harness reads it: any bytes, decoded as UTF-8 with replacements.
+    private static func fuzzInput(_ path: String) throws -> String {
         let input = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("FuzzTesting/Corpus/FuzzPolicy/regression-nested-complex-keys")
-        // As the harness reads it: any bytes, decoded as UTF-8 with replacements.
-        let text = String(decoding: try Data(contentsOf: input), as: UTF8.self)
+            .appendingPathComponent(path)
+        return String(decoding: try Data(contentsOf: input), as: UTF8.self)
+    }
+
+    @Test("the fuzzer's input (nested `?` keys, repeated): refused at once, at the first such key")
+    func fuzzedNestedComplexKeys() throws {
+        let text = try Self.fuzzInput("FuzzTesting/Corpus/FuzzPolicy/regression-nested-complex-keys")
         let lines = errorLines(text)
         #expect(lines.count == 1)
         #expect(lines.first?.hasSuffix(Self.message) == true)
@@ -53,10 +57,7 @@ struct CollectionKeyTests {
 
     @Test("the fuzzer's second input (Yams' recursive hashing overflowed ASan's stack on it): one precise error")
     func fuzzedStackOverflowInput() throws {
-        let input = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("FuzzTesting/Crashes/FuzzPolicy/stack-overflow-yams-hash")
-        let text = String(decoding: try Data(contentsOf: input), as: UTF8.self)
+        let text = try Self.fuzzInput("FuzzTesting/Crashes/FuzzPolicy/stack-overflow-yams-hash")
         #expect(errorLines(text).map { $0.contains("invalid YAML: duplicate keys") } == [true])
     }
 
