@@ -8,7 +8,8 @@ import CYaml
 /// policy file of nested `?` keys (found by `bench/fuzz.py`) ran for over 20 minutes without finishing. Policy
 /// and users files need names as keys, never collections, so such a key is refused before Yams sees it.
 /// Also finds the first collection nested deeper than `maxYAMLDepth`: Yams composes, hashes and compares nodes
-/// recursively, and a fuzzed 2.7 kB file of ~70 nested `{`/`[`/`- ` levels overflowed the stack hashing them.
+/// recursively, so a deep enough file would overflow the stack (the fuzzer found such an overflow in Yams' hashing
+/// under the address sanitizer; that input's depth comes from Yams' composition, see README "Fuzzing").
 /// Returns nil when every key is a scalar and no collection is too deep, or when libyaml finds the text malformed
 /// (Yams then reports why).
 func firstCollectionKey(in yaml: String) -> (line: Int, column: Int, tooDeep: Bool)? {
@@ -50,7 +51,7 @@ func firstCollectionKey(in yaml: String) -> (line: Int, column: Int, tooDeep: Bo
     }
 }
 
-/// How deeply collections may nest in a policy or users file; theirs nest four levels at most (alerts' selectors).
+/// How deeply collections may nest in a policy or users file; theirs nest four levels at most (types' tables).
 let maxYAMLDepth = 32
 
 extension PolicyFileParser {
