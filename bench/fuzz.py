@@ -68,20 +68,37 @@ def start(binary, name, folder, runs, seconds):
     argv = [str(binary / name), str(corpus), str(FUZZ / "Corpus" / name), f"-artifact_prefix={artifacts}/",
             "-print_final_stats=1", "-rss_limit_mb=4096", "-timeout=10"]
     argv.append(f"-max_total_time={seconds}" if seconds else f"-runs={runs}")
+    # A harness' dictionary (the words its input is made of) lets mutations build inputs that reach further.
+    dictionary = FUZZ / "Dictionaries" / f"{name}.dict"
+    if dictionary.exists():
+        argv.append(f"-dict={dictionary}")
     log = folder / f"{name}.log"
     env = dict(os.environ, SWIFT_BACKTRACE="enable=no")
     return subprocess.Popen(argv, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env), log
 
 
 def summary(log):
-    """(executions, execs/s, first cov, last cov, last ft, crashed) from a libFuzzer log."""
+    """(executions, execs/s, first cov, last cov, last ft, crashed, execution of the last new edge) from a libFuzzer
+    log."""
     text = log.read_text(errors="replace")
     covs = [(int(m.group(1)), int(m.group(2))) for m in re.finditer(r" cov: (\d+) ft: (\d+)", text)]
     executed = re.search(r"stat::number_of_executed_units: (\d+)", text)
     per_second = re.search(r"stat::average_exec_per_sec:\s+(\d+)", text)
     crashed = "ERROR: libFuzzer" in text or "ERROR: AddressSanitizer" in text or "deadly signal" in text
     return (int(executed.group(1)) if executed else 0, int(per_second.group(1)) if per_second else 0,
-            covs[0][0] if covs else 0, covs[-1][0] if covs else 0, covs[-1][1] if covs else 0, crashed)
+            covs[0][0] if covs else 0, covs[-1][0] if covs else 0, covs[-1][1] if covs else 0, crashed,
+            last_new_edge(text))
+
+
+def last_new_edge(text):
+    """The execution at which coverage (edges) last rose: how long a run has gone without finding a new edge,
+    which is what "stable coverage" means here."""
+    best, at = 0, 0
+    for found in re.finditer(r"^#(\d+)\s+\w+\s+cov: (\d+)", text, re.MULTILINE):
+        executions, edges = int(found.group(1)), int(found.group(2))
+        if edges > best:
+            best, at = edges, executions
+    return at
 
 
 def main():
@@ -112,14 +129,14 @@ def main():
         time.sleep(1)
     print(f"\nfuzzing, {folder} ({time.monotonic() - started_at:.0f} s):")
     print(f"{'harness':<18}{'executions':>14}{'exec/s':>9}{'cov start':>11}{'cov end':>9}{'features':>10}"
-          f"{'seconds':>9}  result")
+          f"{'seconds':>9}{'last new edge':>15}  result")
     failed = False
     for name in args.harness or HARNESSES:
-        executed, per_second, first, last, features, crashed, seconds, code = results[name]
+        executed, per_second, first, last, features, crashed, newest, seconds, code = results[name]
         verdict = "CRASH (see crashes/)" if crashed or code != 0 else "0 crashes"
         failed = failed or crashed or code != 0
-        print(f"{name:<18}{executed:>14,}{per_second:>9,}{first:>11,}{last:>9,}{features:>10,}{seconds:>9.0f}  "
-              f"{verdict}")
+        print(f"{name:<18}{executed:>14,}{per_second:>9,}{first:>11,}{last:>9,}{features:>10,}{seconds:>9.0f}"
+              f"{newest:>15,}  {verdict}")
     sys.exit(1 if failed else 0)
 
 
