@@ -84,9 +84,11 @@ def summary(log):
     covs = [(int(m.group(1)), int(m.group(2))) for m in re.finditer(r" cov: (\d+) ft: (\d+)", text)]
     executed = re.search(r"stat::number_of_executed_units: (\d+)", text)
     per_second = re.search(r"stat::average_exec_per_sec:\s+(\d+)", text)
+    # Coverage at start: once the corpora are loaded (INITED), not the first line printed while loading them.
+    inited = re.search(r"INITED cov: (\d+)", text)
     crashed = "ERROR: libFuzzer" in text or "ERROR: AddressSanitizer" in text or "deadly signal" in text
     return (int(executed.group(1)) if executed else 0, int(per_second.group(1)) if per_second else 0,
-            covs[0][0] if covs else 0, covs[-1][0] if covs else 0, covs[-1][1] if covs else 0, crashed,
+            int(inited.group(1)) if inited else covs[0][0] if covs else 0, covs[-1][0] if covs else 0, covs[-1][1] if covs else 0, crashed,
             last_new_edge(text))
 
 

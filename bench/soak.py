@@ -23,6 +23,7 @@ Usage: bench/soak.py [--binary PATH] [--duration 30m] [--clients 50] [--prime 10
 """
 import argparse
 import collections
+import json
 import os
 import random
 import re
@@ -296,6 +297,7 @@ def main():
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL (started here) instead of SQLite")
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--prime", type=int, default=10, help="seconds of the same workload before the baseline")
+    parser.add_argument("--samples", help="write each second's sample here, one JSON object a line")
     args = parser.parse_args()
     bl.require_binary(args.binary)
     work = tempfile.mkdtemp(prefix="tiercache-soak-")
@@ -322,6 +324,7 @@ def main():
          os.path.join(work, "policies"), "--redis", f"redis://127.0.0.1:{redis_port}", "--sql-exec", "on",
          "--log-level", "warning"], stdout=log, stderr=log, env=dict(os.environ, TIERCACHE_ADMIN_LISTEN="off"))
     samples = []
+    sample_file = open(args.samples, "w", buffering=1) if args.samples else None
     try:
         deadline = time.time() + 30
         while not bl.ping(port):
@@ -367,6 +370,8 @@ def main():
                 sample["error_replies"] = tree["server"]["error_replies"]
             sample["t"] = elapsed
             samples.append(sample)
+            if sample_file:
+                sample_file.write(json.dumps(sample) + "\n")
             if len(samples) % 60 == 0:
                 print(f"  {elapsed:7.0f}s rss {sample['VmRSS'] / 1024:.1f} MB, fds {sample['fds']}, threads "
                       f"{sample['Threads']}, l1 {sample.get('l1_bytes', 0):,} B, ops {sum(counts.values()):,}",
