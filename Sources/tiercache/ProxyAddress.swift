@@ -9,6 +9,9 @@ struct ProxyAddress: ParsableArguments {
     @Option(help: "Proxy port (TIERCACHE_PORT).")
     var port: Int?
 
+    @Option(help: "User to log in as with --password, from the proxy's users file (TIERCACHE_USER; default: default).")
+    var user: String?
+
     @Option(help: "Password, if the proxy requires one (TIERCACHE_REQUIREPASS).")
     var password: String?
 
@@ -20,13 +23,14 @@ struct ProxyAddress: ParsableArguments {
         return (host, port)
     }
 
-    /// A RESP3 connection, authenticated when a password is given. A refused HELLO is printed and exits 1;
-    /// a connection that fails throws `RESPClient.Failure` for the caller to name itself in.
+    /// A RESP3 connection, authenticated as the user (`default` unless named) when a password is given. A refused
+    /// HELLO is printed and exits 1; a connection that fails throws `RESPClient.Failure` for the caller to name
+    /// itself in.
     func connect(host: String, port: Int) throws -> RESPClient {
         var client = try RESPClient(host: host, port: port)
         var hello = ["HELLO", "3"]
         if let password = password ?? Environment.value("TIERCACHE_REQUIREPASS") {
-            hello += ["AUTH", "default", password]
+            hello += ["AUTH", Environment.resolve(user, "TIERCACHE_USER", default: "default"), password]
         }
         if case .error(let message) = try client.call(hello) {
             printErrors(["tiercache at \(host):\(port) refused HELLO: \(message)"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import urllib.error
 import urllib.request
 
@@ -163,6 +164,22 @@ def test_hello_auth_and_redis_cli(proxy, tmp_path):
     assert cli.stdout.strip() == demo_value("user_sessions", 1).decode(), cli.stderr
     cli = redis_cli(px.port, "--user", "reader", "--pass", "read-pass", "SET", "user_sessions:1", "x", raw=True)
     assert "NOPERM this user has no permissions to run the 'set' command" in cli.stdout + cli.stderr
+
+
+def test_stats_cli_logs_in_as_a_user_of_the_file(proxy, tmp_path):
+    px, _ = start(proxy, tmp_path)
+    ops = run_tiercache("stats", "--json", "--port", str(px.port), "--user", "ops", "--password", "ops-pass")
+    assert ops.returncode == 0, ops.stderr
+    assert "user_sessions" in json.loads(ops.stdout)["types"]
+    by_environment = run_tiercache("stats", "--json", "--port", str(px.port),
+                                   env={"TIERCACHE_USER": "ops", "TIERCACHE_REQUIREPASS": "ops-pass"})
+    assert by_environment.returncode == 0, by_environment.stderr
+    reader = run_tiercache("stats", "--port", str(px.port), "--user", "reader", "--password", "read-pass")
+    assert reader.returncode != 0
+    assert nopermission_to_run("stats") in reader.stdout + reader.stderr
+    nobody = run_tiercache("stats", "--port", str(px.port), "--password", "ops-pass")  # as `default`
+    assert nobody.returncode != 0
+    assert "WRONGPASS" in nobody.stdout + nobody.stderr
 
 
 def test_requirepass_is_the_default_users_password(proxy, tmp_path):
