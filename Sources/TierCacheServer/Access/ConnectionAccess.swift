@@ -63,8 +63,10 @@ struct ConnectionAccess {
     /// For a key the user may not touch, the refusal naming its type; nil when it may (or the key has no type:
     /// the command then answers that as it would for anyone).
     func refusal(forKey key: ByteBuffer, policy: PolicyState) -> ProxyError? {
-        guard groups != nil, let routed = policy.route(key), !mayAccess(group: routed.type.group) else { return nil }
-        return ProxyError.noPermission(toAccessType: routed.type.name)
+        guard groups != nil, let group = policy.group(of: key), !mayAccess(group: group),
+            policy.typesByGroup.indices.contains(Int(group)), let type = policy.typesByGroup[Int(group)]
+        else { return nil }
+        return ProxyError.noPermission(toAccessType: type.name)
     }
 
     /// For a QUERY that read `read`, the refusal of its first table no permitted type reads; nil when all are
