@@ -104,6 +104,24 @@ def measured(port, pid, requests, clients, pipeline, keyspace):
     return rps, p99, (cpu_seconds(pid) - before) / requests * 1e6
 
 
+VALUE = "xxx"  # redis-benchmark's default 3-byte payload
+
+
+def bench_data(work, rows):
+    """An SQLite file of `rows` keys (`key:%012d` → VALUE) and a policy directory with the `key` type over it:
+    (database path, policy directory)."""
+    db = os.path.join(work, "bench.db")
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE kv (id TEXT PRIMARY KEY, data TEXT NOT NULL)")
+        conn.executemany("INSERT INTO kv VALUES (?, ?)", (("%012d" % i, VALUE) for i in range(rows)))
+    conn.close()
+    policies = os.path.join(work, "policies")
+    os.makedirs(policies)
+    with open(os.path.join(policies, "bench.yaml"), "w") as f:
+        f.write("types:\n  key:\n    load: SELECT data FROM kv WHERE id = ?\n    tables: [kv]\n    ttl: 1d\n")
+    return db, policies
+
+
 def users_option(work, limited):
     """`--users FILE` with a default user (no password) limited to reading the `key` type (and `ops`, password
     `bench`, for STATS), or nothing."""
@@ -140,19 +158,8 @@ def main():
     work = tempfile.mkdtemp(prefix="tiercache-bench-")
     procs = []
     try:
-        value = "xxx"  # redis-benchmark's default 3-byte payload
-        db = os.path.join(work, "bench.db")
-        conn = sqlite3.connect(db)
-        conn.execute("CREATE TABLE kv (id TEXT PRIMARY KEY, data TEXT NOT NULL)")
-        conn.executemany("INSERT INTO kv VALUES (?, ?)",
-                         (("%012d" % i, value) for i in range(max(args.keys, args.memory_keys))))
-        conn.commit()
-        conn.close()
-        policies = os.path.join(work, "policies")
-        os.makedirs(policies)
-        with open(os.path.join(policies, "bench.yaml"), "w") as f:
-            f.write("types:\n  key:\n    load: SELECT data FROM kv WHERE id = ?\n"
-                    "    tables: [kv]\n    ttl: 1d\n")
+        value = VALUE
+        db, policies = bench_data(work, max(args.keys, args.memory_keys))
 
         redis_port, tc_port = free_port(), free_port()
         redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],

@@ -11,7 +11,6 @@ Usage: bench/permission_cost.py [--binary PATH] [--rounds 7] [--requests 200000]
 """
 import argparse
 import os
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -33,14 +32,7 @@ def main():
         raise SystemExit(f"{args.binary} not found: run `swift build -c release --static-swift-stdlib "
                          "--product tiercache` first")
     work = tempfile.mkdtemp(prefix="tiercache-permission-bench-")
-    db = os.path.join(work, "bench.db")
-    with sqlite3.connect(db) as conn:
-        conn.execute("CREATE TABLE kv (id TEXT PRIMARY KEY, data TEXT NOT NULL)")
-        conn.executemany("INSERT INTO kv VALUES (?, ?)", (("%012d" % i, "xxx") for i in range(args.keys)))
-    policies = os.path.join(work, "policies")
-    os.makedirs(policies)
-    with open(os.path.join(policies, "bench.yaml"), "w") as f:
-        f.write("types:\n  key:\n    load: SELECT data FROM kv WHERE id = ?\n    tables: [kv]\n    ttl: 1d\n")
+    db, policies = l1_get.bench_data(work, args.keys)
     servers = {}
     try:
         for name, limited in (("open", False), ("limited", True)):

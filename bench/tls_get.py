@@ -66,18 +66,8 @@ def main():
     try:
         certificates(work)
         ca, cert, key = (os.path.join(work, name) for name in ("ca.crt", "server.crt", "server.key"))
-        value = "xxx"
-        db = os.path.join(work, "bench.db")
-        import sqlite3
-        conn = sqlite3.connect(db)
-        conn.execute("CREATE TABLE kv (id TEXT PRIMARY KEY, data TEXT NOT NULL)")
-        conn.executemany("INSERT INTO kv VALUES (?, ?)", (("%012d" % i, value) for i in range(args.keys)))
-        conn.commit()
-        conn.close()
-        policies = os.path.join(work, "policies")
-        os.makedirs(policies)
-        with open(os.path.join(policies, "bench.yaml"), "w") as f:
-            f.write("types:\n  key:\n    load: SELECT data FROM kv WHERE id = ?\n    tables: [kv]\n    ttl: 1d\n")
+        value = l1_get.VALUE
+        db, policies = l1_get.bench_data(work, args.keys)
         redis_plain, redis_tls = l1_get.free_port(), l1_get.free_port()
         tc_plain, tc_tls = l1_get.free_port(), l1_get.free_port()
         redis = subprocess.Popen(
