@@ -87,9 +87,9 @@ def summary(log):
     # Coverage at start: once the corpora are loaded (INITED), not the first line printed while loading them.
     inited = re.search(r"INITED cov: (\d+)", text)
     crashed = "ERROR: libFuzzer" in text or "ERROR: AddressSanitizer" in text or "deadly signal" in text
+    first = int(inited.group(1)) if inited else covs[0][0] if covs else 0
     return (int(executed.group(1)) if executed else 0, int(per_second.group(1)) if per_second else 0,
-            int(inited.group(1)) if inited else covs[0][0] if covs else 0, covs[-1][0] if covs else 0, covs[-1][1] if covs else 0, crashed,
-            last_new_edge(text))
+            first, covs[-1][0] if covs else 0, covs[-1][1] if covs else 0, crashed, last_new_edge(text))
 
 
 def last_new_edge(text):

@@ -6,10 +6,9 @@ Starts redis-server (filled with N keys) and TierCache (an SQLite table with the
 unpipelined and with -P 16, alternating servers over several rounds, and prints medians and ratios.
 Then measures TierCache's idle resident memory and L1 bytes per entry.
 
-Usage: bench/l1_get.py [--binary PATH] [--rounds 3] [--requests 200000] [--clients 50] [--users-limited]
+Usage: bench/l1_get.py [--binary PATH] [--rounds 3] [--requests 200000] [--clients 50]
 """
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -122,19 +121,6 @@ def bench_data(work, rows):
     return db, policies
 
 
-def users_option(work, limited):
-    """`--users FILE` with a default user (no password) limited to reading the `key` type (and `ops`, password
-    `bench`, for STATS), or nothing."""
-    if not limited:
-        return []
-    path = os.path.join(work, "users.yaml")
-    with open(path, "w") as f:
-        f.write("users:\n  default:\n    nopass: true\n    commands: [read]\n    types: [key]\n"
-                "  ops:\n    password_sha256: " + hashlib.sha256(b"bench").hexdigest() + "\n"
-                "    commands: [read, admin]\n    types: ['*']\n")
-    return ["--users", path]
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "tiercache"))
@@ -145,9 +131,6 @@ def main():
     parser.add_argument("--memory-keys", type=int, default=200000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--l1-shards", type=int, default=16)
-    parser.add_argument("--users-limited", action="store_true",
-                        help="serve through a users file whose default user may only read the `key` type, so each "
-                             "GET pays the permission checks (category and type); compare with a run without")
     args = parser.parse_args()
     for tool in ("redis-server", "redis-cli", "redis-benchmark"):
         if not shutil.which(tool):
@@ -158,7 +141,6 @@ def main():
     work = tempfile.mkdtemp(prefix="tiercache-bench-")
     procs = []
     try:
-        value = VALUE
         db, policies = bench_data(work, max(args.keys, args.memory_keys))
 
         redis_port, tc_port = free_port(), free_port()
@@ -169,14 +151,14 @@ def main():
         tc = subprocess.Popen([args.binary, "serve", "--listen", f"127.0.0.1:{tc_port}",
                                "--database", f"sqlite:{db}", "--policies", policies,
                                "--threads", str(args.threads), "--l1-shards", str(args.l1_shards),
-                               "--log-level", "warning"] + users_option(work, args.users_limited),
+                               "--log-level", "warning"],
                               stdout=tc_log, stderr=tc_log)
         procs.append(tc)
         wait_for(redis_port)
         wait_for(tc_port)
         time.sleep(0.5)
         idle_rss = rss_kb(tc.pid)
-        fill_redis(redis_port, args.keys, value)
+        fill_redis(redis_port, args.keys, VALUE)
         warm(tc_port, args.keys)
 
         print(f"redis-benchmark -t get -c {args.clients} -r {args.keys} (-n {args.requests} unpipelined, "
@@ -203,8 +185,7 @@ def main():
                   f"{rp:>14.3f}{tp:>11.3f}{rc:>18.2f}{tc_cpu:>15.2f}")
 
         # Server-side latency of the GETs above (all L1 hits), from TierCache's own histogram.
-        login = ["--user", "ops", "--password", "bench"] if args.users_limited else []
-        stats = subprocess.run([args.binary, "stats", "--port", str(tc_port), "--json", *login], check=True,
+        stats = subprocess.run([args.binary, "stats", "--port", str(tc_port), "--json"], check=True,
                                capture_output=True, text=True).stdout
         get = json.loads(stats)["commands"]["GET"]
         hits = json.loads(stats)["tiers"]["l1"]

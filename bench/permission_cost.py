@@ -20,6 +20,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import l1_get  # noqa: E402
 
 
+def users_option(work, limited):
+    """`--users FILE` whose default user (no password) may only read the `key` type, or nothing."""
+    if not limited:
+        return []
+    path = os.path.join(work, "users.yaml")
+    with open(path, "w") as f:
+        f.write("users:\n  default:\n    nopass: true\n    commands: [read]\n    types: [key]\n")
+    return ["--users", path]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", default=os.path.join(l1_get.ROOT, ".build", "release", "tiercache"))
@@ -40,7 +50,7 @@ def main():
             log = open(os.path.join(work, f"{name}.log"), "w")
             process = subprocess.Popen(
                 [args.binary, "serve", "--listen", f"127.0.0.1:{port}", "--database", f"sqlite:{db}",
-                 "--policies", policies, "--log-level", "warning"] + l1_get.users_option(work, limited),
+                 "--policies", policies, "--log-level", "warning"] + users_option(work, limited),
                 stdout=log, stderr=log, env=dict(os.environ, TIERCACHE_ADMIN_LISTEN="off"))
             servers[name] = (port, process)
             l1_get.wait_for(port)

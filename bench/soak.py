@@ -408,6 +408,8 @@ def main():
                 for fd, target in new:
                     print(f"  {fd} -> {target} {socket_peer(target, port)[0]}")
     finally:
+        if sample_file:
+            sample_file.close()
         if proxy.poll() is None:
             proxy.send_signal(signal.SIGTERM)
             proxy.wait(timeout=30)

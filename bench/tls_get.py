@@ -66,7 +66,6 @@ def main():
     try:
         certificates(work)
         ca, cert, key = (os.path.join(work, name) for name in ("ca.crt", "server.crt", "server.key"))
-        value = l1_get.VALUE
         db, policies = l1_get.bench_data(work, args.keys)
         redis_plain, redis_tls = l1_get.free_port(), l1_get.free_port()
         tc_plain, tc_tls = l1_get.free_port(), l1_get.free_port()
@@ -83,7 +82,7 @@ def main():
         procs.append(tc)
         l1_get.wait_for(redis_plain)
         l1_get.wait_for(tc_plain)
-        l1_get.fill_redis(redis_plain, args.keys, value)
+        l1_get.fill_redis(redis_plain, args.keys, l1_get.VALUE)
         l1_get.warm(tc_plain, args.keys)
         print(f"redis-benchmark --tls -t get -c {args.clients} -r {args.keys} (-n {args.requests} unpipelined, "
               f"{args.requests * 10} with -P 16), {args.rounds} rounds alternating; medians")
